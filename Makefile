@@ -1,0 +1,69 @@
+# INFRACALC developer commands. `make help` lists them.
+# Everything installs itself: Python packages into .venv/, servers and linters into .tools/.
+
+SHELL := /bin/bash
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+INFRACALC := $(BIN)/infracalc
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+.PHONY: install
+install: $(BIN)/.installed ## Install Python packages (.venv/) and the pinned servers and linters (.tools/)
+	$(INFRACALC) tools install
+
+.PHONY: up
+up: install ## Start the whole platform on embedded defaults (Ctrl-C stops it)
+	$(INFRACALC) up
+
+.PHONY: up-detach
+up-detach: install ## Start the platform in the background (stop it with `make down`)
+	$(INFRACALC) up --detach
+
+.PHONY: down
+down: ## Stop a platform started in the background
+	$(INFRACALC) down
+
+.PHONY: lint
+lint: $(BIN)/.installed ## Ruff (lint and format check) on Python, policy checks on Rego
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(MAKE) --no-print-directory policy-check
+
+.PHONY: policy-check
+policy-check: install ## opa fmt, opa check --strict, opa test --coverage, regal lint
+	@OPA=$$($(INFRACALC) tools path opa); REGAL=$$($(INFRACALC) tools path regal); set -e; \
+	$$OPA fmt --fail -l policies; \
+	$$OPA check --strict policies; \
+	$$OPA test --coverage --format=json policies | $(BIN)/python -c 'import json,sys; d=json.load(sys.stdin); print(f"opa test: {d[\"coverage\"]:.1f}% coverage")'; \
+	$$OPA test policies; \
+	$$REGAL lint policies
+
+.PHONY: typecheck
+typecheck: $(BIN)/.installed ## mypy --strict on the package
+	$(BIN)/mypy
+
+.PHONY: test
+test: install lint typecheck ## Lint, type-check, then run every test against real servers
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+.PHONY: bench
+bench: install ## Run the benchmarks in bench/ (figures beside their baseline)
+	@ls bench/*.py >/dev/null 2>&1 || { echo "no benchmarks yet"; exit 0; }; \
+	for b in bench/*.py; do $(BIN)/python $$b; done
+
+.PHONY: clean
+clean: ## Remove local state (.infracalc/) and test artifacts; keeps .venv/ and .tools/
+	rm -rf .infracalc test-artifacts

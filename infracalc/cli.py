@@ -1,0 +1,91 @@
+"""The ``infracalc`` command line: a thin layer over the package's functions.
+
+Every error INFRACALC raises on purpose is an :class:`~infracalc.errors.InfracalcError`; the CLI
+prints its message (no traceback) and exits with status 1.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+import click
+
+from infracalc.config import StackSettings, ToolSettings
+from infracalc.errors import InfracalcError
+from infracalc.stack.up import run_detached, run_down, run_up
+from infracalc.tools import install, locate
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _clear_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Print INFRACALC errors as one clear message and exit 1, instead of a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except InfracalcError as error:
+            click.echo(f"error: {error}", err=True)
+            sys.exit(1)
+
+    return wrapper
+
+
+@click.group()
+@click.version_option(package_name="infracalc")
+def main() -> None:
+    """INFRACALC: secure, API-enabled research computing."""
+
+
+@main.group()
+def tools() -> None:
+    """The pinned external servers and linters (Keycloak, OPA, Regal, versitygw, configurable-http-proxy)."""
+
+
+@tools.command("install")
+@_clear_errors
+def tools_install() -> None:
+    """Install every pinned tool that is missing into INFRACALC_TOOLS_DIR (default .tools/)."""
+    found = install(ToolSettings.from_env(), report=click.echo)
+    click.echo(f"tools ready in {found.root} (Keycloak runs with {found.java_home})")
+
+
+@tools.command("path")
+@click.argument("tool", type=click.Choice(["keycloak", "opa", "regal", "versitygw", "configurable-http-proxy", "java"]))
+@_clear_errors
+def tools_path(tool: str) -> None:
+    """Print where TOOL is installed (for scripts and the Makefile)."""
+    found = locate(ToolSettings.from_env())
+    paths = {
+        "keycloak": found.keycloak_home,
+        "opa": found.opa,
+        "regal": found.regal,
+        "versitygw": found.versitygw,
+        "configurable-http-proxy": found.configurable_http_proxy,
+        "java": found.java_home,
+    }
+    click.echo(str(paths[tool]))
+
+
+@main.command()
+@click.option("--detach", is_flag=True, help="Run the stack in the background; stop it with `infracalc down`.")
+@_clear_errors
+def up(detach: bool) -> None:
+    """Start the whole platform on this machine, on embedded defaults, bound to 127.0.0.1."""
+    settings = StackSettings.from_env()
+    if detach:
+        run_detached(settings, report=click.echo)
+    else:
+        run_up(settings, ToolSettings.from_env(), report=click.echo)
+
+
+@main.command()
+@_clear_errors
+def down() -> None:
+    """Stop a stack started with `infracalc up --detach` (or one running in another terminal)."""
+    run_down(StackSettings.from_env(), report=click.echo)

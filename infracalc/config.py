@@ -1,0 +1,125 @@
+"""Settings read from the environment (``INFRACALC_*``), one typed struct per concern.
+
+Each struct is built once, by its ``from_env`` class method, and then passed to whoever needs it;
+nothing reads the environment behind the caller's back.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+from infracalc.errors import InfracalcError
+
+#: The repository checkout this package runs from, when it runs from one (editable install).
+SOURCE_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingError(InfracalcError):
+    """An ``INFRACALC_*`` variable holds a value that cannot be used."""
+
+
+def _port(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        port = int(raw)
+    except ValueError:
+        raise SettingError(f"{name}={raw!r} is not a port number") from None
+    if not 1 <= port <= 65535:  # noqa: PLR2004 - the TCP port range
+        raise SettingError(f"{name}={port} is outside 1-65535")
+    return port
+
+
+def _path(env: Mapping[str, str], name: str, default: Path) -> Path:
+    raw = env.get(name)
+    return Path(raw).expanduser().resolve() if raw else default
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSettings:
+    """Where downloaded servers and linters live, and which Java runs Keycloak."""
+
+    #: ``INFRACALC_TOOLS_DIR``: cache of pinned tools (default ``.tools`` in the working directory).
+    tools_dir: Path
+    #: ``INFRACALC_JAVA_HOME``: the JDK for Keycloak; empty means Temurin 25 if present, else the system Java.
+    java_home: Path | None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ToolSettings:
+        """Read the tool settings from ``env`` (default: the process environment)."""
+        env = os.environ if env is None else env
+        java_home = env.get("INFRACALC_JAVA_HOME")
+        return cls(
+            tools_dir=_path(env, "INFRACALC_TOOLS_DIR", Path.cwd() / ".tools"),
+            java_home=Path(java_home) if java_home else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StackSettings:
+    """Where the local stack keeps its state and which loopback ports its servers bind."""
+
+    #: ``INFRACALC_HOME``: state of the local stack: databases, object store, logs, ``stack.json``.
+    home: Path
+    #: ``INFRACALC_POLICIES_DIR``: the Rego policies OPA loads (default: the checkout's ``policies/``).
+    policies_dir: Path
+    #: ``INFRACALC_HOST``: the address every local server binds (loopback only by default).
+    host: str
+    #: ``INFRACALC_KEYCLOAK_PORT``: Keycloak's HTTP port.
+    keycloak_port: int
+    #: ``INFRACALC_KEYCLOAK_MANAGEMENT_PORT``: Keycloak's health and metrics port.
+    keycloak_management_port: int
+    #: ``INFRACALC_OPA_PORT``: OPA's REST API.
+    opa_port: int
+    #: ``INFRACALC_S3_PORT``: the S3-compatible object store.
+    s3_port: int
+    #: ``INFRACALC_HUB_PORT``: JupyterHub's public port (Keycloak redirects there after login).
+    hub_port: int
+    #: ``INFRACALC_SERVICE_PORT``: the INFRACALC service and its web console.
+    service_port: int
+
+    #: The ports `infracalc up` binds, each with the variable that sets it (for errors that say how to fix a clash).
+    PORT_SETTINGS: ClassVar[dict[str, str]] = {
+        "keycloak_port": "INFRACALC_KEYCLOAK_PORT",
+        "keycloak_management_port": "INFRACALC_KEYCLOAK_MANAGEMENT_PORT",
+        "opa_port": "INFRACALC_OPA_PORT",
+        "s3_port": "INFRACALC_S3_PORT",
+    }
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> StackSettings:
+        """Read the stack settings from ``env`` (default: the process environment)."""
+        env = os.environ if env is None else env
+        default_policies = SOURCE_ROOT / "policies"
+        if not default_policies.is_dir():
+            default_policies = Path.cwd() / "policies"
+        return cls(
+            home=_path(env, "INFRACALC_HOME", Path.cwd() / ".infracalc"),
+            policies_dir=_path(env, "INFRACALC_POLICIES_DIR", default_policies),
+            host=env.get("INFRACALC_HOST", "127.0.0.1"),
+            keycloak_port=_port(env, "INFRACALC_KEYCLOAK_PORT", 8080),
+            keycloak_management_port=_port(env, "INFRACALC_KEYCLOAK_MANAGEMENT_PORT", 9080),
+            opa_port=_port(env, "INFRACALC_OPA_PORT", 8181),
+            s3_port=_port(env, "INFRACALC_S3_PORT", 7070),
+            hub_port=_port(env, "INFRACALC_HUB_PORT", 8000),
+            service_port=_port(env, "INFRACALC_SERVICE_PORT", 8001),
+        )
+
+    @property
+    def hub_url(self) -> str:
+        """JupyterHub's base URL."""
+        return f"http://{self.host}:{self.hub_port}"
+
+    @property
+    def service_url(self) -> str:
+        """The INFRACALC service's base URL (API and web console)."""
+        return f"http://{self.host}:{self.service_port}"
+
+    def ports(self) -> dict[str, int]:
+        """Every port the stack binds, keyed by the environment variable that sets it."""
+        return {variable: getattr(self, field) for field, variable in self.PORT_SETTINGS.items()}

@@ -1,0 +1,45 @@
+"""How to run OPA and the S3 server of the local stack (Keycloak has its own module)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from infracalc.stack.process import ServerSpec
+
+
+def opa_spec(opa: Path, *, host: str, port: int, policies_dir: Path) -> ServerSpec:
+    """OPA as a REST server loading every policy (and data file) under ``policies_dir``.
+
+    ``--watch`` reloads policies when a file changes, so editing Rego needs no restart.
+    """
+    return ServerSpec(
+        name="opa",
+        argv=[
+            str(opa), "run", "--server", "--addr", f"{host}:{port}",
+            "--disable-telemetry", "--log-level", "error", "--watch", str(policies_dir),
+        ],
+        health_url=f"http://{host}:{port}/health",
+        start_timeout=30.0,
+    )  # fmt: skip
+
+
+def s3_spec(versitygw: Path, *, host: str, port: int, data_dir: Path, access_key: str, secret_key: str) -> ServerSpec:
+    """The versitygw gateway serving the S3 API over the POSIX directory ``data_dir``.
+
+    Object metadata (tags, content type) lives in a sidecar directory beside the data rather than
+    in extended attributes, so the store works on file systems without xattr support.
+    """
+    buckets = data_dir / "buckets"
+    sidecar = data_dir / "metadata"
+    buckets.mkdir(parents=True, exist_ok=True)
+    sidecar.mkdir(parents=True, exist_ok=True)
+    return ServerSpec(
+        name="s3",
+        argv=[
+            str(versitygw), "--port", f"{host}:{port}", "--health", "/health",
+            "posix", "--sidecar", str(sidecar), str(buckets),
+        ],
+        env={"ROOT_ACCESS_KEY": access_key, "ROOT_SECRET_KEY": secret_key},
+        health_url=f"http://{host}:{port}/health",
+        start_timeout=30.0,
+    )  # fmt: skip

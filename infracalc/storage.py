@@ -1,0 +1,74 @@
+"""The S3 client, created in one place with the settings S3-compatible servers need.
+
+boto3 1.36+ adds CRC checksums to every request by default; many S3-compatible servers
+(versitygw, sovereign-cloud object stores) reject or mishandle them, so both directions are
+set to ``when_required``. Path-style addressing avoids per-bucket DNS names on local endpoints.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import boto3
+from botocore.config import Config
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+
+@dataclass(frozen=True, slots=True)
+class S3Settings:
+    """Where the object store is and how to sign requests to it."""
+
+    #: ``INFRACALC_S3_ENDPOINT``: the S3 API's base URL.
+    endpoint_url: str
+    #: ``INFRACALC_S3_ACCESS_KEY``.
+    access_key: str
+    #: ``INFRACALC_S3_SECRET_KEY``.
+    secret_key: str = ""
+    #: ``INFRACALC_S3_REGION``: most S3-compatible servers accept any region name.
+    region: str = "us-east-1"
+
+    def __repr__(self) -> str:
+        # Never print the secret key, even by accident in a log line or a traceback.
+        return f"S3Settings(endpoint_url={self.endpoint_url!r}, access_key={self.access_key!r}, region={self.region!r})"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> S3Settings:
+        """Read the S3 settings; the endpoint and both keys are required.
+
+        Raises:
+            KeyError: a required ``INFRACALC_S3_*`` variable is missing.
+        """
+        env = os.environ if env is None else env
+        return cls(
+            endpoint_url=env["INFRACALC_S3_ENDPOINT"],
+            access_key=env["INFRACALC_S3_ACCESS_KEY"],
+            secret_key=env["INFRACALC_S3_SECRET_KEY"],
+            region=env.get("INFRACALC_S3_REGION", "us-east-1"),
+        )
+
+
+def make_s3_client(settings: S3Settings) -> S3Client:
+    """A boto3 S3 client for ``settings``, configured for S3-compatible servers."""
+    config = Config(
+        signature_version="s3v4",
+        s3={"addressing_style": "path"},
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+        retries={"max_attempts": 3, "mode": "standard"},
+        connect_timeout=5,
+        read_timeout=60,
+    )
+    client: S3Client = boto3.client(
+        "s3",
+        endpoint_url=settings.endpoint_url,
+        aws_access_key_id=settings.access_key,
+        aws_secret_access_key=settings.secret_key,
+        region_name=settings.region,
+        config=config,
+    )
+    return client

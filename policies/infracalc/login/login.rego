@@ -1,0 +1,57 @@
+# METADATA
+# title: Login
+# description: |
+#   Whether a person may open a hub session: two factors always, and a registered source
+#   network when the person has any, or belongs to a project under CASD governance.
+#   Data (owned by the INFRACALC service, under data.infracalc):
+#     users[username].networks   CIDRs the person registered (home or fixed IP)
+#     projects[id].governance    "CASD" or "INFRACALC"
+#     members[id][username]      membership of a project
+package infracalc.login
+
+# METADATA
+# description: The login decision, an object with allow (boolean) and reason (string). Undefined means deny.
+# entrypoint: true
+default decision := {"allow": false, "reason": "no rule allows this login"}
+
+decision := {"allow": false, "reason": "the second factor was not used (acr is not mfa)"} if {
+	input.acr != "mfa"
+}
+
+decision := {"allow": false, "reason": sprintf("source address %s is not a registered network", [input.source_ip])} if {
+	input.acr == "mfa"
+	count(networks) > 0
+	not from_registered_network
+}
+
+decision := {"allow": false, "reason": "a member of a CASD-governed project must register a network first"} if {
+	input.acr == "mfa"
+	count(networks) == 0
+	member_of_casd_project
+}
+
+decision := {"allow": true, "reason": "second factor used from a registered network"} if {
+	input.acr == "mfa"
+	from_registered_network
+}
+
+decision := {"allow": true, "reason": "second factor used; no registered network required"} if {
+	input.acr == "mfa"
+	count(networks) == 0
+	not member_of_casd_project
+}
+
+default networks := []
+
+networks := data.infracalc.users[input.username].networks
+
+from_registered_network if {
+	some cidr in networks
+	net.cidr_contains(cidr, input.source_ip)
+}
+
+member_of_casd_project if {
+	some project_id
+	data.infracalc.members[project_id][input.username]
+	data.infracalc.projects[project_id].governance == "CASD"
+}

@@ -1,0 +1,26 @@
+"""Test-wide configuration: the real-server fixtures, and server logs shown on failure."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from pathlib import Path
+
+import pytest
+
+from infracalc.stack.process import tail
+
+pytest_plugins = ["tests.fixtures.servers", "tests.fixtures.keycloak"]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """When a test fails, attach the last log lines of every server fixture it used."""
+    report = yield
+    if report.failed:
+        for name, value in getattr(item, "funcargs", {}).items():
+            log_path = getattr(value, "log_path", None)
+            if isinstance(log_path, Path):
+                report.sections.append((f"{name} server log ({log_path})", tail(log_path, 60)))
+    return report
