@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 class S3Settings:
     """Where the object store is and how to sign requests to it."""
 
-    #: ``INFRACALC_S3_ENDPOINT``: the S3 API's base URL.
+    #: ``INFRACALC_S3_ENDPOINT_URL``: the S3 API's base URL.
     endpoint_url: str
     #: ``INFRACALC_S3_ACCESS_KEY``.
     access_key: str
@@ -45,7 +45,7 @@ class S3Settings:
         """
         env = os.environ if env is None else env
         return cls(
-            endpoint_url=env["INFRACALC_S3_ENDPOINT"],
+            endpoint_url=env["INFRACALC_S3_ENDPOINT_URL"],
             access_key=env["INFRACALC_S3_ACCESS_KEY"],
             secret_key=env["INFRACALC_S3_SECRET_KEY"],
             region=env.get("INFRACALC_S3_REGION", "us-east-1"),

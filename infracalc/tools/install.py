@@ -124,9 +124,16 @@ def install(settings: ToolSettings, report: Report = print) -> Tools:
     steps: dict[str, Callable[[], None]] = {
         "keycloak": lambda: _install_keycloak(tools),
         "opa": lambda: _go_build(tools, versions.OPA_MODULE, versions.OPA_VERSION, ".", tools.opa),
-        "regal": lambda: _go_build(tools, versions.REGAL_MODULE, versions.REGAL_VERSION, ".", tools.regal),
+        "regal": lambda: _go_build(
+            tools, versions.REGAL_MODULE, versions.REGAL_VERSION, ".", tools.regal, versions.REGAL_VERSION_VARIABLE
+        ),
         "versitygw": lambda: _go_build(
-            tools, versions.VERSITYGW_MODULE, versions.VERSITYGW_VERSION, versions.VERSITYGW_PACKAGE, tools.versitygw
+            tools,
+            versions.VERSITYGW_MODULE,
+            versions.VERSITYGW_VERSION,
+            versions.VERSITYGW_PACKAGE,
+            tools.versitygw,
+            versions.VERSITYGW_VERSION_VARIABLE,
         ),
         "configurable-http-proxy": lambda: _npm_install(tools, versions.CHP_PACKAGE, versions.CHP_VERSION),
     }
@@ -215,8 +222,13 @@ def _install_keycloak(tools: Tools) -> None:
     archive.unlink()
 
 
-def _go_build(tools: Tools, module: str, version: str, package: str, binary: Path) -> None:
+def _go_build(
+    tools: Tools, module: str, version: str, package: str, binary: Path, version_variable: str | None = None
+) -> None:
     """Build ``module/package`` at ``version`` from the Go module proxy into ``binary``.
+
+    ``version_variable`` names the string variable a release build sets to the version (OPA's own
+    module version needs none), so that the binary reports what it is.
 
     ``go mod download`` plus ``go build`` instead of ``go install module@version``: the latter also
     asks the proxy for the module's version list (to look for deprecations), which some proxies
@@ -226,8 +238,9 @@ def _go_build(tools: Tools, module: str, version: str, package: str, binary: Pat
     source = Path(info["Dir"])
     tools.bin_dir.mkdir(parents=True, exist_ok=True)
     partial = binary.with_suffix(".partial")
+    ldflags = f"-X {version_variable}={version}" if version_variable else ""
     _run(
-        ["go", "build", "-trimpath", "-o", str(partial), f"./{package}" if package != "." else "."],
+        ["go", "build", "-trimpath", f"-ldflags={ldflags}", "-o", str(partial), f"./{package}" if package != "." else "."],
         cwd=source,
         env={"GOFLAGS": "-mod=mod", "CGO_ENABLED": "0"},
     )

@@ -18,11 +18,14 @@ OPA_VERSION = "v1.22.3"
 #: Regal, the Rego linter.
 REGAL_MODULE = "github.com/open-policy-agent/regal"
 REGAL_VERSION = "v0.38.1"
+#: The variable Regal's release builds set, so that ``regal version`` tells the truth.
+REGAL_VERSION_VARIABLE = "github.com/open-policy-agent/regal/pkg/version.Version"
 
 #: versitygw, an S3-compatible gateway over a POSIX directory.
 VERSITYGW_MODULE = "github.com/versity/versitygw"
 VERSITYGW_PACKAGE = "cmd/versitygw"
 VERSITYGW_VERSION = "v1.8.0"
+VERSITYGW_VERSION_VARIABLE = "main.Version"
 
 #: JupyterHub's proxy, from the npm registry.
 CHP_PACKAGE = "configurable-http-proxy"

@@ -1,0 +1,169 @@
+"""``infracalc up`` and ``down`` on real servers: health, ``stack.json``, clean stop, clear port errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pyotp
+import pytest
+import requests
+
+from infracalc.stack.ports import free_port
+from infracalc.tools import Tools
+
+pytestmark = pytest.mark.integration
+
+START_TIMEOUT = 420.0
+
+
+@pytest.fixture(scope="module")
+def stack_env(tools: Tools, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Environment for an `infracalc up` of its own: a fresh home and free ports (shared by this module)."""
+    home = tmp_path_factory.mktemp("stack-home")
+    env = {
+        **os.environ,
+        "INFRACALC_HOME": str(home),
+        "INFRACALC_TOOLS_DIR": str(tools.root),
+        "INFRACALC_JAVA_HOME": str(tools.java_home),
+        "PYTHONPATH": os.pathsep.join(sys.path),
+    }
+    for setting in (
+        "INFRACALC_KEYCLOAK_PORT",
+        "INFRACALC_KEYCLOAK_MANAGEMENT_PORT",
+        "INFRACALC_OPA_PORT",
+        "INFRACALC_S3_PORT",
+        "INFRACALC_HUB_PORT",
+        "INFRACALC_SERVICE_PORT",
+    ):
+        env[setting] = str(free_port())
+    return env
+
+
+def stack_json(env: dict[str, str]) -> Path:
+    return Path(env["INFRACALC_HOME"]) / "stack.json"
+
+
+def infracalc(env: dict[str, str], *args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "infracalc", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def wait_for_stack(env: dict[str, str], supervisor: subprocess.Popen[str]) -> dict[str, Any]:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if supervisor.poll() is not None:
+            output = supervisor.stdout.read() if supervisor.stdout else ""
+            pytest.fail(f"infracalc up exited with {supervisor.returncode}:\n{output}")
+        if stack_json(env).is_file():
+            description: dict[str, Any] = json.loads(stack_json(env).read_text())
+            return description
+        time.sleep(0.5)
+    pytest.fail("infracalc up did not write stack.json in time")
+
+
+def assert_all_gone(processes: list[psutil.Process]) -> None:
+    _gone, alive = psutil.wait_procs(processes, timeout=30)
+    assert alive == [], f"left running: {[(p.pid, p.name()) for p in alive]}"
+
+
+def assert_stack_serves(description: dict[str, Any]) -> None:
+    urls = description["urls"]
+    assert requests.get(f"{urls['opa']}/health", timeout=5).status_code == 200
+    assert requests.get(f"{urls['s3']}/health", timeout=5).status_code == 200
+    issuer = requests.get(f"{urls['oidc_issuer']}/.well-known/openid-configuration", timeout=5).json()["issuer"]
+    assert issuer == urls["oidc_issuer"]
+
+
+@pytest.fixture
+def foreground(stack_env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
+    supervisor = subprocess.Popen(
+        [sys.executable, "-m", "infracalc", "up"],
+        env=stack_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    yield supervisor
+    if supervisor.poll() is None:
+        supervisor.send_signal(signal.SIGTERM)
+        supervisor.wait(timeout=120)
+
+
+def test_up_serves_everything_and_ctrl_c_leaves_nothing(
+    stack_env: dict[str, str], foreground: subprocess.Popen[str]
+) -> None:
+    description = wait_for_stack(stack_env, foreground)
+    assert_stack_serves(description)
+    assert stat.S_IMODE(stack_json(stack_env).stat().st_mode) == 0o600
+    children = psutil.Process(foreground.pid).children(recursive=True)
+    names = " ".join(" ".join(child.cmdline()) for child in children)
+    for server in ("opa", "versitygw", "keycloak"):
+        assert server in names
+
+    foreground.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    output, _ = foreground.communicate(timeout=120)
+    assert foreground.returncode == 0, output
+    assert_all_gone(children)
+    assert not stack_json(stack_env).exists()
+    assert "keycloak: healthy after" in output
+    assert "opa: healthy after" in output
+    assert "s3: healthy after" in output
+    assert "stopped." in output
+
+
+def test_stack_json_lists_demo_accounts_with_working_totp(stack_env: dict[str, str]) -> None:
+    # The secrets file of the previous test's stack is kept: the accounts are stable across restarts.
+    secrets_file = Path(stack_env["INFRACALC_HOME"]) / "secrets.json"
+    assert stat.S_IMODE(secrets_file.stat().st_mode) == 0o600
+    result = infracalc(stack_env, "up", "--detach", timeout=START_TIMEOUT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    description = json.loads(stack_json(stack_env).read_text())
+    try:
+        roles = {account["username"]: account["roles"] for account in description["accounts"]}
+        assert set(roles) == {"alice", "bruno", "claire"}
+        assert "casd-staff" in roles["claire"]
+        for account in description["accounts"]:
+            parsed = pyotp.parse_uri(account["otpauth_uri"])
+            assert parsed.secret == account["totp_secret"]
+            assert parsed.now() == pyotp.TOTP(account["totp_secret"]).now()
+            assert account["password"] in result.stdout  # printed with the login instructions
+    finally:
+        supervisor = psutil.Process(description["pid"])
+        children = supervisor.children(recursive=True)
+        down = infracalc(stack_env, "down")
+        assert down.returncode == 0, down.stderr
+        assert_all_gone([supervisor, *children])
+    assert not stack_json(stack_env).exists()
+    assert "no stack is running" in infracalc(stack_env, "down").stdout
+
+
+def test_port_in_use_is_named_with_its_setting(stack_env: dict[str, str]) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        result = infracalc({**stack_env, "INFRACALC_OPA_PORT": str(port)}, "up")
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"error: port {port} on 127.0.0.1 is already in use; stop what holds it or choose another port "
+        f"with INFRACALC_OPA_PORT=<port>"
+    )
+    assert not stack_json(stack_env).exists()
