@@ -47,7 +47,7 @@ policy-check: install ## opa fmt, opa check --strict, opa test --coverage, regal
 	@OPA=$$($(INFRACALC) tools path opa); REGAL=$$($(INFRACALC) tools path regal); set -e; \
 	$$OPA fmt --fail -l policies; \
 	$$OPA check --strict policies; \
-	$$OPA test --coverage --format=json policies | $(BIN)/python -c 'import json,sys; d=json.load(sys.stdin); print(f"opa test: {d[\"coverage\"]:.1f}% coverage")'; \
+	$$OPA test --coverage --format=json policies | $(BIN)/python -c "import json, sys; c = json.load(sys.stdin)['coverage']; print('opa test: %.1f%% coverage (minimum 95%%)' % c); sys.exit(c < 95)"; \
 	$$OPA test policies; \
 	$$REGAL lint policies
 

@@ -125,7 +125,12 @@ def install(settings: ToolSettings, report: Report = print) -> Tools:
         "keycloak": lambda: _install_keycloak(tools),
         "opa": lambda: _go_build(tools, versions.OPA_MODULE, versions.OPA_VERSION, ".", tools.opa),
         "regal": lambda: _go_build(
-            tools, versions.REGAL_MODULE, versions.REGAL_VERSION, ".", tools.regal, versions.REGAL_VERSION_VARIABLE
+            tools,
+            versions.REGAL_MODULE,
+            versions.REGAL_VERSION,
+            ".",
+            tools.regal,
+            version_variable=versions.REGAL_VERSION_VARIABLE,
         ),
         "versitygw": lambda: _go_build(
             tools,
@@ -133,7 +138,7 @@ def install(settings: ToolSettings, report: Report = print) -> Tools:
             versions.VERSITYGW_VERSION,
             versions.VERSITYGW_PACKAGE,
             tools.versitygw,
-            versions.VERSITYGW_VERSION_VARIABLE,
+            version_variable=versions.VERSITYGW_VERSION_VARIABLE,
         ),
         "configurable-http-proxy": lambda: _npm_install(tools, versions.CHP_PACKAGE, versions.CHP_VERSION),
     }
@@ -223,7 +228,7 @@ def _install_keycloak(tools: Tools) -> None:
 
 
 def _go_build(
-    tools: Tools, module: str, version: str, package: str, binary: Path, version_variable: str | None = None
+    tools: Tools, module: str, version: str, package: str, binary: Path, *, version_variable: str | None = None
 ) -> None:
     """Build ``module/package`` at ``version`` from the Go module proxy into ``binary``.
 
@@ -239,8 +244,9 @@ def _go_build(
     tools.bin_dir.mkdir(parents=True, exist_ok=True)
     partial = binary.with_suffix(".partial")
     ldflags = f"-X {version_variable}={version}" if version_variable else ""
+    target = f"./{package}" if package != "." else "."
     _run(
-        ["go", "build", "-trimpath", f"-ldflags={ldflags}", "-o", str(partial), f"./{package}" if package != "." else "."],
+        ["go", "build", "-trimpath", f"-ldflags={ldflags}", "-o", str(partial), target],
         cwd=source,
         env={"GOFLAGS": "-mod=mod", "CGO_ENABLED": "0"},
     )

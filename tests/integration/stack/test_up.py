@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jwt
 import psutil
 import pyotp
 import pytest
@@ -21,6 +22,7 @@ import requests
 
 from infracalc.stack.ports import free_port
 from infracalc.tools import Tools
+from tests.support.oidc_browser import ClientRedirect, KeycloakPage, OidcBrowser
 
 pytestmark = pytest.mark.integration
 
@@ -130,11 +132,10 @@ def test_up_serves_everything_and_ctrl_c_leaves_nothing(
 
 
 def test_stack_json_lists_demo_accounts_with_working_totp(stack_env: dict[str, str]) -> None:
-    # The secrets file of the previous test's stack is kept: the accounts are stable across restarts.
-    secrets_file = Path(stack_env["INFRACALC_HOME"]) / "secrets.json"
-    assert stat.S_IMODE(secrets_file.stat().st_mode) == 0o600
     result = infracalc(stack_env, "up", "--detach", timeout=START_TIMEOUT)
     assert result.returncode == 0, result.stdout + result.stderr
+    secrets_file = Path(stack_env["INFRACALC_HOME"]) / "secrets.json"
+    assert stat.S_IMODE(secrets_file.stat().st_mode) == 0o600
     description = json.loads(stack_json(stack_env).read_text())
     try:
         roles = {account["username"]: account["roles"] for account in description["accounts"]}
@@ -145,6 +146,7 @@ def test_stack_json_lists_demo_accounts_with_working_totp(stack_env: dict[str, s
             assert parsed.secret == account["totp_secret"]
             assert parsed.now() == pyotp.TOTP(account["totp_secret"]).now()
             assert account["password"] in result.stdout  # printed with the login instructions
+        sign_in_to_account_console(description, description["accounts"][0])
     finally:
         supervisor = psutil.Process(description["pid"])
         children = supervisor.children(recursive=True)
@@ -153,6 +155,28 @@ def test_stack_json_lists_demo_accounts_with_working_totp(stack_env: dict[str, s
         assert_all_gone([supervisor, *children])
     assert not stack_json(stack_env).exists()
     assert "no stack is running" in infracalc(stack_env, "down").stdout
+
+
+def sign_in_to_account_console(description: dict[str, Any], account: dict[str, Any]) -> None:
+    """What the README tells a person to do: password, then the authenticator's code, in the account console."""
+    browser = OidcBrowser(
+        description["urls"]["keycloak"],
+        "infracalc",
+        client_id="account-console",
+        client_secret="",
+        redirect_uri=description["urls"]["account_console"],
+        acr_values=None,  # the account console asks for nothing: the realm's flow must still demand OTP
+    )
+    after_password = browser.submit_password(browser.start(), account["username"], account["password"])
+    assert isinstance(after_password, KeycloakPage), "a password alone opened the account console"
+    assert after_password.kind == "otp", after_password.describe()
+    after_otp = browser.submit_otp(after_password, pyotp.TOTP(account["totp_secret"]).now())
+    assert isinstance(after_otp, ClientRedirect), after_otp.describe()
+    code = after_otp.code
+    assert code is not None
+    tokens = browser.exchange(code)
+    claims = jwt.decode(tokens.id_token, options={"verify_signature": False})
+    assert claims["preferred_username"] == account["username"]
 
 
 def test_port_in_use_is_named_with_its_setting(stack_env: dict[str, str]) -> None:

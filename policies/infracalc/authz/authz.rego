@@ -1,0 +1,242 @@
+# METADATA
+# title: Authorization
+# description: |
+#   Who may do what through the INFRACALC API. The service asks for every route and acts on
+#   the answer; it keeps no role logic of its own.
+#   Input:
+#     action     me.read | project.create | project.list | project.read | member.put |
+#                member.delete | governance.switch | governance.history | audit.read | audit.verify
+#     caller     kind ("person" | "bubble" | "hub"), username, roles (realm roles), acr,
+#                project (kind "bubble" only: the bubble's own project)
+#     resource   project (slug, for project actions), username (member actions),
+#                role (optional, member.put: the role being given)
+#   Data (owned by the INFRACALC service, under data.infracalc):
+#     projects[slug]            {"title", "governance": "CASD" | "INFRACALC", "sensitive_data": bool}
+#     members[slug][username]   {"role": "lead" | "member"}
+#   CASD staff are people holding the realm role casd-staff.
+package infracalc.authz
+
+# METADATA
+# description: |
+#   The authorization decision, an object with allow (boolean) and reason (string).
+#   An unknown project gives exactly the reason "unknown project". Undefined means deny.
+# entrypoint: true
+default decision := {"allow": false, "reason": "no rule allows this request"}
+
+decision := person_decision if input.caller.kind == "person"
+
+decision := bubble_decision if input.caller.kind == "bubble"
+
+decision := hub_decision if input.caller.kind == "hub"
+
+decision := {"allow": false, "reason": "unknown caller kind"} if not known_kind
+
+# METADATA
+# description: |
+#   The set of project slugs the caller may see: every project for CASD staff and for the hub,
+#   the projects a person is a member of, a bubble's own project. Empty for anyone else.
+# entrypoint: true
+visible_projects contains slug if {
+	staff
+	some slug, _ in data.infracalc.projects
+}
+
+# One lookup per project: only project.list pays for it (a reverse index, username to
+# projects, pushed by the service would make it constant if the project count grows large).
+visible_projects contains slug if {
+	verified_person
+	not staff
+	some slug
+	data.infracalc.members[slug][input.caller.username]
+	data.infracalc.projects[slug]
+}
+
+visible_projects contains input.caller.project if {
+	input.caller.kind == "bubble"
+	data.infracalc.projects[input.caller.project]
+}
+
+visible_projects contains slug if {
+	input.caller.kind == "hub"
+	some slug, _ in data.infracalc.projects
+}
+
+# Negations go through helper rules: `not input.x in s` is undefined, not true, when
+# input.x is missing, so it would let a missing field slip past a refusal.
+known_kind if input.caller.kind in {"person", "bubble", "hub"}
+
+known_action if input.action in known_actions
+
+known_actions := {
+	"me.read", "project.create", "project.list", "project.read", "member.put", "member.delete",
+	"governance.switch", "governance.history", "audit.read", "audit.verify",
+}
+
+project_actions := {"project.read", "governance.history", "member.put", "member.delete", "governance.switch"}
+
+# Actions only CASD staff may take, and how a reason names them.
+staff_actions := {
+	"project.create": "create projects",
+	"audit.read": "read the audit log",
+	"audit.verify": "verify the audit log",
+}
+
+default staff := false
+
+staff if {
+	verified_person
+	"casd-staff" in input.caller.roles
+}
+
+verified_person if {
+	input.caller.kind == "person"
+	mfa
+}
+
+mfa if input.caller.acr == "mfa"
+
+project := data.infracalc.projects[input.resource.project]
+
+project_slug := input.resource.project
+
+caller_name := input.caller.username
+
+membership := data.infracalc.members[input.resource.project][input.caller.username]
+
+# People
+
+person_decision := {"allow": false, "reason": "people must sign in with a second factor (acr is not mfa)"} if not mfa
+
+person_decision := {"allow": false, "reason": "the caller has no username"} if {
+	mfa
+	not input.caller.username
+}
+
+person_decision := person_action_decision if {
+	mfa
+	input.caller.username
+}
+
+person_action_decision := {"allow": true, "reason": "any signed-in person may read their own profile"} if {
+	input.action == "me.read"
+}
+
+person_action_decision := {"allow": true, "reason": "any signed-in person may list the projects they can see"} if {
+	input.action == "project.list"
+}
+
+person_action_decision := staff_only(staff, staff_actions[input.action])
+
+person_action_decision := project_decision if input.action in project_actions
+
+person_action_decision := {"allow": false, "reason": sprintf("no rule allows %v", [input.action])} if {
+	not known_action
+}
+
+staff_only(true, what) := {"allow": true, "reason": sprintf("CASD staff may %s", [what])}
+
+staff_only(false, what) := {"allow": false, "reason": sprintf("only CASD staff may %s", [what])}
+
+project_decision := {"allow": false, "reason": "the request names no project"} if {
+	not input.resource.project
+} else := {"allow": false, "reason": "unknown project"} if {
+	not project
+} else := read_decision if {
+	input.action in {"project.read", "governance.history"}
+} else := manage_members_decision if {
+	input.action in {"member.put", "member.delete"}
+} else := switch_decision if {
+	input.action == "governance.switch"
+}
+
+read_decision := {"allow": true, "reason": "CASD staff may read every project"} if {
+	staff
+} else := {"allow": true, "reason": sprintf("%s is a member of project %s", [caller_name, project_slug])} if {
+	membership
+} else := {"allow": false, "reason": sprintf("%s is not a member of project %s", [caller_name, project_slug])} if {
+	not membership
+}
+
+manage_members_decision := {"allow": true, "reason": "CASD staff may manage the members of every project"} if {
+	staff
+} else := {
+	"allow": false,
+	"reason": "a lead may not give up the lead role as the project's last lead; make another member lead first",
+} if {
+	last_lead_leaving
+} else := {"allow": true, "reason": sprintf("leads of project %s may manage its members", [project_slug])} if {
+	membership.role == "lead"
+} else := {
+	"allow": false,
+	"reason": sprintf("only CASD staff or a lead of project %s may manage its members", [project_slug]),
+} if {
+	not membership.role == "lead"
+}
+
+# The caller is a lead, acts on themself, is the only lead, and would stop being one:
+# by leaving, or by being given another role (when the service says which).
+last_lead_leaving if {
+	input.resource.username == input.caller.username
+	membership.role == "lead"
+	gives_up_lead_role
+	count(leads) == 1
+}
+
+gives_up_lead_role if input.action == "member.delete"
+
+gives_up_lead_role if {
+	input.action == "member.put"
+	input.resource.role != "lead"
+}
+
+leads contains username if {
+	some username, member in data.infracalc.members[input.resource.project]
+	member.role == "lead"
+}
+
+switch_decision := {"allow": true, "reason": "CASD staff may switch a project's governance"} if {
+	staff
+} else := {"allow": false, "reason": "only CASD staff may switch a project's governance, not its leads"} if {
+	membership.role == "lead"
+} else := {"allow": false, "reason": "only CASD staff may switch a project's governance"} if {
+	not membership.role == "lead"
+}
+
+# Bubbles: the project's compute environment, holding a bubble token.
+
+bubble_decision := {"allow": false, "reason": "bubbles may only read their own project"} if {
+	not reads_own_project
+}
+
+bubble_decision := {"allow": false, "reason": "unknown project"} if {
+	reads_own_project
+	not project
+}
+
+bubble_decision := {"allow": true, "reason": "a bubble may read its own project"} if {
+	reads_own_project
+	project
+}
+
+reads_own_project if {
+	input.action == "project.read"
+	input.resource.project == input.caller.project
+}
+
+# The hub: JupyterHub's service credential.
+
+hub_decision := {"allow": true, "reason": "the hub may list projects"} if input.action == "project.list"
+
+hub_decision := {"allow": false, "reason": "the request names no project"} if {
+	input.action == "project.read"
+	not input.resource.project
+} else := {"allow": false, "reason": "unknown project"} if {
+	input.action == "project.read"
+	not project
+} else := {"allow": true, "reason": "the hub may read every project"} if {
+	input.action == "project.read"
+}
+
+hub_decision := {"allow": false, "reason": "the hub may only list and read projects"} if not hub_action
+
+hub_action if input.action in {"project.list", "project.read"}

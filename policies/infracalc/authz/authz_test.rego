@@ -1,0 +1,614 @@
+package infracalc.authz_test
+
+import data.infracalc.authz
+
+projects := {
+	"cohort": {"title": "Birth cohort", "governance": "CASD", "sensitive_data": true},
+	"weather": {"title": "Weather", "governance": "INFRACALC", "sensitive_data": false},
+	"duo": {"title": "Two leads", "governance": "INFRACALC"},
+}
+
+members := {
+	"cohort": {"lina": {"role": "lead"}, "mo": {"role": "member"}},
+	"weather": {"wes": {"role": "lead"}, "lina": {"role": "member"}, "odd": {"role": "owner"}},
+	"duo": {"dan": {"role": "lead"}, "dora": {"role": "lead"}},
+	# Memberships of a project the service no longer has must not make it visible.
+	"ghost": {"mo": {"role": "member"}},
+}
+
+staff := {"kind": "person", "username": "sam", "roles": ["casd-staff"], "acr": "mfa"}
+
+lead := {"kind": "person", "username": "lina", "roles": [], "acr": "mfa"}
+
+researcher := {"kind": "person", "username": "mo", "roles": [], "acr": "mfa"}
+
+outsider := {"kind": "person", "username": "olga", "roles": ["offline_access"], "acr": "mfa"}
+
+bubble := {"kind": "bubble", "project": "cohort"}
+
+hub := {"kind": "hub", "username": "jupyterhub", "roles": []}
+
+odd_role := {"kind": "person", "username": "odd", "acr": "mfa"}
+
+co_lead := {"kind": "person", "username": "dan", "acr": "mfa"}
+
+lost_bubble := {"kind": "bubble", "project": "nope"}
+
+request(action, caller, resource) := {"action": action, "caller": caller, "resource": resource}
+
+allowed(decision, reason) if {
+	decision.allow == true
+	decision.reason == reason
+}
+
+refused(decision, reason) if {
+	decision.allow == false
+	decision.reason == reason
+}
+
+# Second factor and malformed callers
+
+test_person_without_mfa_is_refused if {
+	decision := authz.decision with input as request("me.read", object.union(staff, {"acr": "1"}), {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "people must sign in with a second factor (acr is not mfa)")
+}
+
+test_person_without_acr_is_refused if {
+	decision := authz.decision with input as request("project.list", object.remove(staff, ["acr"]), {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "people must sign in with a second factor (acr is not mfa)")
+}
+
+test_person_without_username_is_refused if {
+	decision := authz.decision with input as request("me.read", object.remove(researcher, ["username"]), {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "the caller has no username")
+}
+
+test_missing_caller_is_refused if {
+	decision := authz.decision with input as {"action": "me.read"}
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "unknown caller kind")
+}
+
+test_unknown_caller_kind_is_refused if {
+	decision := authz.decision with input as request("project.list", object.union(staff, {"kind": "robot"}), {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "unknown caller kind")
+}
+
+test_empty_input_is_refused if {
+	decision := authz.decision with input as {}
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "unknown caller kind")
+}
+
+test_unknown_action_is_refused if {
+	decision := authz.decision with input as request("project.delete", staff, {"project": "cohort"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "no rule allows project.delete")
+}
+
+test_missing_action_is_refused if {
+	decision := authz.decision with input as {"caller": staff}
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "no rule allows this request")
+}
+
+test_unknown_realm_role_grants_nothing if {
+	caller := object.union(outsider, {"roles": ["admin", "casd-staf"]})
+	decision := authz.decision with input as request("project.create", caller, {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "only CASD staff may create projects")
+}
+
+test_roles_as_a_string_grant_nothing if {
+	decision := authz.decision with input as request("audit.read", object.union(outsider, {"roles": "casd-staff"}), {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "only CASD staff may read the audit log")
+}
+
+test_boolean_acr_is_refused if {
+	decision := authz.decision with input as request("me.read", object.union(staff, {"acr": false}), {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "people must sign in with a second factor (acr is not mfa)")
+}
+
+test_missing_roles_grant_nothing if {
+	decision := authz.decision with input as request("audit.verify", object.remove(staff, ["roles"]), {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "only CASD staff may verify the audit log")
+}
+
+test_without_service_data_projects_are_unknown if {
+	decision := authz.decision with input as request("project.read", staff, {"project": "cohort"})
+		with data.infracalc.projects as {}
+		with data.infracalc.members as {}
+	refused(decision, "unknown project")
+}
+
+test_staff_role_without_mfa_is_refused if {
+	decision := authz.decision with input as request("audit.read", object.union(staff, {"acr": "pwd"}), {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	not decision.allow
+}
+
+# me.read, project.list, project.create
+
+test_me_read_allows_any_person if {
+	decision := authz.decision with input as request("me.read", outsider, {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	allowed(decision, "any signed-in person may read their own profile")
+}
+
+test_project_list_allows_any_person if {
+	decision := authz.decision with input as request("project.list", outsider, {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	allowed(decision, "any signed-in person may list the projects they can see")
+}
+
+test_project_create_allows_staff if {
+	decision := authz.decision with input as request("project.create", staff, {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	allowed(decision, "CASD staff may create projects")
+}
+
+test_project_create_refuses_a_lead if {
+	decision := authz.decision with input as request("project.create", lead, {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "only CASD staff may create projects")
+}
+
+# project.read and governance.history
+
+test_project_read_allows_staff if {
+	decision := authz.decision with input as request("project.read", staff, {"project": "weather"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	allowed(decision, "CASD staff may read every project")
+}
+
+test_project_read_allows_a_member if {
+	decision := authz.decision with input as request("project.read", researcher, {"project": "cohort"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	allowed(decision, "mo is a member of project cohort")
+}
+
+test_project_read_allows_a_member_with_an_unknown_role if {
+	decision := authz.decision with input as request("project.read", odd_role, {"project": "weather"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	decision.allow
+}
+
+test_project_read_refuses_a_non_member if {
+	decision := authz.decision with input as request("project.read", researcher, {"project": "weather"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "mo is not a member of project weather")
+}
+
+test_project_read_of_unknown_project_is_refused if {
+	decision := authz.decision with input as request("project.read", staff, {"project": "nope"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "unknown project")
+}
+
+test_project_read_without_project_is_refused if {
+	decision := authz.decision with input as request("project.read", staff, {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "the request names no project")
+}
+
+test_project_read_without_resource_is_refused if {
+	decision := authz.decision with input as {"action": "project.read", "caller": staff}
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "the request names no project")
+}
+
+test_governance_history_allows_staff if {
+	decision := authz.decision with input as request("governance.history", staff, {"project": "cohort"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	decision.allow
+}
+
+test_governance_history_allows_a_member if {
+	decision := authz.decision with input as request("governance.history", lead, {"project": "weather"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	allowed(decision, "lina is a member of project weather")
+}
+
+test_governance_history_refuses_a_non_member if {
+	decision := authz.decision with input as request("governance.history", outsider, {"project": "cohort"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "olga is not a member of project cohort")
+}
+
+test_governance_history_of_unknown_project_is_refused if {
+	decision := authz.decision with input as request("governance.history", lead, {"project": "nope"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "unknown project")
+}
+
+# member.put and member.delete
+
+test_member_put_allows_staff if {
+	decision := authz.decision with input as request("member.put", staff, {"project": "cohort", "username": "new"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	allowed(decision, "CASD staff may manage the members of every project")
+}
+
+test_member_put_allows_a_lead if {
+	resource := {"project": "cohort", "username": "new", "role": "member"}
+	decision := authz.decision with input as request("member.put", lead, resource)
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	allowed(decision, "leads of project cohort may manage its members")
+}
+
+test_member_put_refuses_a_plain_member if {
+	decision := authz.decision with input as request("member.put", researcher, {"project": "cohort", "username": "new"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "only CASD staff or a lead of project cohort may manage its members")
+}
+
+test_member_put_refuses_a_lead_of_another_project if {
+	decision := authz.decision with input as request("member.put", lead, {"project": "weather", "username": "new"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "only CASD staff or a lead of project weather may manage its members")
+}
+
+test_member_put_refuses_an_unknown_project_role if {
+	decision := authz.decision with input as request("member.put", odd_role, {"project": "weather"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	not decision.allow
+}
+
+test_member_put_refuses_unknown_project if {
+	decision := authz.decision with input as request("member.put", staff, {"project": "nope", "username": "new"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "unknown project")
+}
+
+test_member_delete_allows_staff if {
+	decision := authz.decision with input as request("member.delete", staff, {"project": "cohort", "username": "lina"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	decision.allow
+}
+
+test_member_delete_allows_a_lead if {
+	decision := authz.decision with input as request("member.delete", lead, {"project": "cohort", "username": "mo"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	allowed(decision, "leads of project cohort may manage its members")
+}
+
+test_member_delete_refuses_a_plain_member if {
+	resource := {"project": "cohort", "username": "lina"}
+	decision := authz.decision with input as request("member.delete", researcher, resource)
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	not decision.allow
+}
+
+test_member_delete_refuses_without_project if {
+	decision := authz.decision with input as request("member.delete", lead, {"username": "mo"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "the request names no project")
+}
+
+last_lead_reason := "a lead may not give up the lead role as the project's last lead; make another member lead first"
+
+test_last_lead_may_not_remove_themself if {
+	decision := authz.decision with input as request("member.delete", lead, {"project": "cohort", "username": "lina"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, last_lead_reason)
+}
+
+test_last_lead_may_not_demote_themself if {
+	resource := {"project": "cohort", "username": "lina", "role": "member"}
+	decision := authz.decision with input as request("member.put", lead, resource)
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, last_lead_reason)
+}
+
+test_last_lead_may_stay_lead if {
+	resource := {"project": "cohort", "username": "lina", "role": "lead"}
+	decision := authz.decision with input as request("member.put", lead, resource)
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	decision.allow
+}
+
+test_last_lead_put_without_role_is_allowed if {
+	decision := authz.decision with input as request("member.put", lead, {"project": "cohort", "username": "lina"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	decision.allow
+}
+
+test_one_of_two_leads_may_remove_themself if {
+	decision := authz.decision with input as request("member.delete", co_lead, {"project": "duo", "username": "dan"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	decision.allow
+}
+
+test_staff_who_is_last_lead_may_remove_themself if {
+	caller := object.union(staff, {"username": "lina"})
+	decision := authz.decision with input as request("member.delete", caller, {"project": "cohort", "username": "lina"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	decision.allow
+}
+
+# governance.switch
+
+test_governance_switch_allows_staff if {
+	decision := authz.decision with input as request("governance.switch", staff, {"project": "cohort"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	allowed(decision, "CASD staff may switch a project's governance")
+}
+
+test_governance_switch_refuses_a_lead if {
+	decision := authz.decision with input as request("governance.switch", lead, {"project": "cohort"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "only CASD staff may switch a project's governance, not its leads")
+}
+
+test_governance_switch_refuses_a_member if {
+	decision := authz.decision with input as request("governance.switch", researcher, {"project": "cohort"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "only CASD staff may switch a project's governance")
+}
+
+test_governance_switch_of_unknown_project_is_refused if {
+	decision := authz.decision with input as request("governance.switch", staff, {"project": "nope"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "unknown project")
+}
+
+# audit.read and audit.verify
+
+test_audit_read_allows_staff if {
+	decision := authz.decision with input as request("audit.read", staff, {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	allowed(decision, "CASD staff may read the audit log")
+}
+
+test_audit_read_refuses_a_lead if {
+	decision := authz.decision with input as request("audit.read", lead, {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "only CASD staff may read the audit log")
+}
+
+test_audit_verify_allows_staff if {
+	decision := authz.decision with input as request("audit.verify", staff, {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	allowed(decision, "CASD staff may verify the audit log")
+}
+
+test_audit_verify_refuses_a_researcher if {
+	decision := authz.decision with input as request("audit.verify", researcher, {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "only CASD staff may verify the audit log")
+}
+
+# Bubbles
+
+test_bubble_reads_its_own_project if {
+	decision := authz.decision with input as request("project.read", bubble, {"project": "cohort"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	allowed(decision, "a bubble may read its own project")
+}
+
+test_bubble_may_not_read_another_project if {
+	decision := authz.decision with input as request("project.read", bubble, {"project": "weather"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "bubbles may only read their own project")
+}
+
+test_bubble_may_not_list_projects if {
+	decision := authz.decision with input as request("project.list", bubble, {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "bubbles may only read their own project")
+}
+
+test_bubble_may_not_manage_members if {
+	decision := authz.decision with input as request("member.put", bubble, {"project": "cohort", "username": "x"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "bubbles may only read their own project")
+}
+
+test_bubble_with_staff_role_gets_nothing_more if {
+	caller := object.union(bubble, {"roles": ["casd-staff"], "acr": "mfa"})
+	decision := authz.decision with input as request("audit.read", caller, {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "bubbles may only read their own project")
+}
+
+test_bubble_without_project_is_refused if {
+	decision := authz.decision with input as request("project.read", {"kind": "bubble"}, {"project": "cohort"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "bubbles may only read their own project")
+}
+
+test_bubble_of_unknown_project_is_refused if {
+	decision := authz.decision with input as request("project.read", lost_bubble, {"project": "nope"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "unknown project")
+}
+
+test_bubble_unknown_action_is_refused if {
+	decision := authz.decision with input as request("shell.open", bubble, {"project": "cohort"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "bubbles may only read their own project")
+}
+
+# The hub
+
+test_hub_lists_projects if {
+	decision := authz.decision with input as request("project.list", hub, {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	allowed(decision, "the hub may list projects")
+}
+
+test_hub_reads_any_project if {
+	decision := authz.decision with input as request("project.read", hub, {"project": "weather"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	allowed(decision, "the hub may read every project")
+}
+
+test_hub_read_of_unknown_project_is_refused if {
+	decision := authz.decision with input as request("project.read", hub, {"project": "nope"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "unknown project")
+}
+
+test_hub_read_without_project_is_refused if {
+	decision := authz.decision with input as request("project.read", hub, {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "the request names no project")
+}
+
+test_hub_may_not_create_projects if {
+	decision := authz.decision with input as request("project.create", hub, {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "the hub may only list and read projects")
+}
+
+test_hub_may_not_read_the_audit_log if {
+	decision := authz.decision with input as request("audit.read", object.union(hub, {"roles": ["casd-staff"]}), {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "the hub may only list and read projects")
+}
+
+# visible_projects
+
+test_staff_see_every_project if {
+	slugs := authz.visible_projects with input as {"action": "project.list", "caller": staff}
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	slugs == {"cohort", "weather", "duo"}
+}
+
+test_member_sees_their_projects if {
+	slugs := authz.visible_projects with input as {"action": "project.list", "caller": lead}
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	slugs == {"cohort", "weather"}
+}
+
+test_member_does_not_see_a_project_missing_from_data if {
+	slugs := authz.visible_projects with input as {"action": "project.list", "caller": researcher}
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	slugs == {"cohort"}
+}
+
+test_outsider_sees_nothing if {
+	slugs := authz.visible_projects with input as {"action": "project.list", "caller": outsider}
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	slugs == set()
+}
+
+test_person_without_mfa_sees_nothing if {
+	slugs := authz.visible_projects with input as {"action": "project.list", "caller": object.union(staff, {"acr": "1"})}
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	slugs == set()
+}
+
+test_bubble_sees_its_own_project if {
+	slugs := authz.visible_projects with input as {"action": "project.list", "caller": bubble}
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	slugs == {"cohort"}
+}
+
+test_bubble_of_unknown_project_sees_nothing if {
+	slugs := authz.visible_projects with input as {"action": "project.list", "caller": lost_bubble}
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	slugs == set()
+}
+
+test_hub_sees_every_project if {
+	slugs := authz.visible_projects with input as {"action": "project.list", "caller": hub}
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	slugs == {"cohort", "weather", "duo"}
+}
+
+test_unknown_kind_sees_nothing if {
+	caller := {"kind": "robot", "roles": ["casd-staff"], "acr": "mfa"}
+	slugs := authz.visible_projects with input as {"action": "project.list", "caller": caller}
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	slugs == set()
+}
+
+test_visible_projects_without_data_is_empty if {
+	vis := authz.visible_projects with input as {"caller": staff}
+		with data.infracalc.projects as {}
+		with data.infracalc.members as {}
+	vis == set()
+}

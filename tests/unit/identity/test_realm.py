@@ -1,0 +1,248 @@
+"""The realm file and its rendering, without Keycloak: what the import will contain."""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import stat
+from pathlib import Path
+from typing import Any
+
+import pyotp
+import pytest
+
+from infracalc.identity.realm import (
+    PLACEHOLDERS,
+    DemoAccount,
+    RealmConfig,
+    RealmError,
+    generate_demo_accounts,
+    realm_template,
+    render_realm,
+    resolve_placeholders,
+    write_realm_import,
+)
+
+HUB = "http://127.0.0.1:8000"
+WEB = "http://127.0.0.1:8001"
+
+
+@pytest.fixture
+def config() -> RealmConfig:
+    return RealmConfig.generate(HUB, WEB)
+
+
+@pytest.fixture
+def accounts() -> list[DemoAccount]:
+    return generate_demo_accounts(random.SystemRandom())
+
+
+def _client(realm: dict[str, Any], client_id: str) -> dict[str, Any]:
+    (client,) = [c for c in realm["clients"] if c["clientId"] == client_id]
+    return client
+
+
+def _flow(realm: dict[str, Any], alias: str) -> dict[str, Any]:
+    (flow,) = [f for f in realm["authenticationFlows"] if f["alias"] == alias]
+    return flow
+
+
+def _config(realm: dict[str, Any], alias: str) -> dict[str, str]:
+    (entry,) = [c for c in realm["authenticatorConfig"] if c["alias"] == alias]
+    config: dict[str, str] = entry["config"]
+    return config
+
+
+# -- demo accounts ----------------------------------------------------------------------------
+
+
+def test_demo_accounts_have_the_three_roles_and_strong_random_credentials(accounts: list[DemoAccount]) -> None:
+    assert [(a.username, a.roles) for a in accounts] == [
+        ("alice", ("researcher",)),
+        ("bruno", ("project-lead",)),
+        ("claire", ("casd-staff",)),
+    ]
+    for account in accounts:
+        assert len(account.password) >= 20
+        assert any(c.isdigit() for c in account.password)
+        assert any(c.isupper() for c in account.password)
+        assert len(base64.b32decode(account.totp_secret + "=" * (-len(account.totp_secret) % 8))) == 20
+        assert account.email
+        assert account.first_name
+        assert account.last_name
+    again = generate_demo_accounts(random.SystemRandom())
+    assert {a.password for a in accounts}.isdisjoint(a.password for a in again)
+    assert {a.totp_secret for a in accounts}.isdisjoint(a.totp_secret for a in again)
+
+
+def test_secrets_stay_out_of_repr(accounts: list[DemoAccount], config: RealmConfig) -> None:
+    alice = accounts[0]
+    assert alice.password not in repr(alice)
+    assert alice.totp_secret not in repr(alice)
+    assert config.jupyterhub_client_secret not in repr(config)
+
+
+def test_otpauth_uri_is_what_an_authenticator_app_expects(accounts: list[DemoAccount]) -> None:
+    alice = accounts[0]
+    uri = alice.otpauth_uri()
+    assert uri == (
+        f"otpauth://totp/INFRACALC:alice?secret={alice.totp_secret}&issuer=INFRACALC&algorithm=SHA1&digits=6&period=30"
+    )
+    parsed = pyotp.parse_uri(uri)
+    assert isinstance(parsed, pyotp.TOTP)
+    assert parsed.now() == alice.totp().now()
+
+
+# -- rendering --------------------------------------------------------------------------------
+
+
+def test_shipped_file_has_only_known_placeholders_and_no_users() -> None:
+    text = json.dumps(realm_template())
+    used = {part.split("}", 1)[0] for part in text.split("${")[1:]}
+    assert used == set(PLACEHOLDERS)
+    assert "users" not in realm_template()
+
+
+def test_render_resolves_every_placeholder(config: RealmConfig, accounts: list[DemoAccount]) -> None:
+    realm = render_realm(config, accounts)
+    assert "${" not in json.dumps(realm)
+    hub = _client(realm, "jupyterhub")
+    assert hub["secret"] == config.jupyterhub_client_secret
+    assert hub["redirectUris"] == [f"{HUB}/hub/oauth_callback"]
+    assert _client(realm, "infracalc-web")["redirectUris"] == [f"{WEB}/*"]
+    assert _client(realm, "infracalc-api")["secret"] == config.api_client_secret
+
+
+def test_unknown_placeholder_is_an_error() -> None:
+    with pytest.raises(RealmError, match="INFRACALC_NOPE"):
+        resolve_placeholders({"a": ["x ${INFRACALC_NOPE} y"]}, {"INFRACALC_HUB_URL": HUB})
+
+
+def test_a_value_cannot_change_the_json_structure() -> None:
+    hostile = 'x", "publicClient": true, "y": "'
+    assert resolve_placeholders({"secret": "${S}"}, {"S": hostile}) == {"secret": hostile}
+
+
+def test_clients_use_code_flow_with_pkce_and_require_mfa(config: RealmConfig, accounts: list[DemoAccount]) -> None:
+    realm = render_realm(config, accounts)
+    for client_id in ("jupyterhub", "infracalc-web"):
+        client = _client(realm, client_id)
+        assert client["publicClient"] is False
+        assert client["standardFlowEnabled"] is True
+        assert client["directAccessGrantsEnabled"] is False
+        assert client["implicitFlowEnabled"] is False
+        attributes = client["attributes"]
+        assert attributes["pkce.code.challenge.method"] == "S256"
+        assert attributes["default.acr.values"] == "mfa"
+        assert attributes["minimum.acr.value"] == "mfa"
+        mappers = {m["protocolMapper"]: m["config"] for m in client["protocolMappers"]}
+        assert mappers["oidc-audience-mapper"]["included.client.audience"] == "infracalc-api"
+        assert mappers["oidc-amr-mapper"]["id.token.claim"] == "true"
+    api = _client(realm, "infracalc-api")
+    assert api["standardFlowEnabled"] is False
+    assert api["directAccessGrantsEnabled"] is False
+
+
+def test_browser_flow_is_password_then_otp_by_level(config: RealmConfig, accounts: list[DemoAccount]) -> None:
+    realm = render_realm(config, accounts)
+    assert json.loads(realm["attributes"]["acr.loa.map"]) == {"pwd": 1, "mfa": 2}
+    top = _flow(realm, realm["browserFlow"])
+    assert [(e.get("authenticator") or e["flowAlias"], e["requirement"]) for e in top["authenticationExecutions"]] == [
+        ("auth-cookie", "ALTERNATIVE"),
+        ("infracalc browser forms", "ALTERNATIVE"),
+    ]
+    forms = _flow(realm, "infracalc browser forms")
+    levels = [e["flowAlias"] for e in forms["authenticationExecutions"] if e["requirement"] == "CONDITIONAL"]
+    expected = {
+        "infracalc level pwd": ("1", "auth-username-password-form", "pwd"),
+        "infracalc level mfa": ("2", "auth-otp-form", "otp"),
+    }
+    assert levels == [*expected, "infracalc otp without requested level"]
+    for alias, (level, authenticator, reference) in expected.items():
+        condition, step = _flow(realm, alias)["authenticationExecutions"]
+        assert condition["authenticator"] == "conditional-level-of-authentication"
+        assert _config(realm, condition["authenticatorConfig"])["loa-condition-level"] == level
+        assert step["authenticator"] == authenticator
+        assert step["requirement"] == "REQUIRED"
+        step_config = _config(realm, step["authenticatorConfig"])
+        assert step_config["default.reference.value"] == reference
+        assert int(step_config["default.reference.maxAge"]) > 0
+    mfa_condition = _flow(realm, "infracalc level mfa")["authenticationExecutions"][0]
+    assert _config(realm, mfa_condition["authenticatorConfig"])["loa-max-age"] == "0"
+    # A client that requests no level (the account console) still gets the second factor.
+    condition, step = _flow(realm, "infracalc otp without requested level")["authenticationExecutions"]
+    assert condition["authenticator"] == "conditional-sub-flow-executed"
+    assert _config(realm, condition["authenticatorConfig"]) == {
+        "flow_to_check": "infracalc level mfa",
+        "check_result": "not-executed",
+    }
+    assert (step["authenticator"], step["requirement"]) == ("auth-otp-form", "REQUIRED")
+
+
+def test_descriptions_fit_keycloaks_columns(config: RealmConfig, accounts: list[DemoAccount]) -> None:
+    # Keycloak stores flow and client descriptions in VARCHAR(255): a longer one fails the whole import.
+    realm = render_realm(config, accounts)
+    for item in [*realm["authenticationFlows"], *realm["clients"], *realm["roles"]["realm"]]:
+        assert len(item.get("description", "")) <= 255, item.get("alias") or item.get("clientId") or item["name"]
+
+
+def test_realm_policies(config: RealmConfig, accounts: list[DemoAccount]) -> None:
+    realm = render_realm(config, accounts)
+    assert (
+        realm["otpPolicyType"],
+        realm["otpPolicyAlgorithm"],
+        realm["otpPolicyDigits"],
+        realm["otpPolicyPeriod"],
+    ) == (
+        "totp",
+        "HmacSHA1",
+        6,
+        30,
+    )
+    assert realm["otpPolicyCodeReusable"] is False
+    assert realm["bruteForceProtected"] is True
+    assert realm["permanentLockout"] is False
+    assert realm["failureFactor"] == 5
+    actions = {a["alias"]: a["enabled"] for a in realm["requiredActions"]}
+    assert actions["VERIFY_PROFILE"] is False
+    assert actions["CONFIGURE_TOTP"] is True
+    assert {r["name"] for r in realm["roles"]["realm"]} >= {"casd-staff", "researcher", "project-lead"}
+
+
+def test_users_get_roles_full_profile_and_base32_totp(config: RealmConfig, accounts: list[DemoAccount]) -> None:
+    realm = render_realm(config, accounts)
+    users = {u["username"]: u for u in realm["users"]}
+    claire = users["claire"]
+    assert claire["realmRoles"] == ["casd-staff"]
+    assert claire["emailVerified"] is True
+    assert claire["firstName"]
+    assert claire["lastName"]
+    assert claire["email"]
+    credentials = {c["type"]: c for c in claire["credentials"]}
+    assert credentials["password"]["temporary"] is False
+    otp = credentials["otp"]
+    assert json.loads(otp["secretData"]) == {"value": accounts[2].totp_secret}
+    assert json.loads(otp["credentialData"]) == {
+        "subType": "totp",
+        "digits": 6,
+        "counter": 0,
+        "period": 30,
+        "algorithm": "HmacSHA1",
+        "secretEncoding": "BASE32",
+    }
+
+
+def test_duplicate_users_and_unknown_roles_are_refused(config: RealmConfig, accounts: list[DemoAccount]) -> None:
+    with pytest.raises(RealmError, match="two accounts"):
+        render_realm(config, [accounts[0], accounts[0]])
+    rogue = DemoAccount("eve", "Pw-123456789abc", accounts[0].totp_secret, ("admin",), "eve@example.org", "E", "V")
+    with pytest.raises(RealmError, match="roles the realm lacks"):
+        render_realm(config, [rogue])
+
+
+def test_write_realm_import_is_private(tmp_path: Path, config: RealmConfig, accounts: list[DemoAccount]) -> None:
+    path = write_realm_import(tmp_path / "import", config, accounts)
+    assert path.name == "infracalc.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert json.loads(path.read_text())["realm"] == "infracalc"
