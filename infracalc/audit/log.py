@@ -1,0 +1,218 @@
+"""Appending to the sealed audit log, and sealing its head with signed checkpoints.
+
+The log never commits: :meth:`AuditLog.append` adds the event to the caller's transaction, so the
+change and its event commit or roll back together (no change without its event, no event without
+its change)::
+
+    async with sessions() as session, session.begin():
+        session.add(project)
+        await audit_log.append(session, actor="alice", action="project.create", project_id=project.id,
+                               governance=project.governance, details={"title": project.title})
+        await audit_log.maybe_checkpoint(session)
+
+How appends take turns: each locks the one-row ``audit_head`` table (``SELECT ... FOR UPDATE`` on
+PostgreSQL, which waits for the lock holder to commit and then reads its new head; on SQLite the
+write transaction's lock, taken at ``BEGIN IMMEDIATE``, already excludes every other writer). The
+lock is held until the caller's commit, so append at the end of the transaction, after the change,
+to hold it briefly. Use a READ COMMITTED transaction on PostgreSQL (the default); under REPEATABLE
+READ or SERIALIZABLE a concurrent append makes the later transaction fail instead of wait.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from infracalc.audit.canonical import canonical_json, chain_hash, checkpoint_message, event_text, format_time
+from infracalc.audit.errors import AuditError
+from infracalc.audit.models import AuditCheckpoint, AuditEvent, AuditHead
+from infracalc.audit.settings import AuditSettings
+from infracalc.audit.signer import CheckpointSigner
+from infracalc.db.base import utc_now
+from infracalc.db.models import Governance
+
+#: Returns the current time, timezone-aware.
+Clock = Callable[[], datetime]
+
+_HEAD_ID = 1
+
+
+class _Head(NamedTuple):
+    seq: int
+    hash: str
+
+
+class AuditLog:
+    """Writes events and checkpoints into the caller's session; holds no state of its own between calls."""
+
+    def __init__(
+        self,
+        signer: CheckpointSigner,
+        *,
+        clock: Clock = utc_now,
+        checkpoint_every: int = 100,
+        checkpoint_seconds: float = 300,
+    ) -> None:
+        """Create a log writer.
+
+        Args:
+            signer: signs checkpoints.
+            clock: the time of events and checkpoints (timezone-aware).
+            checkpoint_every: :meth:`maybe_checkpoint` seals the head once this many events are unsealed.
+            checkpoint_seconds: ... or at the first event this many seconds after the last checkpoint.
+        """
+        if checkpoint_every < 1 or checkpoint_seconds <= 0:
+            raise AuditError("checkpoint_every and checkpoint_seconds must be positive")
+        self.signer = signer
+        self.clock = clock
+        self.checkpoint_every = checkpoint_every
+        self.checkpoint_interval = timedelta(seconds=checkpoint_seconds)
+
+    def __repr__(self) -> str:
+        return (
+            f"AuditLog(signer={self.signer!r}, checkpoint_every={self.checkpoint_every}, "
+            f"checkpoint_seconds={self.checkpoint_interval.total_seconds():g})"
+        )
+
+    @classmethod
+    def from_settings(cls, settings: AuditSettings, *, clock: Clock = utc_now) -> AuditLog:
+        """A log writer whose key is loaded from (or, the first time, created at) ``settings.key_path``."""
+        return cls(
+            CheckpointSigner.load_or_create(settings.key_path),
+            clock=clock,
+            checkpoint_every=settings.checkpoint_every,
+            checkpoint_seconds=settings.checkpoint_seconds,
+        )
+
+    async def append(
+        self,
+        session: AsyncSession,
+        *,
+        actor: str,
+        action: str,
+        project_id: str | None = None,
+        governance: Governance | str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> AuditEvent:
+        """Add the next event to the caller's transaction, chained to the head; does not commit.
+
+        Args:
+            session: the caller's session, inside the transaction that makes the change.
+            actor: who made the change (username, or ``system``).
+            action: what happened, dotted (``project.create``, ``governance.switch``...).
+            project_id: the project concerned, if any.
+            governance: that project's governance owner at this moment.
+            details: anything else worth keeping, as plain JSON (stored canonically).
+
+        Returns:
+            The event, already flushed (its ``seq`` and ``hash`` are final once the caller commits).
+
+        Raises:
+            AuditError: ``details`` is not plain JSON, ``governance`` is unknown, or the log is not migrated.
+        """
+        try:
+            details_json = canonical_json({} if details is None else details)
+            owner = None if governance is None else Governance(governance)
+            at = self.clock()
+            at_text = format_time(at)
+        except ValueError as error:
+            raise AuditError(str(error)) from None
+        head = await _lock_head(session)
+        seq = head.seq + 1
+        text = event_text(seq, at_text, actor, action, project_id, None if owner is None else owner.value, details_json)
+        digest = chain_hash(head.hash, text)
+        event = AuditEvent(
+            seq=seq,
+            at=at,
+            actor=actor,
+            action=action,
+            project_id=project_id,
+            governance=owner,
+            # A private copy, decoded from the hashed text: what is stored is exactly what was hashed.
+            details=json.loads(details_json),
+            prev_hash=head.hash,
+            hash=digest,
+        )
+        session.add(event)
+        await session.execute(
+            update(AuditHead)
+            .where(AuditHead.id == _HEAD_ID)
+            .values(seq=seq, hash=digest)
+            .execution_options(synchronize_session=False)
+        )
+        await session.flush()
+        return event
+
+    async def maybe_checkpoint(self, session: AsyncSession) -> AuditCheckpoint | None:
+        """Seal the head when ``checkpoint_every`` events are unsealed or ``checkpoint_seconds`` have passed.
+
+        Call it after :meth:`append`, in the same transaction. The time rule counts from the last
+        checkpoint (from the first event when there is none), so the first event after a quiet spell
+        is sealed at once.
+
+        Returns:
+            The new checkpoint, or None when none was due.
+        """
+        head = await _lock_head(session)
+        if head.seq == 0:
+            return None
+        last = (
+            await session.execute(
+                select(AuditCheckpoint.seq, AuditCheckpoint.at).order_by(AuditCheckpoint.seq.desc()).limit(1)
+            )
+        ).one_or_none()
+        sealed_seq = 0 if last is None else last.seq
+        if sealed_seq >= head.seq:
+            return None
+        if last is None:
+            since = await session.scalar(select(AuditEvent.at).where(AuditEvent.seq == 1))
+            if since is None:
+                raise AuditError("the audit log has a head but no event 1: run `infracalc audit verify`")
+        else:
+            since = last.at
+        if head.seq - sealed_seq >= self.checkpoint_every or self.clock() - since >= self.checkpoint_interval:
+            return await self._seal(session, head)
+        return None
+
+    async def checkpoint_now(self, session: AsyncSession) -> AuditCheckpoint | None:
+        """Seal the head now (at shutdown, or from a timer); returns None for an empty log.
+
+        When the head is already sealed, returns its existing checkpoint.
+        """
+        head = await _lock_head(session)
+        if head.seq == 0:
+            return None
+        existing = await session.get(AuditCheckpoint, head.seq)
+        return existing if existing is not None else await self._seal(session, head)
+
+    async def _seal(self, session: AsyncSession, head: _Head) -> AuditCheckpoint:
+        stored = await session.scalar(select(AuditEvent.hash).where(AuditEvent.seq == head.seq))
+        if stored != head.hash:
+            # Never sign a head the log does not back: that would seal a tampered state.
+            raise AuditError(f"the audit head (seq {head.seq}) disagrees with the log: run `infracalc audit verify`")
+        at = self.clock()
+        message = checkpoint_message(head.seq, head.hash, format_time(at), self.signer.key_id)
+        checkpoint = AuditCheckpoint(
+            seq=head.seq,
+            hash=head.hash,
+            at=at,
+            signature=self.signer.sign(message).hex(),
+            key_id=self.signer.key_id,
+        )
+        session.add(checkpoint)
+        await session.flush()
+        return checkpoint
+
+
+async def _lock_head(session: AsyncSession) -> _Head:
+    row = (
+        await session.execute(select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == _HEAD_ID).with_for_update())
+    ).one_or_none()
+    if row is None:
+        raise AuditError("the audit log has no head row: run the database migrations first")
+    return _Head(seq=row.seq, hash=row.hash)

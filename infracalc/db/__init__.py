@@ -1,0 +1,37 @@
+"""The service's database: settings, engine and sessions, tables, and migrations.
+
+SQLite (WAL) is the embedded default and PostgreSQL the production database; the same code and
+the same Alembic revisions serve both. Typical start-up::
+
+    settings = DatabaseSettings.from_env()
+    await upgrade(settings)
+    engine = create_engine(settings)
+    sessions = session_factory(engine)
+"""
+
+from __future__ import annotations
+
+from infracalc.db.base import Base, UtcDateTime, utc_now
+from infracalc.db.engine import create_engine, session_factory
+from infracalc.db.migrate import alembic_config, upgrade
+from infracalc.db.models import Governance, GovernanceChange, Member, MemberRole, Project
+from infracalc.db.settings import DatabaseError, DatabaseSettings, DatabaseUrlError, normalise_url
+
+__all__ = [
+    "Base",
+    "DatabaseError",
+    "DatabaseSettings",
+    "DatabaseUrlError",
+    "Governance",
+    "GovernanceChange",
+    "Member",
+    "MemberRole",
+    "Project",
+    "UtcDateTime",
+    "alembic_config",
+    "create_engine",
+    "normalise_url",
+    "session_factory",
+    "upgrade",
+    "utc_now",
+]

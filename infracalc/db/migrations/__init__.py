@@ -1,0 +1,1 @@
+"""Alembic migrations of the INFRACALC database (see :mod:`infracalc.db.migrate`)."""

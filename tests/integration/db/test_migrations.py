@@ -1,0 +1,77 @@
+"""Migrations: the single revision builds the schema the models describe, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+import infracalc.audit.models  # noqa: F401 - registers the audit tables on Base.metadata
+from infracalc.audit import GENESIS_HASH, AuditHead
+from infracalc.db import Base, alembic_config, upgrade
+
+pytestmark = pytest.mark.integration
+
+TABLES = {
+    "alembic_version",
+    "audit_checkpoints",
+    "audit_events",
+    "audit_head",
+    "governance_changes",
+    "members",
+    "projects",
+}
+
+
+def differences(connection: Connection) -> list[object]:
+    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    return list(compare_metadata(context, Base.metadata))
+
+
+def downgrade_to_base(connection: Connection) -> None:
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    command.downgrade(config, "base")
+
+
+async def test_upgrade_creates_every_table_as_the_models_describe(engine: AsyncEngine) -> None:
+    async with engine.connect() as connection:
+        tables = await connection.run_sync(lambda sync: set(inspect(sync).get_table_names()))
+        assert tables == TABLES
+        assert await connection.run_sync(differences) == []
+        version = (await connection.exec_driver_sql("SELECT version_num FROM alembic_version")).scalar_one()
+    assert version == "0001"
+
+
+async def test_the_audit_head_starts_at_genesis(session_factory: async_sessionmaker[AsyncSession]) -> None:
+    async with session_factory() as session:
+        head = (await session.scalars(select(AuditHead))).all()
+    assert [(row.id, row.seq, row.hash) for row in head] == [(1, 0, GENESIS_HASH)]
+
+
+async def test_upgrade_is_idempotent_and_reversible(database_url: str, engine: AsyncEngine) -> None:
+    await upgrade(database_url)
+    async with engine.begin() as connection:
+        await connection.run_sync(downgrade_to_base)
+    async with engine.connect() as connection:
+        assert await connection.run_sync(lambda sync: set(inspect(sync).get_table_names())) == {"alembic_version"}
+    await upgrade(database_url)
+    async with engine.connect() as connection:
+        assert await connection.run_sync(differences) == []
+
+
+async def test_concurrent_upgrades_take_turns(database_url: str, engine: AsyncEngine) -> None:
+    async with engine.begin() as connection:
+        await connection.run_sync(downgrade_to_base)
+    await engine.dispose()
+    # Two service instances starting together: one migrates, the other then finds nothing to do.
+    await asyncio.gather(upgrade(database_url), upgrade(database_url))
+    async with engine.connect() as connection:
+        assert await connection.run_sync(differences) == []
+        assert (await connection.exec_driver_sql("SELECT count(*) FROM audit_head")).scalar_one() == 1
