@@ -6,15 +6,22 @@ prints its message (no traceback) and exits with status 1.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 import click
+import uvicorn
 
+from infracalc.audit import AuditSettings, load_public_key, verify_database
 from infracalc.config import StackSettings, ToolSettings
+from infracalc.db import DatabaseSettings
 from infracalc.errors import InfracalcError
+from infracalc.service.app import create_app
+from infracalc.service.settings import ServiceSettings
 from infracalc.stack.up import run_detached, run_down, run_up
 from infracalc.tools import install, locate
 
@@ -89,3 +96,40 @@ def up(detach: bool) -> None:
 def down() -> None:
     """Stop a stack started with `infracalc up --detach` (or one running in another terminal)."""
     run_down(StackSettings.from_env(), report=click.echo)
+
+
+@main.group()
+def audit() -> None:
+    """The sealed audit log of every state change."""
+
+
+@audit.command("verify")
+@click.option(
+    "--public-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="PEM file of the trusted checkpoint key (public or private); default: INFRACALC_AUDIT_KEY.",
+)
+@_clear_errors
+def audit_verify(public_key: Path | None) -> None:
+    """Recompute the audit log's hash chain and check its signed checkpoints.
+
+    Reads INFRACALC_DATABASE_URL; exits 0 when the log is intact, 1 with the first bad sequence
+    number and the problem when it is not.
+    """
+    key = load_public_key(public_key if public_key is not None else AuditSettings.from_env().key_path)
+    report = asyncio.run(verify_database(DatabaseSettings.from_env(), key))
+    click.echo(report.summary())
+    if not report.ok:
+        sys.exit(1)
+
+
+@main.command()
+@_clear_errors
+def serve() -> None:
+    """Run the INFRACALC service (API and health routes) with uvicorn, one worker.
+
+    Settings come from the environment: INFRACALC_HOST, INFRACALC_SERVICE_PORT, INFRACALC_DATABASE_URL,
+    INFRACALC_OPA_URL, INFRACALC_KEYCLOAK_URL, INFRACALC_S3_* and INFRACALC_AUDIT_* (see the README).
+    """
+    settings = ServiceSettings.from_env()
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info", access_log=False)

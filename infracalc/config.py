@@ -89,6 +89,7 @@ class StackSettings:
         "keycloak_management_port": "INFRACALC_KEYCLOAK_MANAGEMENT_PORT",
         "opa_port": "INFRACALC_OPA_PORT",
         "s3_port": "INFRACALC_S3_PORT",
+        "service_port": "INFRACALC_SERVICE_PORT",
     }
 
     @classmethod

@@ -10,13 +10,17 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+else:
+    # The stubs are a development dependency; at run time the name only has to exist (Litestar
+    # resolves the annotations of objects it injects).
+    S3Client = Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,3 +76,6 @@ def make_s3_client(settings: S3Settings) -> S3Client:
         config=config,
     )
     return client
+
+
+__all__ = ["S3Client", "S3Settings", "make_s3_client"]

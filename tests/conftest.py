@@ -9,7 +9,12 @@ import pytest
 
 from infracalc.stack.process import tail
 
-pytest_plugins = ["tests.fixtures.servers", "tests.fixtures.keycloak"]
+pytest_plugins = [
+    "tests.fixtures.servers",
+    "tests.fixtures.keycloak",
+    "tests.fixtures.database",
+    "tests.fixtures.service",
+]
 
 
 @pytest.hookimpl(wrapper=True)

@@ -1,7 +1,9 @@
-"""How to run OPA and the S3 server of the local stack (Keycloak has its own module)."""
+"""How to run OPA, the S3 server and the service of the local stack (Keycloak has its own module)."""
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from infracalc.stack.process import ServerSpec
@@ -43,3 +45,14 @@ def s3_spec(versitygw: Path, *, host: str, port: int, data_dir: Path, access_key
         health_url=f"http://{host}:{port}/health",
         start_timeout=30.0,
     )  # fmt: skip
+
+
+def service_spec(*, host: str, port: int, env: Mapping[str, str]) -> ServerSpec:
+    """The INFRACALC service (``infracalc serve``), ready when ``/ready`` says every dependency answers."""
+    return ServerSpec(
+        name="service",
+        argv=[sys.executable, "-m", "infracalc", "serve"],
+        env={**env, "INFRACALC_HOST": host, "INFRACALC_SERVICE_PORT": str(port)},
+        health_url=f"http://{host}:{port}/ready",
+        start_timeout=90.0,
+    )

@@ -28,7 +28,7 @@ from infracalc.stack.keycloak import keycloak_spec
 from infracalc.stack.ports import ensure_ports_free
 from infracalc.stack.process import ManagedProcess, ServerSpec, tail
 from infracalc.stack.secrets import LocalSecrets
-from infracalc.stack.servers import opa_spec, s3_spec
+from infracalc.stack.servers import opa_spec, s3_spec, service_spec
 from infracalc.tools import Tools, install
 
 Report = Callable[[str], None]
@@ -74,7 +74,7 @@ class StackLayout:
 
 
 def server_specs(settings: StackSettings, tools: Tools, layout: StackLayout, local: LocalSecrets) -> list[ServerSpec]:
-    """Every server of the local stack, in start order (the slowest, Keycloak, last)."""
+    """Every server of the local stack, in start order (each waits for the ones before it to be healthy)."""
     host = settings.host
     return [
         opa_spec(tools.opa, host=host, port=settings.opa_port, policies_dir=settings.policies_dir),
@@ -98,6 +98,19 @@ def server_specs(settings: StackSettings, tools: Tools, layout: StackLayout, loc
             admin_username=KEYCLOAK_ADMIN_USERNAME,
             admin_password=local.keycloak_admin_password,
         ),
+        # Last: its readiness needs the database, OPA, S3 and Keycloak's keys.
+        service_spec(
+            host=host,
+            port=settings.service_port,
+            env={
+                "INFRACALC_HOME": str(settings.home),
+                "INFRACALC_OPA_URL": f"http://{host}:{settings.opa_port}",
+                "INFRACALC_KEYCLOAK_URL": f"http://{host}:{settings.keycloak_port}",
+                "INFRACALC_S3_ENDPOINT_URL": f"http://{host}:{settings.s3_port}",
+                "INFRACALC_S3_ACCESS_KEY": local.s3_access_key,
+                "INFRACALC_S3_SECRET_KEY": local.s3_secret_key,
+            },
+        ),
     ]
 
 
@@ -115,6 +128,9 @@ def stack_description(settings: StackSettings, layout: StackLayout, local: Local
             "oidc_issuer": f"{keycloak}/realms/{REALM}",
             "opa": f"http://{settings.host}:{settings.opa_port}",
             "s3": f"http://{settings.host}:{settings.s3_port}",
+            "service": settings.service_url,
+            "api": f"{settings.service_url}/api/v1",
+            "openapi": f"{settings.service_url}/schema",
         },
         "keycloak_admin": {"username": KEYCLOAK_ADMIN_USERNAME, "password": local.keycloak_admin_password},
         "s3": {"access_key": local.s3_access_key, "secret_key": local.s3_secret_key, "region": "us-east-1"},

@@ -20,6 +20,7 @@ def test_defaults_bind_loopback_on_documented_ports(tmp_path: Path, monkeypatch:
         "INFRACALC_KEYCLOAK_MANAGEMENT_PORT": 9080,
         "INFRACALC_OPA_PORT": 8181,
         "INFRACALC_S3_PORT": 7070,
+        "INFRACALC_SERVICE_PORT": 8001,
     }
     assert settings.hub_url == "http://127.0.0.1:8000"
 

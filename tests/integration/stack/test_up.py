@@ -91,6 +91,9 @@ def assert_stack_serves(description: dict[str, Any]) -> None:
     assert requests.get(f"{urls['s3']}/health", timeout=5).status_code == 200
     issuer = requests.get(f"{urls['oidc_issuer']}/.well-known/openid-configuration", timeout=5).json()["issuer"]
     assert issuer == urls["oidc_issuer"]
+    ready = requests.get(f"{urls['service']}/ready", timeout=10)
+    assert ready.status_code == 200, ready.text
+    assert requests.get(f"{urls['api']}/projects", timeout=5).status_code == 401  # the API wants a token
 
 
 @pytest.fixture
@@ -117,7 +120,7 @@ def test_up_serves_everything_and_ctrl_c_leaves_nothing(
     assert stat.S_IMODE(stack_json(stack_env).stat().st_mode) == 0o600
     children = psutil.Process(foreground.pid).children(recursive=True)
     names = " ".join(" ".join(child.cmdline()) for child in children)
-    for server in ("opa", "versitygw", "keycloak"):
+    for server in ("opa", "versitygw", "keycloak", "infracalc serve"):
         assert server in names
 
     foreground.send_signal(signal.SIGINT)  # what Ctrl-C sends
@@ -128,6 +131,7 @@ def test_up_serves_everything_and_ctrl_c_leaves_nothing(
     assert "keycloak: healthy after" in output
     assert "opa: healthy after" in output
     assert "s3: healthy after" in output
+    assert "service: healthy after" in output
     assert "stopped." in output
 
 

@@ -1,0 +1,112 @@
+"""The data the service keeps in OPA (``data.infracalc``), rebuilt from the database.
+
+The database is the source of truth; OPA holds a copy the policies read:
+
+- ``data.infracalc.projects[<slug>] = {"title", "governance", "sensitive_data"}``
+- ``data.infracalc.members[<slug>][<username>] = {"role"}``
+- ``data.infracalc.sync = {"generation": <random id>}``: written last by a full resync. OPA keeps
+  data in memory only, so after a restart the marker is gone; :meth:`PolicyData.watch` notices
+  within a second and resyncs, without restarting the service.
+
+After each committed change the service calls :meth:`PolicyData.push_project` before answering.
+Pushes are serialised, and each reads the project's current rows in a fresh session, so two
+concurrent changes cannot leave OPA with the older one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from infracalc.db import Member, Project
+from infracalc.policy.opa import PolicyClient, PolicyUnavailable
+
+logger = logging.getLogger(__name__)
+
+#: Where the documents live under OPA's ``/v1/data``.
+PROJECTS, MEMBERS, SYNC = "infracalc/projects", "infracalc/members", "infracalc/sync"
+
+
+def project_document(project: Project) -> dict[str, Any]:
+    """What the policies know of one project."""
+    return {"title": project.title, "governance": project.governance.value, "sensitive_data": False}
+
+
+class PolicyData:
+    """Pushes the service's state to OPA: one project after a change, everything after a restart."""
+
+    def __init__(self, policy: PolicyClient, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.policy = policy
+        self.sessions = sessions
+        self.generation: str | None = None
+        self._lock = asyncio.Lock()
+
+    async def push_project(self, slug: str) -> None:
+        """Copy one project and its members, as committed, to OPA.
+
+        Raises:
+            PolicyUnavailable: OPA did not take the data; the next watch tick resyncs everything.
+        """
+        async with self._lock:
+            async with self.sessions() as session:
+                project = await session.get(Project, slug)
+                members = (await session.scalars(select(Member).where(Member.project_id == slug))).all()
+            try:
+                if project is not None:
+                    await self.policy.put_data(f"{PROJECTS}/{slug}", project_document(project))
+                    await self.policy.put_data(
+                        f"{MEMBERS}/{slug}", {member.username: {"role": member.role.value} for member in members}
+                    )
+            except PolicyUnavailable:
+                self.generation = None  # force a full resync as soon as OPA answers again
+                raise
+
+    async def resync(self) -> None:
+        """Replace every document with the database's state, then write a fresh sync marker.
+
+        Raises:
+            PolicyUnavailable: OPA did not take the data.
+        """
+        async with self._lock:
+            async with self.sessions() as session:
+                projects = (await session.scalars(select(Project))).all()
+                members = (await session.scalars(select(Member))).all()
+            member_documents: dict[str, dict[str, Any]] = {project.id: {} for project in projects}
+            for member in members:
+                member_documents.setdefault(member.project_id, {})[member.username] = {"role": member.role.value}
+            generation = secrets.token_hex(8)
+            try:
+                await self.policy.put_data(PROJECTS, {project.id: project_document(project) for project in projects})
+                await self.policy.put_data(MEMBERS, member_documents)
+                await self.policy.put_data(SYNC, {"generation": generation})
+            except PolicyUnavailable:
+                self.generation = None
+                raise
+            self.generation = generation
+            logger.info("policy data resynced: %d projects, %d memberships", len(projects), len(members))
+
+    async def in_sync(self) -> bool:
+        """Whether OPA still holds the data of our last resync (``False`` after an OPA restart).
+
+        Raises:
+            PolicyUnavailable: OPA did not answer.
+        """
+        if self.generation is None:
+            return False
+        marker = await self.policy.get_data(SYNC)
+        return isinstance(marker, dict) and marker.get("generation") == self.generation
+
+    async def watch(self, interval: float = 1.0) -> None:
+        """Forever: resync whenever OPA lost our data (restart) or missed a push. Cancel to stop."""
+        while True:
+            try:
+                if not await self.in_sync():
+                    await self.resync()
+            except PolicyUnavailable as error:
+                logger.warning("policy data not in sync, OPA unavailable: %s", error)
+            await asyncio.sleep(interval)

@@ -1,0 +1,171 @@
+"""The Litestar application: ``create_app()`` wires settings, collaborators, routes and errors.
+
+At start-up the service migrates the database, opens its OPA connection, pushes its data to OPA
+(and keeps watching for an OPA that restarted and lost it), and loads the realm's keys. At
+shutdown it closes them in reverse order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from litestar import Litestar, Router
+from litestar.config.app import AppConfig
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+from sqlalchemy.exc import SQLAlchemyError
+
+from infracalc import __version__
+from infracalc.audit import AuditLog
+from infracalc.db import create_engine, session_factory, upgrade
+from infracalc.identity import JwksUnavailable, TokenVerifier
+from infracalc.policy import PolicyClient, PolicyUnavailable
+from infracalc.policy.sync import PolicyData
+from infracalc.service.audit_routes import AuditController
+from infracalc.service.auth import CredentialScheme, KeycloakPersonScheme, TokenAuthenticationMiddleware
+from infracalc.service.context import ServiceContext
+from infracalc.service.errors import EXCEPTION_HANDLERS
+from infracalc.service.health import HealthController
+from infracalc.service.projects import MeController, ProjectController
+from infracalc.service.settings import API_AUDIENCE, ServiceSettings
+from infracalc.storage import make_s3_client
+
+logger = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v1"
+
+
+def _context(state: State) -> ServiceContext:
+    context: ServiceContext = state.context
+    return context
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: Litestar) -> AsyncIterator[None]:
+    settings: ServiceSettings = app.state.settings
+    await upgrade(settings.database)
+    engine = create_engine(settings.database)
+    policy = PolicyClient(settings.opa)
+    await policy.open()
+    sessions = session_factory(engine)
+    read_sessions = session_factory(engine, read_only=True)
+    policy_data = PolicyData(policy, read_sessions)
+    verifier: TokenVerifier = app.state.verifier
+    context = ServiceContext(
+        settings=settings,
+        sessions=sessions,
+        read_sessions=read_sessions,
+        policy=policy,
+        policy_data=policy_data,
+        audit_log=AuditLog.from_settings(settings.audit),
+        verifier=verifier,
+        s3=make_s3_client(settings.s3) if settings.s3 is not None else None,
+    )
+    app.state.context = context
+    try:
+        await policy_data.resync()
+    except PolicyUnavailable as error:
+        logger.warning("OPA unavailable at start (%s); requests answer 503 until it is back", error)
+    try:
+        await asyncio.to_thread(verifier.refresh_keys)
+    except JwksUnavailable as error:
+        logger.warning("Keycloak's keys unavailable at start (%s); they are fetched at the first request", error)
+    tasks = [
+        asyncio.create_task(policy_data.watch(), name="opa-data-watch"),
+        asyncio.create_task(_seal_quiet_log(context), name="audit-checkpoints"),
+    ]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        # A last checkpoint, so that a clean shutdown leaves the whole log sealed.
+        await _checkpoint(context)
+        await policy.close()
+        await engine.dispose()
+
+
+async def _seal_quiet_log(context: ServiceContext) -> None:
+    """Every ``INFRACALC_AUDIT_CHECKPOINT_SECONDS``, seal the events written since the last checkpoint.
+
+    Appends seal by count or age as they happen; this timer seals a log that went quiet.
+    """
+    while True:
+        await asyncio.sleep(context.settings.audit.checkpoint_seconds)
+        await _checkpoint(context)
+
+
+async def _checkpoint(context: ServiceContext) -> None:
+    try:
+        async with context.sessions() as session, session.begin():
+            await context.audit_log.checkpoint_now(session)
+    except SQLAlchemyError as error:
+        logger.warning("audit checkpoint not written (the database failed): %s", error)
+
+
+def create_app(
+    settings: ServiceSettings | None = None,
+    *,
+    verifier: TokenVerifier | None = None,
+    credential_schemes: list[CredentialScheme] | None = None,
+) -> Litestar:
+    """The INFRACALC service.
+
+    Args:
+        settings: defaults to :meth:`ServiceSettings.from_env`.
+        verifier: the token verifier; defaults to one for ``settings``' realm and the ``infracalc-api`` audience.
+        credential_schemes: how callers prove who they are, tried in order; defaults to Keycloak tokens of people.
+    """
+    settings = settings or ServiceSettings.from_env()
+    verifier = verifier or TokenVerifier(settings.issuer, audience=API_AUDIENCE, jwks_url=settings.jwks_url)
+    schemes = credential_schemes if credential_schemes is not None else [KeycloakPersonScheme(verifier)]
+    authentication = DefineMiddleware(TokenAuthenticationMiddleware)
+    api = Router(
+        path=API_PREFIX,
+        route_handlers=[MeController, ProjectController, AuditController],
+        middleware=[authentication],
+        security=[{"keycloak": []}],
+    )
+    openapi = OpenAPIConfig(
+        title="INFRACALC",
+        version=__version__,
+        description="Projects, governance, allowlists, bubbles, imports, exports and the audit log.",
+        path="/schema",
+        components=Components(
+            security_schemes={
+                "keycloak": SecurityScheme(
+                    type="http",
+                    scheme="bearer",
+                    bearer_format="JWT",
+                    description="A Keycloak access token of realm infracalc (audience infracalc-api, acr mfa).",
+                )
+            }
+        ),
+    )
+    return Litestar(
+        route_handlers=[HealthController, api],
+        dependencies={"context": Provide(_context, sync_to_thread=False)},
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=[_lifespan],
+        openapi_config=openapi,
+        request_max_body_size=settings.json_limit,
+        state=State({"settings": settings, "verifier": verifier, "credential_schemes": schemes}),
+        on_app_init=[_log_config],
+    )
+
+
+def _log_config(config: AppConfig) -> AppConfig:
+    logging.getLogger("infracalc").setLevel(logging.INFO)
+    return config
+
+
+__all__ = ["API_PREFIX", "create_app"]

@@ -1,0 +1,63 @@
+"""The service's collaborators, made once at start-up, and the one way routes ask for permission."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+from litestar.di import NamedDependency
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from infracalc.audit import AuditLog
+from infracalc.identity import TokenVerifier
+from infracalc.policy import Decision, PolicyClient
+from infracalc.policy.sync import PolicyData
+from infracalc.service.errors import Forbidden, NotFound
+from infracalc.service.principals import Principal
+from infracalc.service.settings import ServiceSettings
+from infracalc.storage import S3Client
+
+#: The reason ``infracalc.authz`` gives for a project it does not know; the API answers 404.
+UNKNOWN_PROJECT = "unknown project"
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceContext:
+    """Everything a route may use: the database, OPA, the audit log, the object store."""
+
+    settings: ServiceSettings
+    sessions: async_sessionmaker[AsyncSession]
+    #: Sessions for long reads (audit verification) that must not hold SQLite's write lock.
+    read_sessions: async_sessionmaker[AsyncSession]
+    policy: PolicyClient
+    policy_data: PolicyData
+    audit_log: AuditLog
+    verifier: TokenVerifier
+    s3: S3Client | None
+
+    async def authorize(self, principal: Principal, action: str, **resource: Any) -> Decision:
+        """Ask ``infracalc.authz`` whether ``principal`` may take ``action`` on ``resource``.
+
+        Raises:
+            NotFound: the policy does not know the project.
+            Forbidden: the policy refused; the message is its reason.
+            PolicyUnavailable: OPA cannot be asked (the API answers 503).
+        """
+        decision = await self.policy.decide(
+            "infracalc.authz", {"action": action, "caller": principal.caller(), "resource": resource}
+        )
+        return self.enforce(decision, resource)
+
+    @staticmethod
+    def enforce(decision: Decision, resource: Mapping[str, Any]) -> Decision:
+        """Return an allowing ``decision``; raise the matching API error for a refusal."""
+        if decision.allow:
+            return decision
+        if decision.reason == UNKNOWN_PROJECT:
+            raise NotFound(f"no project {resource.get('project')!r}")
+        raise Forbidden(decision.reason)
+
+
+#: How a route asks for the context (Litestar injects it by this parameter name: ``context``).
+Context: TypeAlias = NamedDependency[ServiceContext]

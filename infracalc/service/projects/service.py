@@ -1,0 +1,224 @@
+"""Projects, members and governance: the state changes, each with its audit event in one transaction.
+
+Each function asks OPA first (through :meth:`ServiceContext.authorize`), then changes the
+database and appends the audit event in the same transaction, commits, and pushes the project's
+new state to OPA before returning. A refusal raises before anything is written.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from infracalc.db import GovernanceChange, Member, Project
+from infracalc.service.context import ServiceContext
+from infracalc.service.errors import Conflict, Forbidden, NotFound
+from infracalc.service.principals import Principal
+from infracalc.service.projects.schemas import (
+    GovernanceChangeOut,
+    GovernanceSwitch,
+    Me,
+    MemberOut,
+    MemberPut,
+    ProjectCreate,
+    ProjectOut,
+    ProjectSummary,
+)
+
+
+def _summary(project: Project) -> ProjectSummary:
+    return ProjectSummary(id=project.id, title=project.title, governance=project.governance)
+
+
+async def _project_out(session: AsyncSession, project: Project) -> ProjectOut:
+    members = (
+        await session.scalars(select(Member).where(Member.project_id == project.id).order_by(Member.username))
+    ).all()
+    return ProjectOut(
+        id=project.id,
+        title=project.title,
+        governance=project.governance,
+        created_at=project.created_at,
+        members=[MemberOut(m.username, m.role, m.added_at) for m in members],
+    )
+
+
+async def _existing(session: AsyncSession, slug: str) -> Project:
+    project = await session.get(Project, slug)
+    if project is None:
+        raise NotFound(f"no project {slug!r}")
+    return project
+
+
+async def visible_projects(context: ServiceContext, principal: Principal) -> list[ProjectSummary]:
+    """The projects ``principal`` may see, as OPA's ``visible_projects`` says, in id order."""
+    await context.authorize(principal, "project.list")
+    slugs = await context.policy.query("infracalc.authz", "visible_projects", {"caller": principal.caller()})
+    if not isinstance(slugs, list) or not slugs:
+        return []
+    async with context.read_sessions() as session:
+        projects = (await session.scalars(select(Project).where(Project.id.in_(slugs)).order_by(Project.id))).all()
+    return [_summary(project) for project in projects]
+
+
+async def me(context: ServiceContext, principal: Principal) -> Me:
+    """The caller's name, roles and the projects they may see."""
+    await context.authorize(principal, "me.read")
+    return Me(
+        username=principal.username,
+        roles=sorted(principal.roles),
+        projects=await visible_projects(context, principal),
+    )
+
+
+async def create_project(context: ServiceContext, principal: Principal, request: ProjectCreate) -> ProjectOut:
+    """Create a project (CASD staff).
+
+    Raises:
+        Forbidden: the caller may not create projects.
+        Conflict: a project with this id exists.
+    """
+    await context.authorize(principal, "project.create")
+    try:
+        async with context.sessions() as session, session.begin():
+            project = Project(id=request.id, title=request.title, governance=request.governance)
+            session.add(project)
+            await session.flush()
+            await context.audit_log.append(
+                session,
+                actor=principal.actor,
+                action="project.create",
+                project_id=project.id,
+                governance=project.governance,
+                details={"title": project.title},
+            )
+            await context.audit_log.maybe_checkpoint(session)
+            answer = await _project_out(session, project)
+    except IntegrityError:
+        raise Conflict(f"a project {request.id!r} already exists", field="id") from None
+    await context.policy_data.push_project(request.id)
+    return answer
+
+
+async def read_project(context: ServiceContext, principal: Principal, slug: str) -> ProjectOut:
+    """A project with its members (staff, or a member of it)."""
+    await context.authorize(principal, "project.read", project=slug)
+    async with context.read_sessions() as session:
+        return await _project_out(session, await _existing(session, slug))
+
+
+async def put_member(
+    context: ServiceContext, principal: Principal, slug: str, username: str, request: MemberPut
+) -> MemberOut:
+    """Add a member or change their role (staff, or a lead of the project)."""
+    await context.authorize(principal, "member.put", project=slug, username=username, role=request.role.value)
+    async with context.sessions() as session, session.begin():
+        project = await _existing(session, slug)
+        member = await session.get(Member, (slug, username))
+        before = None if member is None else member.role.value
+        if member is None:
+            member = Member(project_id=slug, username=username, role=request.role)
+            session.add(member)
+        elif member.role == request.role:
+            return MemberOut(member.username, member.role, member.added_at)
+        else:
+            member.role = request.role
+        await session.flush()
+        await context.audit_log.append(
+            session,
+            actor=principal.actor,
+            action="member.add" if before is None else "member.role",
+            project_id=slug,
+            governance=project.governance,
+            details={"username": username, "role": request.role.value, "previous_role": before},
+        )
+        await context.audit_log.maybe_checkpoint(session)
+        answer = MemberOut(member.username, member.role, member.added_at)
+    await context.policy_data.push_project(slug)
+    return answer
+
+
+async def remove_member(context: ServiceContext, principal: Principal, slug: str, username: str) -> None:
+    """Remove a member (staff, or a lead of the project).
+
+    Raises:
+        NotFound: the project, or the membership, does not exist.
+    """
+    await context.authorize(principal, "member.delete", project=slug, username=username)
+    async with context.sessions() as session, session.begin():
+        project = await _existing(session, slug)
+        member = await session.get(Member, (slug, username))
+        if member is None:
+            raise NotFound(f"{username!r} is not a member of project {slug!r}")
+        role = member.role.value
+        await session.delete(member)
+        await context.audit_log.append(
+            session,
+            actor=principal.actor,
+            action="member.remove",
+            project_id=slug,
+            governance=project.governance,
+            details={"username": username, "role": role},
+        )
+        await context.audit_log.maybe_checkpoint(session)
+    await context.policy_data.push_project(slug)
+
+
+async def switch_governance(
+    context: ServiceContext, principal: Principal, slug: str, request: GovernanceSwitch
+) -> ProjectOut:
+    """Move a project to another governance owner (CASD staff, with a reason).
+
+    ``infracalc.authz`` says who may switch; ``infracalc.governance`` says whether this switch may
+    happen (a reason, a real change, no sensitive data leaving CASD). The change, its history row
+    and its audit event are one transaction; OPA has the new owner before the answer is sent.
+    """
+    await context.authorize(principal, "governance.switch", project=slug)
+    decision = await context.policy.decide(
+        "infracalc.governance",
+        {"caller": principal.caller(), "project": slug, "to": request.owner.value, "reason": request.reason},
+    )
+    context.enforce(decision, {"project": slug})
+    async with context.sessions() as session, session.begin():
+        project = await _existing(session, slug)
+        before = project.governance
+        if before == request.owner:
+            # The policy answered from OPA's copy; the database is the truth.
+            raise Forbidden(f"project is already under {before.value} governance")
+        project.governance = request.owner
+        session.add(
+            GovernanceChange(
+                project_id=slug,
+                from_owner=before,
+                to_owner=project.governance,
+                actor=principal.actor,
+                reason=request.reason,
+            )
+        )
+        await session.flush()
+        await context.audit_log.append(
+            session,
+            actor=principal.actor,
+            action="governance.switch",
+            project_id=slug,
+            governance=project.governance,
+            details={"from": before.value, "to": request.owner.value, "reason": request.reason},
+        )
+        await context.audit_log.maybe_checkpoint(session)
+        answer = await _project_out(session, project)
+    await context.policy_data.push_project(slug)
+    return answer
+
+
+async def governance_history(context: ServiceContext, principal: Principal, slug: str) -> list[GovernanceChangeOut]:
+    """Every governance switch of a project, oldest first."""
+    await context.authorize(principal, "governance.history", project=slug)
+    async with context.read_sessions() as session:
+        await _existing(session, slug)
+        changes = (
+            await session.scalars(
+                select(GovernanceChange).where(GovernanceChange.project_id == slug).order_by(GovernanceChange.id)
+            )
+        ).all()
+    return [GovernanceChangeOut(c.from_owner, c.to_owner, c.actor, c.reason, c.at) for c in changes]

@@ -1,0 +1,75 @@
+"""The service's settings: where it listens and how it finds Keycloak, OPA, the database and S3."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from infracalc.audit import AuditSettings
+from infracalc.config import SettingError
+from infracalc.db import DatabaseSettings
+from infracalc.policy import OpaSettings
+from infracalc.storage import S3Settings
+
+#: The realm every INFRACALC token comes from (ARCHITECTURE.md, section 5).
+REALM = "infracalc"
+#: The audience of API tokens.
+API_AUDIENCE = "infracalc-api"
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSettings:
+    """Everything ``infracalc serve`` needs, read once from the environment."""
+
+    #: ``INFRACALC_HOST``: the address the service binds.
+    host: str
+    #: ``INFRACALC_SERVICE_PORT``: its port.
+    port: int
+    #: ``INFRACALC_KEYCLOAK_URL``: Keycloak's base URL, as it appears in the tokens' issuer.
+    keycloak_url: str
+    #: ``INFRACALC_KEYCLOAK_INTERNAL_URL``: where the service fetches the realm's keys (default: keycloak_url).
+    keycloak_internal_url: str
+    #: ``INFRACALC_JSON_LIMIT``: the largest JSON body accepted, in bytes (default 1 MiB).
+    json_limit: int
+    database: DatabaseSettings
+    opa: OpaSettings
+    audit: AuditSettings
+    #: The object store; ``None`` when ``INFRACALC_S3_ENDPOINT_URL`` is unset (``/ready`` then says so).
+    s3: S3Settings | None
+
+    @property
+    def issuer(self) -> str:
+        """The issuer every accepted token must carry."""
+        return f"{self.keycloak_url}/realms/{REALM}"
+
+    @property
+    def jwks_url(self) -> str:
+        """Where the realm publishes its signing keys."""
+        return f"{self.keycloak_internal_url}/realms/{REALM}/protocol/openid-connect/certs"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ServiceSettings:
+        """Read the settings from ``env`` (default: the process environment).
+
+        Raises:
+            SettingError: a value is not usable.
+        """
+        env = os.environ if env is None else env
+        keycloak_url = env.get("INFRACALC_KEYCLOAK_URL", "http://127.0.0.1:8080").rstrip("/")
+        try:
+            port = int(env.get("INFRACALC_SERVICE_PORT", "8001"))
+            json_limit = int(env.get("INFRACALC_JSON_LIMIT", str(1024 * 1024)))
+        except ValueError as error:
+            raise SettingError(f"INFRACALC_SERVICE_PORT and INFRACALC_JSON_LIMIT must be integers: {error}") from None
+        return cls(
+            host=env.get("INFRACALC_HOST", "127.0.0.1"),
+            port=port,
+            keycloak_url=keycloak_url,
+            keycloak_internal_url=env.get("INFRACALC_KEYCLOAK_INTERNAL_URL", keycloak_url).rstrip("/"),
+            json_limit=json_limit,
+            database=DatabaseSettings.from_env(env),
+            opa=OpaSettings.from_env(env),
+            audit=AuditSettings.from_env(env),
+            s3=S3Settings.from_env(env) if env.get("INFRACALC_S3_ENDPOINT_URL") else None,
+        )
