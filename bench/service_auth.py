@@ -172,6 +172,7 @@ def main() -> None:
         "INFRACALC_DATABASE_URL": database,
         "INFRACALC_OPA_URL": f"http://127.0.0.1:{opa_port}",
         "INFRACALC_KEYCLOAK_URL": keycloak_url,
+        "INFRACALC_API_CLIENT_SECRET": "unused-by-this-route",
     }
     try:
         opa.start()

@@ -1,9 +1,10 @@
 """The ``infracalc`` Keycloak realm: the file kept as code, its placeholders, and the demo accounts.
 
-``infracalc-realm.json`` (beside this module) holds the realm without users. Its ``${INFRACALC_*}``
-placeholders are resolved by Keycloak from its environment when it imports the file in
-production, and by :func:`render_realm` for local stacks and tests, which also adds accounts
-with a password and a pre-provisioned TOTP credential.
+``infracalc-realm.json`` (beside this module) holds the realm without people (its only user is
+the service account of ``infracalc-api``). Its ``${INFRACALC_*}`` placeholders are resolved by
+Keycloak from its environment when it imports the file in production, and by
+:func:`render_realm` for local stacks and tests, which also adds accounts with a password and a
+pre-provisioned TOTP credential.
 """
 
 from __future__ import annotations
@@ -258,8 +259,9 @@ def render_realm(config: RealmConfig, accounts: Sequence[DemoAccount]) -> dict[s
     """
     realm: dict[str, Any] = resolve_placeholders(realm_template(), config.placeholders())
     known_roles = {role["name"] for role in realm.get("roles", {}).get("realm", [])}
-    seen: set[str] = set()
-    users = []
+    # The file's own users are service accounts (infracalc-api's, which may look people up).
+    users: list[dict[str, Any]] = list(realm.get("users", []))
+    seen = {user["username"] for user in users}
     for account in accounts:
         if account.username in seen:
             raise RealmError(f"two accounts are named {account.username!r}")

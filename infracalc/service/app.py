@@ -25,6 +25,7 @@ from infracalc import __version__
 from infracalc.audit import AuditLog
 from infracalc.db import create_engine, session_factory, upgrade
 from infracalc.identity import JwksUnavailable, TokenVerifier
+from infracalc.identity.directory import KeycloakDirectory
 from infracalc.policy import PolicyClient, PolicyUnavailable
 from infracalc.policy.sync import PolicyData
 from infracalc.service.audit_routes import AuditController
@@ -33,7 +34,7 @@ from infracalc.service.context import ServiceContext
 from infracalc.service.errors import EXCEPTION_HANDLERS
 from infracalc.service.health import HealthController
 from infracalc.service.projects import MeController, ProjectController
-from infracalc.service.settings import API_AUDIENCE, ServiceSettings
+from infracalc.service.settings import API_AUDIENCE, REALM, ServiceSettings
 from infracalc.storage import make_s3_client
 
 logger = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
         policy_data=policy_data,
         audit_log=AuditLog.from_settings(settings.audit),
         verifier=verifier,
+        directory=KeycloakDirectory(settings.keycloak_internal_url, REALM, API_AUDIENCE, settings.api_client_secret),
         s3=make_s3_client(settings.s3) if settings.s3 is not None else None,
     )
     app.state.context = context

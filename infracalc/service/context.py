@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from infracalc.audit import AuditLog
 from infracalc.identity import TokenVerifier
+from infracalc.identity.directory import KeycloakDirectory
 from infracalc.policy import Decision, PolicyClient
 from infracalc.policy.sync import PolicyData
 from infracalc.service.errors import Forbidden, NotFound
@@ -34,6 +35,7 @@ class ServiceContext:
     policy_data: PolicyData
     audit_log: AuditLog
     verifier: TokenVerifier
+    directory: KeycloakDirectory
     s3: S3Client | None
 
     async def authorize(self, principal: Principal, action: str, **resource: Any) -> Decision:

@@ -21,6 +21,7 @@ from litestar.types import ExceptionHandlersMap
 
 from infracalc.errors import InfracalcError
 from infracalc.identity import SecondFactorMissing, TokenError
+from infracalc.identity.directory import DirectoryUnavailable
 from infracalc.policy import PolicyUnavailable
 
 logger = logging.getLogger(__name__)
@@ -107,6 +108,11 @@ def _policy_unavailable(_: Request[Any, Any, Any], error: PolicyUnavailable) -> 
     )
 
 
+def _directory_unavailable(_: Request[Any, Any, Any], error: DirectoryUnavailable) -> Response[dict[str, Any]]:
+    logger.warning("user directory unavailable: %s", error)
+    return Response(error_body(503, "Keycloak's user directory cannot be reached; try again later"), status_code=503)
+
+
 def _validation_error(_: Request[Any, Any, Any], error: ValidationException) -> Response[dict[str, Any]]:
     problems = error.extra if isinstance(error.extra, list) else []
     first = problems[0] if problems and isinstance(problems[0], dict) else {}
@@ -133,6 +139,7 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     ServiceError: _service_error,
     TokenError: _token_error,
     PolicyUnavailable: _policy_unavailable,
+    DirectoryUnavailable: _directory_unavailable,
     ValidationException: _validation_error,
     HTTPException: _http_error,
     Exception: _unexpected,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from infracalc.audit import AuditSettings
 from infracalc.config import SettingError
@@ -16,6 +16,13 @@ from infracalc.storage import S3Settings
 REALM = "infracalc"
 #: The audience of API tokens.
 API_AUDIENCE = "infracalc-api"
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "")
+    if not value:
+        raise SettingError(f"{name} is required (see the README's settings)")
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +39,9 @@ class ServiceSettings:
     keycloak_internal_url: str
     #: ``INFRACALC_JSON_LIMIT``: the largest JSON body accepted, in bytes (default 1 MiB).
     json_limit: int
+    #: ``INFRACALC_API_CLIENT_SECRET`` (required): the ``infracalc-api`` client's secret; its service
+    #: account looks people up in the realm.
+    api_client_secret: str = field(repr=False)
     database: DatabaseSettings
     opa: OpaSettings
     audit: AuditSettings
@@ -68,6 +78,7 @@ class ServiceSettings:
             keycloak_url=keycloak_url,
             keycloak_internal_url=env.get("INFRACALC_KEYCLOAK_INTERNAL_URL", keycloak_url).rstrip("/"),
             json_limit=json_limit,
+            api_client_secret=_required(env, "INFRACALC_API_CLIENT_SECRET"),
             database=DatabaseSettings.from_env(env),
             opa=OpaSettings.from_env(env),
             audit=AuditSettings.from_env(env),

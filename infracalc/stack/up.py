@@ -109,6 +109,7 @@ def server_specs(settings: StackSettings, tools: Tools, layout: StackLayout, loc
                 "INFRACALC_S3_ENDPOINT_URL": f"http://{host}:{settings.s3_port}",
                 "INFRACALC_S3_ACCESS_KEY": local.s3_access_key,
                 "INFRACALC_S3_SECRET_KEY": local.s3_secret_key,
+                "INFRACALC_API_CLIENT_SECRET": local.realm.api_client_secret,
             },
         ),
     ]

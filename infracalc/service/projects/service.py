@@ -111,8 +111,14 @@ async def read_project(context: ServiceContext, principal: Principal, slug: str)
 async def put_member(
     context: ServiceContext, principal: Principal, slug: str, username: str, request: MemberPut
 ) -> MemberOut:
-    """Add a member or change their role (staff, or a lead of the project)."""
+    """Add a member or change their role (staff, or a lead of the project).
+
+    Raises:
+        NotFound: the project, or the user (looked up in Keycloak), does not exist.
+    """
     await context.authorize(principal, "member.put", project=slug, username=username, role=request.role.value)
+    if not await context.directory.exists(username):
+        raise NotFound(f"no user {username!r} in the realm")
     async with context.sessions() as session, session.begin():
         project = await _existing(session, slug)
         member = await session.get(Member, (slug, username))

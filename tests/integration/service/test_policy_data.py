@@ -139,3 +139,22 @@ async def test_shutdown_seals_the_audit_log(
         await engine.dispose()
     assert last_event == 3
     assert last_sealed == 3
+
+
+async def test_user_directory_down_adds_no_member(
+    database_url: str, opa: OpaServer, keycloak: KeycloakServer, people: People, tmp_path: Path
+) -> None:
+    # A wrong client secret: Keycloak refuses the service account, so nobody can be looked up.
+    env = {**service_env(database_url, opa.url, keycloak, tmp_path), "INFRACALC_API_CLIENT_SECRET": "wrong-secret"}
+    async with AsyncTestClient(create_app(ServiceSettings.from_env(env))) as client:
+        staff = people.headers("staff")
+        assert (
+            await client.post("/api/v1/projects", json={"id": "cohort", "title": "T"}, headers=staff)
+        ).status_code == 201
+        answer = await client.put(
+            f"/api/v1/projects/cohort/members/{people.username('researcher')}", json={"role": "member"}, headers=staff
+        )
+        assert answer.status_code == 503
+        assert "user directory" in answer.json()["message"]
+        project = (await client.get("/api/v1/projects/cohort", headers=staff)).json()
+        assert project["members"] == []

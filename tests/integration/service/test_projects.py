@@ -177,3 +177,28 @@ async def test_duplicate_project_is_a_conflict(service: ServiceUnderTest, people
     assert answer.status_code == 409
     assert answer.json()["field"] == "id"
     assert await service.snapshot() == before
+
+
+async def test_unknown_user_cannot_become_a_member(service: ServiceUnderTest, people: People) -> None:
+    await create_project(service, people)
+    before = await service.snapshot()
+    answer = await service.client.put(
+        "/api/v1/projects/cohort/members/nobody-by-that-name", json={"role": "member"}, headers=people.headers("staff")
+    )
+    assert answer.status_code == 404
+    assert answer.json()["message"] == "no user 'nobody-by-that-name' in the realm"
+    assert await service.snapshot() == before
+
+
+async def test_researcher_cannot_add_members(service: ServiceUnderTest, people: People) -> None:
+    await create_project(service, people)
+    await add_member(service, people, "cohort", "researcher", "member")
+    before = await service.snapshot()
+    answer = await service.client.put(
+        f"/api/v1/projects/cohort/members/{people.username('outsider')}",
+        json={"role": "member"},
+        headers=people.headers("researcher"),
+    )
+    assert answer.status_code == 403
+    assert "only CASD staff or a lead" in answer.json()["message"]
+    assert await service.snapshot() == before
