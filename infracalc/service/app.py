@@ -11,11 +11,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
-from litestar import Litestar, Router
+from litestar import Litestar, Request, Router
 from litestar.config.app import AppConfig
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.exceptions import HTTPException
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
@@ -96,6 +98,26 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
         await engine.dispose()
 
 
+#: Methods whose requests carry a body.
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+async def _require_json_body(request: Request[Any, Any, Any]) -> None:
+    """Refuse a body that is not JSON with 415, before anything reads it.
+
+    A route that takes another kind of body (a file upload) says so with ``opt={"raw_body": True}``.
+    """
+    if request.method not in _BODY_METHODS or request.route_handler.opt.get("raw_body"):
+        return
+    if request.headers.get("content-length", "0") == "0" and "transfer-encoding" not in request.headers:
+        return
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        raise HTTPException(
+            status_code=415, detail=f"send JSON (Content-Type: application/json), not {media_type or 'no type'}"
+        )
+
+
 async def _seal_quiet_log(context: ServiceContext) -> None:
     """Every ``INFRACALC_AUDIT_CHECKPOINT_SECONDS``, seal the events written since the last checkpoint.
 
@@ -136,6 +158,7 @@ def create_app(
         route_handlers=[MeController, ProjectController, AuditController],
         middleware=[authentication],
         security=[{"keycloak": []}],
+        before_request=_require_json_body,
     )
     openapi = OpenAPIConfig(
         title="INFRACALC",
