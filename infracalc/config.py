@@ -40,6 +40,11 @@ def _path(env: Mapping[str, str], name: str, default: Path) -> Path:
     return Path(raw).expanduser().resolve() if raw else default
 
 
+def home_dir(env: Mapping[str, str]) -> Path:
+    """``INFRACALC_HOME``: where local state lives (default ``.infracalc`` in the working directory)."""
+    return _path(env, "INFRACALC_HOME", Path.cwd() / ".infracalc")
+
+
 @dataclass(frozen=True, slots=True)
 class ToolSettings:
     """Where downloaded servers and linters live, and which Java runs Keycloak."""
@@ -100,7 +105,7 @@ class StackSettings:
         if not default_policies.is_dir():
             default_policies = Path.cwd() / "policies"
         return cls(
-            home=_path(env, "INFRACALC_HOME", Path.cwd() / ".infracalc"),
+            home=home_dir(env),
             policies_dir=_path(env, "INFRACALC_POLICIES_DIR", default_policies),
             host=env.get("INFRACALC_HOST", "127.0.0.1"),
             keycloak_port=_port(env, "INFRACALC_KEYCLOAK_PORT", 8080),

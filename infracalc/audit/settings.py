@@ -8,11 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from infracalc.audit.errors import AuditError
-
-
-def _home(env: Mapping[str, str]) -> Path:
-    raw = env.get("INFRACALC_HOME")
-    return Path(raw).expanduser().resolve() if raw else Path.cwd() / ".infracalc"
+from infracalc.config import home_dir
 
 
 def _positive(env: Mapping[str, str], name: str, default: int) -> int:
@@ -49,7 +45,7 @@ class AuditSettings:
         env = os.environ if env is None else env
         key = env.get("INFRACALC_AUDIT_KEY")
         return cls(
-            key_path=Path(key).expanduser().resolve() if key else _home(env) / "audit-ed25519.pem",
+            key_path=Path(key).expanduser().resolve() if key else home_dir(env) / "audit-ed25519.pem",
             checkpoint_every=_positive(env, "INFRACALC_AUDIT_CHECKPOINT_EVERY", 100),
             checkpoint_seconds=_positive(env, "INFRACALC_AUDIT_CHECKPOINT_SECONDS", 300),
         )

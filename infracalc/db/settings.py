@@ -17,6 +17,7 @@ from typing import Literal
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from infracalc.config import home_dir
 from infracalc.errors import InfracalcError
 
 Backend = Literal["sqlite", "postgresql"]
@@ -37,11 +38,6 @@ class DatabaseError(InfracalcError):
 
 class DatabaseUrlError(DatabaseError):
     """``INFRACALC_DATABASE_URL`` (or a URL given in code) cannot be used."""
-
-
-def _home(env: Mapping[str, str]) -> Path:
-    raw = env.get("INFRACALC_HOME")
-    return Path(raw).expanduser().resolve() if raw else Path.cwd() / ".infracalc"
 
 
 def normalise_url(raw: str | URL) -> URL:
@@ -91,7 +87,7 @@ class DatabaseSettings:
             DatabaseUrlError: ``INFRACALC_DATABASE_URL`` or ``INFRACALC_DATABASE_BUSY_TIMEOUT_MS`` is unusable.
         """
         env = os.environ if env is None else env
-        raw = env.get("INFRACALC_DATABASE_URL") or f"sqlite:///{_home(env) / 'infracalc.db'}"
+        raw = env.get("INFRACALC_DATABASE_URL") or f"sqlite:///{home_dir(env) / 'infracalc.db'}"
         timeout_raw = env.get("INFRACALC_DATABASE_BUSY_TIMEOUT_MS") or "30000"
         try:
             timeout = int(timeout_raw)
