@@ -61,7 +61,7 @@ def serve(mode: str) -> None:
         def recognises(self, credential: str) -> bool:
             return True
 
-        async def authenticate(self, credential: str) -> Person:
+        async def authenticate(self, credential: str, context: ServiceContext) -> Person:
             return Person(username="bench", roles=frozenset({"casd-staff"}), acr="mfa", subject="bench")
 
     async def allow(self: ServiceContext, *_: Any, **__: Any) -> Decision:

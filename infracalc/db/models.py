@@ -105,3 +105,23 @@ class GovernanceChange(Base):
 
     # Many-to-one, so that the unit of work inserts the project before its history.
     project: Mapped[Project] = relationship(lazy="raise")
+
+
+class Bubble(Base):
+    """A researcher's workspace for one project, as a principal: its token is stored as a SHA-256 digest only.
+
+    The token is 256 random bits, so a plain digest cannot be reversed by guessing; a slow password
+    hash would only slow every request down.
+    """
+
+    __tablename__ = "bubbles"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    username: Mapped[str] = mapped_column(String(NAME_LENGTH), index=True)
+    token_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    #: Set when the bubble stops or is revoked; its token is refused from then on.
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
+
+    project: Mapped[Project] = relationship(lazy="raise")

@@ -31,7 +31,8 @@ from infracalc.identity.directory import KeycloakDirectory
 from infracalc.policy import PolicyClient, PolicyUnavailable
 from infracalc.policy.sync import PolicyData
 from infracalc.service.audit_routes import AuditController
-from infracalc.service.auth import CredentialScheme, KeycloakPersonScheme, TokenAuthenticationMiddleware
+from infracalc.service.auth import BubbleScheme, CredentialScheme, KeycloakScheme, TokenAuthenticationMiddleware
+from infracalc.service.bubbles.controller import BubbleController
 from infracalc.service.context import ServiceContext
 from infracalc.service.errors import EXCEPTION_HANDLERS
 from infracalc.service.health import HealthController
@@ -147,15 +148,16 @@ def create_app(
     Args:
         settings: defaults to :meth:`ServiceSettings.from_env`.
         verifier: the token verifier; defaults to one for ``settings``' realm and the ``infracalc-api`` audience.
-        credential_schemes: how callers prove who they are, tried in order; defaults to Keycloak tokens of people.
+        credential_schemes: how callers prove who they are, tried in order; defaults to Keycloak tokens (people
+            and the hub) and bubble tokens.
     """
     settings = settings or ServiceSettings.from_env()
     verifier = verifier or TokenVerifier(settings.issuer, audience=API_AUDIENCE, jwks_url=settings.jwks_url)
-    schemes = credential_schemes if credential_schemes is not None else [KeycloakPersonScheme(verifier)]
+    schemes = credential_schemes if credential_schemes is not None else [KeycloakScheme(verifier), BubbleScheme()]
     authentication = DefineMiddleware(TokenAuthenticationMiddleware)
     api = Router(
         path=API_PREFIX,
-        route_handlers=[MeController, ProjectController, AuditController],
+        route_handlers=[MeController, ProjectController, AuditController, BubbleController],
         middleware=[authentication],
         security=[{"keycloak": []}],
         before_request=_require_json_body,

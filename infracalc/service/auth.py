@@ -1,12 +1,16 @@
-"""Authentication: every ``/api/v1`` request carries a token, and the middleware turns it into a principal.
+"""Authentication: every ``/api/v1`` request carries a bearer credential, which becomes a principal.
 
-People send ``Authorization: Bearer <Keycloak access token>``. The token is checked by the
-foundation's :class:`~infracalc.identity.TokenVerifier` (signature through the realm's keys,
-issuer, audience ``infracalc-api``, expiry, and ``acr == "mfa"``). Verification may fetch the
-realm's keys over HTTP, so it runs in a worker thread and never blocks the event loop.
+Three kinds of callers, each a :class:`CredentialScheme` tried in order by the middleware:
 
-The middleware keeps one list of :class:`CredentialScheme` objects, tried in order: the egress
-issue adds bubble tokens as a second scheme without touching the routes.
+- people and the hub send a Keycloak access token (:class:`KeycloakScheme`), checked by the
+  foundation's :class:`~infracalc.identity.TokenVerifier`: signature through the realm's keys,
+  issuer, audience ``infracalc-api``, expiry. A person's token must say ``acr == "mfa"``; the
+  hub's token is its service account's (client ``jupyterhub``, client credentials), which has no
+  person and so no second factor behind it;
+- bubbles send the token the service minted when the hub registered them (:class:`BubbleScheme`).
+
+Verification may fetch the realm's keys over HTTP, so it runs in a worker thread, and a verified
+token is remembered until it expires: its signature is checked once, not at every request.
 """
 
 from __future__ import annotations
@@ -14,14 +18,23 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import anyio.to_thread
+import jwt
 from litestar.connection import ASGIConnection
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
-from infracalc.identity import Claims, TokenMalformed, TokenVerifier
-from infracalc.service.principals import Person, Principal
+from infracalc.db import Bubble
+from infracalc.identity import Claims, TokenError, TokenMalformed, TokenVerifier
+from infracalc.service.bubbles import tokens
+from infracalc.service.principals import BubblePrincipal, Hub, Person, Principal
+
+if TYPE_CHECKING:
+    from infracalc.service.context import ServiceContext
+
+#: The Keycloak client JupyterHub logs people in with; its service account is the hub itself.
+HUB_CLIENT = "jupyterhub"
 
 
 class CredentialScheme(Protocol):
@@ -31,47 +44,92 @@ class CredentialScheme(Protocol):
         """Whether ``credential`` (the text after ``Bearer``) is of this scheme."""
         ...
 
-    async def authenticate(self, credential: str) -> Principal:
+    async def authenticate(self, credential: str, context: ServiceContext) -> Principal:
         """The principal ``credential`` proves, or an :class:`~infracalc.errors.InfracalcError` saying why not."""
         ...
 
 
-class KeycloakPersonScheme:
-    """Keycloak access tokens of people: JWTs, checked with the realm's keys, acr ``mfa`` required.
+class MissingCredentials(TokenMalformed):
+    """No ``Authorization: Bearer`` header, or one of no known kind."""
 
-    A client sends the same token with every request until it expires, so a verified token is
-    remembered (up to ``cache_size`` of them) until its ``exp``: the signature is checked once per
-    token, not once per request. A token is immutable, so nothing it proves can change meanwhile.
-    """
+
+class BubbleTokenRefused(TokenError):
+    """A bubble token that is unknown, revoked, or whose secret does not match."""
+
+
+class KeycloakScheme:
+    """Keycloak access tokens: of people (acr ``mfa`` required) and of the hub's service account."""
 
     def __init__(self, verifier: TokenVerifier, cache_size: int = 4096, clock: Callable[[], float] = time.time) -> None:
         self.verifier = verifier
         self.cache_size = cache_size
         self._clock = clock
-        self._verified: OrderedDict[str, tuple[Person, float]] = OrderedDict()
+        self._verified: OrderedDict[str, tuple[Person | Hub, float]] = OrderedDict()
 
     def recognises(self, credential: str) -> bool:
         """A JWT has three dot-separated parts."""
         return credential.count(".") == 2  # noqa: PLR2004 - header.payload.signature
 
-    async def authenticate(self, credential: str) -> Person:
-        """The token's person: from the cache while the token is unexpired, else verified in a worker thread."""
+    async def authenticate(self, credential: str, context: ServiceContext) -> Person | Hub:
+        """The token's principal: from the cache while the token is unexpired, else verified in a worker thread."""
         cached = self._verified.get(credential)
         if cached is not None:
-            person, expires_at = cached
+            principal, expires_at = cached
             if self._clock() < expires_at:
-                return person
+                return principal
             del self._verified[credential]
-        claims: Claims = await anyio.to_thread.run_sync(self.verifier.verify, credential)
-        person = Person(username=claims.username, roles=frozenset(claims.roles), acr=claims.acr, subject=claims.subject)
-        self._verified[credential] = (person, claims.expires_at.timestamp())
+        principal, expires_at = await anyio.to_thread.run_sync(self._verify, credential)
+        self._verified[credential] = (principal, expires_at)
         if len(self._verified) > self.cache_size:
             self._verified.popitem(last=False)
-        return person
+        return principal
+
+    def _verify(self, credential: str) -> tuple[Person | Hub, float]:
+        if _looks_like_hub(credential):
+            # Fully verified like any token; only the second factor is not asked of a service account.
+            claims = self.verifier.verify(credential, required_acr=None)
+            if claims.authorized_party != HUB_CLIENT or claims.username != f"service-account-{HUB_CLIENT}":
+                raise TokenMalformed("a service-account token of another client")
+            return Hub(), claims.expires_at.timestamp()
+        claims = self.verifier.verify(credential)
+        return _person(claims), claims.expires_at.timestamp()
 
 
-class MissingCredentials(TokenMalformed):
-    """No ``Authorization: Bearer`` header, or one of no known scheme."""
+def _looks_like_hub(credential: str) -> bool:
+    """Routing only (which checks to apply), never trust: the claims are read again once verified."""
+    try:
+        unverified = jwt.decode(credential, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return False
+    return (
+        unverified.get("azp") == HUB_CLIENT and unverified.get("preferred_username") == f"service-account-{HUB_CLIENT}"
+    )
+
+
+def _person(claims: Claims) -> Person:
+    return Person(username=claims.username, roles=frozenset(claims.roles), acr=claims.acr, subject=claims.subject)
+
+
+class BubbleScheme:
+    """Tokens the service minted for bubbles; looked up at every request, so a revocation is immediate."""
+
+    def recognises(self, credential: str) -> bool:
+        """Bubble tokens start with ``ibt_``."""
+        return credential.startswith(tokens.PREFIX)
+
+    async def authenticate(self, credential: str, context: ServiceContext) -> BubblePrincipal:
+        """The bubble the token belongs to, if it is still running."""
+        parsed = tokens.parse(credential)
+        if parsed is None:
+            raise BubbleTokenRefused("a malformed bubble token")
+        bubble_id, secret = parsed
+        async with context.read_sessions() as session:
+            bubble = await session.get(Bubble, bubble_id)
+        if bubble is None or not tokens.matches(secret, bubble.token_sha256):
+            raise BubbleTokenRefused("an unknown bubble token")
+        if bubble.revoked_at is not None:
+            raise BubbleTokenRefused("this bubble was stopped: its token is revoked")
+        return BubblePrincipal(bubble_id=bubble.id, project=bubble.project_id, username=bubble.username)
 
 
 class TokenAuthenticationMiddleware(AbstractAuthenticationMiddleware):
@@ -91,6 +149,6 @@ class TokenAuthenticationMiddleware(AbstractAuthenticationMiddleware):
         schemes: list[CredentialScheme] = connection.app.state.credential_schemes
         for scheme in schemes:
             if scheme.recognises(credential):
-                principal = await scheme.authenticate(credential)
+                principal = await scheme.authenticate(credential, connection.app.state.context)
                 return AuthenticationResult(user=principal, auth=None)
         raise MissingCredentials("the bearer credential is of no known kind")

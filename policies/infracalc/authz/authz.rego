@@ -69,13 +69,14 @@ known_action if input.action in known_actions
 
 known_actions := {
 	"me.read", "project.create", "project.list", "project.read", "member.put", "member.delete",
-	"governance.switch", "governance.history", "audit.read", "audit.verify",
+	"governance.switch", "governance.history", "audit.read", "audit.verify", "bubble.create", "bubble.delete",
 }
 
 project_actions := {"project.read", "governance.history", "member.put", "member.delete", "governance.switch"}
 
 # Actions only CASD staff may take, and how a reason names them.
 staff_actions := {
+	"bubble.delete": "revoke bubbles",
 	"project.create": "create projects",
 	"audit.read": "read the audit log",
 	"audit.verify": "verify the audit log",
@@ -237,6 +238,29 @@ hub_decision := {"allow": false, "reason": "the request names no project"} if {
 	input.action == "project.read"
 }
 
-hub_decision := {"allow": false, "reason": "the hub may only list and read projects"} if not hub_action
+# The hub starts a bubble for a user and a project: only for a member of that project.
+hub_decision := {"allow": false, "reason": "the request names no project"} if {
+	input.action == "bubble.create"
+	not input.resource.project
+} else := {"allow": false, "reason": "unknown project"} if {
+	input.action == "bubble.create"
+	not project
+} else := {"allow": true, "reason": sprintf("%s is a member of project %s", [input.resource.username, project_slug])} if {
+	input.action == "bubble.create"
+	bubble_owner_is_member
+} else := {
+	"allow": false,
+	"reason": sprintf("%s is not a member of project %s", [input.resource.username, project_slug]),
+} if {
+	input.action == "bubble.create"
+}
 
-hub_action if input.action in {"project.list", "project.read"}
+hub_decision := {"allow": true, "reason": "the hub may stop the bubbles it started"} if input.action == "bubble.delete"
+
+hub_decision := {"allow": false, "reason": "the hub may only list and read projects and start or stop bubbles"} if {
+	not hub_action
+}
+
+hub_action if input.action in {"project.list", "project.read", "bubble.create", "bubble.delete"}
+
+bubble_owner_is_member if data.infracalc.members[input.resource.project][input.resource.username]

@@ -530,14 +530,14 @@ test_hub_may_not_create_projects if {
 	decision := authz.decision with input as request("project.create", hub, {})
 		with data.infracalc.projects as projects
 		with data.infracalc.members as members
-	refused(decision, "the hub may only list and read projects")
+	refused(decision, "the hub may only list and read projects and start or stop bubbles")
 }
 
 test_hub_may_not_read_the_audit_log if {
 	decision := authz.decision with input as request("audit.read", object.union(hub, {"roles": ["casd-staff"]}), {})
 		with data.infracalc.projects as projects
 		with data.infracalc.members as members
-	refused(decision, "the hub may only list and read projects")
+	refused(decision, "the hub may only list and read projects and start or stop bubbles")
 }
 
 # visible_projects
@@ -611,4 +611,69 @@ test_visible_projects_without_data_is_empty if {
 		with data.infracalc.projects as {}
 		with data.infracalc.members as {}
 	vis == set()
+}
+
+# bubbles: started by the hub for members, stopped by the hub or CASD staff
+
+test_hub_starts_a_bubble_for_a_member if {
+	decision := authz.decision with input as request("bubble.create", hub, {"project": "cohort", "username": "mo"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	allowed(decision, "mo is a member of project cohort")
+}
+
+test_hub_starts_no_bubble_for_an_outsider if {
+	decision := authz.decision with input as request("bubble.create", hub, {"project": "cohort", "username": "wes"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "wes is not a member of project cohort")
+}
+
+test_hub_starts_no_bubble_for_an_unknown_project if {
+	decision := authz.decision with input as request("bubble.create", hub, {"project": "ghost", "username": "mo"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "unknown project")
+}
+
+test_hub_bubble_without_project_is_refused if {
+	decision := authz.decision with input as request("bubble.create", hub, {"username": "mo"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "the request names no project")
+}
+
+test_hub_stops_bubbles if {
+	decision := authz.decision with input as request("bubble.delete", hub, {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	allowed(decision, "the hub may stop the bubbles it started")
+}
+
+test_staff_revoke_bubbles if {
+	decision := authz.decision with input as request("bubble.delete", staff, {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	allowed(decision, "CASD staff may revoke bubbles")
+}
+
+test_people_do_not_start_bubbles if {
+	decision := authz.decision with input as request("bubble.create", staff, {"project": "cohort", "username": "mo"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	not decision.allow
+}
+
+test_researchers_do_not_revoke_bubbles if {
+	decision := authz.decision with input as request("bubble.delete", researcher, {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "only CASD staff may revoke bubbles")
+}
+
+test_bubbles_do_not_start_bubbles if {
+	decision := authz.decision with input as request("bubble.create", bubble, {"project": "cohort", "username": "mo"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "bubbles may only read their own project")
 }

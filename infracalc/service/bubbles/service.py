@@ -1,0 +1,72 @@
+"""Registering and revoking bubbles, each with its audit event in the same transaction."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from infracalc.db import Bubble, Project, utc_now
+from infracalc.service.bubbles import tokens
+from infracalc.service.bubbles.schemas import BubbleCreate, BubbleCreated
+from infracalc.service.context import ServiceContext
+from infracalc.service.errors import NotFound
+from infracalc.service.principals import Principal
+
+
+async def register(context: ServiceContext, principal: Principal, request: BubbleCreate) -> BubbleCreated:
+    """Register a bubble for a member of the project (the hub) and mint its token.
+
+    Raises:
+        NotFound: the project does not exist.
+        Forbidden: the caller is not the hub, or the user is not a member of the project.
+    """
+    await context.authorize(principal, "bubble.create", project=request.project, username=request.username)
+    minted = tokens.mint()
+    async with context.sessions() as session, session.begin():
+        project = await session.get(Project, request.project)
+        if project is None:
+            raise NotFound(f"no project {request.project!r}")
+        bubble = Bubble(
+            id=minted.bubble_id,
+            project_id=project.id,
+            username=request.username,
+            token_sha256=minted.digest,
+            created_at=utc_now(),
+        )
+        session.add(bubble)
+        await session.flush()
+        await context.audit_log.append(
+            session,
+            actor=principal.actor,
+            action="bubble.create",
+            project_id=project.id,
+            governance=project.governance,
+            details={"bubble": bubble.id, "username": request.username},
+        )
+        await context.audit_log.maybe_checkpoint(session)
+    return BubbleCreated(bubble.id, project.id, request.username, minted.token, bubble.created_at)
+
+
+async def revoke(context: ServiceContext, principal: Principal, bubble_id: str) -> None:
+    """Revoke a bubble's token (the hub when it stops the bubble, or CASD staff). Revoking twice is harmless.
+
+    Raises:
+        NotFound: no bubble has this id.
+    """
+    await context.authorize(principal, "bubble.delete")
+    async with context.sessions() as session, session.begin():
+        bubble = await session.get(Bubble, bubble_id)
+        if bubble is None:
+            raise NotFound(f"no bubble {bubble_id!r}")
+        if bubble.revoked_at is not None:
+            return
+        bubble.revoked_at = utc_now()
+        governance = await session.scalar(select(Project.governance).where(Project.id == bubble.project_id))
+        await context.audit_log.append(
+            session,
+            actor=principal.actor,
+            action="bubble.revoke",
+            project_id=bubble.project_id,
+            governance=governance,
+            details={"bubble": bubble.id, "username": bubble.username},
+        )
+        await context.audit_log.maybe_checkpoint(session)
