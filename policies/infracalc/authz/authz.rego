@@ -245,7 +245,10 @@ hub_decision := {"allow": false, "reason": "the request names no project"} if {
 } else := {"allow": false, "reason": "unknown project"} if {
 	input.action == "bubble.create"
 	not project
-} else := {"allow": true, "reason": sprintf("%s is a member of project %s", [input.resource.username, project_slug])} if {
+} else := {
+	"allow": true,
+	"reason": sprintf("%s is a member of project %s", [input.resource.username, project_slug]),
+} if {
 	input.action == "bubble.create"
 	bubble_owner_is_member
 } else := {

@@ -1,0 +1,786 @@
+package infracalc.egress_test
+
+import data.infracalc.egress
+
+# The clock every test runs at: 2026-01-01T00:00:00Z.
+now := 1767225600000000000
+
+day := 86400000000000
+
+projects := {
+	"weather": {"title": "Weather", "governance": "INFRACALC", "sensitive_data": false},
+	"other": {"title": "Another team", "governance": "INFRACALC"},
+	"cohort": {"title": "Birth cohort", "governance": "CASD", "sensitive_data": true},
+	"unowned": {"title": "No owner recorded"},
+	"quiet": {"title": "No rules yet", "governance": "INFRACALC"},
+}
+
+# An approved rule without restrictions, valid for a day.
+approved(host, ports) := {
+	"host": host, "wildcard": false, "ports": ports, "methods": [], "path_prefixes": [],
+	"expires_at_ns": now + day,
+}
+
+wildcard(domain, ports) := object.union(approved(domain, ports), {"wildcard": true})
+
+rules := {
+	"weather": {
+		"r-api": approved("api.example.org", [443]),
+		"r-wild": wildcard("example.org", [443, 8443]),
+		"r-http": object.union(approved("data.example.net", [80]), {
+			"methods": ["get", "HEAD"],
+			"path_prefixes": ["/v1/", "/public/"],
+		}),
+		"r-tls": object.union(approved("tls.example.com", [443]), {"methods": ["GET"]}),
+		"r-paths": object.union(approved("files.example.com", [443]), {"path_prefixes": ["/pub/"]}),
+		"r-old": object.union(approved("old.example.com", [443]), {"expires_at_ns": now - day}),
+		"r-odd": object.union(approved("odd.example.com", [443]), {"expires_at_ns": "soon"}),
+		"r-dup-b": approved("dup.example.com", [443]),
+		"r-dup-a": approved("dup.example.com", [443]),
+		"r-ip": approved("192.0.2.10", [443]),
+		"r-ip6": approved("2001:db8::1", [443]),
+		"r-numeric": wildcard("0.2.10", [443]),
+		"r-bare": {"host": "bare.example.com", "ports": [443], "expires_at_ns": now + day},
+		"r-yes": object.union(approved("yes.example.com", [443]), {"wildcard": "yes"}),
+		"r-noports": object.remove(approved("noports.example.com", []), ["ports"]),
+		"r-strmethods": object.union(approved("str.example.com", [80]), {"methods": "GET"}),
+	},
+	"other": {"o-secret": approved("secret.example.com", [443])},
+	"cohort": {"c-api": approved("api.example.org", [443])},
+}
+
+bubble := {"id": "b-42", "project": "weather"}
+
+tunnel(host, port) := {"bubble": bubble, "host": host, "port": port, "scheme": "connect"}
+
+plain(host, port, method, path) := {
+	"bubble": bubble, "host": host, "port": port, "scheme": "http",
+	"method": method, "path": path,
+}
+
+# object.union merges nested objects: the bubble is replaced, not merged.
+with_bubble(request, who) := object.union(object.remove(request, ["bubble"]), {"bubble": who})
+
+as_project(request, project) := object.union(request, {"bubble": {"id": "b-7", "project": project}})
+
+allowed_by(decision, rule_id) if {
+	decision.allow == true
+	decision.rule_id == rule_id
+}
+
+refused(decision, reason) if {
+	decision == {"allow": false, "reason": reason, "rule_id": null}
+}
+
+traversal := "the path holds a dot segment or an encoded dot, which could escape a path prefix"
+
+# Exact hosts
+
+test_exact_host_and_port_allow_a_tunnel if {
+	decision := egress.decision with input as tunnel("api.example.org", 443)
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	decision == {
+		"allow": true,
+		"reason": "rule r-api of project weather allows api.example.org:443",
+		"rule_id": "r-api",
+	}
+}
+
+test_exact_host_allows_plain_http_on_a_listed_port_whatever_the_method_and_path if {
+	decision := egress.decision with input as plain("api.example.org", 443, "DELETE", "/anything/at/all")
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	allowed_by(decision, "r-api")
+}
+
+test_port_not_in_the_rule_is_refused if {
+	decision := egress.decision with input as tunnel("api.example.org", 80)
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	refused(decision, "no approved rule of project weather allows api.example.org:80")
+}
+
+test_unlisted_host_is_refused if {
+	decision := egress.decision with input as tunnel("evil.example.net", 443)
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	refused(decision, "no approved rule of project weather allows evil.example.net:443")
+}
+
+test_host_is_compared_in_lowercase_without_a_trailing_dot if {
+	decision := egress.decision with input as tunnel("API.Example.ORG.", 443)
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	allowed_by(decision, "r-api")
+	decision.reason == "rule r-api of project weather allows api.example.org:443"
+}
+
+test_an_exact_rule_does_not_cover_subdomains if {
+	decision := egress.decision with input as tunnel("x.bare.example.com", 443)
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	refused(decision, "no approved rule of project weather allows x.bare.example.com:443")
+}
+
+test_rule_without_wildcard_field_is_exact if {
+	decision := egress.decision with input as tunnel("bare.example.com", 443)
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	allowed_by(decision, "r-bare")
+	second := egress.decision with input as plain("bare.example.com", 443, "PUT", "/x")
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	allowed_by(second, "r-bare")
+}
+
+# Wildcards
+
+test_wildcard_matches_one_more_label if {
+	decision := egress.decision with input as tunnel("a.example.org", 8443)
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	allowed_by(decision, "r-wild")
+}
+
+test_wildcard_matches_several_more_labels if {
+	decision := egress.decision with input as tunnel("a.b.example.org", 443)
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	allowed_by(decision, "r-wild")
+}
+
+test_wildcard_does_not_match_its_own_domain if {
+	decision := egress.decision with input as tunnel("example.org", 443)
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	refused(decision, "no approved rule of project weather allows example.org:443")
+}
+
+test_wildcard_does_not_match_a_name_merely_ending_like_it if {
+	decision := egress.decision with input as tunnel("badexample.org", 443)
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	refused(decision, "no approved rule of project weather allows badexample.org:443")
+	second := egress.decision with input as tunnel("example.org.evil.net", 443)
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	refused(second, "no approved rule of project weather allows example.org.evil.net:443")
+}
+
+test_wildcard_checks_the_port if {
+	decision := egress.decision with input as tunnel("a.example.org", 80)
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	refused(decision, "no approved rule of project weather allows a.example.org:80")
+}
+
+test_wildcard_field_must_be_true_to_widen_a_rule if {
+	decision := egress.decision with input as tunnel("a.yes.example.com", 443)
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	refused(decision, "no approved rule of project weather allows a.yes.example.com:443")
+	second := egress.decision with input as tunnel("yes.example.com", 443)
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	refused(second, "no approved rule of project weather allows yes.example.com:443")
+}
+
+test_single_label_host_is_matched_exactly if {
+	local := {"weather": {"r-local": approved("intranet", [443]), "r-top": wildcard("org", [443])}}
+	decision := egress.decision with input as tunnel("intranet", 443)
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as local
+		with time.now_ns as now
+	allowed_by(decision, "r-local")
+}
+
+# IP literals
+
+test_ip_literal_named_by_a_rule_is_allowed if {
+	decision := egress.decision with input as tunnel("192.0.2.10", 443)
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	allowed_by(decision, "r-ip")
+}
+
+test_ip_literal_is_never_matched_by_a_wildcard if {
+	decision := egress.decision with input as tunnel("198.0.2.10", 443)
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	refused(decision, "no approved rule of project weather allows 198.0.2.10:443")
+}
+
+test_number_ending_name_is_read_as_an_address if {
+	numeric := {"weather": {"r-hex": wildcard("0x7f000001", [443])}}
+	decision := egress.decision with input as tunnel("a.example.0x7f000001", 443)
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as numeric
+		with time.now_ns as now
+	refused(decision, "no approved rule of project weather allows a.example.0x7f000001:443")
+}
+
+test_ipv6_literal_with_or_without_brackets if {
+	decision := egress.decision with input as tunnel("2001:DB8::1", 443)
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	allowed_by(decision, "r-ip6")
+	second := egress.decision with input as tunnel("[2001:db8::1]", 443)
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	allowed_by(second, "r-ip6")
+	second.reason == "rule r-ip6 of project weather allows 2001:db8::1:443"
+}
+
+test_other_ipv6_literal_is_refused if {
+	decision := egress.decision with input as tunnel("::ffff:127.0.0.1", 443)
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	refused(decision, "no approved rule of project weather allows ::ffff:127.0.0.1:443")
+}
+
+# Projects and governance
+
+test_rules_of_another_project_never_match if {
+	decision := egress.decision with input as tunnel("secret.example.com", 443)
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	refused(decision, "no approved rule of project weather allows secret.example.com:443")
+	second := egress.decision with input as as_project(tunnel("secret.example.com", 443), "other")
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	allowed_by(second, "o-secret")
+}
+
+test_casd_project_calls_nothing_even_with_a_rule if {
+	decision := egress.decision with input as as_project(tunnel("api.example.org", 443), "cohort")
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	refused(decision, "project cohort is under CASD governance: no external API")
+}
+
+test_project_without_governance_calls_nothing if {
+	decision := egress.decision with input as as_project(tunnel("api.example.org", 443), "unowned")
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	refused(decision, "project unowned has no known governance owner: no external API")
+}
+
+test_unknown_project_is_refused if {
+	decision := egress.decision with input as as_project(tunnel("api.example.org", 443), "ghost")
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	refused(decision, "unknown project")
+}
+
+test_project_without_rules_is_refused if {
+	decision := egress.decision with input as as_project(tunnel("api.example.org", 443), "quiet")
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	refused(decision, "no approved rule of project quiet allows api.example.org:443")
+}
+
+test_without_any_rule_data_everything_is_refused if {
+	decision := egress.decision with input as tunnel("api.example.org", 443)
+		with data.infracalc.projects as projects
+		with time.now_ns as now
+	refused(decision, "no approved rule of project weather allows api.example.org:443")
+}
+
+test_without_project_data_the_project_is_unknown if {
+	decision := egress.decision with input as tunnel("api.example.org", 443)
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	refused(decision, "unknown project")
+}
+
+# Expiry
+
+test_expired_rule_says_so if {
+	decision := egress.decision with input as tunnel("old.example.com", 443)
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	refused(decision, "rule r-old of project weather would allow old.example.com:443 but expired at 2025-12-31T00:00:00Z")
+}
+
+test_rule_expires_at_its_expiry_time if {
+	at_expiry := egress.decision with input as tunnel("api.example.org", 443)
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now + day
+	refused(at_expiry, "rule r-api of project weather would allow api.example.org:443 but expired at 2026-01-02T00:00:00Z")
+	just_before := egress.decision with input as tunnel("api.example.org", 443)
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as (now + day) - 1
+	allowed_by(just_before, "r-api")
+}
+
+test_rule_without_a_numeric_expiry_never_allows if {
+	decision := egress.decision with input as tunnel("odd.example.com", 443)
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	refused(decision, "rule r-odd of project weather would allow odd.example.com:443 but has no valid expiry")
+}
+
+test_expiry_that_is_not_a_whole_number_of_nanoseconds_is_reported_as_invalid if {
+	fractional := {"weather": {"r-frac": object.union(approved("api.example.org", [443]), {"expires_at_ns": 1.5})}}
+	decision := egress.decision with input as tunnel("api.example.org", 443)
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as fractional
+		with time.now_ns as now
+	refused(decision, "rule r-frac of project weather would allow api.example.org:443 but has no valid expiry")
+}
+
+test_expired_rule_on_another_port_gives_the_default_reason if {
+	decision := egress.decision with input as tunnel("old.example.com", 8443)
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	refused(decision, "no approved rule of project weather allows old.example.com:8443")
+}
+
+test_a_live_rule_wins_over_an_expired_one if {
+	both := {"weather": {
+		"a-old": object.union(approved("api.example.org", [443]), {"expires_at_ns": now - 1}),
+		"b-new": approved("api.example.org", [443]),
+	}}
+	decision := egress.decision with input as tunnel("api.example.org", 443)
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as both
+		with time.now_ns as now
+	allowed_by(decision, "b-new")
+}
+
+# Several matching rules
+
+test_several_matching_rules_give_the_smallest_id if {
+	decision := egress.decision with input as tunnel("dup.example.com", 443)
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	allowed_by(decision, "r-dup-a")
+	decision.reason == "rule r-dup-a of project weather allows dup.example.com:443"
+}
+
+test_exact_and_wildcard_rules_give_the_smallest_id if {
+	both := {"weather": {"z-exact": approved("api.example.org", [443]), "a-wild": wildcard("example.org", [443])}}
+	decision := egress.decision with input as tunnel("api.example.org", 443)
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as both
+		with time.now_ns as now
+	allowed_by(decision, "a-wild")
+}
+
+# Methods and paths (plain HTTP)
+
+test_plain_http_method_and_path_prefix_allow if {
+	decision := egress.decision with input as plain("data.example.net", 80, "GET", "/v1/stations?id=7")
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	allowed_by(decision, "r-http")
+	decision.reason == "rule r-http of project weather allows data.example.net:80"
+}
+
+test_methods_compare_case_insensitively if {
+	decision := egress.decision with input as plain("data.example.net", 80, "head", "/public/readme")
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	allowed_by(decision, "r-http")
+}
+
+test_method_not_in_the_rule_is_refused if {
+	decision := egress.decision with input as plain("data.example.net", 80, "post", "/v1/stations")
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	refused(decision, "no approved rule of project weather allows POST /v1/stations on data.example.net:80")
+}
+
+test_path_outside_the_prefixes_is_refused if {
+	decision := egress.decision with input as plain("data.example.net", 80, "GET", "/v2/stations")
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	refused(decision, "no approved rule of project weather allows GET /v2/stations on data.example.net:80")
+	second := egress.decision with input as plain("data.example.net", 80, "GET", "/v1")
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	refused(second, "no approved rule of project weather allows GET /v1 on data.example.net:80")
+}
+
+test_path_prefix_without_method_restriction if {
+	decision := egress.decision with input as plain("files.example.com", 443, "PUT", "/pub/a")
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	allowed_by(decision, "r-paths")
+	second := egress.decision with input as plain("files.example.com", 443, "PUT", "/private/a")
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	refused(second, "no approved rule of project weather allows PUT /private/a on files.example.com:443")
+}
+
+test_method_restriction_without_path_prefix if {
+	decision := egress.decision with input as plain("tls.example.com", 443, "GET", "/anywhere")
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	allowed_by(decision, "r-tls")
+}
+
+test_methods_that_are_not_a_list_allow_no_method if {
+	decision := egress.decision with input as plain("str.example.com", 80, "GET", "/")
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	refused(decision, "no approved rule of project weather allows GET / on str.example.com:80")
+}
+
+test_dots_inside_a_segment_are_not_a_traversal if {
+	decision := egress.decision with input as plain("data.example.net", 80, "GET", "/v1/a..b/c.d")
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	allowed_by(decision, "r-http")
+	second := egress.decision with input as plain("data.example.net", 80, "GET", "/v1/x?q=..")
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	allowed_by(second, "r-http")
+}
+
+test_dot_segments_and_encoded_dots_are_refused if {
+	every path in [
+		"/v1/../admin",
+		"/v1/..",
+		"/v1/..?x=1",
+		"/v1/..;/admin",
+		"/v1/..%2fadmin",
+		"/v1/..%2Fadmin",
+		"/v1/..%5cadmin",
+		"/v1/..\\admin",
+		"/v1/%2e%2e/admin",
+		"/v1/%2E./admin",
+		"/v1/.%2e/admin",
+		"/v1/%252e%252e/admin",
+		"/public/x/../../admin",
+	] {
+		decision := egress.decision with input as plain("data.example.net", 80, "GET", path)
+			with data.infracalc.projects as projects
+			with data.infracalc.rules as rules
+			with time.now_ns as now
+		refused(decision, traversal)
+	}
+}
+
+test_traversal_is_refused_even_without_path_prefixes if {
+	decision := egress.decision with input as plain("api.example.org", 443, "GET", "/../x")
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	refused(decision, traversal)
+}
+
+# CONNECT through a rule restricting methods or paths
+
+test_tunnel_through_a_method_restricted_rule_is_refused if {
+	decision := egress.decision with input as tunnel("tls.example.com", 443)
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	refused(decision, "rule r-tls restricts methods/paths, which cannot be enforced through a TLS tunnel (CONNECT)")
+}
+
+test_tunnel_through_a_path_restricted_rule_is_refused if {
+	decision := egress.decision with input as tunnel("files.example.com", 443)
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	refused(decision, "rule r-paths restricts methods/paths, which cannot be enforced through a TLS tunnel (CONNECT)")
+}
+
+test_tunnel_uses_an_unrestricted_rule_beside_a_restricted_one if {
+	both := {"weather": {
+		"a-get": object.union(approved("api.example.org", [443]), {"methods": ["GET"]}),
+		"b-any": approved("api.example.org", [443]),
+	}}
+	decision := egress.decision with input as tunnel("api.example.org", 443)
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as both
+		with time.now_ns as now
+	allowed_by(decision, "b-any")
+}
+
+test_tunnel_through_a_rule_with_methods_that_are_not_a_list_is_refused if {
+	decision := egress.decision with input as tunnel("str.example.com", 80)
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	refused(decision, "rule r-strmethods restricts methods/paths, which cannot be enforced through a TLS tunnel (CONNECT)")
+}
+
+# Malformed rules
+
+test_rule_without_ports_allows_nothing if {
+	decision := egress.decision with input as tunnel("noports.example.com", 443)
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	refused(decision, "no approved rule of project weather allows noports.example.com:443")
+}
+
+# Missing or malformed input
+
+test_empty_input_is_refused if {
+	decision := egress.decision with input as {}
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	refused(decision, "the request names no bubble (bubble.id)")
+}
+
+test_input_that_is_not_an_object_is_refused if {
+	decision := egress.decision with input as "api.example.org:443"
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	refused(decision, "the request names no bubble (bubble.id)")
+}
+
+test_bubble_without_id_is_refused if {
+	every who in [{"project": "weather"}, {"id": "", "project": "weather"}, {"id": 42, "project": "weather"}, "b-42"] {
+		decision := egress.decision with input as with_bubble(tunnel("api.example.org", 443), who)
+			with data.infracalc.projects as projects
+			with data.infracalc.rules as rules
+			with time.now_ns as now
+		refused(decision, "the request names no bubble (bubble.id)")
+	}
+}
+
+test_bubble_without_project_is_refused if {
+	every who in [{"id": "b-42"}, {"id": "b-42", "project": ""}, {"id": "b-42", "project": ["weather"]}] {
+		decision := egress.decision with input as with_bubble(tunnel("api.example.org", 443), who)
+			with data.infracalc.projects as projects
+			with data.infracalc.rules as rules
+			with time.now_ns as now
+		refused(decision, "the request names no project (bubble.project)")
+	}
+}
+
+test_missing_host_is_refused if {
+	decision := egress.decision with input as object.remove(tunnel("x", 443), ["host"])
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	refused(decision, "the request names no host")
+	second := egress.decision with input as tunnel("", 443)
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	refused(second, "the request names no host")
+	third := egress.decision with input as tunnel(42, 443)
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	refused(third, "the request names no host")
+}
+
+test_malformed_hosts_are_refused if {
+	every name in [
+		"evil.com/api.example.org",
+		"api.example.org:443",
+		"user@api.example.org",
+		"a..example.org",
+		".example.org",
+		"-a.example.org",
+		"a-.example.org",
+		"*.example.org",
+		"api.example.org..",
+		"exa mple.org",
+		"[::1",
+		"fe80::1%eth0",
+		concat("", ["abcdefghij" | some _ in numbers.range(1, 7)]),
+	] {
+		decision := egress.decision with input as tunnel(name, 443)
+			with data.infracalc.projects as projects
+			with data.infracalc.rules as rules
+			with time.now_ns as now
+		refused(decision, sprintf("malformed host %q", [name]))
+	}
+}
+
+test_host_length_limits if {
+	label := concat("", ["a" | some _ in numbers.range(1, 63)])
+	long_label := concat("", [label, "a"])
+	decision := egress.decision with input as tunnel(concat(".", [long_label, "org"]), 443)
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	refused(decision, sprintf("malformed host %q", [concat(".", [long_label, "org"])]))
+	longest := concat(".", [label, label, label, concat("", ["a" | some _ in numbers.range(1, 61)])])
+	count(longest) == 253
+	second := egress.decision with input as tunnel(longest, 443)
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	refused(second, sprintf("no approved rule of project weather allows %s:443", [longest]))
+	too_long := concat("", ["a.", longest])
+	third := egress.decision with input as tunnel(too_long, 443)
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	refused(third, sprintf("malformed host %q", [too_long]))
+}
+
+test_malformed_ports_are_refused if {
+	every port in [0, -1, 65536, 443.5, "443", null, [443]] {
+		decision := egress.decision with input as tunnel("api.example.org", port)
+			with data.infracalc.projects as projects
+			with data.infracalc.rules as rules
+			with time.now_ns as now
+		refused(decision, "the port must be an integer from 1 to 65535")
+	}
+	decision := egress.decision with input as object.remove(tunnel("api.example.org", 443), ["port"])
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	refused(decision, "the port must be an integer from 1 to 65535")
+}
+
+test_port_bounds_are_accepted if {
+	decision := egress.decision with input as tunnel("api.example.org", 1)
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	refused(decision, "no approved rule of project weather allows api.example.org:1")
+	second := egress.decision with input as tunnel("api.example.org", 65535)
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	refused(second, "no approved rule of project weather allows api.example.org:65535")
+}
+
+test_unknown_or_missing_scheme_is_refused if {
+	decision := egress.decision with input as object.union(tunnel("api.example.org", 443), {"scheme": "https"})
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	refused(decision, "the scheme must be connect or http")
+	second := egress.decision with input as object.remove(tunnel("api.example.org", 443), ["scheme"])
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	refused(second, "the scheme must be connect or http")
+}
+
+test_plain_http_without_a_valid_method_is_refused if {
+	every method in ["", "G ET", "GET\r\n", 5, null] {
+		decision := egress.decision with input as plain("data.example.net", 80, method, "/v1/x")
+			with data.infracalc.projects as projects
+			with data.infracalc.rules as rules
+			with time.now_ns as now
+		refused(decision, "a plain-HTTP request must name its method")
+	}
+	decision := egress.decision with input as object.remove(plain("data.example.net", 80, "GET", "/v1/x"), ["method"])
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	refused(decision, "a plain-HTTP request must name its method")
+}
+
+test_plain_http_method_with_a_hyphen_is_well_formed if {
+	decision := egress.decision with input as plain("api.example.org", 443, "VERSION-CONTROL", "/")
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	allowed_by(decision, "r-api")
+}
+
+test_plain_http_without_a_rooted_path_is_refused if {
+	every path in ["", "v1/x", "*", "http://data.example.net/v1/x", 7] {
+		decision := egress.decision with input as plain("data.example.net", 80, "GET", path)
+			with data.infracalc.projects as projects
+			with data.infracalc.rules as rules
+			with time.now_ns as now
+		refused(decision, "a plain-HTTP request must name a path starting with /")
+	}
+	decision := egress.decision with input as object.remove(plain("data.example.net", 80, "GET", "/v1/x"), ["path"])
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	refused(decision, "a plain-HTTP request must name a path starting with /")
+}
+
+test_tunnel_ignores_method_and_path_fields if {
+	request := object.union(tunnel("api.example.org", 443), {"method": 5, "path": "/../x"})
+	decision := egress.decision with input as request
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+	allowed_by(decision, "r-api")
+}
+
+test_decision_is_always_a_complete_object if {
+	every request in [
+		null, [], {"bubble": null}, {"bubble": {"id": 1, "project": 2}},
+		{"bubble": bubble, "host": {"a": 1}, "port": 443, "scheme": "connect"},
+		{"bubble": bubble, "host": "api.example.org", "port": true, "scheme": "connect"},
+		{"bubble": bubble, "host": "api.example.org", "port": 443, "scheme": ["connect"]},
+		{"bubble": bubble, "host": "api.example.org", "port": 443, "scheme": "http", "method": ["GET"], "path": {}},
+	] {
+		decision := egress.decision with input as request
+			with data.infracalc.projects as projects
+			with data.infracalc.rules as rules
+			with time.now_ns as now
+		decision.allow == false
+		is_string(decision.reason)
+		decision.rule_id == null
+	}
+}
+
+# The default decision
+
+test_default_denies_when_matching_breaks if {
+	# Should the rule matching ever fail (here: a broken set of allowed rules), the decision is
+	# the default refusal, never undefined.
+	decision := egress.decision with input as tunnel("api.example.org", 443)
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with time.now_ns as now
+		with egress.allowed as "broken"
+	refused(decision, "no rule allows this connection")
+}
