@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio.to_thread
 import jwt
@@ -139,7 +139,7 @@ class TokenAuthenticationMiddleware(AbstractAuthenticationMiddleware):
     options are deep-copied per route, and a verifier with its key cache and lock must be shared.
     """
 
-    async def authenticate_request(self, connection: ASGIConnection) -> AuthenticationResult:  # type: ignore[type-arg]
+    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
         """Find the scheme of the bearer credential and let it authenticate the caller."""
         header = connection.headers.get("authorization", "")
         kind, _, credential = header.partition(" ")
