@@ -14,7 +14,16 @@ from __future__ import annotations
 from infracalc.db.base import Base, UtcDateTime, utc_now
 from infracalc.db.engine import create_engine, session_factory
 from infracalc.db.migrate import alembic_config, upgrade
-from infracalc.db.models import Bubble, Governance, GovernanceChange, Member, MemberRole, Project
+from infracalc.db.models import (
+    Bubble,
+    EgressRule,
+    EgressRuleStatus,
+    Governance,
+    GovernanceChange,
+    Member,
+    MemberRole,
+    Project,
+)
 from infracalc.db.settings import DatabaseError, DatabaseSettings, DatabaseUrlError, normalise_url
 
 __all__ = [
@@ -23,6 +32,8 @@ __all__ = [
     "DatabaseError",
     "DatabaseSettings",
     "DatabaseUrlError",
+    "EgressRule",
+    "EgressRuleStatus",
     "Governance",
     "GovernanceChange",
     "Member",

@@ -1,4 +1,4 @@
-"""The service's tables: projects, their members, and the history of governance switches.
+"""The service's tables: projects, their members, the history of governance switches, bubbles and egress rules.
 
 Every project has exactly one governance owner, CASD or INFRACALC; a switch is recorded in
 ``governance_changes`` (and, by the caller, in the audit log in the same transaction).
@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, Enum, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Enum, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from infracalc.db.base import Base, UtcDateTime, utc_now
@@ -23,6 +24,15 @@ class Governance(enum.StrEnum):
 
     CASD = "CASD"
     INFRACALC = "INFRACALC"
+
+
+class EgressRuleStatus(enum.StrEnum):
+    """Where an egress allowlist rule stands: asked for, then approved or denied; an approved one may be revoked."""
+
+    REQUESTED = "requested"
+    APPROVED = "approved"
+    DENIED = "denied"
+    REVOKED = "revoked"
 
 
 class MemberRole(enum.StrEnum):
@@ -122,6 +132,47 @@ class Bubble(Base):
     token_sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
     #: Set when the bubble stops or is revoked; its token is refused from then on.
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
+
+    project: Mapped[Project] = relationship(lazy="raise")
+
+
+class EgressRule(Base):
+    """An egress allowlist rule of a project: requested by a lead, decided by CASD staff, revocable.
+
+    Only an ``approved`` rule reaches OPA (``data.infracalc.rules``), and only until ``expires_at``,
+    which the policy compares with the current time itself. ``host`` is in normal form (lowercase
+    punycode); with ``wildcard`` the rule stands for every name below it (``*.<host>``).
+    """
+
+    __tablename__ = "egress_rules"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    host: Mapped[str] = mapped_column(String(253))
+    wildcard: Mapped[bool] = mapped_column(Boolean())
+    ports: Mapped[list[Any]] = mapped_column(JSON())
+    methods: Mapped[list[Any]] = mapped_column(JSON())
+    path_prefixes: Mapped[list[Any]] = mapped_column(JSON())
+    justification: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    status: Mapped[EgressRuleStatus] = mapped_column(
+        Enum(
+            EgressRuleStatus,
+            name="status",
+            native_enum=False,
+            create_constraint=True,
+            length=16,
+            validate_strings=True,
+            values_callable=lambda members: [member.value for member in members],
+        )
+    )
+    requested_by: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    requested_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    decided_by: Mapped[str | None] = mapped_column(String(NAME_LENGTH), default=None)
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
+    decision_comment: Mapped[str | None] = mapped_column(Text, default=None)
+    revoked_by: Mapped[str | None] = mapped_column(String(NAME_LENGTH), default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
 
     project: Mapped[Project] = relationship(lazy="raise")

@@ -4,6 +4,9 @@ The database is the source of truth; OPA holds a copy the policies read:
 
 - ``data.infracalc.projects[<slug>] = {"title", "governance", "sensitive_data"}``
 - ``data.infracalc.members[<slug>][<username>] = {"role"}``
+- ``data.infracalc.rules[<slug>][<rule_id>] = {"host", "wildcard", "ports", "methods", "path_prefixes",
+  "expires_at_ns"}``: the project's approved egress rules only (never requested, denied or revoked
+  ones); an expired rule stays until revoked, and the policy compares its expiry with the clock
 - ``data.infracalc.sync = {"generation": <random id>}``: written last by a full resync. OPA keeps
   data in memory only, so after a restart the marker is gone; :meth:`PolicyData.watch` notices
   within a second and resyncs, without restarting the service.
@@ -18,23 +21,44 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from infracalc.db import Member, Project
+from infracalc.db import EgressRule, EgressRuleStatus, Member, Project
 from infracalc.policy.opa import PolicyClient, PolicyUnavailable
 
 logger = logging.getLogger(__name__)
 
 #: Where the documents live under OPA's ``/v1/data``.
-PROJECTS, MEMBERS, SYNC = "infracalc/projects", "infracalc/members", "infracalc/sync"
+PROJECTS, MEMBERS, RULES, SYNC = "infracalc/projects", "infracalc/members", "infracalc/rules", "infracalc/sync"
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def project_document(project: Project) -> dict[str, Any]:
     """What the policies know of one project."""
     return {"title": project.title, "governance": project.governance.value, "sensitive_data": False}
+
+
+def rule_document(rule: EgressRule) -> dict[str, Any]:
+    """What ``infracalc.egress`` knows of one approved rule."""
+    return {
+        "host": rule.host,
+        "wildcard": rule.wildcard,
+        "ports": list(rule.ports),
+        "methods": list(rule.methods),
+        "path_prefixes": list(rule.path_prefixes),
+        # Integer arithmetic: a float timestamp would round the microseconds away.
+        "expires_at_ns": (rule.expires_at - _EPOCH) // timedelta(microseconds=1) * 1000,
+    }
+
+
+def _approved(slug: str | None = None) -> Select[EgressRule]:
+    query = select(EgressRule).where(EgressRule.status == EgressRuleStatus.APPROVED)
+    return query if slug is None else query.where(EgressRule.project_id == slug)
 
 
 class PolicyData:
@@ -47,7 +71,7 @@ class PolicyData:
         self._lock = asyncio.Lock()
 
     async def push_project(self, slug: str) -> None:
-        """Copy one project and its members, as committed, to OPA.
+        """Copy one project, its members and its approved egress rules, as committed, to OPA.
 
         Raises:
             PolicyUnavailable: OPA did not take the data; the next watch tick resyncs everything.
@@ -56,12 +80,14 @@ class PolicyData:
             async with self.sessions() as session:
                 project = await session.get(Project, slug)
                 members = (await session.scalars(select(Member).where(Member.project_id == slug))).all()
+                rules = (await session.scalars(_approved(slug))).all()
             try:
                 if project is not None:
                     await self.policy.put_data(f"{PROJECTS}/{slug}", project_document(project))
                     await self.policy.put_data(
                         f"{MEMBERS}/{slug}", {member.username: {"role": member.role.value} for member in members}
                     )
+                    await self.policy.put_data(f"{RULES}/{slug}", {rule.id: rule_document(rule) for rule in rules})
             except PolicyUnavailable:
                 self.generation = None  # force a full resync as soon as OPA answers again
                 raise
@@ -76,19 +102,29 @@ class PolicyData:
             async with self.sessions() as session:
                 projects = (await session.scalars(select(Project))).all()
                 members = (await session.scalars(select(Member))).all()
+                rules = (await session.scalars(_approved())).all()
             member_documents: dict[str, dict[str, Any]] = {project.id: {} for project in projects}
             for member in members:
                 member_documents.setdefault(member.project_id, {})[member.username] = {"role": member.role.value}
+            rule_documents: dict[str, dict[str, Any]] = {project.id: {} for project in projects}
+            for rule in rules:
+                rule_documents.setdefault(rule.project_id, {})[rule.id] = rule_document(rule)
             generation = secrets.token_hex(8)
             try:
                 await self.policy.put_data(PROJECTS, {project.id: project_document(project) for project in projects})
                 await self.policy.put_data(MEMBERS, member_documents)
+                await self.policy.put_data(RULES, rule_documents)
                 await self.policy.put_data(SYNC, {"generation": generation})
             except PolicyUnavailable:
                 self.generation = None
                 raise
             self.generation = generation
-            logger.info("policy data resynced: %d projects, %d memberships", len(projects), len(members))
+            logger.info(
+                "policy data resynced: %d projects, %d memberships, %d egress rules",
+                len(projects),
+                len(members),
+                len(rules),
+            )
 
     async def in_sync(self) -> bool:
         """Whether OPA still holds the data of our last resync (``False`` after an OPA restart).

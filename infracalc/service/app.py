@@ -34,6 +34,7 @@ from infracalc.service.audit_routes import AuditController
 from infracalc.service.auth import BubbleScheme, CredentialScheme, KeycloakScheme, TokenAuthenticationMiddleware
 from infracalc.service.bubbles.controller import BubbleController
 from infracalc.service.context import ServiceContext
+from infracalc.service.egress_rules import EgressRequestController, EgressRuleController
 from infracalc.service.errors import EXCEPTION_HANDLERS
 from infracalc.service.health import HealthController
 from infracalc.service.projects import MeController, ProjectController
@@ -157,7 +158,14 @@ def create_app(
     authentication = DefineMiddleware(TokenAuthenticationMiddleware)
     api = Router(
         path=API_PREFIX,
-        route_handlers=[MeController, ProjectController, AuditController, BubbleController],
+        route_handlers=[
+            MeController,
+            ProjectController,
+            AuditController,
+            BubbleController,
+            EgressRuleController,
+            EgressRequestController,
+        ],
         middleware=[authentication],
         security=[{"keycloak": []}],
         before_request=_require_json_body,

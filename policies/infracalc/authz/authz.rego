@@ -5,7 +5,8 @@
 #   the answer; it keeps no role logic of its own.
 #   Input:
 #     action     me.read | project.create | project.list | project.read | member.put |
-#                member.delete | governance.switch | governance.history | audit.read | audit.verify
+#                member.delete | governance.switch | governance.history | audit.read | audit.verify |
+#                egress.request | egress.list | egress.decide | egress.revoke | egress.check
 #     caller     kind ("person" | "bubble" | "hub"), username, roles (realm roles), acr,
 #                project (kind "bubble" only: the bubble's own project)
 #     resource   project (slug, for project actions), username (member actions),
@@ -70,9 +71,16 @@ known_action if input.action in known_actions
 known_actions := {
 	"me.read", "project.create", "project.list", "project.read", "member.put", "member.delete",
 	"governance.switch", "governance.history", "audit.read", "audit.verify", "bubble.create", "bubble.delete",
+	"egress.request", "egress.list", "egress.decide", "egress.revoke", "egress.check",
 }
 
-project_actions := {"project.read", "governance.history", "member.put", "member.delete", "governance.switch"}
+project_actions := {
+	"project.read", "governance.history", "member.put", "member.delete", "governance.switch",
+	"egress.request", "egress.list", "egress.revoke", "egress.check",
+}
+
+# Actions any member of the project (or CASD staff) may take: they read, and change nothing.
+read_actions := {"project.read", "governance.history", "egress.list", "egress.check"}
 
 # Actions only CASD staff may take, and how a reason names them.
 staff_actions := {
@@ -80,6 +88,7 @@ staff_actions := {
 	"project.create": "create projects",
 	"audit.read": "read the audit log",
 	"audit.verify": "verify the audit log",
+	"egress.decide": "approve or deny egress requests",
 }
 
 default staff := false
@@ -143,9 +152,11 @@ project_decision := {"allow": false, "reason": "the request names no project"} i
 } else := {"allow": false, "reason": "unknown project"} if {
 	not project
 } else := read_decision if {
-	input.action in {"project.read", "governance.history"}
+	input.action in read_actions
 } else := manage_members_decision if {
 	input.action in {"member.put", "member.delete"}
+} else := manage_egress_decision if {
+	input.action in {"egress.request", "egress.revoke"}
 } else := switch_decision if {
 	input.action == "governance.switch"
 }
@@ -170,6 +181,21 @@ manage_members_decision := {"allow": true, "reason": "CASD staff may manage the 
 } else := {
 	"allow": false,
 	"reason": sprintf("only CASD staff or a lead of project %s may manage its members", [project_slug]),
+} if {
+	not membership.role == "lead"
+}
+
+# Egress rules: a lead asks for one (and may revoke it); CASD staff decide (egress.decide, above).
+manage_egress_decision := {"allow": true, "reason": "CASD staff may manage the egress rules of every project"} if {
+	staff
+} else := {
+	"allow": true,
+	"reason": sprintf("leads of project %s may request and revoke its egress rules", [project_slug]),
+} if {
+	membership.role == "lead"
+} else := {
+	"allow": false,
+	"reason": sprintf("only CASD staff or a lead of project %s may request or revoke its egress rules", [project_slug]),
 } if {
 	not membership.role == "lead"
 }

@@ -437,6 +437,169 @@ test_audit_verify_refuses_a_researcher if {
 	refused(decision, "only CASD staff may verify the audit log")
 }
 
+# Egress rules
+
+test_egress_request_allows_staff if {
+	decision := authz.decision with input as request("egress.request", staff, {"project": "cohort"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	allowed(decision, "CASD staff may manage the egress rules of every project")
+}
+
+test_egress_request_allows_a_lead if {
+	decision := authz.decision with input as request("egress.request", lead, {"project": "cohort"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	allowed(decision, "leads of project cohort may request and revoke its egress rules")
+}
+
+test_egress_request_refuses_a_plain_member if {
+	decision := authz.decision with input as request("egress.request", researcher, {"project": "cohort"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "only CASD staff or a lead of project cohort may request or revoke its egress rules")
+}
+
+test_egress_request_refuses_a_lead_who_is_only_a_member_here if {
+	decision := authz.decision with input as request("egress.request", lead, {"project": "weather"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "only CASD staff or a lead of project weather may request or revoke its egress rules")
+}
+
+test_egress_request_refuses_an_outsider if {
+	decision := authz.decision with input as request("egress.request", outsider, {"project": "cohort"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "only CASD staff or a lead of project cohort may request or revoke its egress rules")
+}
+
+test_egress_request_of_unknown_project_is_refused if {
+	decision := authz.decision with input as request("egress.request", lead, {"project": "nope"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "unknown project")
+}
+
+test_egress_request_without_project_is_refused if {
+	decision := authz.decision with input as request("egress.request", lead, {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "the request names no project")
+}
+
+test_egress_revoke_allows_staff if {
+	decision := authz.decision with input as request("egress.revoke", staff, {"project": "weather"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	allowed(decision, "CASD staff may manage the egress rules of every project")
+}
+
+test_egress_revoke_allows_a_lead if {
+	decision := authz.decision with input as request("egress.revoke", lead, {"project": "cohort"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	allowed(decision, "leads of project cohort may request and revoke its egress rules")
+}
+
+test_egress_revoke_refuses_a_plain_member if {
+	decision := authz.decision with input as request("egress.revoke", researcher, {"project": "cohort"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "only CASD staff or a lead of project cohort may request or revoke its egress rules")
+}
+
+test_egress_list_allows_staff if {
+	decision := authz.decision with input as request("egress.list", staff, {"project": "cohort"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	allowed(decision, "CASD staff may read every project")
+}
+
+test_egress_list_allows_a_member if {
+	decision := authz.decision with input as request("egress.list", researcher, {"project": "cohort"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	allowed(decision, "mo is a member of project cohort")
+}
+
+test_egress_list_refuses_a_non_member if {
+	decision := authz.decision with input as request("egress.list", outsider, {"project": "cohort"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "olga is not a member of project cohort")
+}
+
+test_egress_list_of_unknown_project_is_refused if {
+	decision := authz.decision with input as request("egress.list", staff, {"project": "nope"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "unknown project")
+}
+
+test_egress_check_allows_staff if {
+	decision := authz.decision with input as request("egress.check", staff, {"project": "weather"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	allowed(decision, "CASD staff may read every project")
+}
+
+test_egress_check_allows_a_member if {
+	decision := authz.decision with input as request("egress.check", lead, {"project": "weather"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	allowed(decision, "lina is a member of project weather")
+}
+
+test_egress_check_refuses_a_non_member if {
+	decision := authz.decision with input as request("egress.check", researcher, {"project": "weather"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "mo is not a member of project weather")
+}
+
+test_egress_decide_allows_staff if {
+	decision := authz.decision with input as request("egress.decide", staff, {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	allowed(decision, "CASD staff may approve or deny egress requests")
+}
+
+test_egress_decide_refuses_a_lead if {
+	decision := authz.decision with input as request("egress.decide", lead, {"project": "cohort"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "only CASD staff may approve or deny egress requests")
+}
+
+test_egress_decide_refuses_staff_without_mfa if {
+	decision := authz.decision with input as request("egress.decide", object.union(staff, {"acr": "1"}), {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "people must sign in with a second factor (acr is not mfa)")
+}
+
+test_bubble_may_not_request_egress if {
+	decision := authz.decision with input as request("egress.request", bubble, {"project": "cohort"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "bubbles may only read their own project")
+}
+
+test_bubble_may_not_check_egress if {
+	decision := authz.decision with input as request("egress.check", bubble, {"project": "cohort"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "bubbles may only read their own project")
+}
+
+test_hub_may_not_decide_egress if {
+	decision := authz.decision with input as request("egress.decide", hub, {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "the hub may only list and read projects and start or stop bubbles")
+}
+
 # Bubbles
 
 test_bubble_reads_its_own_project if {

@@ -1,0 +1,302 @@
+"""Egress allowlist rules: requests, decisions, revocations, each with its audit event in one transaction.
+
+A lead asks for a host (``request_rule``); CASD staff approve or deny it (``decide``); a lead or staff
+revoke an approved rule (``revoke``). Each function asks OPA first (``infracalc.authz``), then
+changes the row and appends the audit event in the same transaction, commits, and pushes the
+project's data to OPA before returning, so that the egress proxy sees an approval or a revocation
+as soon as the API has answered. Only approved rules reach OPA (:mod:`infracalc.policy.sync`).
+
+Decisions and revocations are conditional updates (``... WHERE status = 'requested'``), so two
+members of staff deciding the same request at once cannot both succeed: the second gets 409.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from infracalc.db import EgressRule, EgressRuleStatus, Project, utc_now
+from infracalc.egress.hosts import InvalidHost, normalise_host, parse_host_pattern
+from infracalc.service.context import ServiceContext
+from infracalc.service.egress_rules.schemas import EgressCheckOut, EgressDecision, EgressRequestCreate, EgressRuleOut
+from infracalc.service.errors import Conflict, InvalidInput, NotFound
+from infracalc.service.principals import Principal
+
+#: Random bytes in a rule id (shown as hex).
+_ID_BYTES = 8
+#: The bubble id ``egress/check`` gives the policy: no real bubble has it (real ids are 16 hex digits).
+CHECK_BUBBLE = "check"
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
+def _out(rule: EgressRule) -> EgressRuleOut:
+    return EgressRuleOut(
+        id=rule.id,
+        project=rule.project_id,
+        host=rule.host,
+        wildcard=rule.wildcard,
+        pattern=f"*.{rule.host}" if rule.wildcard else rule.host,
+        ports=list(rule.ports),
+        methods=list(rule.methods),
+        path_prefixes=list(rule.path_prefixes),
+        justification=rule.justification,
+        expires_at=rule.expires_at,
+        status=rule.status,
+        requested_by=rule.requested_by,
+        requested_at=rule.requested_at,
+        decided_by=rule.decided_by,
+        decided_at=rule.decided_at,
+        decision_comment=rule.decision_comment,
+        revoked_by=rule.revoked_by,
+        revoked_at=rule.revoked_at,
+    )
+
+
+def _summary(rule: EgressRule) -> dict[str, Any]:
+    """What the audit log keeps of a rule."""
+    return {
+        "rule": rule.id,
+        "host": f"*.{rule.host}" if rule.wildcard else rule.host,
+        "ports": list(rule.ports),
+        "methods": list(rule.methods),
+        "path_prefixes": list(rule.path_prefixes),
+        "expires_at": rule.expires_at.isoformat(),
+    }
+
+
+async def _project(session: AsyncSession, slug: str) -> Project:
+    project = await session.get(Project, slug)
+    if project is None:
+        raise NotFound(f"no project {slug!r}")
+    return project
+
+
+async def request_rule(
+    context: ServiceContext, principal: Principal, slug: str, request: EgressRequestCreate
+) -> EgressRuleOut:
+    """Record a lead's request for an external host (a lead of the project, or staff).
+
+    Raises:
+        NotFound: the project does not exist.
+        Forbidden: the caller is neither staff nor a lead of the project.
+        InvalidInput: the host pattern is refused (``field`` is ``host``).
+    """
+    await context.authorize(principal, "egress.request", project=slug)
+    try:
+        pattern = parse_host_pattern(request.host)
+    except InvalidHost as error:
+        raise InvalidInput(str(error), field="host") from None
+    now = utc_now()
+    async with context.sessions() as session, session.begin():
+        project = await _project(session, slug)
+        rule = EgressRule(
+            id=secrets.token_hex(_ID_BYTES),
+            project_id=slug,
+            host=pattern.host,
+            wildcard=pattern.wildcard,
+            ports=sorted(set(request.ports)),
+            methods=sorted(set(request.methods)),
+            path_prefixes=sorted(set(request.path_prefixes)),
+            justification=request.justification,
+            expires_at=now + timedelta(days=request.expires_in_days),
+            status=EgressRuleStatus.REQUESTED,
+            requested_by=principal.actor,
+            requested_at=now,
+        )
+        session.add(rule)
+        await session.flush()
+        await context.audit_log.append(
+            session,
+            actor=principal.actor,
+            action="egress.request",
+            project_id=slug,
+            governance=project.governance,
+            details={**_summary(rule), "justification": rule.justification},
+        )
+        await context.audit_log.maybe_checkpoint(session)
+        answer = _out(rule)
+    await context.policy_data.push_project(slug)
+    return answer
+
+
+async def list_requests(context: ServiceContext, principal: Principal, slug: str) -> list[EgressRuleOut]:
+    """Every request of the project, whatever its status, newest first (members and staff)."""
+    await context.authorize(principal, "egress.list", project=slug)
+    async with context.read_sessions() as session:
+        await _project(session, slug)
+        rules = (
+            await session.scalars(
+                select(EgressRule)
+                .where(EgressRule.project_id == slug)
+                .order_by(EgressRule.requested_at.desc(), EgressRule.id)
+            )
+        ).all()
+    return [_out(rule) for rule in rules]
+
+
+async def active_rules(context: ServiceContext, principal: Principal, slug: str) -> list[EgressRuleOut]:
+    """The project's approved rules that have not expired, by host (members and staff)."""
+    await context.authorize(principal, "egress.list", project=slug)
+    async with context.read_sessions() as session:
+        await _project(session, slug)
+        rules = (
+            await session.scalars(
+                select(EgressRule)
+                .where(
+                    EgressRule.project_id == slug,
+                    EgressRule.status == EgressRuleStatus.APPROVED,
+                    EgressRule.expires_at > utc_now(),
+                )
+                .order_by(EgressRule.host, EgressRule.wildcard, EgressRule.id)
+            )
+        ).all()
+    return [_out(rule) for rule in rules]
+
+
+async def decide(
+    context: ServiceContext, principal: Principal, rule_id: str, request: EgressDecision, *, approve: bool
+) -> EgressRuleOut:
+    """Approve or deny a request (CASD staff); only a request still ``requested`` can be decided.
+
+    Raises:
+        Forbidden: the caller is not CASD staff.
+        NotFound: no request has this id.
+        Conflict: the request was decided already (a stale page), or it expired before approval.
+    """
+    await context.authorize(principal, "egress.decide")
+    status = EgressRuleStatus.APPROVED if approve else EgressRuleStatus.DENIED
+    now = utc_now()
+    async with context.sessions() as session, session.begin():
+        rule = await session.get(EgressRule, rule_id)
+        if rule is None:
+            raise NotFound(f"no egress request {rule_id!r}")
+        if approve and rule.status == EgressRuleStatus.REQUESTED and rule.expires_at <= now:
+            raise Conflict(
+                f"egress request {rule_id} expired at {rule.expires_at.isoformat()} before it was approved; "
+                "the lead must ask again"
+            )
+        changed = await session.execute(
+            update(EgressRule)
+            .where(EgressRule.id == rule_id, EgressRule.status == EgressRuleStatus.REQUESTED)
+            .values(status=status, decided_by=principal.actor, decided_at=now, decision_comment=request.comment)
+            .returning(EgressRule.id)
+            .execution_options(synchronize_session=False)
+        )
+        if changed.scalar_one_or_none() is None:
+            await session.refresh(rule)
+            raise Conflict(
+                f"egress request {rule_id} is already {rule.status.value} "
+                f"(by {rule.decided_by or rule.revoked_by}); reload to see its current state"
+            )
+        await session.refresh(rule)
+        project = await _project(session, rule.project_id)
+        await context.audit_log.append(
+            session,
+            actor=principal.actor,
+            action="egress.approve" if approve else "egress.deny",
+            project_id=rule.project_id,
+            governance=project.governance,
+            details={**_summary(rule), "comment": request.comment},
+        )
+        await context.audit_log.maybe_checkpoint(session)
+        answer = _out(rule)
+    await context.policy_data.push_project(rule.project_id)
+    return answer
+
+
+async def revoke(context: ServiceContext, principal: Principal, slug: str, rule_id: str) -> None:
+    """Revoke an approved rule of the project (a lead of the project, or staff); OPA drops it before this returns.
+
+    Raises:
+        NotFound: the project does not exist, or has no rule with this id.
+        Conflict: the rule is not approved (still requested, denied, or revoked already).
+    """
+    await context.authorize(principal, "egress.revoke", project=slug)
+    async with context.sessions() as session, session.begin():
+        project = await _project(session, slug)
+        rule = await session.get(EgressRule, rule_id)
+        if rule is None or rule.project_id != slug:
+            raise NotFound(f"project {slug!r} has no egress rule {rule_id!r}")
+        changed = await session.execute(
+            update(EgressRule)
+            .where(EgressRule.id == rule_id, EgressRule.status == EgressRuleStatus.APPROVED)
+            .values(status=EgressRuleStatus.REVOKED, revoked_by=principal.actor, revoked_at=utc_now())
+            .returning(EgressRule.id)
+            .execution_options(synchronize_session=False)
+        )
+        if changed.scalar_one_or_none() is None:
+            await session.refresh(rule)
+            raise Conflict(f"egress rule {rule_id} is {rule.status.value}: only an approved rule can be revoked")
+        await session.refresh(rule)
+        await context.audit_log.append(
+            session,
+            actor=principal.actor,
+            action="egress.revoke",
+            project_id=slug,
+            governance=project.governance,
+            details=_summary(rule),
+        )
+        await context.audit_log.maybe_checkpoint(session)
+    await context.policy_data.push_project(slug)
+
+
+def proxy_input(slug: str, url: str) -> dict[str, Any]:
+    """The ``infracalc.egress`` input the proxy would send for a bubble of ``slug`` fetching ``url``.
+
+    ``https`` is a CONNECT tunnel (host and port only); ``http`` is a plain-HTTP ``GET`` with the
+    URL's path and query.
+
+    Raises:
+        InvalidInput: the URL is not an absolute http(s) URL with a valid host and port (``field`` is ``url``).
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as error:
+        raise InvalidInput(f"not a valid URL: {error}", field="url") from None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS:
+        raise InvalidInput("give an absolute http:// or https:// URL", field="url")
+    if not parts.hostname:
+        raise InvalidInput("the URL names no host", field="url")
+    host = _host(parts.hostname)
+    payload: dict[str, Any] = {
+        "bubble": {"id": CHECK_BUBBLE, "project": slug},
+        "host": host,
+        "port": port if port is not None else _DEFAULT_PORTS[scheme],
+    }
+    if scheme == "https":
+        return {**payload, "scheme": "connect"}
+    path = parts.path or "/"
+    if parts.query:
+        path = f"{path}?{parts.query}"
+    return {**payload, "scheme": "http", "method": "GET", "path": path}
+
+
+def _host(hostname: str) -> str:
+    """The host as the proxy gives it to the policy: an IP literal as text, a name in normal form."""
+    try:
+        return str(ipaddress.ip_address(hostname))
+    except ValueError:
+        pass
+    try:
+        return normalise_host(hostname)
+    except InvalidHost as error:
+        raise InvalidInput(str(error), field="url") from None
+
+
+async def check(context: ServiceContext, principal: Principal, slug: str, url: str) -> EgressCheckOut:
+    """What the egress proxy would decide for a bubble of the project fetching ``url``, and why."""
+    await context.authorize(principal, "egress.check", project=slug)
+    payload = proxy_input(slug, url)
+    decision = await context.policy.decide("infracalc.egress", payload)
+    rule_id = decision.extra.get("rule_id")
+    return EgressCheckOut(
+        allow=decision.allow, reason=decision.reason, rule_id=rule_id if isinstance(rule_id, str) else None
+    )
