@@ -7,6 +7,11 @@ The database is the source of truth; OPA holds a copy the policies read:
 - ``data.infracalc.rules[<slug>][<rule_id>] = {"host", "wildcard", "ports", "methods", "path_prefixes",
   "expires_at_ns"}``: the project's approved egress rules only (never requested, denied or revoked
   ones); an expired rule stays until revoked, and the policy compares its expiry with the clock
+- ``data.infracalc.rule_hosts[<slug>] = {<host>: {<rule_id>: true}}``: the same rules keyed by their
+  (normalised) host, a wildcard rule under its base domain. The egress policy finds a project's rules
+  through it only, by key, instead of a pass over all of them; it uses an entry only when the rule
+  exists in ``rules[<slug>]`` and carries that host, so the index can hide a rule but never widen one.
+  It is pushed after the rules, from the same rows.
 - ``data.infracalc.sync = {"generation": <random id>}``: written last by a full resync. OPA keeps
   data in memory only, so after a restart the marker is gone; :meth:`PolicyData.watch` notices
   within a second and resyncs, without restarting the service.
@@ -21,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -34,6 +40,7 @@ logger = logging.getLogger(__name__)
 
 #: Where the documents live under OPA's ``/v1/data``.
 PROJECTS, MEMBERS, RULES, SYNC = "infracalc/projects", "infracalc/members", "infracalc/rules", "infracalc/sync"
+RULE_HOSTS = "infracalc/rule_hosts"
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -54,6 +61,19 @@ def rule_document(rule: EgressRule) -> dict[str, Any]:
         # Integer arithmetic: a float timestamp would round the microseconds away.
         "expires_at_ns": (rule.expires_at - _EPOCH) // timedelta(microseconds=1) * 1000,
     }
+
+
+def host_index(rules: Iterable[EgressRule]) -> dict[str, dict[str, bool]]:
+    """The host index of one project's approved rules: ``{host: {rule_id: True}}``.
+
+    Keyed by the rule's host as pushed in :func:`rule_document` (a wildcard rule under its base
+    domain, ``example.org`` for ``*.example.org``); the policy looks up the request host and each of
+    its parent domains.
+    """
+    index: dict[str, dict[str, bool]] = {}
+    for rule in rules:
+        index.setdefault(rule.host, {})[rule.id] = True
+    return index
 
 
 def _approved(slug: str | None = None) -> Select[EgressRule]:
@@ -88,6 +108,7 @@ class PolicyData:
                         f"{MEMBERS}/{slug}", {member.username: {"role": member.role.value} for member in members}
                     )
                     await self.policy.put_data(f"{RULES}/{slug}", {rule.id: rule_document(rule) for rule in rules})
+                    await self.policy.put_data(f"{RULE_HOSTS}/{slug}", host_index(rules))
             except PolicyUnavailable:
                 self.generation = None  # force a full resync as soon as OPA answers again
                 raise
@@ -107,13 +128,18 @@ class PolicyData:
             for member in members:
                 member_documents.setdefault(member.project_id, {})[member.username] = {"role": member.role.value}
             rule_documents: dict[str, dict[str, Any]] = {project.id: {} for project in projects}
+            rules_by_project: dict[str, list[EgressRule]] = {project.id: [] for project in projects}
             for rule in rules:
                 rule_documents.setdefault(rule.project_id, {})[rule.id] = rule_document(rule)
+                rules_by_project.setdefault(rule.project_id, []).append(rule)
             generation = secrets.token_hex(8)
             try:
                 await self.policy.put_data(PROJECTS, {project.id: project_document(project) for project in projects})
                 await self.policy.put_data(MEMBERS, member_documents)
                 await self.policy.put_data(RULES, rule_documents)
+                await self.policy.put_data(
+                    RULE_HOSTS, {slug: host_index(owned) for slug, owned in rules_by_project.items()}
+                )
                 await self.policy.put_data(SYNC, {"generation": generation})
             except PolicyUnavailable:
                 self.generation = None

@@ -22,6 +22,10 @@
 #                             approved, unrevoked rules only; hosts lowercase punycode. A wildcard
 #                             rule {"host": "example.org", "wildcard": true} stands for
 #                             *.example.org: a.example.org, a.b.example.org, not example.org.
+#     rule_hosts[slug][host][rule_id] = true
+#                             the same rules keyed by their host (a wildcard rule under its base
+#                             domain): the only way the policy finds a project's rules. An entry
+#                             only points at a rule, so a stale or stray one cannot widen access.
 #   Expiry is compared with time.now_ns() here, so an expired rule stops matching without a job.
 #   A rule restricting methods or paths cannot be enforced inside a TLS tunnel: CONNECT through
 #   such a rule is refused, with a reason saying so.
@@ -179,15 +183,23 @@ default project_rules := {}
 # The bubble's own project only: rules of other projects are never looked at.
 project_rules := data.infracalc.rules[project_id]
 
+default project_hosts := {}
+
+project_hosts := data.infracalc.rule_hosts[project_id]
+
 # The names a rule may carry to match this host: the host itself (exact rules) and its parent
 # domains (wildcard rules).
 rule_names := {host} | wildcard_domains
 
-# With rules keyed by id, finding the host takes one pass over the project's rules, a set lookup
-# each; every further check runs on the few rules that name the host or a parent domain.
+# Candidates come from the host index, a key read per name (at most one per label of the host),
+# never from a pass over the project's rules. Each must be a rule of the project that carries
+# the very name it is indexed under: an index entry can only point at a rule, never widen it.
 host_matches contains rule_id if {
-	some rule_id, rule in project_rules
-	rule_names[rule.host]
+	some name in rule_names
+	some rule_id, indexed in project_hosts[name]
+	indexed == true
+	rule := project_rules[rule_id]
+	rule.host == name
 	names_host(rule, host)
 }
 

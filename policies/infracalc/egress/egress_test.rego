@@ -49,6 +49,16 @@ rules := {
 	"cohort": {"c-api": approved("api.example.org", [443])},
 }
 
+# The host index the service pushes beside the rules, built from them here so that the two cannot
+# drift: each rule under its host (a wildcard rule under its base domain).
+hosts_of(rules_by_project) := {slug: host_index(project_rules) | some slug, project_rules in rules_by_project}
+
+host_index(project_rules) := {name: rules_named(project_rules, name) |
+	some name in {rule.host | some rule in project_rules}
+}
+
+rules_named(project_rules, name) := {rule_id: true | some rule_id, rule in project_rules; rule.host == name}
+
 bubble := {"id": "b-42", "project": "weather"}
 
 tunnel(host, port) := {"bubble": bubble, "host": host, "port": port, "scheme": "connect"}
@@ -80,6 +90,7 @@ test_exact_host_and_port_allow_a_tunnel if {
 	decision := egress.decision with input as tunnel("api.example.org", 443)
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	decision == {
 		"allow": true,
@@ -92,6 +103,7 @@ test_exact_host_allows_plain_http_on_a_listed_port_whatever_the_method_and_path 
 	decision := egress.decision with input as plain("api.example.org", 443, "DELETE", "/anything/at/all")
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	allowed_by(decision, "r-api")
 }
@@ -100,6 +112,7 @@ test_port_not_in_the_rule_is_refused if {
 	decision := egress.decision with input as tunnel("api.example.org", 80)
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "no approved rule of project weather allows api.example.org:80")
 }
@@ -108,6 +121,7 @@ test_unlisted_host_is_refused if {
 	decision := egress.decision with input as tunnel("evil.example.net", 443)
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "no approved rule of project weather allows evil.example.net:443")
 }
@@ -116,6 +130,7 @@ test_host_is_compared_in_lowercase_without_a_trailing_dot if {
 	decision := egress.decision with input as tunnel("API.Example.ORG.", 443)
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	allowed_by(decision, "r-api")
 	decision.reason == "rule r-api of project weather allows api.example.org:443"
@@ -125,6 +140,7 @@ test_an_exact_rule_does_not_cover_subdomains if {
 	decision := egress.decision with input as tunnel("x.bare.example.com", 443)
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "no approved rule of project weather allows x.bare.example.com:443")
 }
@@ -133,11 +149,13 @@ test_rule_without_wildcard_field_is_exact if {
 	decision := egress.decision with input as tunnel("bare.example.com", 443)
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	allowed_by(decision, "r-bare")
 	second := egress.decision with input as plain("bare.example.com", 443, "PUT", "/x")
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	allowed_by(second, "r-bare")
 }
@@ -148,6 +166,7 @@ test_wildcard_matches_one_more_label if {
 	decision := egress.decision with input as tunnel("a.example.org", 8443)
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	allowed_by(decision, "r-wild")
 }
@@ -156,6 +175,7 @@ test_wildcard_matches_several_more_labels if {
 	decision := egress.decision with input as tunnel("a.b.example.org", 443)
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	allowed_by(decision, "r-wild")
 }
@@ -164,6 +184,7 @@ test_wildcard_does_not_match_its_own_domain if {
 	decision := egress.decision with input as tunnel("example.org", 443)
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "no approved rule of project weather allows example.org:443")
 }
@@ -172,11 +193,13 @@ test_wildcard_does_not_match_a_name_merely_ending_like_it if {
 	decision := egress.decision with input as tunnel("badexample.org", 443)
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "no approved rule of project weather allows badexample.org:443")
 	second := egress.decision with input as tunnel("example.org.evil.net", 443)
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(second, "no approved rule of project weather allows example.org.evil.net:443")
 }
@@ -185,6 +208,7 @@ test_wildcard_checks_the_port if {
 	decision := egress.decision with input as tunnel("a.example.org", 80)
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "no approved rule of project weather allows a.example.org:80")
 }
@@ -193,11 +217,13 @@ test_wildcard_field_must_be_true_to_widen_a_rule if {
 	decision := egress.decision with input as tunnel("a.yes.example.com", 443)
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "no approved rule of project weather allows a.yes.example.com:443")
 	second := egress.decision with input as tunnel("yes.example.com", 443)
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(second, "no approved rule of project weather allows yes.example.com:443")
 }
@@ -207,6 +233,7 @@ test_single_label_host_is_matched_exactly if {
 	decision := egress.decision with input as tunnel("intranet", 443)
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as local
+		with data.infracalc.rule_hosts as hosts_of(local)
 		with time.now_ns as now
 	allowed_by(decision, "r-local")
 }
@@ -217,6 +244,7 @@ test_ip_literal_named_by_a_rule_is_allowed if {
 	decision := egress.decision with input as tunnel("192.0.2.10", 443)
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	allowed_by(decision, "r-ip")
 }
@@ -225,6 +253,7 @@ test_ip_literal_is_never_matched_by_a_wildcard if {
 	decision := egress.decision with input as tunnel("198.0.2.10", 443)
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "no approved rule of project weather allows 198.0.2.10:443")
 }
@@ -234,6 +263,7 @@ test_number_ending_name_is_read_as_an_address if {
 	decision := egress.decision with input as tunnel("a.example.0x7f000001", 443)
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as numeric
+		with data.infracalc.rule_hosts as hosts_of(numeric)
 		with time.now_ns as now
 	refused(decision, "no approved rule of project weather allows a.example.0x7f000001:443")
 }
@@ -242,11 +272,13 @@ test_ipv6_literal_with_or_without_brackets if {
 	decision := egress.decision with input as tunnel("2001:DB8::1", 443)
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	allowed_by(decision, "r-ip6")
 	second := egress.decision with input as tunnel("[2001:db8::1]", 443)
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	allowed_by(second, "r-ip6")
 	second.reason == "rule r-ip6 of project weather allows 2001:db8::1:443"
@@ -256,6 +288,7 @@ test_other_ipv6_literal_is_refused if {
 	decision := egress.decision with input as tunnel("::ffff:127.0.0.1", 443)
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "no approved rule of project weather allows ::ffff:127.0.0.1:443")
 }
@@ -266,11 +299,13 @@ test_rules_of_another_project_never_match if {
 	decision := egress.decision with input as tunnel("secret.example.com", 443)
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "no approved rule of project weather allows secret.example.com:443")
 	second := egress.decision with input as as_project(tunnel("secret.example.com", 443), "other")
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	allowed_by(second, "o-secret")
 }
@@ -279,6 +314,7 @@ test_casd_project_calls_nothing_even_with_a_rule if {
 	decision := egress.decision with input as as_project(tunnel("api.example.org", 443), "cohort")
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "project cohort is under CASD governance: no external API")
 }
@@ -287,6 +323,7 @@ test_project_without_governance_calls_nothing if {
 	decision := egress.decision with input as as_project(tunnel("api.example.org", 443), "unowned")
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "project unowned has no known governance owner: no external API")
 }
@@ -295,6 +332,7 @@ test_unknown_project_is_refused if {
 	decision := egress.decision with input as as_project(tunnel("api.example.org", 443), "ghost")
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "unknown project")
 }
@@ -303,6 +341,7 @@ test_project_without_rules_is_refused if {
 	decision := egress.decision with input as as_project(tunnel("api.example.org", 443), "quiet")
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "no approved rule of project quiet allows api.example.org:443")
 }
@@ -317,6 +356,7 @@ test_without_any_rule_data_everything_is_refused if {
 test_without_project_data_the_project_is_unknown if {
 	decision := egress.decision with input as tunnel("api.example.org", 443)
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "unknown project")
 }
@@ -327,6 +367,7 @@ test_expired_rule_says_so if {
 	decision := egress.decision with input as tunnel("old.example.com", 443)
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "rule r-old of project weather would allow old.example.com:443 but expired at 2025-12-31T00:00:00Z")
 }
@@ -335,11 +376,13 @@ test_rule_expires_at_its_expiry_time if {
 	at_expiry := egress.decision with input as tunnel("api.example.org", 443)
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now + day
 	refused(at_expiry, "rule r-api of project weather would allow api.example.org:443 but expired at 2026-01-02T00:00:00Z")
 	just_before := egress.decision with input as tunnel("api.example.org", 443)
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as (now + day) - 1
 	allowed_by(just_before, "r-api")
 }
@@ -348,6 +391,7 @@ test_rule_without_a_numeric_expiry_never_allows if {
 	decision := egress.decision with input as tunnel("odd.example.com", 443)
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "rule r-odd of project weather would allow odd.example.com:443 but has no valid expiry")
 }
@@ -357,6 +401,7 @@ test_expiry_that_is_not_a_whole_number_of_nanoseconds_is_reported_as_invalid if 
 	decision := egress.decision with input as tunnel("api.example.org", 443)
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as fractional
+		with data.infracalc.rule_hosts as hosts_of(fractional)
 		with time.now_ns as now
 	refused(decision, "rule r-frac of project weather would allow api.example.org:443 but has no valid expiry")
 }
@@ -365,6 +410,7 @@ test_expired_rule_on_another_port_gives_the_default_reason if {
 	decision := egress.decision with input as tunnel("old.example.com", 8443)
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "no approved rule of project weather allows old.example.com:8443")
 }
@@ -377,8 +423,113 @@ test_a_live_rule_wins_over_an_expired_one if {
 	decision := egress.decision with input as tunnel("api.example.org", 443)
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as both
+		with data.infracalc.rule_hosts as hosts_of(both)
 		with time.now_ns as now
 	allowed_by(decision, "b-new")
+}
+
+# The host index
+
+test_a_rule_missing_from_the_index_is_not_used if {
+	# The index is the only way to a rule: without their entries, r-bare (exact) and r-wild
+	# (wildcard) are never found, though they are still in the rules.
+	trimmed := {"weather": object.remove(hosts_of(rules).weather, ["bare.example.com", "example.org"])}
+	exact := egress.decision with input as tunnel("bare.example.com", 443)
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as trimmed
+		with time.now_ns as now
+	refused(exact, "no approved rule of project weather allows bare.example.com:443")
+	wild := egress.decision with input as tunnel("a.example.org", 8443)
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as trimmed
+		with time.now_ns as now
+	refused(wild, "no approved rule of project weather allows a.example.org:8443")
+	still := egress.decision with input as tunnel("api.example.org", 443)
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as trimmed
+		with time.now_ns as now
+	allowed_by(still, "r-api")
+}
+
+test_a_project_without_an_index_allows_nothing if {
+	decision := egress.decision with input as tunnel("api.example.org", 443)
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as {"other": hosts_of(rules).weather}
+		with time.now_ns as now
+	refused(decision, "no approved rule of project weather allows api.example.org:443")
+}
+
+test_an_index_entry_for_an_unknown_rule_or_another_projects_rule_allows_nothing if {
+	stray := object.union(hosts_of(rules), {"weather": {
+		"secret.example.com": {"o-secret": true},
+		"evil.example.net": {"r-ghost": true, "o-secret": true, "c-api": true},
+	}})
+	secret := egress.decision with input as tunnel("secret.example.com", 443)
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as stray
+		with time.now_ns as now
+	refused(secret, "no approved rule of project weather allows secret.example.com:443")
+	evil := egress.decision with input as tunnel("evil.example.net", 443)
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as stray
+		with time.now_ns as now
+	refused(evil, "no approved rule of project weather allows evil.example.net:443")
+}
+
+test_another_projects_index_is_never_read if {
+	# The index of weather, filed under quiet, gives quiet nothing: the rules are read from
+	# quiet's own rules only.
+	decision := egress.decision with input as tunnel("api.example.org", 443)
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as {"quiet": hosts_of(rules).weather}
+		with time.now_ns as now
+		with input.bubble as {"id": "b-7", "project": "quiet"}
+	refused(decision, "no approved rule of project quiet allows api.example.org:443")
+}
+
+test_an_index_entry_under_the_wrong_host_allows_nothing if {
+	# A rule is used only under the name it carries: r-api (api.example.org) filed under
+	# evil.example.net, r-bare (exact, bare.example.com) under its parent domain, and r-wild
+	# (*.example.org) under the request host instead of its base domain do not match.
+	misfiled := {"weather": object.union(object.remove(hosts_of(rules).weather, ["example.org"]), {
+		"evil.example.net": {"r-api": true},
+		"example.com": {"r-bare": true},
+		"a.example.org": {"r-wild": true},
+	})}
+	evil := egress.decision with input as tunnel("evil.example.net", 443)
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as misfiled
+		with time.now_ns as now
+	refused(evil, "no approved rule of project weather allows evil.example.net:443")
+	sub := egress.decision with input as tunnel("x.example.com", 443)
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as misfiled
+		with time.now_ns as now
+	refused(sub, "no approved rule of project weather allows x.example.com:443")
+	wild := egress.decision with input as tunnel("a.example.org", 8443)
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as misfiled
+		with time.now_ns as now
+	refused(wild, "no approved rule of project weather allows a.example.org:8443")
+}
+
+test_an_index_entry_that_is_not_true_allows_nothing if {
+	decision := egress.decision with input as tunnel("bare.example.com", 443)
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as object.union(hosts_of(rules), {"weather": {"bare.example.com": {"r-bare": false}}})
+		with time.now_ns as now
+	refused(decision, "no approved rule of project weather allows bare.example.com:443")
 }
 
 # Several matching rules
@@ -387,6 +538,7 @@ test_several_matching_rules_give_the_smallest_id if {
 	decision := egress.decision with input as tunnel("dup.example.com", 443)
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	allowed_by(decision, "r-dup-a")
 	decision.reason == "rule r-dup-a of project weather allows dup.example.com:443"
@@ -397,6 +549,7 @@ test_exact_and_wildcard_rules_give_the_smallest_id if {
 	decision := egress.decision with input as tunnel("api.example.org", 443)
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as both
+		with data.infracalc.rule_hosts as hosts_of(both)
 		with time.now_ns as now
 	allowed_by(decision, "a-wild")
 }
@@ -407,6 +560,7 @@ test_plain_http_method_and_path_prefix_allow if {
 	decision := egress.decision with input as plain("data.example.net", 80, "GET", "/v1/stations?id=7")
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	allowed_by(decision, "r-http")
 	decision.reason == "rule r-http of project weather allows data.example.net:80"
@@ -416,6 +570,7 @@ test_methods_compare_case_insensitively if {
 	decision := egress.decision with input as plain("data.example.net", 80, "head", "/public/readme")
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	allowed_by(decision, "r-http")
 }
@@ -424,6 +579,7 @@ test_method_not_in_the_rule_is_refused if {
 	decision := egress.decision with input as plain("data.example.net", 80, "post", "/v1/stations")
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "no approved rule of project weather allows POST /v1/stations on data.example.net:80")
 }
@@ -432,11 +588,13 @@ test_path_outside_the_prefixes_is_refused if {
 	decision := egress.decision with input as plain("data.example.net", 80, "GET", "/v2/stations")
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "no approved rule of project weather allows GET /v2/stations on data.example.net:80")
 	second := egress.decision with input as plain("data.example.net", 80, "GET", "/v1")
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(second, "no approved rule of project weather allows GET /v1 on data.example.net:80")
 }
@@ -445,11 +603,13 @@ test_path_prefix_without_method_restriction if {
 	decision := egress.decision with input as plain("files.example.com", 443, "PUT", "/pub/a")
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	allowed_by(decision, "r-paths")
 	second := egress.decision with input as plain("files.example.com", 443, "PUT", "/private/a")
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(second, "no approved rule of project weather allows PUT /private/a on files.example.com:443")
 }
@@ -458,6 +618,7 @@ test_method_restriction_without_path_prefix if {
 	decision := egress.decision with input as plain("tls.example.com", 443, "GET", "/anywhere")
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	allowed_by(decision, "r-tls")
 }
@@ -466,6 +627,7 @@ test_methods_that_are_not_a_list_allow_no_method if {
 	decision := egress.decision with input as plain("str.example.com", 80, "GET", "/")
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "no approved rule of project weather allows GET / on str.example.com:80")
 }
@@ -474,11 +636,13 @@ test_dots_inside_a_segment_are_not_a_traversal if {
 	decision := egress.decision with input as plain("data.example.net", 80, "GET", "/v1/a..b/c.d")
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	allowed_by(decision, "r-http")
 	second := egress.decision with input as plain("data.example.net", 80, "GET", "/v1/x?q=..")
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	allowed_by(second, "r-http")
 }
@@ -502,6 +666,7 @@ test_dot_segments_and_encoded_dots_are_refused if {
 		decision := egress.decision with input as plain("data.example.net", 80, "GET", path)
 			with data.infracalc.projects as projects
 			with data.infracalc.rules as rules
+			with data.infracalc.rule_hosts as hosts_of(rules)
 			with time.now_ns as now
 		refused(decision, traversal)
 	}
@@ -511,6 +676,7 @@ test_traversal_is_refused_even_without_path_prefixes if {
 	decision := egress.decision with input as plain("api.example.org", 443, "GET", "/../x")
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, traversal)
 }
@@ -521,6 +687,7 @@ test_tunnel_through_a_method_restricted_rule_is_refused if {
 	decision := egress.decision with input as tunnel("tls.example.com", 443)
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "rule r-tls restricts methods/paths, which cannot be enforced through a TLS tunnel (CONNECT)")
 }
@@ -529,6 +696,7 @@ test_tunnel_through_a_path_restricted_rule_is_refused if {
 	decision := egress.decision with input as tunnel("files.example.com", 443)
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "rule r-paths restricts methods/paths, which cannot be enforced through a TLS tunnel (CONNECT)")
 }
@@ -541,6 +709,7 @@ test_tunnel_uses_an_unrestricted_rule_beside_a_restricted_one if {
 	decision := egress.decision with input as tunnel("api.example.org", 443)
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as both
+		with data.infracalc.rule_hosts as hosts_of(both)
 		with time.now_ns as now
 	allowed_by(decision, "b-any")
 }
@@ -549,6 +718,7 @@ test_tunnel_through_a_rule_with_methods_that_are_not_a_list_is_refused if {
 	decision := egress.decision with input as tunnel("str.example.com", 80)
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "rule r-strmethods restricts methods/paths, which cannot be enforced through a TLS tunnel (CONNECT)")
 }
@@ -559,6 +729,7 @@ test_rule_without_ports_allows_nothing if {
 	decision := egress.decision with input as tunnel("noports.example.com", 443)
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "no approved rule of project weather allows noports.example.com:443")
 }
@@ -569,6 +740,7 @@ test_empty_input_is_refused if {
 	decision := egress.decision with input as {}
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "the request names no bubble (bubble.id)")
 }
@@ -577,6 +749,7 @@ test_input_that_is_not_an_object_is_refused if {
 	decision := egress.decision with input as "api.example.org:443"
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "the request names no bubble (bubble.id)")
 }
@@ -586,6 +759,7 @@ test_bubble_without_id_is_refused if {
 		decision := egress.decision with input as with_bubble(tunnel("api.example.org", 443), who)
 			with data.infracalc.projects as projects
 			with data.infracalc.rules as rules
+			with data.infracalc.rule_hosts as hosts_of(rules)
 			with time.now_ns as now
 		refused(decision, "the request names no bubble (bubble.id)")
 	}
@@ -596,6 +770,7 @@ test_bubble_without_project_is_refused if {
 		decision := egress.decision with input as with_bubble(tunnel("api.example.org", 443), who)
 			with data.infracalc.projects as projects
 			with data.infracalc.rules as rules
+			with data.infracalc.rule_hosts as hosts_of(rules)
 			with time.now_ns as now
 		refused(decision, "the request names no project (bubble.project)")
 	}
@@ -605,16 +780,19 @@ test_missing_host_is_refused if {
 	decision := egress.decision with input as object.remove(tunnel("x", 443), ["host"])
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "the request names no host")
 	second := egress.decision with input as tunnel("", 443)
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(second, "the request names no host")
 	third := egress.decision with input as tunnel(42, 443)
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(third, "the request names no host")
 }
@@ -638,6 +816,7 @@ test_malformed_hosts_are_refused if {
 		decision := egress.decision with input as tunnel(name, 443)
 			with data.infracalc.projects as projects
 			with data.infracalc.rules as rules
+			with data.infracalc.rule_hosts as hosts_of(rules)
 			with time.now_ns as now
 		refused(decision, sprintf("malformed host %q", [name]))
 	}
@@ -649,6 +828,7 @@ test_host_length_limits if {
 	decision := egress.decision with input as tunnel(concat(".", [long_label, "org"]), 443)
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, sprintf("malformed host %q", [concat(".", [long_label, "org"])]))
 	longest := concat(".", [label, label, label, concat("", ["a" | some _ in numbers.range(1, 61)])])
@@ -656,12 +836,14 @@ test_host_length_limits if {
 	second := egress.decision with input as tunnel(longest, 443)
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(second, sprintf("no approved rule of project weather allows %s:443", [longest]))
 	too_long := concat("", ["a.", longest])
 	third := egress.decision with input as tunnel(too_long, 443)
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(third, sprintf("malformed host %q", [too_long]))
 }
@@ -671,12 +853,14 @@ test_malformed_ports_are_refused if {
 		decision := egress.decision with input as tunnel("api.example.org", port)
 			with data.infracalc.projects as projects
 			with data.infracalc.rules as rules
+			with data.infracalc.rule_hosts as hosts_of(rules)
 			with time.now_ns as now
 		refused(decision, "the port must be an integer from 1 to 65535")
 	}
 	decision := egress.decision with input as object.remove(tunnel("api.example.org", 443), ["port"])
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "the port must be an integer from 1 to 65535")
 }
@@ -685,11 +869,13 @@ test_port_bounds_are_accepted if {
 	decision := egress.decision with input as tunnel("api.example.org", 1)
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "no approved rule of project weather allows api.example.org:1")
 	second := egress.decision with input as tunnel("api.example.org", 65535)
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(second, "no approved rule of project weather allows api.example.org:65535")
 }
@@ -698,11 +884,13 @@ test_unknown_or_missing_scheme_is_refused if {
 	decision := egress.decision with input as object.union(tunnel("api.example.org", 443), {"scheme": "https"})
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "the scheme must be connect or http")
 	second := egress.decision with input as object.remove(tunnel("api.example.org", 443), ["scheme"])
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(second, "the scheme must be connect or http")
 }
@@ -712,12 +900,14 @@ test_plain_http_without_a_valid_method_is_refused if {
 		decision := egress.decision with input as plain("data.example.net", 80, method, "/v1/x")
 			with data.infracalc.projects as projects
 			with data.infracalc.rules as rules
+			with data.infracalc.rule_hosts as hosts_of(rules)
 			with time.now_ns as now
 		refused(decision, "a plain-HTTP request must name its method")
 	}
 	decision := egress.decision with input as object.remove(plain("data.example.net", 80, "GET", "/v1/x"), ["method"])
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "a plain-HTTP request must name its method")
 }
@@ -726,6 +916,7 @@ test_plain_http_method_with_a_hyphen_is_well_formed if {
 	decision := egress.decision with input as plain("api.example.org", 443, "VERSION-CONTROL", "/")
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	allowed_by(decision, "r-api")
 }
@@ -735,12 +926,14 @@ test_plain_http_without_a_rooted_path_is_refused if {
 		decision := egress.decision with input as plain("data.example.net", 80, "GET", path)
 			with data.infracalc.projects as projects
 			with data.infracalc.rules as rules
+			with data.infracalc.rule_hosts as hosts_of(rules)
 			with time.now_ns as now
 		refused(decision, "a plain-HTTP request must name a path starting with /")
 	}
 	decision := egress.decision with input as object.remove(plain("data.example.net", 80, "GET", "/v1/x"), ["path"])
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "a plain-HTTP request must name a path starting with /")
 }
@@ -750,6 +943,7 @@ test_tunnel_ignores_method_and_path_fields if {
 	decision := egress.decision with input as request
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	allowed_by(decision, "r-api")
 }
@@ -765,6 +959,7 @@ test_decision_is_always_a_complete_object if {
 		decision := egress.decision with input as request
 			with data.infracalc.projects as projects
 			with data.infracalc.rules as rules
+			with data.infracalc.rule_hosts as hosts_of(rules)
 			with time.now_ns as now
 		decision.allow == false
 		is_string(decision.reason)
@@ -780,6 +975,7 @@ test_default_denies_when_matching_breaks if {
 	decision := egress.decision with input as tunnel("api.example.org", 443)
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 		with egress.allowed as "broken"
 	refused(decision, "no rule allows this connection")

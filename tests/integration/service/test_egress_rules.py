@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 import pytest
+import requests
 
 from tests.fixtures.service import People, ServiceUnderTest
 
@@ -68,6 +71,7 @@ async def test_lead_requests_staff_approve_and_the_policy_allows_it(service: Ser
     )
     assert requested["requested_by"] == people.username("lead")
     assert service.opa_data("rules") == {"cohort": {}}  # a request is not a rule
+    assert service.opa_data("rule_hosts") == {"cohort": {}}
     rules = await service.client.get("/api/v1/projects/cohort/egress-rules", headers=people.headers("researcher"))
     assert rules.json() == []
     denied = await check(service, people, "https://api.example.org/v1/items")
@@ -95,6 +99,7 @@ async def test_lead_requests_staff_approve_and_the_policy_allows_it(service: Ser
         "path_prefixes": [],
     }
     assert isinstance(document["expires_at_ns"], int)
+    assert service.opa_data("rule_hosts") == {"cohort": {"api.example.org": {rule_id: True}}}
 
     assert await check(service, people, "https://api.example.org/v1/items") == {
         "allow": True,
@@ -137,6 +142,18 @@ async def test_plain_http_rules_restrict_method_and_path(service: ServiceUnderTe
     )
     assert (rule["host"], rule["wildcard"], rule["pattern"]) == ("data.example.org", True, "*.data.example.org")
     await approve(service, people, rule["id"])
+    # A wildcard rule is indexed under its base domain, where the policy looks for a parent domain.
+    assert service.opa_data("rule_hosts") == {"cohort": {"data.example.org": {rule["id"]: True}}}
+    # A full resync (as after an OPA restart) pushes the index again, from the same rows.
+    pushed = (service.opa_data("rules"), service.opa_data("rule_hosts"))
+    requests.delete(f"{service.opa.url}/v1/data/infracalc/rule_hosts", timeout=5).raise_for_status()
+    policy_data = service.app.state.context.policy_data
+    policy_data.generation = None  # what the watch sees when OPA lost its data
+    deadline = time.monotonic() + 10
+    while policy_data.generation is None:
+        assert time.monotonic() < deadline, "the service did not resync"
+        await asyncio.sleep(0.2)
+    assert (service.opa_data("rules"), service.opa_data("rule_hosts")) == pushed
     assert (await check(service, people, "http://a.data.example.org/v1/x"))["allow"] is True
     assert (await check(service, people, "http://a.data.example.org/v2/x"))["allow"] is False
     assert (await check(service, people, "http://data.example.org/v1/x"))["allow"] is False
@@ -150,12 +167,14 @@ async def test_revoking_a_rule_removes_it_from_opa(service: ServiceUnderTest, pe
     rule_id = (await request_rule(service, people))["id"]
     await approve(service, people, rule_id)
     assert rule_id in service.opa_data("rules")["cohort"]
+    assert service.opa_data("rule_hosts") == {"cohort": {"api.example.org": {rule_id: True}}}
 
     revoked = await service.client.delete(
         f"/api/v1/projects/cohort/egress-rules/{rule_id}", headers=people.headers("lead")
     )
     assert revoked.status_code == 204, revoked.text
     assert service.opa_data("rules") == {"cohort": {}}
+    assert service.opa_data("rule_hosts") == {"cohort": {}}
     rules = await service.client.get("/api/v1/projects/cohort/egress-rules", headers=people.headers("lead"))
     assert rules.json() == []
     assert (await check(service, people, "https://api.example.org/"))["allow"] is False
@@ -191,6 +210,7 @@ async def test_requests_list_newest_first_and_denied_ones_never_reach_opa(
     listed = await service.client.get("/api/v1/projects/cohort/egress-requests", headers=people.headers("researcher"))
     assert [(r["id"], r["status"]) for r in listed.json()] == [(second, "requested"), (first, "denied")]
     assert service.opa_data("rules") == {"cohort": {}}
+    assert service.opa_data("rule_hosts") == {"cohort": {}}
     outsider = await service.client.get("/api/v1/projects/cohort/egress-requests", headers=people.headers("outsider"))
     assert outsider.status_code == 403
 
