@@ -10,6 +10,7 @@ from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from infracalc.audit import AuditLog
+from infracalc.db import Governance, Project
 from infracalc.identity import TokenVerifier
 from infracalc.identity.directory import KeycloakDirectory
 from infracalc.policy import Decision, PolicyClient
@@ -38,6 +39,25 @@ class ServiceContext:
     directory: KeycloakDirectory
     s3: S3Client | None
 
+    async def record(
+        self,
+        session: AsyncSession,
+        *,
+        actor: str,
+        action: str,
+        project_id: str | None = None,
+        governance: Governance | str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Append the audit event of a change to the change's own transaction, and seal the log when due.
+
+        Call it last in the transaction: the append locks the head of the log until the commit.
+        """
+        await self.audit_log.append(
+            session, actor=actor, action=action, project_id=project_id, governance=governance, details=details
+        )
+        await self.audit_log.maybe_checkpoint(session)
+
     async def authorize(self, principal: Principal, action: str, **resource: Any) -> Decision:
         """Ask ``infracalc.authz`` whether ``principal`` may take ``action`` on ``resource``.
 
@@ -59,6 +79,18 @@ class ServiceContext:
         if decision.reason == UNKNOWN_PROJECT:
             raise NotFound(f"no project {resource.get('project')!r}")
         raise Forbidden(decision.reason)
+
+
+async def existing_project(session: AsyncSession, slug: str) -> Project:
+    """The project ``slug``, read in ``session``.
+
+    Raises:
+        NotFound: there is no such project.
+    """
+    project = await session.get(Project, slug)
+    if project is None:
+        raise NotFound(f"no project {slug!r}")
+    return project
 
 
 #: How a route asks for the context (Litestar injects it by this parameter name: ``context``).

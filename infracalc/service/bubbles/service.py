@@ -7,7 +7,7 @@ from sqlalchemy import select
 from infracalc.db import Bubble, Project, utc_now
 from infracalc.service.bubbles import tokens
 from infracalc.service.bubbles.schemas import BubbleCreate, BubbleCreated
-from infracalc.service.context import ServiceContext
+from infracalc.service.context import ServiceContext, existing_project
 from infracalc.service.errors import NotFound
 from infracalc.service.principals import Principal
 
@@ -22,9 +22,7 @@ async def register(context: ServiceContext, principal: Principal, request: Bubbl
     await context.authorize(principal, "bubble.create", project=request.project, username=request.username)
     minted = tokens.mint()
     async with context.sessions() as session, session.begin():
-        project = await session.get(Project, request.project)
-        if project is None:
-            raise NotFound(f"no project {request.project!r}")
+        project = await existing_project(session, request.project)
         bubble = Bubble(
             id=minted.bubble_id,
             project_id=project.id,
@@ -34,7 +32,7 @@ async def register(context: ServiceContext, principal: Principal, request: Bubbl
         )
         session.add(bubble)
         await session.flush()
-        await context.audit_log.append(
+        await context.record(
             session,
             actor=principal.actor,
             action="bubble.create",
@@ -42,7 +40,6 @@ async def register(context: ServiceContext, principal: Principal, request: Bubbl
             governance=project.governance,
             details={"bubble": bubble.id, "username": request.username},
         )
-        await context.audit_log.maybe_checkpoint(session)
     return BubbleCreated(bubble.id, project.id, request.username, minted.token, bubble.created_at)
 
 
@@ -61,7 +58,7 @@ async def revoke(context: ServiceContext, principal: Principal, bubble_id: str) 
             return
         bubble.revoked_at = utc_now()
         governance = await session.scalar(select(Project.governance).where(Project.id == bubble.project_id))
-        await context.audit_log.append(
+        await context.record(
             session,
             actor=principal.actor,
             action="bubble.revoke",
@@ -69,4 +66,3 @@ async def revoke(context: ServiceContext, principal: Principal, bubble_id: str) 
             governance=governance,
             details={"bubble": bubble.id, "username": bubble.username},
         )
-        await context.audit_log.maybe_checkpoint(session)

@@ -19,11 +19,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from infracalc.db import EgressRule, EgressRuleStatus, Project, utc_now
+from infracalc.db import EgressRule, EgressRuleStatus, utc_now
 from infracalc.egress.hosts import InvalidHost, normalise_host, parse_host_pattern
-from infracalc.service.context import ServiceContext
+from infracalc.service.context import ServiceContext, existing_project
 from infracalc.service.egress_rules.schemas import EgressCheckOut, EgressDecision, EgressRequestCreate, EgressRuleOut
 from infracalc.service.errors import Conflict, InvalidInput, NotFound
 from infracalc.service.principals import Principal
@@ -70,13 +69,6 @@ def _summary(rule: EgressRule) -> dict[str, Any]:
     }
 
 
-async def _project(session: AsyncSession, slug: str) -> Project:
-    project = await session.get(Project, slug)
-    if project is None:
-        raise NotFound(f"no project {slug!r}")
-    return project
-
-
 async def request_rule(
     context: ServiceContext, principal: Principal, slug: str, request: EgressRequestCreate
 ) -> EgressRuleOut:
@@ -94,7 +86,7 @@ async def request_rule(
         raise InvalidInput(str(error), field="host") from None
     now = utc_now()
     async with context.sessions() as session, session.begin():
-        project = await _project(session, slug)
+        project = await existing_project(session, slug)
         rule = EgressRule(
             id=secrets.token_hex(_ID_BYTES),
             project_id=slug,
@@ -111,7 +103,7 @@ async def request_rule(
         )
         session.add(rule)
         await session.flush()
-        await context.audit_log.append(
+        await context.record(
             session,
             actor=principal.actor,
             action="egress.request",
@@ -119,7 +111,6 @@ async def request_rule(
             governance=project.governance,
             details={**_summary(rule), "justification": rule.justification},
         )
-        await context.audit_log.maybe_checkpoint(session)
         answer = _out(rule)
     await context.policy_data.push_project(slug)
     return answer
@@ -129,7 +120,7 @@ async def list_requests(context: ServiceContext, principal: Principal, slug: str
     """Every request of the project, whatever its status, newest first (members and staff)."""
     await context.authorize(principal, "egress.list", project=slug)
     async with context.read_sessions() as session:
-        await _project(session, slug)
+        await existing_project(session, slug)
         rules = (
             await session.scalars(
                 select(EgressRule)
@@ -144,7 +135,7 @@ async def active_rules(context: ServiceContext, principal: Principal, slug: str)
     """The project's approved rules that have not expired, by host (members and staff)."""
     await context.authorize(principal, "egress.list", project=slug)
     async with context.read_sessions() as session:
-        await _project(session, slug)
+        await existing_project(session, slug)
         rules = (
             await session.scalars(
                 select(EgressRule)
@@ -195,8 +186,8 @@ async def decide(
                 f"(by {rule.decided_by or rule.revoked_by}); reload to see its current state"
             )
         await session.refresh(rule)
-        project = await _project(session, rule.project_id)
-        await context.audit_log.append(
+        project = await existing_project(session, rule.project_id)
+        await context.record(
             session,
             actor=principal.actor,
             action="egress.approve" if approve else "egress.deny",
@@ -204,7 +195,6 @@ async def decide(
             governance=project.governance,
             details={**_summary(rule), "comment": request.comment},
         )
-        await context.audit_log.maybe_checkpoint(session)
         answer = _out(rule)
     await context.policy_data.push_project(rule.project_id)
     return answer
@@ -219,7 +209,7 @@ async def revoke(context: ServiceContext, principal: Principal, slug: str, rule_
     """
     await context.authorize(principal, "egress.revoke", project=slug)
     async with context.sessions() as session, session.begin():
-        project = await _project(session, slug)
+        project = await existing_project(session, slug)
         rule = await session.get(EgressRule, rule_id)
         if rule is None or rule.project_id != slug:
             raise NotFound(f"project {slug!r} has no egress rule {rule_id!r}")
@@ -234,7 +224,7 @@ async def revoke(context: ServiceContext, principal: Principal, slug: str, rule_
             await session.refresh(rule)
             raise Conflict(f"egress rule {rule_id} is {rule.status.value}: only an approved rule can be revoked")
         await session.refresh(rule)
-        await context.audit_log.append(
+        await context.record(
             session,
             actor=principal.actor,
             action="egress.revoke",
@@ -242,7 +232,6 @@ async def revoke(context: ServiceContext, principal: Principal, slug: str, rule_
             governance=project.governance,
             details=_summary(rule),
         )
-        await context.audit_log.maybe_checkpoint(session)
     await context.policy_data.push_project(slug)
 
 

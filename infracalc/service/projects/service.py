@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from infracalc.db import GovernanceChange, Member, Project
-from infracalc.service.context import ServiceContext
+from infracalc.service.context import ServiceContext, existing_project
 from infracalc.service.errors import Conflict, Forbidden, NotFound
 from infracalc.service.principals import Principal
 from infracalc.service.projects.schemas import (
@@ -42,13 +42,6 @@ async def _project_out(session: AsyncSession, project: Project) -> ProjectOut:
         created_at=project.created_at,
         members=[MemberOut(m.username, m.role, m.added_at) for m in members],
     )
-
-
-async def _existing(session: AsyncSession, slug: str) -> Project:
-    project = await session.get(Project, slug)
-    if project is None:
-        raise NotFound(f"no project {slug!r}")
-    return project
 
 
 async def visible_projects(context: ServiceContext, principal: Principal) -> list[ProjectSummary]:
@@ -85,7 +78,7 @@ async def create_project(context: ServiceContext, principal: Principal, request:
             project = Project(id=request.id, title=request.title, governance=request.governance)
             session.add(project)
             await session.flush()
-            await context.audit_log.append(
+            await context.record(
                 session,
                 actor=principal.actor,
                 action="project.create",
@@ -93,7 +86,6 @@ async def create_project(context: ServiceContext, principal: Principal, request:
                 governance=project.governance,
                 details={"title": project.title},
             )
-            await context.audit_log.maybe_checkpoint(session)
             answer = await _project_out(session, project)
     except IntegrityError:
         raise Conflict(f"a project {request.id!r} already exists", field="id") from None
@@ -105,7 +97,7 @@ async def read_project(context: ServiceContext, principal: Principal, slug: str)
     """A project with its members (staff, or a member of it)."""
     await context.authorize(principal, "project.read", project=slug)
     async with context.read_sessions() as session:
-        return await _project_out(session, await _existing(session, slug))
+        return await _project_out(session, await existing_project(session, slug))
 
 
 async def put_member(
@@ -120,7 +112,7 @@ async def put_member(
     if not await context.directory.exists(username):
         raise NotFound(f"no user {username!r} in the realm")
     async with context.sessions() as session, session.begin():
-        project = await _existing(session, slug)
+        project = await existing_project(session, slug)
         member = await session.get(Member, (slug, username))
         before = None if member is None else member.role.value
         if member is None:
@@ -131,7 +123,7 @@ async def put_member(
         else:
             member.role = request.role
         await session.flush()
-        await context.audit_log.append(
+        await context.record(
             session,
             actor=principal.actor,
             action="member.add" if before is None else "member.role",
@@ -139,7 +131,6 @@ async def put_member(
             governance=project.governance,
             details={"username": username, "role": request.role.value, "previous_role": before},
         )
-        await context.audit_log.maybe_checkpoint(session)
         answer = MemberOut(member.username, member.role, member.added_at)
     await context.policy_data.push_project(slug)
     return answer
@@ -153,13 +144,13 @@ async def remove_member(context: ServiceContext, principal: Principal, slug: str
     """
     await context.authorize(principal, "member.delete", project=slug, username=username)
     async with context.sessions() as session, session.begin():
-        project = await _existing(session, slug)
+        project = await existing_project(session, slug)
         member = await session.get(Member, (slug, username))
         if member is None:
             raise NotFound(f"{username!r} is not a member of project {slug!r}")
         role = member.role.value
         await session.delete(member)
-        await context.audit_log.append(
+        await context.record(
             session,
             actor=principal.actor,
             action="member.remove",
@@ -167,7 +158,6 @@ async def remove_member(context: ServiceContext, principal: Principal, slug: str
             governance=project.governance,
             details={"username": username, "role": role},
         )
-        await context.audit_log.maybe_checkpoint(session)
     await context.policy_data.push_project(slug)
 
 
@@ -187,7 +177,7 @@ async def switch_governance(
     )
     context.enforce(decision, {"project": slug})
     async with context.sessions() as session, session.begin():
-        project = await _existing(session, slug)
+        project = await existing_project(session, slug)
         before = project.governance
         if before == request.owner:
             # The policy answered from OPA's copy; the database is the truth.
@@ -203,7 +193,7 @@ async def switch_governance(
             )
         )
         await session.flush()
-        await context.audit_log.append(
+        await context.record(
             session,
             actor=principal.actor,
             action="governance.switch",
@@ -211,7 +201,6 @@ async def switch_governance(
             governance=project.governance,
             details={"from": before.value, "to": request.owner.value, "reason": request.reason},
         )
-        await context.audit_log.maybe_checkpoint(session)
         answer = await _project_out(session, project)
     await context.policy_data.push_project(slug)
     return answer
@@ -221,7 +210,7 @@ async def governance_history(context: ServiceContext, principal: Principal, slug
     """Every governance switch of a project, oldest first."""
     await context.authorize(principal, "governance.history", project=slug)
     async with context.read_sessions() as session:
-        await _existing(session, slug)
+        await existing_project(session, slug)
         changes = (
             await session.scalars(
                 select(GovernanceChange).where(GovernanceChange.project_id == slug).order_by(GovernanceChange.id)
