@@ -37,6 +37,7 @@ from infracalc.config import SOURCE_ROOT, ToolSettings
 from infracalc.db import DatabaseSettings, Governance, Project, create_engine, session_factory, upgrade
 from infracalc.policy import Decision
 from infracalc.service.app import create_app
+from infracalc.service.auth import CredentialScheme
 from infracalc.service.context import ServiceContext
 from infracalc.service.principals import Person
 from infracalc.service.settings import ServiceSettings
@@ -55,7 +56,7 @@ def serve(mode: str) -> None:
     """Run one server (in its own process): the real app, or the baseline without auth and authz."""
 
     settings = ServiceSettings.from_env()
-    schemes = None
+    schemes: list[CredentialScheme] | None = None
 
     class FixedCaller:
         def recognises(self, credential: str) -> bool:
@@ -71,7 +72,7 @@ def serve(mode: str) -> None:
         ServiceContext.authorize = allow  # type: ignore[method-assign]
     if mode in {"baseline", "authorization"}:
         schemes = [FixedCaller()]
-    app = create_app(settings, credential_schemes=schemes)  # type: ignore[arg-type]
+    app = create_app(settings, credential_schemes=schemes)
     uvicorn.run(app, host="127.0.0.1", port=settings.port, log_level="warning", access_log=False)
 
 

@@ -16,6 +16,8 @@ from infracalc.service.principals import Principal
 
 #: The most events one page holds.
 MAX_PAGE = 500
+#: Events verified per database read when the API verifies the log.
+VERIFY_BATCH = 1000
 
 
 class AuditEventOut(msgspec.Struct):
@@ -107,7 +109,9 @@ class AuditController(Controller):
         """Recompute every hash and check every checkpoint; report the first bad sequence number."""
         await context.authorize(request.user, "audit.verify")
         async with context.read_sessions() as session, session.begin():
-            report = await verify(session, context.audit_log.signer.public_key)
+            # Small batches: hashing runs on the event loop between reads, so each batch is a pause
+            # for every other request (about 10 ms per 1,000 events here, against 100 ms by default).
+            report = await verify(session, context.audit_log.signer.public_key, batch_size=VERIFY_BATCH)
         return Verification(
             ok=report.ok,
             events_checked=report.events_checked,
