@@ -20,6 +20,7 @@ from infracalc.audit import AuditSettings, load_public_key, verify_database
 from infracalc.config import StackSettings, ToolSettings
 from infracalc.db import DatabaseSettings
 from infracalc.errors import InfracalcError
+from infracalc.proxy.settings import ProxySettings
 from infracalc.service.app import create_app
 from infracalc.service.settings import ServiceSettings
 from infracalc.stack.up import run_detached, run_down, run_up
@@ -121,6 +122,20 @@ def audit_verify(public_key: Path | None) -> None:
     click.echo(report.summary())
     if not report.ok:
         sys.exit(1)
+
+
+@main.command("egress-proxy")
+@_clear_errors
+def egress_proxy() -> None:
+    """Run the egress proxy: the bubbles' only way out, asking OPA about every new connection.
+
+    Settings come from the environment: INFRACALC_EGRESS_PROXY_HOST/PORT, INFRACALC_EGRESS_METRICS_PORT,
+    INFRACALC_OPA_URL, INFRACALC_SERVICE_URL, INFRACALC_EGRESS_PROXY_SECRET (required) and the limits
+    INFRACALC_EGRESS_* (see the README).
+    """
+    from infracalc.proxy import run  # noqa: PLC0415 - the service's commands need none of it
+
+    run.main(ProxySettings.from_env())
 
 
 @main.command()

@@ -1,4 +1,4 @@
-"""Identity: the Keycloak realm kept as code, its demo accounts, and the verification of its tokens."""
+"""Identity: the Keycloak realm kept as code, its demo accounts, the verification of its tokens, and bubble tokens."""
 
 from __future__ import annotations
 

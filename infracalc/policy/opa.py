@@ -163,6 +163,22 @@ class PolicyClient:
         if not accepted:
             raise PolicyUnavailable(f"OPA at {self.settings.url} refused data at {path}")
 
+    async def delete_data(self, path: str) -> None:
+        """Remove the data document at ``path``; removing one that does not exist is not an error.
+
+        Raises:
+            PolicyUnavailable: OPA did not answer, or refused.
+        """
+        if self._queries is None:
+            raise PolicyUnavailable("the policy client is not open")
+        try:
+            async with self._queries.delete(f"/v1/data/{path}") as answer:
+                status = answer.status
+        except (TimeoutError, aiohttp.ClientError) as error:
+            raise PolicyUnavailable(f"OPA at {self.settings.url} did not answer: {error!r}") from error
+        if status not in (204, 404):
+            raise PolicyUnavailable(f"OPA at {self.settings.url} answered {status} deleting {path}")
+
     async def get_data(self, path: str) -> object:
         """The data document at ``path``, or ``None`` when it does not exist.
 

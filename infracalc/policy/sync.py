@@ -12,6 +12,13 @@ The database is the source of truth; OPA holds a copy the policies read:
   through it only, by key, instead of a pass over all of them; it uses an entry only when the rule
   exists in ``rules[<slug>]`` and carries that host, so the index can hide a rule but never widen one.
   It is pushed after the rules, from the same rows.
+- ``data.infracalc.bubbles[<bubble_id>] = {"project", "username", "token_sha256"}``: the bubbles
+  whose tokens are valid (registered and not revoked), so that the egress proxy authenticates a
+  bubble and gets its decision in one question (``infracalc.egress.connection``). Only the digest
+  of each token's secret is there, as in the database.
+- ``data.infracalc.revisions[<slug>] = {"revision": <random id>}``: written last by every push of a project (and
+  of a bubble, under its project), so that the egress proxy, which polls this small document,
+  knows which projects changed and re-decides their open tunnels.
 - ``data.infracalc.sync = {"generation": <random id>}``: written last by a full resync. OPA keeps
   data in memory only, so after a restart the marker is gone; :meth:`PolicyData.watch` notices
   within a second and resyncs, without restarting the service.
@@ -33,14 +40,14 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from infracalc.db import EgressRule, EgressRuleStatus, Member, Project
+from infracalc.db import Bubble, EgressRule, EgressRuleStatus, Member, Project
 from infracalc.policy.opa import PolicyClient, PolicyUnavailable
 
 logger = logging.getLogger(__name__)
 
 #: Where the documents live under OPA's ``/v1/data``.
 PROJECTS, MEMBERS, RULES, SYNC = "infracalc/projects", "infracalc/members", "infracalc/rules", "infracalc/sync"
-RULE_HOSTS = "infracalc/rule_hosts"
+RULE_HOSTS, BUBBLES, REVISIONS = "infracalc/rule_hosts", "infracalc/bubbles", "infracalc/revisions"
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -61,6 +68,11 @@ def rule_document(rule: EgressRule) -> dict[str, Any]:
         # Integer arithmetic: a float timestamp would round the microseconds away.
         "expires_at_ns": (rule.expires_at - _EPOCH) // timedelta(microseconds=1) * 1000,
     }
+
+
+def bubble_document(bubble: Bubble) -> dict[str, Any]:
+    """What ``infracalc.egress.connection`` knows of one valid bubble."""
+    return {"project": bubble.project_id, "username": bubble.username, "token_sha256": bubble.token_sha256}
 
 
 def host_index(rules: Iterable[EgressRule]) -> dict[str, dict[str, bool]]:
@@ -109,9 +121,34 @@ class PolicyData:
                     )
                     await self.policy.put_data(f"{RULES}/{slug}", {rule.id: rule_document(rule) for rule in rules})
                     await self.policy.put_data(f"{RULE_HOSTS}/{slug}", host_index(rules))
+                    await self._bump(slug)
             except PolicyUnavailable:
                 self.generation = None  # force a full resync as soon as OPA answers again
                 raise
+
+    async def push_bubble(self, bubble_id: str) -> None:
+        """Copy one bubble, as committed, to OPA: its token digest while valid, nothing once revoked.
+
+        Raises:
+            PolicyUnavailable: OPA did not take the change; the next watch tick resyncs everything.
+        """
+        async with self._lock:
+            async with self.sessions() as session:
+                bubble = await session.get(Bubble, bubble_id)
+            if bubble is None:
+                return
+            try:
+                if bubble.revoked_at is None:
+                    await self.policy.put_data(f"{BUBBLES}/{bubble.id}", bubble_document(bubble))
+                else:
+                    await self.policy.delete_data(f"{BUBBLES}/{bubble.id}")
+                await self._bump(bubble.project_id)
+            except PolicyUnavailable:
+                self.generation = None
+                raise
+
+    async def _bump(self, slug: str) -> None:
+        await self.policy.put_data(f"{REVISIONS}/{slug}", {"revision": secrets.token_hex(8)})
 
     async def resync(self) -> None:
         """Replace every document with the database's state, then write a fresh sync marker.
@@ -124,6 +161,7 @@ class PolicyData:
                 projects = (await session.scalars(select(Project))).all()
                 members = (await session.scalars(select(Member))).all()
                 rules = (await session.scalars(_approved())).all()
+                bubbles = (await session.scalars(select(Bubble).where(Bubble.revoked_at.is_(None)))).all()
             member_documents: dict[str, dict[str, Any]] = {project.id: {} for project in projects}
             for member in members:
                 member_documents.setdefault(member.project_id, {})[member.username] = {"role": member.role.value}
@@ -140,16 +178,21 @@ class PolicyData:
                 await self.policy.put_data(
                     RULE_HOSTS, {slug: host_index(owned) for slug, owned in rules_by_project.items()}
                 )
+                await self.policy.put_data(BUBBLES, {bubble.id: bubble_document(bubble) for bubble in bubbles})
+                await self.policy.put_data(
+                    REVISIONS, {project.id: {"revision": generation} for project in projects}
+                )
                 await self.policy.put_data(SYNC, {"generation": generation})
             except PolicyUnavailable:
                 self.generation = None
                 raise
             self.generation = generation
             logger.info(
-                "policy data resynced: %d projects, %d memberships, %d egress rules",
+                "policy data resynced: %d projects, %d memberships, %d egress rules, %d bubbles",
                 len(projects),
                 len(members),
                 len(rules),
+                len(bubbles),
             )
 
     async def in_sync(self) -> bool:

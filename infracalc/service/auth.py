@@ -27,7 +27,7 @@ from litestar.middleware import AbstractAuthenticationMiddleware, Authentication
 
 from infracalc.db import Bubble
 from infracalc.identity import Claims, TokenError, TokenMalformed, TokenVerifier
-from infracalc.service.bubbles import tokens
+from infracalc.identity import bubble_tokens as tokens
 from infracalc.service.principals import BubblePrincipal, Hub, Person, Principal
 
 if TYPE_CHECKING:

@@ -82,6 +82,11 @@ class Tools:
         return self.bin_dir / "versitygw"
 
     @property
+    def smokescreen(self) -> Path:
+        """Stripe's ``smokescreen`` egress proxy, for benchmarks only (see :func:`install_smokescreen`)."""
+        return self.bin_dir / "smokescreen"
+
+    @property
     def configurable_http_proxy(self) -> Path:
         """JupyterHub's proxy, as installed by npm."""
         return self.root / "node" / "node_modules" / ".bin" / "configurable-http-proxy"
@@ -147,6 +152,26 @@ def install(settings: ToolSettings, report: Report = print) -> Tools:
             report(f"installing {name} ...")
             step()
         report(f"{name}: ok")
+    return tools
+
+
+def install_smokescreen(settings: ToolSettings, report: Report = print) -> Tools:
+    """Install Stripe's Smokescreen if its pinned version is missing, and return the tool paths.
+
+    A benchmark contender for the egress proxy, not a server of the platform: :func:`install`
+    leaves it out, so ``make test`` and ``infracalc up`` never build it.
+
+    Raises:
+        MissingPrerequisite: go is missing (or no Java for :func:`locate`).
+        ToolError: the download or build failed; the message carries the command's output.
+    """
+    tools = locate(settings)
+    if not _stamp_matches(tools.smokescreen, versions.SMOKESCREEN_VERSION):
+        if shutil.which("go") is None:
+            raise MissingPrerequisite("go")
+        report("installing smokescreen ...")
+        _go_build(tools, versions.SMOKESCREEN_MODULE, versions.SMOKESCREEN_VERSION, ".", tools.smokescreen)
+    report("smokescreen: ok")
     return tools
 
 

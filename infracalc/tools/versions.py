@@ -27,6 +27,10 @@ VERSITYGW_PACKAGE = "cmd/versitygw"
 VERSITYGW_VERSION = "v1.8.0"
 VERSITYGW_VERSION_VARIABLE = "main.Version"
 
+#: Stripe's Smokescreen egress proxy: a benchmark contender only, not part of the default install.
+SMOKESCREEN_MODULE = "github.com/stripe/smokescreen"
+SMOKESCREEN_VERSION = "v0.1.0"
+
 #: JupyterHub's proxy, from the npm registry.
 CHP_PACKAGE = "configurable-http-proxy"
 CHP_VERSION = "5.3.0"

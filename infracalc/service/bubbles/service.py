@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from infracalc.db import Bubble, Project, utc_now
-from infracalc.service.bubbles import tokens
+from infracalc.identity import bubble_tokens as tokens
 from infracalc.service.bubbles.schemas import BubbleCreate, BubbleCreated
 from infracalc.service.context import ServiceContext, existing_project
 from infracalc.service.errors import NotFound
@@ -40,6 +40,7 @@ async def register(context: ServiceContext, principal: Principal, request: Bubbl
             governance=project.governance,
             details={"bubble": bubble.id, "username": request.username},
         )
+    await context.policy_data.push_bubble(bubble.id)
     return BubbleCreated(bubble.id, project.id, request.username, minted.token, bubble.created_at)
 
 
@@ -54,15 +55,16 @@ async def revoke(context: ServiceContext, principal: Principal, bubble_id: str) 
         bubble = await session.get(Bubble, bubble_id)
         if bubble is None:
             raise NotFound(f"no bubble {bubble_id!r}")
-        if bubble.revoked_at is not None:
-            return
-        bubble.revoked_at = utc_now()
-        governance = await session.scalar(select(Project.governance).where(Project.id == bubble.project_id))
-        await context.record(
-            session,
-            actor=principal.actor,
-            action="bubble.revoke",
-            project_id=bubble.project_id,
-            governance=governance,
-            details={"bubble": bubble.id, "username": bubble.username},
-        )
+        if bubble.revoked_at is None:
+            bubble.revoked_at = utc_now()
+            governance = await session.scalar(select(Project.governance).where(Project.id == bubble.project_id))
+            await context.record(
+                session,
+                actor=principal.actor,
+                action="bubble.revoke",
+                project_id=bubble.project_id,
+                governance=governance,
+                details={"bubble": bubble.id, "username": bubble.username},
+            )
+    # Also when it was revoked already: a push that failed then (OPA down) is made now.
+    await context.policy_data.push_bubble(bubble_id)

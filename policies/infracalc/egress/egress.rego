@@ -26,6 +26,9 @@
 #                             the same rules keyed by their host (a wildcard rule under its base
 #                             domain): the only way the policy finds a project's rules. An entry
 #                             only points at a rule, so a stale or stray one cannot widen access.
+#     bubbles[bubble_id]      {"project": str, "username": str, "token_sha256": str}
+#                             the bubbles whose tokens are valid (registered, not revoked),
+#                             read by `connection` only
 #   Expiry is compared with time.now_ns() here, so an expired rule stops matching without a job.
 #   A rule restricting methods or paths cannot be enforced inside a TLS tunnel: CONNECT through
 #   such a rule is refused, with a reason saying so.
@@ -55,7 +58,53 @@ decision := {"allow": false, "reason": denial, "rule_id": null} if {
 	count(allowed) == 0
 }
 
-project_id := input.bubble.project
+# METADATA
+# description: |
+#   The egress proxy's question: authenticate the bubble, then decide. Input as for decision,
+#   except that the bubble is {"id": str, "token_sha256": str} (the SHA-256 of its token's
+#   secret, hex) and its project is read from data.infracalc.bubbles, never from the input.
+#   Adds to the decision: authenticated (false: unknown or revoked bubble, or wrong token; the
+#   proxy answers 407), project (the bubble's project, null when unauthenticated) and
+#   expires_at_ns (the allowing rule's expiry, so that the proxy can close the tunnel then).
+# entrypoint: true
+default connection := {
+	"allow": false,
+	"authenticated": false,
+	"reason": "unknown bubble, revoked bubble or wrong token",
+	"rule_id": null,
+	"project": null,
+	"expires_at_ns": null,
+}
+
+connection := object.union(decision, {
+	"authenticated": true,
+	"project": authenticated_bubble.project,
+	"expires_at_ns": expiry,
+}) if {
+	authenticated_bubble
+	expiry := expiry_of(decision, authenticated_bubble.project)
+}
+
+authenticated_bubble := known if {
+	named(input.bubble.id)
+	known := data.infracalc.bubbles[input.bubble.id]
+	is_string(input.bubble.token_sha256)
+	known.token_sha256 == input.bubble.token_sha256
+	named(known.project)
+}
+
+expiry_of(verdict, slug) := data.infracalc.rules[slug][verdict.rule_id].expires_at_ns if {
+	verdict.allow == true
+} else := null
+
+# The proxy's input carries a token digest: the project is then the authenticated bubble's, and
+# undefined (refused) when the bubble is not authenticated. The service's own questions (the
+# egress check route) name the project.
+project_id := input.bubble.project if not carries_digest
+
+project_id := authenticated_bubble.project if carries_digest
+
+carries_digest if "token_sha256" in object.keys(input.bubble)
 
 project := data.infracalc.projects[project_id]
 

@@ -980,3 +980,113 @@ test_default_denies_when_matching_breaks if {
 		with egress.allowed as "broken"
 	refused(decision, "no rule allows this connection")
 }
+
+# The proxy's question: the bubble is authenticated from data.infracalc.bubbles
+
+bubbles := {
+	"b-42": {"project": "weather", "username": "alice", "token_sha256": "aa11"},
+	"b-cohort": {"project": "cohort", "username": "alice", "token_sha256": "bb22"},
+	"b-nameless": {"project": "", "username": "alice", "token_sha256": "cc33"},
+}
+
+connecting(who, host, port) := {"bubble": who, "host": host, "port": port, "scheme": "connect"}
+
+unauthenticated := {
+	"allow": false,
+	"authenticated": false,
+	"reason": "unknown bubble, revoked bubble or wrong token",
+	"rule_id": null,
+	"project": null,
+	"expires_at_ns": null,
+}
+
+test_connection_authenticates_the_bubble_and_gives_the_rule_expiry if {
+	answer := egress.connection with input as connecting({"id": "b-42", "token_sha256": "aa11"}, "api.example.org", 443)
+		with data.infracalc.bubbles as bubbles
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
+		with time.now_ns as now
+	answer == {
+		"allow": true,
+		"authenticated": true,
+		"reason": "rule r-api of project weather allows api.example.org:443",
+		"rule_id": "r-api",
+		"project": "weather",
+		"expires_at_ns": now + day,
+	}
+}
+
+test_connection_reads_the_project_from_the_data_never_from_the_input if {
+	# The bubble claims another project: its own (cohort, CASD) decides.
+	who := {"id": "b-cohort", "token_sha256": "bb22", "project": "weather"}
+	answer := egress.connection with input as connecting(who, "api.example.org", 443)
+		with data.infracalc.bubbles as bubbles
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
+		with time.now_ns as now
+	answer == {
+		"allow": false,
+		"authenticated": true,
+		"reason": "project cohort is under CASD governance: no external API",
+		"rule_id": null,
+		"project": "cohort",
+		"expires_at_ns": null,
+	}
+}
+
+test_connection_refuses_a_wrong_token if {
+	answer := egress.connection with input as connecting({"id": "b-42", "token_sha256": "bb22"}, "api.example.org", 443)
+		with data.infracalc.bubbles as bubbles
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
+		with time.now_ns as now
+	answer == unauthenticated
+}
+
+test_connection_refuses_an_unknown_or_revoked_bubble if {
+	answer := egress.connection with input as connecting({"id": "b-gone", "token_sha256": "aa11"}, "api.example.org", 443)
+		with data.infracalc.bubbles as bubbles
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
+		with time.now_ns as now
+	answer == unauthenticated
+}
+
+test_connection_refuses_a_missing_digest_or_a_bubble_without_project if {
+	no_digest := egress.connection with input as connecting({"id": "b-42"}, "api.example.org", 443)
+		with data.infracalc.bubbles as bubbles
+	no_digest == unauthenticated
+	no_project := egress.connection with input as connecting({"id": "b-nameless", "token_sha256": "cc33"}, "a.org", 443)
+		with data.infracalc.bubbles as bubbles
+	no_project == unauthenticated
+	no_bubbles := egress.connection with input as connecting({"id": "b-42", "token_sha256": "aa11"}, "a.org", 443)
+	no_bubbles == unauthenticated
+}
+
+test_connection_passes_on_a_refusal_for_an_authenticated_bubble if {
+	answer := egress.connection with input as connecting({"id": "b-42", "token_sha256": "aa11"}, "api.example.org", 22)
+		with data.infracalc.bubbles as bubbles
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
+		with time.now_ns as now
+	answer.authenticated == true
+	answer.allow == false
+	answer.expires_at_ns == null
+	answer.reason == "no approved rule of project weather allows api.example.org:22"
+}
+
+test_decision_with_a_wrong_digest_never_falls_back_to_the_project_named_in_the_input if {
+	who := {"id": "b-42", "token_sha256": "wrong", "project": "weather"}
+	decision := egress.decision with input as connecting(who, "api.example.org", 443)
+		with data.infracalc.bubbles as bubbles
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
+		with time.now_ns as now
+	refused(decision, "the request names no project (bubble.project)")
+}

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from infracalc.config import ToolSettings
-from infracalc.tools import MissingPrerequisite, find_java_home, install
+from infracalc.tools import MissingPrerequisite, find_java_home, install, install_smokescreen, locate, versions
 from infracalc.tools.install import java_major_version
 
 
@@ -82,3 +82,38 @@ def test_cli_prints_one_clear_message_and_fails(tmp_path: Path) -> None:
         "or the official tarball)"
     ]
     assert "Traceback" not in result.stderr
+
+
+def test_smokescreen_is_left_out_of_the_default_install(tmp_path: Path) -> None:
+    recent = fake_java(tmp_path / "jdk25", 'openjdk version "25" 2025-09-16')
+    tools = locate(ToolSettings(tools_dir=tmp_path / "tools", java_home=recent))
+    assert tools.smokescreen == tmp_path / "tools" / "bin" / "smokescreen"
+    assert "smokescreen" not in tools.missing()
+
+
+def test_smokescreen_without_go_is_refused_before_anything_is_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recent = fake_java(tmp_path / "jdk25", 'openjdk version "25" 2025-09-16')
+    empty_path = tmp_path / "empty-bin"
+    empty_path.mkdir()
+    monkeypatch.setenv("PATH", str(empty_path))
+    with pytest.raises(MissingPrerequisite) as refused:
+        install_smokescreen(ToolSettings(tools_dir=tmp_path / "tools", java_home=recent), report=lambda _line: None)
+    assert refused.value.program == "go"
+    assert not (tmp_path / "tools").exists()
+
+
+def test_smokescreen_at_the_pinned_version_is_not_rebuilt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    recent = fake_java(tmp_path / "jdk25", 'openjdk version "25" 2025-09-16')
+    binary = tmp_path / "tools" / "bin" / "smokescreen"
+    binary.parent.mkdir(parents=True)
+    binary.write_text("#!/bin/sh\n")
+    (binary.parent / ".smokescreen.version").write_text(versions.SMOKESCREEN_VERSION)
+    empty_path = tmp_path / "empty-bin"
+    empty_path.mkdir()
+    monkeypatch.setenv("PATH", str(empty_path))
+    lines: list[str] = []
+    tools = install_smokescreen(ToolSettings(tools_dir=tmp_path / "tools", java_home=recent), report=lines.append)
+    assert tools.smokescreen == binary
+    assert lines == ["smokescreen: ok"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from infracalc.service.bubbles import tokens
+from infracalc.identity import bubble_tokens as tokens
 
 
 def test_minted_token_parses_back_and_only_its_digest_is_kept() -> None:

@@ -1,0 +1,144 @@
+"""Asking OPA whether a bubble may open a connection, with a cache of at most one second.
+
+One question per new connection: ``infracalc.egress.connection`` authenticates the bubble from the
+digest of its token (``data.infracalc.bubbles``) and decides with the project's rules, so the
+proxy needs neither the database nor the service on the connection's path. Any failure to get a
+well-formed answer is a refusal (fail closed).
+
+A decision may be reused for the same bubble, token and request for up to ``cache_seconds`` (one
+at most). When a project's data changes the watcher drops that project's entries at once, so an
+approval or a revocation does not wait for the cache.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from infracalc.policy import PolicyClient, PolicyUnavailable
+from infracalc.proxy.credentials import BubbleCredentials
+from infracalc.proxy.wire import ProxyRequest, RequestKind
+
+#: The policy package and rule the proxy asks.
+PACKAGE, RULE = "infracalc.egress", "connection"
+#: Entries kept at most; the cache is emptied beyond (a burst of distinct requests).
+MAX_ENTRIES = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class EgressDecision:
+    """The policy's answer for one connection.
+
+    Attributes:
+        allow: The connection may be opened.
+        authenticated: The bubble and its token are known and valid (``False``: answer 407).
+        reason: Why, in words.
+        rule_id: The allowing rule, when allowed.
+        project: The bubble's project, when authenticated.
+        expires_at_ns: When the allowing rule expires (nanoseconds since the epoch), when allowed.
+        label: A short stable name of the outcome, for metrics (``allowed``, ``policy_denied``...).
+    """
+
+    allow: bool
+    authenticated: bool
+    reason: str
+    rule_id: str | None = None
+    project: str | None = None
+    expires_at_ns: int | None = None
+    label: str = "policy_denied"
+
+    @classmethod
+    def refused(cls, reason: str, label: str, *, authenticated: bool = True) -> EgressDecision:
+        """A refusal the proxy makes itself (OPA unreachable, a malformed answer)."""
+        return cls(False, authenticated, reason, label=label)
+
+    @classmethod
+    def from_result(cls, result: object) -> EgressDecision:  # noqa: PLR0911 - one return per case
+        """Read OPA's answer; anything malformed is a refusal."""
+        if not isinstance(result, dict):
+            return cls.refused("the egress policy gave no decision: denied", "policy_malformed")
+        allow, authenticated, reason = result.get("allow"), result.get("authenticated"), result.get("reason")
+        project, rule_id, expiry = result.get("project"), result.get("rule_id"), result.get("expires_at_ns")
+        if not isinstance(allow, bool) or not isinstance(authenticated, bool) or not isinstance(reason, str):
+            return cls.refused("the egress policy gave a malformed decision: denied", "policy_malformed")
+        if not authenticated:
+            return cls(False, False, reason, label="unauthenticated")
+        if not isinstance(project, str):
+            return cls.refused("the egress policy named no project: denied", "policy_malformed")
+        if not allow:
+            return cls(False, True, reason, project=project, label="policy_denied")
+        if not isinstance(rule_id, str) or not isinstance(expiry, int) or isinstance(expiry, bool):
+            return cls.refused("the egress policy allowed without a rule and expiry: denied", "policy_malformed")
+        return cls(True, True, reason, rule_id, project, expiry, label="allowed")
+
+
+def policy_input(credentials: BubbleCredentials, request: ProxyRequest) -> dict[str, Any]:
+    """The input of ``infracalc.egress.connection`` for ``request``."""
+    payload: dict[str, Any] = {
+        "bubble": {"id": credentials.bubble_id, "token_sha256": credentials.token_sha256},
+        "host": request.destination.host,
+        "port": request.destination.port,
+        "scheme": request.kind.value,
+    }
+    if request.kind is RequestKind.HTTP:
+        payload["method"] = request.method
+        payload["path"] = request.path
+    return payload
+
+
+_Key = tuple[str, str, str, str, int, str, str]
+
+
+def _key(payload: dict[str, Any]) -> _Key:
+    bubble = payload["bubble"]
+    return (
+        bubble["id"],
+        bubble["token_sha256"],
+        payload["scheme"],
+        payload["host"],
+        payload["port"],
+        payload.get("method", ""),
+        payload.get("path", ""),
+    )
+
+
+class DecisionSource:
+    """Decisions from OPA, each reused for at most ``cache_seconds``."""
+
+    def __init__(
+        self, policy: PolicyClient, *, cache_seconds: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.policy = policy
+        self.cache_seconds = cache_seconds
+        self.clock = clock
+        self._cache: dict[_Key, tuple[float, EgressDecision]] = {}
+
+    async def decide(self, payload: dict[str, Any], *, fresh: bool = False) -> EgressDecision:
+        """The decision for ``payload`` (see :func:`policy_input`); ``fresh`` skips the cache."""
+        key = _key(payload)
+        now = self.clock()
+        if not fresh and self.cache_seconds > 0:
+            cached = self._cache.get(key)
+            if cached is not None and now - cached[0] < self.cache_seconds:
+                return cached[1]
+        try:
+            decision = EgressDecision.from_result(await self.policy.query(PACKAGE, RULE, payload))
+        except PolicyUnavailable:
+            # Not cached: the next connection asks again.
+            return EgressDecision.refused(
+                "the egress policy cannot be asked (OPA unavailable): denied", "policy_unavailable"
+            )
+        if self.cache_seconds > 0:
+            if len(self._cache) >= MAX_ENTRIES:
+                self._cache.clear()
+            self._cache[key] = (now, decision)
+        return decision
+
+    def forget(self, projects: Iterable[str]) -> None:
+        """Drop the cached decisions of bubbles of ``projects`` (their data changed), and any unauthenticated ones."""
+        changed = set(projects)
+        for key, (_, decision) in list(self._cache.items()):
+            if decision.project is None or decision.project in changed:
+                del self._cache[key]
