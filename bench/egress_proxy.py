@@ -10,7 +10,8 @@ Run as root with ``.venv/bin/python bench/egress_proxy.py`` (options: ``--connec
   a bubble's sequential connections to one host reuse a decision for up to 1 s) and without it.
   It asks a real OPA loaded with ``policies/`` and data for one bench project, bubble and rule,
   and posts each decision to a small local sink answering 204, standing in for the service: its
-  figures are the proxy's own cost. While the command does not exist its rows say why.
+  figures are the proxy's own cost. While the command does not exist (or when a run fails) its
+  rows say why, and the other contenders are measured all the same.
 
 Set-up latency is the time from the start of the TCP connect to the upstream's reply to a first
 5-byte request (for a proxy: connect, CONNECT, its ``200``, then that round trip through the
@@ -84,8 +85,10 @@ UPSTREAM_ADDRESS = "10.232.0.1"
 DEVICE = "infracalc-bench"
 #: The name the INFRACALC proxy is asked for, mapped to the upstream by a test hosts file.
 UPSTREAM_NAME = "bench.infracalc.test"
-#: Where the INFRACALC proxy posts its decisions (answered by the bench's sink).
-DECISIONS_PATH = "/api/v1/egress/decisions"
+#: Where the INFRACALC proxy may post its decisions, answered by the bench's sink: one decision a
+#: request, or batches of events (``{"events": [{"kind": "decision", ...}, ...]}``), which is what
+#: the proxy does today.
+DECISION_PATHS = ("/api/v1/egress/decisions", "/api/v1/egress/events")
 #: The consent the INFRACALC proxy requires before it reads a test hosts file or allowed ranges.
 TEST_MODE_CONSENT = "i-understand-this-disables-ssrf-protection"
 
@@ -133,25 +136,30 @@ class UpstreamServer(socketserver.ThreadingTCPServer):
 
 
 class SinkHandler(http.server.BaseHTTPRequestHandler):
-    """Stands in for the service: ``POST`` of a JSON decision gets 204; counts them for ``GET /count``."""
+    """Stands in for the service: a JSON ``POST`` of decisions gets 204; counts them for ``GET /count``."""
 
     protocol_version = "HTTP/1.1"
     received = 0
     lock = threading.Lock()
 
     def do_POST(self) -> None:
-        """Accept one decision."""
+        """Accept one decision, or a batch of events."""
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        if self.path != DECISIONS_PATH:
+        if self.path not in DECISION_PATHS:
             self._answer(404)
             return
         try:
-            json.loads(body)
+            document = json.loads(body)
         except ValueError:
             self._answer(400)
             return
+        events = document.get("events") if isinstance(document, dict) else None
+        if isinstance(events, list):
+            count = sum(1 for event in events if isinstance(event, dict) and event.get("kind") == "decision")
+        else:
+            count = 1
         with SinkHandler.lock:
-            SinkHandler.received += 1
+            SinkHandler.received += count
         self._answer(204)
 
     def do_GET(self) -> None:
@@ -348,7 +356,7 @@ def print_table(rows: Sequence[Figures], direct: Figures) -> None:
     print("-" * len(header))
     for row in rows:
         if row.missing is not None:
-            print(f"{row.name:<38} not available (see above)")
+            print(f"{row.name:<38} not measured (see above)")
             continue
         added = f"{(row.p50 - direct.p50) * 1e3:+8.3f} {(row.p99 - direct.p99) * 1e3:+8.3f}"
         print(
@@ -368,7 +376,7 @@ def print_verdict(candidate: Figures, direct: Figures, smokescreen: Figures | No
 
     print(f"\nverdict, {candidate.name}:")
     if candidate.missing is not None:
-        print("  none: not available")
+        print("  none: not measured")
         return
     added = candidate.p50 - direct.p50
     share = candidate.throughput / direct.throughput
@@ -558,10 +566,20 @@ def load_opa(url: str, bubble: Bubble, upstream_port: int) -> None:
         raise BenchError(f"OPA does not allow the bench connection: {answer}")
 
 
-def decisions_received(sink_url: str) -> int:
-    """How many decisions the sink has received so far."""
-    with urllib.request.urlopen(f"{sink_url}/count", timeout=5) as response:  # noqa: S310 - our own loopback sink
-        return int(response.read())
+def decisions_received(sink_url: str, *, settle: float = 0.0) -> int:
+    """How many decisions the sink has received, once the count has not moved for ``settle`` seconds.
+
+    The proxy posts in the background, in batches: the last ones arrive after the client is done.
+    """
+    deadline = time.monotonic() + 10 * settle
+    count = -1
+    while True:
+        with urllib.request.urlopen(f"{sink_url}/count", timeout=5) as response:  # noqa: S310 - our loopback sink
+            latest = int(response.read())
+        if latest == count or not settle or time.monotonic() > deadline:
+            return latest
+        count = latest
+        time.sleep(settle)
 
 
 #: The INFRACALC proxy's two runs: name, and the environment that makes the difference.
@@ -625,10 +643,10 @@ def infracalc_runs(
                     (contender.target, False, "no credentials"),
                 ],
             )
-            before = decisions_received(sink_url)
+            before = decisions_received(sink_url, settle=0.5)
             figures = measure(contender, connections, size)
-            audited = decisions_received(sink_url) - before
-            rows.append(dataclasses.replace(figures, note=f"{audited} decisions posted to the audit sink"))
+            audited = decisions_received(sink_url, settle=0.5) - before
+            rows.append(dataclasses.replace(figures, note=f"{audited} decisions received by the audit sink"))
 
 
 # Entry points.
@@ -662,17 +680,19 @@ def run(arguments: argparse.Namespace, stack: contextlib.ExitStack) -> None:
             contender = smokescreen(run_stack, smokescreen_binary, work, upstream)
             smokescreen_figures = measure(contender, connections, size, note="enforce mode, default ACL rule")
         rows.append(smokescreen_figures)
-    if problem is None:
+    if problem is not None:
+        problem = f"not available ({problem})"
+    else:
         try:
             infracalc_runs(stack, work, upstream[1], connections=connections, size=size, rows=rows)
         except (InfracalcError, BenchError, OSError, requests.RequestException) as error:
-            problem = f"{type(error).__name__}: {error}"
+            problem = f"failed ({type(error).__name__}: {error})"
     if problem is not None:
-        print(f"infracalc proxy: not available ({problem})")
+        print(f"infracalc proxy: {problem}")
         measured = {row.name for row in rows}
         rows += [Figures(name, missing=problem) for name, _ in INFRACALC_RUNS if name not in measured]
     print_table(rows, direct)
-    if problem is None:
+    if any(row.missing is None and row.name.startswith("infracalc") for row in rows):
         print(
             "The INFRACALC proxy posts its decisions to a local sink answering 204 in place of the service: "
             "its figures are the proxy's own cost."

@@ -87,6 +87,10 @@ class StackSettings:
     hub_port: int
     #: ``INFRACALC_SERVICE_PORT``: the INFRACALC service and its web console.
     service_port: int
+    #: ``INFRACALC_EGRESS_PROXY_PORT``: the egress proxy, the bubbles' only way out.
+    egress_proxy_port: int
+    #: ``INFRACALC_EGRESS_METRICS_PORT``: the egress proxy's Prometheus metrics.
+    egress_metrics_port: int
 
     #: The ports `infracalc up` binds, each with the variable that sets it (for errors that say how to fix a clash).
     PORT_SETTINGS: ClassVar[dict[str, str]] = {
@@ -95,6 +99,8 @@ class StackSettings:
         "opa_port": "INFRACALC_OPA_PORT",
         "s3_port": "INFRACALC_S3_PORT",
         "service_port": "INFRACALC_SERVICE_PORT",
+        "egress_proxy_port": "INFRACALC_EGRESS_PROXY_PORT",
+        "egress_metrics_port": "INFRACALC_EGRESS_METRICS_PORT",
     }
 
     @classmethod
@@ -114,6 +120,8 @@ class StackSettings:
             s3_port=_port(env, "INFRACALC_S3_PORT", 7070),
             hub_port=_port(env, "INFRACALC_HUB_PORT", 8000),
             service_port=_port(env, "INFRACALC_SERVICE_PORT", 8001),
+            egress_proxy_port=_port(env, "INFRACALC_EGRESS_PROXY_PORT", 3128),
+            egress_metrics_port=_port(env, "INFRACALC_EGRESS_METRICS_PORT", 9128),
         )
 
     @property
@@ -125,6 +133,11 @@ class StackSettings:
     def service_url(self) -> str:
         """The INFRACALC service's base URL (API and web console)."""
         return f"http://{self.host}:{self.service_port}"
+
+    @property
+    def egress_proxy_url(self) -> str:
+        """The egress proxy's address, as bubbles name it (without their credentials)."""
+        return f"http://{self.host}:{self.egress_proxy_port}"
 
     def ports(self) -> dict[str, int]:
         """Every port the stack binds, keyed by the environment variable that sets it."""

@@ -14,6 +14,7 @@ pytest_plugins = [
     "tests.fixtures.keycloak",
     "tests.fixtures.database",
     "tests.fixtures.service",
+    "tests.fixtures.egress",
 ]
 
 

@@ -41,7 +41,7 @@ class EgressEvent(msgspec.Struct, kw_only=True, omit_defaults=True):
     port: int
     method: str | None = None
     path: str | None = None
-    allow: bool = False
+    allow: bool
     reason: str
     rule_id: str | None = None
     address: str | None = None

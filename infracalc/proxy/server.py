@@ -369,6 +369,7 @@ class EgressProxy:
                 scheme=tunnel.kind.value,
                 host=tunnel.destination.host,
                 port=tunnel.destination.port,
+                allow=True,
                 reason=ended_by,
                 rule_id=tunnel.rule_id,
                 bytes_up=relay.counters.upstream,

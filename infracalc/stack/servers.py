@@ -56,3 +56,20 @@ def service_spec(*, host: str, port: int, env: Mapping[str, str]) -> ServerSpec:
         health_url=f"http://{host}:{port}/ready",
         start_timeout=90.0,
     )
+
+
+def egress_proxy_spec(*, host: str, port: int, metrics_port: int, env: Mapping[str, str]) -> ServerSpec:
+    """The egress proxy (``infracalc egress-proxy``), ready when its metrics answer."""
+    return ServerSpec(
+        name="egress-proxy",
+        argv=[sys.executable, "-m", "infracalc", "egress-proxy"],
+        env={
+            **env,
+            "INFRACALC_EGRESS_PROXY_HOST": host,
+            "INFRACALC_EGRESS_PROXY_PORT": str(port),
+            "INFRACALC_EGRESS_METRICS_HOST": host,
+            "INFRACALC_EGRESS_METRICS_PORT": str(metrics_port),
+        },
+        health_url=f"http://{host}:{metrics_port}/metrics",
+        start_timeout=30.0,
+    )

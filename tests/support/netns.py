@@ -158,7 +158,8 @@ class HttpResult:
         reason: The reason phrase that came with ``status``.
         headers: Response headers (the last of repeated headers), names as received.
         body: The response body (or the proxy's refusal body).
-        error: None when a response from the target arrived; otherwise what went wrong, e.g.
+        error: None when an HTTP response arrived (through a proxy, for an http URL, that may be the
+            proxy's own answer); otherwise what went wrong, e.g.
             ``"OSError: [Errno 101] Network is unreachable"`` or ``"proxy refused CONNECT: 407 ..."``.
         elapsed: Seconds the client spent on the network, from connect to the end of the body.
     """
@@ -259,7 +260,15 @@ class Tunnel:
                 return event
 
     def close(self) -> None:
-        """Stop the client (idempotent)."""
+        """Stop the client and collect what it printed (idempotent)."""
+        if self.process.stdin is not None and not self.process.stdin.closed:
+            self.process.stdin.close()  # the client exits when its stdin closes
+        try:
+            self.process.wait(timeout=_KILL_GRACE)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=_KILL_GRACE)
+        self._reader.join(timeout=_KILL_GRACE)
         _stop_process(self.process)
 
     def _seen(self) -> str:
@@ -1031,7 +1040,8 @@ def _exit_when_stdin_closes() -> None:
     """Exit the process once stdin reaches EOF: the test that started this client is gone."""
 
     def watch() -> None:
-        while sys.stdin.buffer.read(4096):
+        # os.read, not sys.stdin: a daemon thread blocked in a buffered read aborts interpreter exit.
+        while os.read(0, 4096):
             pass
         os._exit(0)
 

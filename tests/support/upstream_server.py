@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import json
+import os
 import socketserver
 import ssl
 import sys
@@ -229,7 +230,7 @@ def _bind_all(arguments: argparse.Namespace) -> list[UpstreamHTTPServer]:
 
 
 def _wait_for_stdin_eof() -> None:
-    while sys.stdin.buffer.read(4096):
+    while os.read(0, 4096):
         pass
 
 

@@ -111,6 +111,7 @@ class FakeProxy:
         with self._lock:
             for client in self.open_tunnels:
                 client.shutdown(socket.SHUT_RDWR)
+            self.open_tunnels.clear()
 
     def close(self) -> None:
         self.listener.close()
@@ -163,24 +164,34 @@ class FakeProxy:
             with selectors.DefaultSelector() as selector:
                 selector.register(client, selectors.EVENT_READ, upstream)
                 selector.register(upstream, selectors.EVENT_READ, client)
-                while True:
-                    for key, _ in selector.select(timeout=30):
-                        data = key.fileobj.recv(65536)  # type: ignore[union-attr]
-                        if not data:
-                            return
-                        key.data.sendall(data)
+                try:
+                    self._relay(selector)
+                finally:
+                    with self._lock:
+                        if client in self.open_tunnels:
+                            self.open_tunnels.remove(client)
+
+    @staticmethod
+    def _relay(selector: selectors.BaseSelector) -> None:
+        while True:
+            for key, _ in selector.select(timeout=30):
+                data = key.fileobj.recv(65536)  # type: ignore[union-attr]
+                if not data:
+                    return
+                key.data.sendall(data)
 
 
 # --- one lab shared by the topology tests ---------------------------------------------------------
 
 
-@pytest.mark.usefixtures("netns_available")
-class TestTopology:
-    @pytest.fixture(scope="class")
-    def lab(self) -> Iterator[Lab]:
-        with Lab.start(bubbles=2) as lab:
-            yield lab
+@pytest.fixture(scope="class")
+def lab(netns_available: None) -> Iterator[Lab]:
+    """One lab with two bubbles for the topology tests (closed before the lifecycle tests start labs)."""
+    with Lab.start(bubbles=2) as lab:
+        yield lab
 
+
+class TestTopology:
     @pytest.fixture
     def proxy(self, lab: Lab, tmp_path: Path) -> Iterator[FakeProxy]:
         hosts = lab.write_hosts_file(tmp_path / "hosts", {"allowed.example.test": lab.upstreams["upstream-b"].address})
@@ -231,7 +242,7 @@ class TestTopology:
                 "--resolve",
                 f"example.test:443:{upstream.address}",
                 "https://example.test/anything/curl",
-            ]  # fmt: skip
+            ]
         )
 
         assert (result.error, result.status) == (None, 200)
@@ -265,7 +276,7 @@ class TestTopology:
         bubble = lab.bubbles[index]
         other = lab.bubbles[1 - index]
         targets = [
-            *(f"{scheme}://{upstream.address}/anything" for upstream in lab.upstreams.values() for scheme in ("http", "https")),
+            *(f"{scheme}://{upstream.address}/" for upstream in lab.upstreams.values() for scheme in ("http", "https")),
             f"http://{EXTERNAL_ROOT_ADDRESS}/",
             f"http://{other.root_address}/",
             f"http://{other.address}/",

@@ -1,0 +1,92 @@
+"""Reading OPA's answer and caching it: anything malformed or unavailable is a refusal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from infracalc.policy import PolicyUnavailable
+from infracalc.proxy.decisions import DecisionSource, EgressDecision
+
+EXPIRY = 2_000_000_000_000_000_000
+ALLOW: dict[str, object] = {
+    "allow": True,
+    "authenticated": True,
+    "reason": "rule r1 allows",
+    "rule_id": "r1",
+    "project": "weather",
+    "expires_at_ns": EXPIRY,
+}
+
+
+def test_an_allowing_answer_is_read_whole() -> None:
+    decision = EgressDecision.from_result(ALLOW)
+    assert decision == EgressDecision(True, True, "rule r1 allows", "r1", "weather", EXPIRY, "allowed")
+
+
+@pytest.mark.parametrize(
+    ("result", "label", "authenticated"),
+    [
+        (None, "policy_malformed", True),
+        ([], "policy_malformed", True),
+        ({**ALLOW, "allow": "yes"}, "policy_malformed", True),
+        ({**ALLOW, "reason": None}, "policy_malformed", True),
+        ({**ALLOW, "authenticated": None}, "policy_malformed", True),
+        ({**ALLOW, "project": None}, "policy_malformed", True),
+        ({**ALLOW, "rule_id": None}, "policy_malformed", True),
+        ({**ALLOW, "expires_at_ns": 1.5}, "policy_malformed", True),
+        ({**ALLOW, "expires_at_ns": True}, "policy_malformed", True),
+        ({**ALLOW, "allow": False, "reason": "no rule"}, "policy_denied", True),
+        ({**ALLOW, "allow": False, "authenticated": False, "project": None}, "unauthenticated", False),
+    ],
+)
+def test_anything_but_a_complete_allow_is_a_refusal(result: object, label: str, authenticated: bool) -> None:
+    decision = EgressDecision.from_result(result)
+    assert not decision.allow
+    assert (decision.label, decision.authenticated) == (label, authenticated)
+
+
+class Policy:
+    """Counts questions; answers from a list (an exception is raised)."""
+
+    def __init__(self, *answers: object) -> None:
+        self.answers = list(answers)
+        self.asked = 0
+
+    async def query(self, package: str, rule: str, payload: dict[str, Any]) -> object:
+        assert (package, rule) == ("infracalc.egress", "connection")
+        self.asked += 1
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+PAYLOAD = {"bubble": {"id": "b1", "token_sha256": "d"}, "host": "a.example", "port": 443, "scheme": "connect"}
+
+
+async def test_a_decision_is_reused_for_at_most_the_cache_time_and_forgotten_on_change() -> None:
+    now = [100.0]
+    policy = Policy(ALLOW, ALLOW, ALLOW, ALLOW)
+    source = DecisionSource(policy, cache_seconds=1.0, clock=lambda: now[0])  # type: ignore[arg-type]
+    await source.decide(PAYLOAD)
+    now[0] += 0.9
+    await source.decide(PAYLOAD)
+    assert policy.asked == 1
+    now[0] += 0.2
+    await source.decide(PAYLOAD)
+    assert policy.asked == 2
+    source.forget({"weather"})
+    await source.decide(PAYLOAD)
+    assert policy.asked == 3
+    await source.decide(PAYLOAD, fresh=True)
+    assert policy.asked == 4
+
+
+async def test_opa_unavailable_is_a_refusal_that_is_not_cached() -> None:
+    policy = Policy(PolicyUnavailable("down"), ALLOW)
+    source = DecisionSource(policy, cache_seconds=1.0)  # type: ignore[arg-type]
+    refused = await source.decide(PAYLOAD)
+    assert (refused.allow, refused.label) == (False, "policy_unavailable")
+    assert (await source.decide(PAYLOAD)).allow
