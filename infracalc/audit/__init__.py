@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from infracalc.audit.canonical import GENESIS_HASH, canonical_json, chain_hash, event_text, format_time
 from infracalc.audit.errors import AuditError, AuditKeyError
-from infracalc.audit.log import AuditLog, Clock
+from infracalc.audit.log import AuditEntry, AuditLog, Clock
 from infracalc.audit.models import AuditCheckpoint, AuditEvent, AuditHead
 from infracalc.audit.settings import AuditSettings
 from infracalc.audit.signer import CheckpointSigner, key_id, load_public_key, public_key_pem
@@ -31,6 +31,7 @@ from infracalc.audit.verify import VerificationReport, verify, verify_database
 __all__ = [
     "GENESIS_HASH",
     "AuditCheckpoint",
+    "AuditEntry",
     "AuditError",
     "AuditEvent",
     "AuditHead",

@@ -23,6 +23,9 @@ from infracalc.db.models import (
     Member,
     MemberRole,
     Project,
+    SessionEvent,
+    SessionRecord,
+    UserNetwork,
 )
 from infracalc.db.settings import DatabaseError, DatabaseSettings, DatabaseUrlError, normalise_url
 
@@ -39,6 +42,9 @@ __all__ = [
     "Member",
     "MemberRole",
     "Project",
+    "SessionEvent",
+    "SessionRecord",
+    "UserNetwork",
     "UtcDateTime",
     "alembic_config",
     "create_engine",

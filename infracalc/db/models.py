@@ -1,4 +1,4 @@
-"""The service's tables: projects, their members, the history of governance switches, bubbles and egress rules.
+"""The service's tables: projects, members, governance switches, bubbles, egress rules, sessions, users' networks.
 
 Every project has exactly one governance owner, CASD or INFRACALC; a switch is recorded in
 ``governance_changes`` (and, by the caller, in the audit log in the same transaction).
@@ -10,13 +10,15 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Enum, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Enum, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from infracalc.db.base import Base, UtcDateTime, utc_now
 
 #: Longest project slug, username or actor name stored.
 NAME_LENGTH = 128
+#: Longest network stored: an IPv6 address in full (39 characters) and ``/128``, with room to spare.
+CIDR_LENGTH = 64
 
 
 class Governance(enum.StrEnum):
@@ -83,7 +85,8 @@ class Member(Base):
     __tablename__ = "members"
 
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
-    username: Mapped[str] = mapped_column(String(NAME_LENGTH), primary_key=True)
+    #: Indexed on its own too: the hub lists a user's projects (``GET /users/{username}/projects``).
+    username: Mapped[str] = mapped_column(String(NAME_LENGTH), primary_key=True, index=True)
     role: Mapped[MemberRole] = mapped_column(
         Enum(
             MemberRole,
@@ -176,3 +179,59 @@ class EgressRule(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
 
     project: Mapped[Project] = relationship(lazy="raise")
+
+
+class SessionRecord(Base):
+    """The record of one bubble run: who worked on which project, under which governance, from when to when.
+
+    Its id is the bubble's id. ``governance`` is the project's owner when the session opened; a
+    later switch does not rewrite it. No foreign key to ``bubbles``: the record is kept for review,
+    whatever becomes of the bubble.
+    """
+
+    __tablename__ = "sessions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    username: Mapped[str] = mapped_column(String(NAME_LENGTH), index=True)
+    governance: Mapped[Governance] = mapped_column(governance_type())
+    opened_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    #: Set when the bubble stops or is revoked; events may still arrive after it (a tunnel's end).
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
+
+    project: Mapped[Project] = relationship(lazy="raise")
+
+
+class SessionEvent(Base):
+    """One line of a session's timeline: when, from where (``proxy``, ``hub``, ``service``), what, in one line."""
+
+    __tablename__ = "session_events"
+    __table_args__ = (Index("ix_session_events_session_id_at", "session_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigIntegerKey, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    #: Who reported it: ``proxy``, ``hub``, ``service``.
+    source: Mapped[str] = mapped_column(String(32))
+    #: What happened, dotted: ``session.open``, ``egress.connection.allow``, ``egress.connection.close``...
+    kind: Mapped[str] = mapped_column(String(64))
+    #: One human line, for the timeline.
+    summary: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON())
+
+
+class UserNetwork(Base):
+    """A network a person registered to sign in from (home, office), in normal CIDR form: one row per network.
+
+    ``infracalc.login`` reads a person's networks from ``data.infracalc.users``: a person who has
+    any may open a hub session from those networks only. No row means no network registered.
+    """
+
+    __tablename__ = "user_networks"
+
+    username: Mapped[str] = mapped_column(String(NAME_LENGTH), primary_key=True)
+    #: ``203.0.113.0/24``, ``2001:db8::/48``: no host bits, lowercase, compressed (``ipaddress``'s text).
+    cidr: Mapped[str] = mapped_column(String(CIDR_LENGTH), primary_key=True)
+    #: Who registered it: the person themself, or a CASD staff member.
+    added_by: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    added_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)

@@ -1,4 +1,4 @@
-"""Identity: the Keycloak realm kept as code, its demo accounts, the verification of its tokens, and bubble tokens."""
+"""Identity: the Keycloak realm as code, its demo accounts, token verification, bubble tokens, the proxy's secret."""
 
 from __future__ import annotations
 

@@ -114,6 +114,9 @@ class Claims:
     audience: tuple[str, ...]
     issuer: str
     expires_at: datetime
+    #: When the person signed in (``auth_time``): a refreshed token keeps its login's time. ``None`` when absent
+    #: (service accounts).
+    auth_time: datetime | None
     #: The client the token was issued to (``azp``), when present.
     authorized_party: str | None
     #: Every claim, as verified.
@@ -304,6 +307,7 @@ class TokenVerifier:
         roles = realm_access.get("roles", []) if isinstance(realm_access, dict) else []
         amr = claims.get("amr", [])
         audience = claims["aud"]
+        auth_time = claims.get("auth_time")
         return Claims(
             subject=str(claims["sub"]),
             username=username,
@@ -313,6 +317,17 @@ class TokenVerifier:
             audience=(audience,) if isinstance(audience, str) else tuple(str(item) for item in audience),
             issuer=str(claims["iss"]),
             expires_at=datetime.fromtimestamp(int(claims["exp"]), tz=UTC),
+            auth_time=_timestamp(auth_time),
             authorized_party=str(claims["azp"]) if claims.get("azp") is not None else None,
             raw=claims,
         )
+
+
+def _timestamp(value: object) -> datetime | None:
+    """A NumericDate claim as a time; ``None`` when absent or not a number (never trusted as a fresh login)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        return datetime.fromtimestamp(value, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return None

@@ -16,6 +16,9 @@ The database is the source of truth; OPA holds a copy the policies read:
   whose tokens are valid (registered and not revoked), so that the egress proxy authenticates a
   bubble and gets its decision in one question (``infracalc.egress.connection``). Only the digest
   of each token's secret is there, as in the database.
+- ``data.infracalc.users[<username>] = {"networks": [<cidr>, ...]}``: the networks each person registered,
+  for ``infracalc.login``; only people who registered at least one are there. No revision: the egress
+  proxy does not read it, and a login is decided afresh each time.
 - ``data.infracalc.revisions[<slug>] = {"revision": <random id>}``: written last by every push of a project (and
   of a bubble, under its project), so that the egress proxy, which polls this small document,
   knows which projects changed and re-decides their open tunnels.
@@ -23,7 +26,8 @@ The database is the source of truth; OPA holds a copy the policies read:
   data in memory only, so after a restart the marker is gone; :meth:`PolicyData.watch` notices
   within a second and resyncs, without restarting the service.
 
-After each committed change the service calls :meth:`PolicyData.push_project` before answering.
+After each committed change the service calls :meth:`PolicyData.push_project` (:meth:`~PolicyData.push_bubble`,
+:meth:`~PolicyData.push_user`) before answering.
 Pushes are serialised, and each reads the project's current rows in a fresh session, so two
 concurrent changes cannot leave OPA with the older one.
 """
@@ -31,16 +35,18 @@ concurrent changes cannot leave OPA with the older one.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import secrets
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from infracalc.db import Bubble, EgressRule, EgressRuleStatus, Member, Project
+from infracalc.db import Bubble, EgressRule, EgressRuleStatus, Member, Project, UserNetwork
 from infracalc.policy.opa import PolicyClient, PolicyUnavailable
 
 logger = logging.getLogger(__name__)
@@ -48,6 +54,7 @@ logger = logging.getLogger(__name__)
 #: Where the documents live under OPA's ``/v1/data``.
 PROJECTS, MEMBERS, RULES, SYNC = "infracalc/projects", "infracalc/members", "infracalc/rules", "infracalc/sync"
 RULE_HOSTS, BUBBLES, REVISIONS = "infracalc/rule_hosts", "infracalc/bubbles", "infracalc/revisions"
+USERS = "infracalc/users"
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -73,6 +80,20 @@ def rule_document(rule: EgressRule) -> dict[str, Any]:
 def bubble_document(bubble: Bubble) -> dict[str, Any]:
     """What ``infracalc.egress.connection`` knows of one valid bubble."""
     return {"project": bubble.project_id, "username": bubble.username, "token_sha256": bubble.token_sha256}
+
+
+def user_documents(networks: Iterable[UserNetwork]) -> dict[str, dict[str, Any]]:
+    """What ``infracalc.login`` knows of people: ``{username: {"networks": [cidr, ...]}}``, networks sorted."""
+    documents: dict[str, dict[str, Any]] = {}
+    for network in sorted(networks, key=lambda row: (row.username, network_order(row.cidr))):
+        documents.setdefault(network.username, {"networks": []})["networks"].append(network.cidr)
+    return documents
+
+
+def network_order(cidr: str) -> tuple[int, int, int]:
+    """Sort key of a network in normal form: IPv4 first, then by address and prefix length."""
+    network = ipaddress.ip_network(cidr)
+    return network.version, int(network.network_address), network.prefixlen
 
 
 def host_index(rules: Iterable[EgressRule]) -> dict[str, dict[str, bool]]:
@@ -147,6 +168,27 @@ class PolicyData:
                 self.generation = None
                 raise
 
+    async def push_user(self, username: str) -> None:
+        """Copy one person's registered networks, as committed, to OPA (none: the person's document is removed).
+
+        Raises:
+            PolicyUnavailable: OPA did not take the change; the next watch tick resyncs everything.
+        """
+        async with self._lock:
+            async with self.sessions() as session:
+                networks = (await session.scalars(select(UserNetwork).where(UserNetwork.username == username))).all()
+            document = user_documents(networks).get(username)
+            # OPA decodes each segment: a username holding @ or + is one key still.
+            path = f"{USERS}/{quote(username, safe='')}"
+            try:
+                if document is None:
+                    await self.policy.delete_data(path)
+                else:
+                    await self.policy.put_data(path, document)
+            except PolicyUnavailable:
+                self.generation = None
+                raise
+
     async def _bump(self, slug: str) -> None:
         await self.policy.put_data(f"{REVISIONS}/{slug}", {"revision": secrets.token_hex(8)})
 
@@ -162,6 +204,7 @@ class PolicyData:
                 members = (await session.scalars(select(Member))).all()
                 rules = (await session.scalars(_approved())).all()
                 bubbles = (await session.scalars(select(Bubble).where(Bubble.revoked_at.is_(None)))).all()
+                networks = (await session.scalars(select(UserNetwork))).all()
             member_documents: dict[str, dict[str, Any]] = {project.id: {} for project in projects}
             for member in members:
                 member_documents.setdefault(member.project_id, {})[member.username] = {"role": member.role.value}
@@ -179,20 +222,20 @@ class PolicyData:
                     RULE_HOSTS, {slug: host_index(owned) for slug, owned in rules_by_project.items()}
                 )
                 await self.policy.put_data(BUBBLES, {bubble.id: bubble_document(bubble) for bubble in bubbles})
-                await self.policy.put_data(
-                    REVISIONS, {project.id: {"revision": generation} for project in projects}
-                )
+                await self.policy.put_data(USERS, user_documents(networks))
+                await self.policy.put_data(REVISIONS, {project.id: {"revision": generation} for project in projects})
                 await self.policy.put_data(SYNC, {"generation": generation})
             except PolicyUnavailable:
                 self.generation = None
                 raise
             self.generation = generation
             logger.info(
-                "policy data resynced: %d projects, %d memberships, %d egress rules, %d bubbles",
+                "policy data resynced: %d projects, %d memberships, %d egress rules, %d bubbles, %d users' networks",
                 len(projects),
                 len(members),
                 len(rules),
                 len(bubbles),
+                len(networks),
             )
 
     async def in_sync(self) -> bool:

@@ -31,14 +31,23 @@ from infracalc.identity.directory import KeycloakDirectory
 from infracalc.policy import PolicyClient, PolicyUnavailable
 from infracalc.policy.sync import PolicyData
 from infracalc.service.audit_routes import AuditController
-from infracalc.service.auth import BubbleScheme, CredentialScheme, KeycloakScheme, TokenAuthenticationMiddleware
+from infracalc.service.auth import (
+    BubbleScheme,
+    CredentialScheme,
+    KeycloakScheme,
+    ProxyScheme,
+    TokenAuthenticationMiddleware,
+)
 from infracalc.service.bubbles.controller import BubbleController
 from infracalc.service.context import ServiceContext
+from infracalc.service.egress_events import EgressEventController
 from infracalc.service.egress_rules import EgressRequestController, EgressRuleController
 from infracalc.service.errors import EXCEPTION_HANDLERS
 from infracalc.service.health import HealthController
 from infracalc.service.projects import MeController, ProjectController
+from infracalc.service.session_routes import SessionController
 from infracalc.service.settings import API_AUDIENCE, REALM, ServiceSettings
+from infracalc.service.users import UserController
 from infracalc.storage import make_s3_client
 
 logger = logging.getLogger(__name__)
@@ -150,11 +159,15 @@ def create_app(
         settings: defaults to :meth:`ServiceSettings.from_env`.
         verifier: the token verifier; defaults to one for ``settings``' realm and the ``infracalc-api`` audience.
         credential_schemes: how callers prove who they are, tried in order; defaults to Keycloak tokens (people
-            and the hub) and bubble tokens.
+            and the hub), bubble tokens, and the egress proxy's secret.
     """
     settings = settings or ServiceSettings.from_env()
     verifier = verifier or TokenVerifier(settings.issuer, audience=API_AUDIENCE, jwks_url=settings.jwks_url)
-    schemes = credential_schemes if credential_schemes is not None else [KeycloakScheme(verifier), BubbleScheme()]
+    schemes = (
+        credential_schemes
+        if credential_schemes is not None
+        else [KeycloakScheme(verifier), BubbleScheme(), ProxyScheme(settings.egress_proxy_secret_sha256)]
+    )
     authentication = DefineMiddleware(TokenAuthenticationMiddleware)
     api = Router(
         path=API_PREFIX,
@@ -165,6 +178,9 @@ def create_app(
             BubbleController,
             EgressRuleController,
             EgressRequestController,
+            EgressEventController,
+            SessionController,
+            UserController,
         ],
         middleware=[authentication],
         security=[{"keycloak": []}],
@@ -173,7 +189,10 @@ def create_app(
     openapi = OpenAPIConfig(
         title="INFRACALC",
         version=__version__,
-        description="Projects, governance, allowlists, bubbles, imports, exports and the audit log.",
+        description=(
+            "Projects, governance, allowlists, bubbles, egress events, sessions, users' networks, imports, exports"
+            " and the audit log."
+        ),
         path="/schema",
         components=Components(
             security_schemes={

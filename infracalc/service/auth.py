@@ -1,13 +1,15 @@
 """Authentication: every ``/api/v1`` request carries a bearer credential, which becomes a principal.
 
-Three kinds of callers, each a :class:`CredentialScheme` tried in order by the middleware:
+Four kinds of callers, each a :class:`CredentialScheme` tried in order by the middleware:
 
 - people and the hub send a Keycloak access token (:class:`KeycloakScheme`), checked by the
   foundation's :class:`~infracalc.identity.TokenVerifier`: signature through the realm's keys,
   issuer, audience ``infracalc-api``, expiry. A person's token must say ``acr == "mfa"``; the
   hub's token is its service account's (client ``jupyterhub``, client credentials), which has no
   person and so no second factor behind it;
-- bubbles send the token the service minted when the hub registered them (:class:`BubbleScheme`).
+- bubbles send the token the service minted when the hub registered them (:class:`BubbleScheme`);
+- the egress proxy sends its secret (:class:`ProxyScheme`), which the service knows as a digest
+  only (``INFRACALC_EGRESS_PROXY_SECRET_SHA256``).
 
 Verification may fetch the realm's keys over HTTP, so it runs in a worker thread, and a verified
 token is remembered until it expires: its signature is checked once, not at every request.
@@ -15,6 +17,7 @@ token is remembered until it expires: its signature is checked once, not at ever
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -26,9 +29,9 @@ from litestar.connection import ASGIConnection
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
 from infracalc.db import Bubble
-from infracalc.identity import Claims, TokenError, TokenMalformed, TokenVerifier
+from infracalc.identity import Claims, TokenError, TokenMalformed, TokenVerifier, proxy_secret
 from infracalc.identity import bubble_tokens as tokens
-from infracalc.service.principals import BubblePrincipal, Hub, Person, Principal
+from infracalc.service.principals import BubblePrincipal, EgressProxy, Hub, Person, Principal
 
 if TYPE_CHECKING:
     from infracalc.service.context import ServiceContext
@@ -57,6 +60,10 @@ class BubbleTokenRefused(TokenError):
     """A bubble token that is unknown, revoked, or whose secret does not match."""
 
 
+class ProxySecretRefused(TokenError):
+    """An egress proxy secret that is malformed or wrong, or sent to a service that has no proxy configured."""
+
+
 class KeycloakScheme:
     """Keycloak access tokens: of people (acr ``mfa`` required) and of the hub's service account."""
 
@@ -64,35 +71,45 @@ class KeycloakScheme:
         self.verifier = verifier
         self.cache_size = cache_size
         self._clock = clock
-        self._verified: OrderedDict[str, tuple[Person | Hub, float]] = OrderedDict()
+        # credential -> (principal, when the token expires, when its person signed in)
+        self._verified: OrderedDict[str, tuple[Person | Hub, float, float | None]] = OrderedDict()
 
     def recognises(self, credential: str) -> bool:
         """A JWT has three dot-separated parts."""
         return credential.count(".") == 2  # noqa: PLR2004 - header.payload.signature
 
     async def authenticate(self, credential: str, context: ServiceContext) -> Person | Hub:
-        """The token's principal: from the cache while the token is unexpired, else verified in a worker thread."""
+        """The token's principal: from the cache while the token is unexpired, else verified in a worker thread.
+
+        A person's ``auth_age_seconds`` is worked out at each request (the cache keeps the login's time).
+        """
         cached = self._verified.get(credential)
-        if cached is not None:
-            principal, expires_at = cached
-            if self._clock() < expires_at:
-                return principal
+        now = self._clock()
+        if cached is not None and now >= cached[1]:
             del self._verified[credential]
-        principal, expires_at = await anyio.to_thread.run_sync(self._verify, credential)
-        self._verified[credential] = (principal, expires_at)
-        if len(self._verified) > self.cache_size:
-            self._verified.popitem(last=False)
+            cached = None
+        if cached is None:
+            cached = await anyio.to_thread.run_sync(self._verify, credential)
+            self._verified[credential] = cached
+            if len(self._verified) > self.cache_size:
+                self._verified.popitem(last=False)
+            now = self._clock()
+        principal, _, auth_time = cached
+        if isinstance(principal, Person) and auth_time is not None:
+            # A login a few seconds "in the future" (clock skew with Keycloak) is a login just now.
+            return dataclasses.replace(principal, auth_age_seconds=max(0.0, now - auth_time))
         return principal
 
-    def _verify(self, credential: str) -> tuple[Person | Hub, float]:
+    def _verify(self, credential: str) -> tuple[Person | Hub, float, float | None]:
         if _looks_like_hub(credential):
             # Fully verified like any token; only the second factor is not asked of a service account.
             claims = self.verifier.verify(credential, required_acr=None)
             if claims.authorized_party != HUB_CLIENT or claims.username != f"service-account-{HUB_CLIENT}":
                 raise TokenMalformed("a service-account token of another client")
-            return Hub(), claims.expires_at.timestamp()
+            return Hub(), claims.expires_at.timestamp(), None
         claims = self.verifier.verify(credential)
-        return _person(claims), claims.expires_at.timestamp()
+        auth_time = None if claims.auth_time is None else claims.auth_time.timestamp()
+        return _person(claims), claims.expires_at.timestamp(), auth_time
 
 
 def _looks_like_hub(credential: str) -> bool:
@@ -130,6 +147,33 @@ class BubbleScheme:
         if bubble.revoked_at is not None:
             raise BubbleTokenRefused("this bubble was stopped: its token is revoked")
         return BubblePrincipal(bubble_id=bubble.id, project=bubble.project_id, username=bubble.username)
+
+
+class ProxyScheme:
+    """The egress proxy's secret, compared in constant time with the configured digest."""
+
+    def __init__(self, secret_sha256: str | None) -> None:
+        """``secret_sha256``: the digest of the proxy's secret; ``None`` refuses every proxy credential."""
+        self._digest = secret_sha256
+
+    def __repr__(self) -> str:
+        return f"ProxyScheme(configured={self._digest is not None})"
+
+    def recognises(self, credential: str) -> bool:
+        """Proxy secrets start with ``iep_``."""
+        return credential.startswith(proxy_secret.PREFIX)
+
+    async def authenticate(self, credential: str, context: ServiceContext) -> EgressProxy:
+        """The egress proxy, if ``credential`` is its secret."""
+        if self._digest is None:
+            raise ProxySecretRefused(
+                "no egress proxy is configured (set INFRACALC_EGRESS_PROXY_SECRET_SHA256 to accept its secret)"
+            )
+        if not proxy_secret.well_formed(credential):
+            raise ProxySecretRefused("a malformed egress proxy secret")
+        if not proxy_secret.matches(credential, self._digest):
+            raise ProxySecretRefused("an unknown egress proxy secret")
+        return EgressProxy()
 
 
 class TokenAuthenticationMiddleware(AbstractAuthenticationMiddleware):

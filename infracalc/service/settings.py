@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from infracalc.audit import AuditSettings
 from infracalc.config import SettingError
 from infracalc.db import DatabaseSettings
+from infracalc.identity import proxy_secret
 from infracalc.policy import OpaSettings
 from infracalc.storage import S3Settings
 
@@ -47,6 +48,9 @@ class ServiceSettings:
     audit: AuditSettings
     #: The object store; ``None`` when ``INFRACALC_S3_ENDPOINT_URL`` is unset (``/ready`` then says so).
     s3: S3Settings | None
+    #: ``INFRACALC_EGRESS_PROXY_SECRET_SHA256``: the SHA-256 (hex) of the egress proxy's secret
+    #: (:mod:`infracalc.identity.proxy_secret`); ``None`` when unset, and proxy credentials are then refused.
+    egress_proxy_secret_sha256: str | None = None
 
     @property
     def issuer(self) -> str:
@@ -83,4 +87,18 @@ class ServiceSettings:
             opa=OpaSettings.from_env(env),
             audit=AuditSettings.from_env(env),
             s3=S3Settings.from_env(env) if env.get("INFRACALC_S3_ENDPOINT_URL") else None,
+            egress_proxy_secret_sha256=_proxy_secret_digest(env),
         )
+
+
+def _proxy_secret_digest(env: Mapping[str, str]) -> str | None:
+    name = "INFRACALC_EGRESS_PROXY_SECRET_SHA256"
+    value = env.get(name, "").strip().lower()
+    if not value:
+        return None
+    if not proxy_secret.is_digest(value):
+        raise SettingError(
+            f"{name} must be the SHA-256 of the egress proxy's secret, 64 hex characters "
+            '(never the secret itself: printf %s "$INFRACALC_EGRESS_PROXY_SECRET" | sha256sum)'
+        )
+    return value

@@ -1,9 +1,14 @@
-"""Registering and revoking bubbles, each with its audit event in the same transaction."""
+"""Registering and revoking bubbles, each with its session and its audit event in the same transaction.
+
+Registering a bubble opens its session (:mod:`infracalc.casd.sessions`, id = the bubble's id);
+revoking it closes the session.
+"""
 
 from __future__ import annotations
 
 from sqlalchemy import select
 
+from infracalc.casd import sessions
 from infracalc.db import Bubble, Project, utc_now
 from infracalc.identity import bubble_tokens as tokens
 from infracalc.service.bubbles.schemas import BubbleCreate, BubbleCreated
@@ -21,6 +26,7 @@ async def register(context: ServiceContext, principal: Principal, request: Bubbl
     """
     await context.authorize(principal, "bubble.create", project=request.project, username=request.username)
     minted = tokens.mint()
+    created_at = utc_now()
     async with context.sessions() as session, session.begin():
         project = await existing_project(session, request.project)
         bubble = Bubble(
@@ -28,10 +34,18 @@ async def register(context: ServiceContext, principal: Principal, request: Bubbl
             project_id=project.id,
             username=request.username,
             token_sha256=minted.digest,
-            created_at=utc_now(),
+            created_at=created_at,
         )
         session.add(bubble)
         await session.flush()
+        await sessions.open_session(
+            session,
+            session_id=bubble.id,
+            project_id=project.id,
+            username=bubble.username,
+            governance=project.governance,
+            clock=lambda: created_at,
+        )
         await context.record(
             session,
             actor=principal.actor,
@@ -56,7 +70,9 @@ async def revoke(context: ServiceContext, principal: Principal, bubble_id: str) 
         if bubble is None:
             raise NotFound(f"no bubble {bubble_id!r}")
         if bubble.revoked_at is None:
-            bubble.revoked_at = utc_now()
+            revoked_at = utc_now()
+            bubble.revoked_at = revoked_at
+            await sessions.close_session(session, bubble.id, clock=lambda: revoked_at)
             governance = await session.scalar(select(Project.governance).where(Project.id == bubble.project_id))
             await context.record(
                 session,

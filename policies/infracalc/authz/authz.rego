@@ -6,10 +6,13 @@
 #   Input:
 #     action     me.read | project.create | project.list | project.read | member.put |
 #                member.delete | governance.switch | governance.history | audit.read | audit.verify |
-#                egress.request | egress.list | egress.decide | egress.revoke | egress.check
-#     caller     kind ("person" | "bubble" | "hub"), username, roles (realm roles), acr,
+#                egress.request | egress.list | egress.decide | egress.revoke | egress.check |
+#                bubble.create | bubble.delete | egress.events.record | session.read | session.record |
+#                user.projects | user.networks.read | user.networks.set
+#     caller     kind ("person" | "bubble" | "hub" | "proxy"), username, roles (realm roles), acr,
+#                auth_age_seconds (kind "person", when known: seconds since the person signed in),
 #                project (kind "bubble" only: the bubble's own project)
-#     resource   project (slug, for project actions), username (member actions),
+#     resource   project (slug, for project actions), username (member and user actions),
 #                role (optional, member.put: the role being given)
 #   Data (owned by the INFRACALC service, under data.infracalc):
 #     projects[slug]            {"title", "governance": "CASD" | "INFRACALC", "sensitive_data": bool}
@@ -29,6 +32,8 @@ decision := person_decision if input.caller.kind == "person"
 decision := bubble_decision if input.caller.kind == "bubble"
 
 decision := hub_decision if input.caller.kind == "hub"
+
+decision := proxy_decision if input.caller.kind == "proxy"
 
 decision := {"allow": false, "reason": "unknown caller kind"} if not known_kind
 
@@ -64,7 +69,7 @@ visible_projects contains slug if {
 
 # Negations go through helper rules: `not input.x in s` is undefined, not true, when
 # input.x is missing, so it would let a missing field slip past a refusal.
-known_kind if input.caller.kind in {"person", "bubble", "hub"}
+known_kind if input.caller.kind in {"person", "bubble", "hub", "proxy"}
 
 known_action if input.action in known_actions
 
@@ -72,6 +77,8 @@ known_actions := {
 	"me.read", "project.create", "project.list", "project.read", "member.put", "member.delete",
 	"governance.switch", "governance.history", "audit.read", "audit.verify", "bubble.create", "bubble.delete",
 	"egress.request", "egress.list", "egress.decide", "egress.revoke", "egress.check",
+	"egress.events.record", "session.read", "session.record", "user.projects", "user.networks.read",
+	"user.networks.set",
 }
 
 project_actions := {
@@ -89,6 +96,7 @@ staff_actions := {
 	"audit.read": "read the audit log",
 	"audit.verify": "verify the audit log",
 	"egress.decide": "approve or deny egress requests",
+	"session.read": "read sessions",
 }
 
 default staff := false
@@ -138,6 +146,16 @@ person_action_decision := {"allow": true, "reason": "any signed-in person may li
 person_action_decision := staff_only(staff, staff_actions[input.action])
 
 person_action_decision := project_decision if input.action in project_actions
+
+person_action_decision := {"allow": false, "reason": "only the egress proxy may record egress events"} if {
+	input.action == "egress.events.record"
+}
+
+person_action_decision := {"allow": false, "reason": "only the hub may record session events"} if {
+	input.action == "session.record"
+}
+
+person_action_decision := user_decision if input.action in object.keys(user_actions)
 
 person_action_decision := {"allow": false, "reason": sprintf("no rule allows %v", [input.action])} if {
 	not known_action
@@ -221,6 +239,54 @@ leads contains username if {
 	member.role == "lead"
 }
 
+# Actions about one person (resource.username), and how a reason names them.
+user_actions := {
+	"user.projects": "list the projects of",
+	"user.networks.read": "read the registered networks of",
+	"user.networks.set": "change the registered networks of",
+}
+
+user_name := input.resource.username
+
+user_decision := {"allow": false, "reason": "the request names no user"} if {
+	not input.resource.username
+} else := {"allow": true, "reason": sprintf("CASD staff may %s anyone", [user_actions[input.action]])} if {
+	staff
+} else := own_decision if {
+	user_name == caller_name
+} else := {
+	"allow": false,
+	"reason": sprintf("only CASD staff or %s themself may %s %s", [user_name, user_actions[input.action], user_name]),
+}
+
+own_decision := {"allow": true, "reason": "people may list their own projects"} if {
+	input.action == "user.projects"
+}
+
+own_decision := {"allow": true, "reason": "people may read their own registered networks"} if {
+	input.action == "user.networks.read"
+}
+
+# A network registered by whoever holds a stolen, still valid token would let them in from
+# anywhere: changing one's networks needs a recent login, not just an unexpired token.
+own_decision := {"allow": true, "reason": "people may change their own registered networks soon after signing in"} if {
+	input.action == "user.networks.set"
+	recent_login
+}
+
+own_decision := {"allow": false, "reason": "change your registered networks within 5 minutes of signing in"} if {
+	input.action == "user.networks.set"
+	not recent_login
+}
+
+# Seconds after signing in during which a person may change their own registered networks.
+recent_login_seconds := 300
+
+recent_login if {
+	is_number(input.caller.auth_age_seconds)
+	input.caller.auth_age_seconds <= recent_login_seconds
+}
+
 switch_decision := {"allow": true, "reason": "CASD staff may switch a project's governance"} if {
 	staff
 } else := {"allow": false, "reason": "only CASD staff may switch a project's governance, not its leads"} if {
@@ -286,10 +352,35 @@ hub_decision := {"allow": false, "reason": "the request names no project"} if {
 
 hub_decision := {"allow": true, "reason": "the hub may stop the bubbles it started"} if input.action == "bubble.delete"
 
-hub_decision := {"allow": false, "reason": "the hub may only list and read projects and start or stop bubbles"} if {
-	not hub_action
+# The spawn page lists the user's projects; the hub reports spawns, stops and logins into sessions.
+hub_decision := {"allow": false, "reason": "the request names no user"} if {
+	input.action == "user.projects"
+	not input.resource.username
+} else := {"allow": true, "reason": "the hub may list the projects of any user"} if {
+	input.action == "user.projects"
 }
 
-hub_action if input.action in {"project.list", "project.read", "bubble.create", "bubble.delete"}
+hub_decision := {"allow": true, "reason": "the hub may record its events in sessions"} if {
+	input.action == "session.record"
+}
+
+hub_decision := {"allow": false, "reason": hub_refusal} if not hub_action
+
+hub_refusal := "the hub may only read projects and users' projects, start or stop bubbles and record session events"
+
+hub_action if input.action in {
+	"project.list", "project.read", "bubble.create", "bubble.delete", "user.projects",
+	"session.record",
+}
 
 bubble_owner_is_member if data.infracalc.members[input.resource.project][input.resource.username]
+
+# The egress proxy: it reports every egress decision and tunnel of the bubbles, and does nothing else.
+
+proxy_decision := {"allow": true, "reason": "the egress proxy may record egress events"} if {
+	input.action == "egress.events.record"
+}
+
+proxy_decision := {"allow": false, "reason": "the egress proxy may only record egress events"} if {
+	not input.action == "egress.events.record"
+}

@@ -34,6 +34,10 @@ co_lead := {"kind": "person", "username": "dan", "acr": "mfa"}
 
 lost_bubble := {"kind": "bubble", "project": "nope"}
 
+proxy := {"kind": "proxy", "username": "egress"}
+
+hub_refusal := "the hub may only read projects and users' projects, start or stop bubbles and record session events"
+
 request(action, caller, resource) := {"action": action, "caller": caller, "resource": resource}
 
 allowed(decision, reason) if {
@@ -597,7 +601,7 @@ test_hub_may_not_decide_egress if {
 	decision := authz.decision with input as request("egress.decide", hub, {})
 		with data.infracalc.projects as projects
 		with data.infracalc.members as members
-	refused(decision, "the hub may only list and read projects and start or stop bubbles")
+	refused(decision, hub_refusal)
 }
 
 # Bubbles
@@ -693,14 +697,14 @@ test_hub_may_not_create_projects if {
 	decision := authz.decision with input as request("project.create", hub, {})
 		with data.infracalc.projects as projects
 		with data.infracalc.members as members
-	refused(decision, "the hub may only list and read projects and start or stop bubbles")
+	refused(decision, hub_refusal)
 }
 
 test_hub_may_not_read_the_audit_log if {
 	decision := authz.decision with input as request("audit.read", object.union(hub, {"roles": ["casd-staff"]}), {})
 		with data.infracalc.projects as projects
 		with data.infracalc.members as members
-	refused(decision, "the hub may only list and read projects and start or stop bubbles")
+	refused(decision, hub_refusal)
 }
 
 # visible_projects
@@ -836,6 +840,297 @@ test_researchers_do_not_revoke_bubbles if {
 
 test_bubbles_do_not_start_bubbles if {
 	decision := authz.decision with input as request("bubble.create", bubble, {"project": "cohort", "username": "mo"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "bubbles may only read their own project")
+}
+
+# The egress proxy records egress events, and nothing else; nobody else records them.
+
+test_proxy_records_egress_events if {
+	decision := authz.decision with input as request("egress.events.record", proxy, {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	allowed(decision, "the egress proxy may record egress events")
+}
+
+test_proxy_may_not_read_projects if {
+	decision := authz.decision with input as request("project.read", proxy, {"project": "cohort"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "the egress proxy may only record egress events")
+}
+
+test_proxy_with_staff_role_gets_nothing_more if {
+	caller := object.union(proxy, {"roles": ["casd-staff"], "acr": "mfa"})
+	decision := authz.decision with input as request("audit.read", caller, {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "the egress proxy may only record egress events")
+}
+
+test_proxy_without_action_is_refused if {
+	decision := authz.decision with input as {"caller": proxy}
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "the egress proxy may only record egress events")
+}
+
+test_proxy_sees_no_project if {
+	slugs := authz.visible_projects with input as {"action": "project.list", "caller": proxy}
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	slugs == set()
+}
+
+test_staff_may_not_record_egress_events if {
+	decision := authz.decision with input as request("egress.events.record", staff, {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "only the egress proxy may record egress events")
+}
+
+test_bubbles_may_not_record_egress_events if {
+	decision := authz.decision with input as request("egress.events.record", bubble, {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "bubbles may only read their own project")
+}
+
+test_hub_may_not_record_egress_events if {
+	decision := authz.decision with input as request("egress.events.record", hub, {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, hub_refusal)
+}
+
+# Sessions: CASD staff read them.
+
+test_staff_read_sessions if {
+	decision := authz.decision with input as request("session.read", staff, {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	allowed(decision, "CASD staff may read sessions")
+}
+
+test_researchers_do_not_read_sessions if {
+	decision := authz.decision with input as request("session.read", researcher, {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "only CASD staff may read sessions")
+}
+
+test_proxy_may_not_read_sessions if {
+	decision := authz.decision with input as request("session.read", proxy, {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "the egress proxy may only record egress events")
+}
+
+test_hub_may_not_read_sessions if {
+	decision := authz.decision with input as request("session.read", hub, {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, hub_refusal)
+}
+
+test_staff_may_not_record_session_events if {
+	decision := authz.decision with input as request("session.record", staff, {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "only the hub may record session events")
+}
+
+# The hub records its events in sessions; nobody else does.
+
+test_hub_records_session_events if {
+	decision := authz.decision with input as request("session.record", hub, {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	allowed(decision, "the hub may record its events in sessions")
+}
+
+test_researchers_do_not_record_session_events if {
+	decision := authz.decision with input as request("session.record", researcher, {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "only the hub may record session events")
+}
+
+test_bubbles_do_not_record_session_events if {
+	decision := authz.decision with input as request("session.record", bubble, {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "bubbles may only read their own project")
+}
+
+test_proxy_does_not_record_session_events if {
+	decision := authz.decision with input as request("session.record", proxy, {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "the egress proxy may only record egress events")
+}
+
+# user.projects: the hub (its spawn page), CASD staff, or the person themself
+
+test_hub_lists_the_projects_of_any_user if {
+	decision := authz.decision with input as request("user.projects", hub, {"username": "mo"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	allowed(decision, "the hub may list the projects of any user")
+}
+
+test_hub_user_projects_without_username_is_refused if {
+	decision := authz.decision with input as request("user.projects", hub, {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "the request names no user")
+}
+
+test_staff_list_the_projects_of_anyone if {
+	decision := authz.decision with input as request("user.projects", staff, {"username": "mo"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	allowed(decision, "CASD staff may list the projects of anyone")
+}
+
+test_people_list_their_own_projects if {
+	decision := authz.decision with input as request("user.projects", researcher, {"username": "mo"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	allowed(decision, "people may list their own projects")
+}
+
+test_a_lead_may_not_list_the_projects_of_their_member if {
+	decision := authz.decision with input as request("user.projects", lead, {"username": "mo"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "only CASD staff or mo themself may list the projects of mo")
+}
+
+test_user_projects_without_username_is_refused if {
+	decision := authz.decision with input as request("user.projects", researcher, {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "the request names no user")
+}
+
+test_own_projects_need_a_second_factor if {
+	caller := object.union(researcher, {"acr": "pwd"})
+	decision := authz.decision with input as request("user.projects", caller, {"username": "mo"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "people must sign in with a second factor (acr is not mfa)")
+}
+
+test_bubbles_do_not_list_user_projects if {
+	decision := authz.decision with input as request("user.projects", bubble, {"username": "mo"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "bubbles may only read their own project")
+}
+
+test_proxy_does_not_list_user_projects if {
+	decision := authz.decision with input as request("user.projects", proxy, {"username": "mo"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "the egress proxy may only record egress events")
+}
+
+# user.networks.read and user.networks.set: CASD staff, or the person themself (soon after signing in, to change)
+
+fresh_researcher := object.union(researcher, {"auth_age_seconds": 12.5})
+
+test_staff_read_anyones_networks if {
+	decision := authz.decision with input as request("user.networks.read", staff, {"username": "mo"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	allowed(decision, "CASD staff may read the registered networks of anyone")
+}
+
+test_people_read_their_own_networks_whenever_they_signed_in if {
+	caller := object.union(researcher, {"auth_age_seconds": 7200})
+	decision := authz.decision with input as request("user.networks.read", caller, {"username": "mo"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	allowed(decision, "people may read their own registered networks")
+}
+
+test_people_do_not_read_others_networks if {
+	decision := authz.decision with input as request("user.networks.read", fresh_researcher, {"username": "lina"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "only CASD staff or lina themself may read the registered networks of lina")
+}
+
+test_staff_change_anyones_networks_without_a_recent_login if {
+	decision := authz.decision with input as request("user.networks.set", staff, {"username": "mo"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	allowed(decision, "CASD staff may change the registered networks of anyone")
+}
+
+test_people_change_their_own_networks_soon_after_signing_in if {
+	decision := authz.decision with input as request("user.networks.set", fresh_researcher, {"username": "mo"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	allowed(decision, "people may change their own registered networks soon after signing in")
+}
+
+test_five_minutes_after_signing_in_is_still_recent if {
+	caller := object.union(researcher, {"auth_age_seconds": 300})
+	decision := authz.decision with input as request("user.networks.set", caller, {"username": "mo"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	decision.allow == true
+}
+
+test_a_stale_login_may_not_change_networks if {
+	caller := object.union(researcher, {"auth_age_seconds": 300.5})
+	decision := authz.decision with input as request("user.networks.set", caller, {"username": "mo"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "change your registered networks within 5 minutes of signing in")
+}
+
+test_an_unknown_login_time_may_not_change_networks if {
+	decision := authz.decision with input as request("user.networks.set", researcher, {"username": "mo"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "change your registered networks within 5 minutes of signing in")
+}
+
+test_a_login_age_as_text_may_not_change_networks if {
+	caller := object.union(researcher, {"auth_age_seconds": "1"})
+	decision := authz.decision with input as request("user.networks.set", caller, {"username": "mo"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "change your registered networks within 5 minutes of signing in")
+}
+
+test_a_fresh_login_does_not_change_others_networks if {
+	decision := authz.decision with input as request("user.networks.set", fresh_researcher, {"username": "lina"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "only CASD staff or lina themself may change the registered networks of lina")
+}
+
+test_networks_without_username_are_refused if {
+	decision := authz.decision with input as request("user.networks.set", staff, {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "the request names no user")
+}
+
+test_the_hub_does_not_touch_networks if {
+	decision := authz.decision with input as request("user.networks.set", hub, {"username": "mo"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, hub_refusal)
+}
+
+test_bubbles_do_not_touch_networks if {
+	decision := authz.decision with input as request("user.networks.read", bubble, {"username": "mo"})
 		with data.infracalc.projects as projects
 		with data.infracalc.members as members
 	refused(decision, "bubbles may only read their own project")

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from infracalc.audit import (
     GENESIS_HASH,
+    AuditEntry,
     AuditError,
     AuditEvent,
     AuditHead,
@@ -108,6 +109,64 @@ async def test_refused_details_write_nothing(
             await audit_log.append(session, actor="alice", action="x", details={"n": float("nan")})
         with pytest.raises(AuditError, match="not a valid Governance"):
             await audit_log.append(session, actor="alice", action="x", governance="NOBODY")
+    assert await events(session_factory) == []
+
+
+async def test_append_many_chains_exactly_as_appends_one_by_one(
+    engine: AsyncEngine,
+    session_factory: async_sessionmaker[AsyncSession],
+    checkpoint_signer: CheckpointSigner,
+) -> None:
+    entries = [
+        AuditEntry("alice", "project.create", "p1", Governance.CASD, {"title": "Été"}),
+        AuditEntry(
+            "bubble:0123456789abcdef", "egress.connection.deny", None, None, {"host": "example.org", "port": 443}
+        ),
+        AuditEntry("system", "opa.resync"),
+        AuditEntry("proxy:egress", "egress.connection.close", "p1", "INFRACALC", {"seconds": 0.25}),
+    ]
+    # The same clock readings for both logs, so that the two chains must be byte for byte equal.
+    many = AuditLog(checkpoint_signer, clock=FakeClock())
+    async with session_factory() as session, session.begin():
+        await many.append(session, actor="first", action="before.batch")
+        batch = await many.append_many(session, entries)
+        assert await many.append_many(session, []) == []
+        await many.append(session, actor="last", action="after.batch")
+    stored = await events(session_factory)
+    assert [event.seq for event in stored] == [1, 2, 3, 4, 5, 6]
+    assert [event.hash for event in batch] == [event.hash for event in stored[1:5]]
+    for before, after in itertools.pairwise(stored):
+        assert after.prev_hash == before.hash
+    report = await verify_now(engine, checkpoint_signer)
+    assert report.ok, report.problem
+
+    one_by_one = AuditLog(checkpoint_signer, clock=FakeClock())
+    expected = []
+    prev = GENESIS_HASH
+    for seq, entry in enumerate([AuditEntry("first", "before.batch"), *entries, AuditEntry("last", "after.batch")], 1):
+        owner = None if entry.governance is None else str(entry.governance)
+        details = json.dumps(entry.details or {}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        at = format_time(one_by_one.clock())
+        prev = chain_hash(prev, event_text(seq, at, entry.actor, entry.action, entry.project_id, owner, details))
+        expected.append(prev)
+    assert [event.hash for event in stored] == expected
+    async with session_factory() as session:
+        head = await session.get(AuditHead, 1)
+    assert head is not None
+    assert (head.seq, head.hash) == (6, stored[-1].hash)
+
+
+async def test_append_many_with_one_bad_entry_adds_nothing(
+    session_factory: async_sessionmaker[AsyncSession], audit_log: AuditLog
+) -> None:
+    async with session_factory() as session, session.begin():
+        with pytest.raises(AuditError, match="plain JSON"):
+            await audit_log.append_many(
+                session, [AuditEntry("alice", "x"), AuditEntry("alice", "y", details={"n": float("inf")})]
+            )
+        head = await session.get(AuditHead, 1)
+        assert head is not None
+        assert head.seq == 0
     assert await events(session_factory) == []
 
 

@@ -46,6 +46,9 @@ def test_access_token_of_a_two_factor_login_is_accepted(verifier: TokenVerifier,
     assert claims.acr == "mfa"
     assert "project-lead" in claims.roles
     assert claims.username.startswith("tokens-")
+    # The login's time, which the service holds recent logins to (changing one's registered networks).
+    assert claims.auth_time is not None
+    assert claims.auth_time <= claims.expires_at
 
 
 def test_service_account_token_has_no_second_factor(keycloak: KeycloakServer, verifier: TokenVerifier) -> None:

@@ -11,6 +11,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -131,6 +132,20 @@ def test_a_valid_token_gives_its_claims(verifier: TokenVerifier, rsa_key: rsa.RS
     assert result.audience == ("infracalc-api", "account")
     assert result.authorized_party == "jupyterhub"
     assert result.expires_at.timestamp() > time.time()
+
+
+def test_auth_time_is_the_login_time(verifier: TokenVerifier, rsa_key: rsa.RSAPrivateKey) -> None:
+    login = int(time.time()) - 200
+    result = verifier.verify(sign(claims(auth_time=login), rsa_key))
+    assert result.auth_time == datetime.fromtimestamp(login, tz=UTC)
+
+
+@pytest.mark.parametrize("auth_time", [None, "1700000000", True, 10**20])
+def test_a_missing_or_unreadable_auth_time_is_none(
+    verifier: TokenVerifier, rsa_key: rsa.RSAPrivateKey, auth_time: object
+) -> None:
+    # Never read as a login time: a route that wants a recent login then refuses.
+    assert verifier.verify(sign(claims(auth_time=auth_time), rsa_key)).auth_time is None
 
 
 def test_no_second_factor_is_refused(verifier: TokenVerifier, rsa_key: rsa.RSAPrivateKey) -> None:

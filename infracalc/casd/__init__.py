@@ -1,0 +1,10 @@
+"""CASD's modules, reused by INFRACALC as shared libraries: imports, exports and sessions.
+
+Each module is plain Python, free of web-framework imports (no Litestar, no JupyterHub): it takes
+its collaborators (a database session, a boto3 client, a clock) as arguments, so that the service,
+the command line and CASD's own tools can call it alike. ``tests/unit/casd`` checks it.
+
+- :mod:`infracalc.casd.sessions`: the record of each bubble run and its timeline.
+"""
+
+from __future__ import annotations

@@ -1,0 +1,131 @@
+"""Routes over the sessions: one bubble run and its timeline (CASD staff); the hub's events in it (the hub).
+
+The hub reports what it did around a bubble (started it, stopped it, a login) into the bubble's
+session: a session is the record of a run, so these events are not also audit events. A closed
+session takes no more hub events (409): the hub reports a stop before it revokes the bubble.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+from litestar import Controller, Request, get, post
+from litestar.connection import ASGIConnection
+from litestar.handlers import BaseRouteHandler
+from litestar.params import JSONBody, Parameter
+
+from infracalc.casd import sessions
+from infracalc.db import Governance, SessionRecord, utc_now
+from infracalc.service.context import Context, ServiceContext
+from infracalc.service.errors import Conflict, InvalidInput, NotFound
+from infracalc.service.principals import Principal
+
+#: Where a hub event comes from, in a session's timeline.
+HUB = "hub"
+#: The longest summary of a hub event, in characters.
+MAX_SUMMARY = 500
+#: The largest ``details`` of a hub event, JSON-encoded.
+MAX_DETAILS_BYTES = 4 * 1024
+#: The largest body of a hub event (a summary of escaped characters and its details, with room to spare).
+MAX_HUB_EVENT_BODY = 64 * 1024
+
+SessionId = Parameter(str, description="the session's id (its bubble's id)", max_length=32)
+
+
+class SessionEventOut(msgspec.Struct):
+    """One line of a session's timeline."""
+
+    at: datetime
+    source: str
+    kind: str
+    summary: str
+    details: dict[str, Any]
+
+
+class SessionOut(msgspec.Struct):
+    """A session: who worked on which project, under which governance, when; and what happened, oldest first."""
+
+    id: str
+    project: str
+    username: str
+    governance: Governance
+    opened_at: datetime
+    closed_at: datetime | None
+    events: list[SessionEventOut]
+
+
+class HubEventIn(msgspec.Struct, forbid_unknown_fields=True):
+    """What the hub reports into a bubble's session; the service dates it."""
+
+    kind: Literal["hub.spawn", "hub.stop", "hub.login"]
+    summary: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_SUMMARY)]
+    #: Small, plain JSON: at most 4 KiB once encoded.
+    details: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+async def may_record_session_events(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Ask the policy before the body is read: a refused caller learns nothing about its form."""
+    context: ServiceContext = connection.app.state.context
+    await context.authorize(connection.user, "session.record")
+
+
+class SessionController(Controller):
+    """Sessions: read by CASD staff, added to by the hub."""
+
+    path = "/sessions"
+    tags = ["sessions"]  # noqa: RUF012 - Litestar's documented way to tag a controller
+
+    @get("/{session_id:str}", summary="A session and its timeline (CASD staff)")
+    async def read(
+        self, request: Request[Principal, Any, Any], context: Context, session_id: str = SessionId
+    ) -> SessionOut:
+        """The session of a bubble run, with its events in time order."""
+        await context.authorize(request.user, "session.read")
+        async with context.read_sessions() as db_session:
+            found = await sessions.timeline(db_session, session_id)
+        if found is None:
+            raise NotFound(f"no session {session_id!r}")
+        record = found.session
+        return SessionOut(
+            id=record.id,
+            project=record.project_id,
+            username=record.username,
+            governance=record.governance,
+            opened_at=record.opened_at,
+            closed_at=record.closed_at,
+            events=[SessionEventOut(e.at, e.source, e.kind, e.summary, e.details) for e in found.events],
+        )
+
+    @post(
+        "/{session_id:str}/events",
+        summary="Add a hub event to a session (the hub)",
+        guards=[may_record_session_events],
+        request_max_body_size=MAX_HUB_EVENT_BODY,
+    )
+    async def record(
+        self, context: Context, data: JSONBody[HubEventIn], session_id: str = SessionId
+    ) -> SessionEventOut:
+        """Append a ``hub.spawn``, ``hub.stop`` or ``hub.login`` event, dated now, to an open session."""
+        encoded = len(msgspec.json.encode(data.details))
+        if encoded > MAX_DETAILS_BYTES:
+            raise InvalidInput(f"details: at most {MAX_DETAILS_BYTES} bytes of JSON, got {encoded}", field="details")
+        event = sessions.NewEvent(utc_now(), HUB, data.kind, data.summary, data.details)
+        async with context.sessions() as db_session, db_session.begin():
+            # Printable ids only: PostgreSQL refuses a NUL even as a query parameter, and no session has one.
+            record = (
+                await db_session.get(SessionRecord, session_id, with_for_update=True)
+                if session_id.isprintable()
+                else None
+            )
+            if record is None:
+                raise NotFound(f"no session {session_id!r}")
+            if record.closed_at is not None:
+                raise Conflict(
+                    f"session {session_id!r} was closed at {record.closed_at.isoformat()} (its bubble was stopped): "
+                    "it takes no more hub events"
+                )
+            await sessions.append_events(db_session, session_id, [event])
+        summary = sessions.one_line(event.summary)
+        return SessionEventOut(event.at, event.source, event.kind, summary, dict(event.details))

@@ -1,0 +1,13 @@
+"""The CASD modules are plain libraries: importing them loads no web framework."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def test_importing_the_casd_modules_loads_no_web_framework() -> None:
+    frameworks = "('litestar', 'jupyterhub', 'msgspec')"
+    code = f"import sys, infracalc.casd.sessions; print(sorted(m for m in {frameworks} if m in sys.modules))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == "[]"
