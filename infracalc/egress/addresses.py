@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 import logging
 import os
 import socket
@@ -241,8 +242,12 @@ class AddressInfo:
         return text
 
 
+@functools.lru_cache(maxsize=4096)
 def describe_address(address: IPAddress) -> AddressInfo:
     """Classify ``address`` and keep the range, the reason and any embedded IPv4 address.
+
+    Answers are remembered (4,096 addresses): the proxy asks about the same few addresses at
+    every connection, and the answer of an address never changes.
 
     Args:
         address: An IPv4 or IPv6 address (an IPv6 zone such as ``%eth0`` is ignored for the lookup).

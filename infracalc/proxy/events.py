@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import itertools
 import logging
 import time
 from datetime import UTC, datetime
@@ -23,6 +24,16 @@ logger = logging.getLogger(__name__)
 
 #: Events sent in one request at most.
 BATCH = 500
+#: Longest path and reason reported, in characters: the service refuses longer texts, and a
+#: refused batch would stop the proxy (nothing goes unrecorded), so the proxy never sends one.
+MAX_PATH, MAX_REASON = 4096, 2048
+
+
+def clip(text: str | None, limit: int) -> str | None:
+    """``text`` cut to ``limit`` characters, marked with an ellipsis when cut."""
+    if text is None or len(text) <= limit:
+        return text
+    return text[: limit - 1] + "…"
 
 
 class EgressEvent(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -73,6 +84,7 @@ class EventReporter:
         self._wake = asyncio.Event()
         self.delivered = 0
         self.failures = 0
+        self._batch = BATCH
 
     @property
     def pending(self) -> int:
@@ -112,7 +124,7 @@ class EventReporter:
 
     async def _deliver(self, http: aiohttp.ClientSession) -> bool:
         while self._pending:
-            batch = [event for _, event in list(self._pending)[:BATCH]]
+            batch = [event for _, event in itertools.islice(self._pending, self._batch)]
             body = msgspec.json.encode(EventBatch(events=batch))
             try:
                 async with http.post(self.url, data=body, headers=self._headers) as answer:
@@ -122,6 +134,9 @@ class EventReporter:
                 self.failures += 1
                 logger.warning("egress events not delivered (%d pending): %r", len(self._pending), error)
                 return False
+            if status == 413 and self._batch > 1:  # noqa: PLR2004 - too large: send smaller batches
+                self._batch = max(1, self._batch // 2)
+                continue
             if status >= 300:  # noqa: PLR2004
                 self.failures += 1
                 logger.warning("the service refused egress events (%d): %s", status, detail)

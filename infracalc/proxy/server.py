@@ -35,7 +35,7 @@ from infracalc.egress import AddressRefused, IPAddress, ResolutionFailed, Resolv
 from infracalc.policy import PolicyClient
 from infracalc.proxy import credentials as proxy_credentials
 from infracalc.proxy.decisions import DecisionSource, EgressDecision, policy_input
-from infracalc.proxy.events import EgressEvent, EventReporter, now_text
+from infracalc.proxy.events import MAX_PATH, MAX_REASON, EgressEvent, EventReporter, clip, now_text
 from infracalc.proxy.hosts_file import hosts_resolver
 from infracalc.proxy.metrics import ProxyMetrics
 from infracalc.proxy.relay import Relay
@@ -344,10 +344,10 @@ class EgressProxy:
                 scheme=request.kind.value,
                 host=request.destination.host,
                 port=request.destination.port,
-                method=request.method if request.kind is RequestKind.HTTP else None,
-                path=request.path if request.kind is RequestKind.HTTP else None,
+                method=clip(request.method, MAX_REASON) if request.kind is RequestKind.HTTP else None,
+                path=clip(request.path, MAX_PATH) if request.kind is RequestKind.HTTP else None,
                 allow=allow,
-                reason=reason,
+                reason=clip(reason, MAX_REASON) or "",
                 rule_id=decision.rule_id if allow else None,
                 address=None if address is None else str(address),
             )
@@ -370,7 +370,7 @@ class EgressProxy:
                 host=tunnel.destination.host,
                 port=tunnel.destination.port,
                 allow=True,
-                reason=ended_by,
+                reason=clip(ended_by, MAX_REASON) or "",
                 rule_id=tunnel.rule_id,
                 bytes_up=relay.counters.upstream,
                 bytes_down=relay.counters.downstream,

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from infracalc.config import SettingError
 from infracalc.egress import AddressPolicy
+from infracalc.identity import proxy_secret
 from infracalc.policy import OpaSettings
 
 #: The longest a decision may be reused (the issue allows a cache of at most one second).
@@ -101,9 +102,10 @@ class ProxySettings:
         """
         env = os.environ if env is None else env
         secret = env.get("INFRACALC_EGRESS_PROXY_SECRET", "")
-        if len(secret) < 32:  # noqa: PLR2004 - a random secret of at least 128 bits, hex
+        if not proxy_secret.well_formed(secret):
             raise SettingError(
-                "INFRACALC_EGRESS_PROXY_SECRET is required: at least 32 random characters, shared with the service"
+                "INFRACALC_EGRESS_PROXY_SECRET is required: iep_ and 64 hex characters (python -c 'from "
+                "infracalc.identity import proxy_secret; print(proxy_secret.mint())'); the service is given its SHA-256"
             )
         addresses = AddressPolicy.from_env(env)
         test_hosts = env.get(cls.TEST_HOSTS_VARIABLE, "").strip()

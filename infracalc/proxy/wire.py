@@ -20,6 +20,7 @@ directly.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import re
 import socket
@@ -210,8 +211,12 @@ def _port(text: str, what: str) -> int:
     return port
 
 
+@functools.lru_cache(maxsize=4096)
 def _host(text: str) -> tuple[str, bool]:
-    """Normal form of a host as a client wrote it, and whether it is an IP literal."""
+    """Normal form of a host as a client wrote it, and whether it is an IP literal.
+
+    Remembered: bubbles name the same few hosts again and again, and IDNA mapping is not cheap.
+    """
     if text.startswith("[") and text.endswith("]"):
         try:
             return str(ipaddress.IPv6Address(text[1:-1])), True
