@@ -85,6 +85,12 @@ class StackSettings:
     s3_port: int
     #: ``INFRACALC_HUB_PORT``: JupyterHub's public port (Keycloak redirects there after login).
     hub_port: int
+    #: ``INFRACALC_HUB_API_PORT``: the hub's own API, which bubbles reach on their gateway.
+    hub_api_port: int
+    #: ``INFRACALC_CHP_API_PORT``: the API of JupyterHub's proxy (configurable-http-proxy).
+    chp_api_port: int
+    #: ``INFRACALC_HUB_CONFIG``: the hub's configuration (default: the checkout's ``hub_config/``).
+    hub_config: Path
     #: ``INFRACALC_SERVICE_PORT``: the INFRACALC service and its web console.
     service_port: int
     #: ``INFRACALC_EGRESS_PROXY_PORT``: the egress proxy, the bubbles' only way out.
@@ -99,6 +105,9 @@ class StackSettings:
         "opa_port": "INFRACALC_OPA_PORT",
         "s3_port": "INFRACALC_S3_PORT",
         "service_port": "INFRACALC_SERVICE_PORT",
+        "hub_port": "INFRACALC_HUB_PORT",
+        "hub_api_port": "INFRACALC_HUB_API_PORT",
+        "chp_api_port": "INFRACALC_CHP_API_PORT",
         "egress_proxy_port": "INFRACALC_EGRESS_PROXY_PORT",
         "egress_metrics_port": "INFRACALC_EGRESS_METRICS_PORT",
     }
@@ -119,6 +128,11 @@ class StackSettings:
             opa_port=_port(env, "INFRACALC_OPA_PORT", 8181),
             s3_port=_port(env, "INFRACALC_S3_PORT", 7070),
             hub_port=_port(env, "INFRACALC_HUB_PORT", 8000),
+            hub_api_port=_port(env, "INFRACALC_HUB_API_PORT", 8081),
+            chp_api_port=_port(env, "INFRACALC_CHP_API_PORT", 8002),
+            hub_config=_path(
+                env, "INFRACALC_HUB_CONFIG", default_policies.parent / "hub_config" / "jupyterhub_config.py"
+            ),
             service_port=_port(env, "INFRACALC_SERVICE_PORT", 8001),
             egress_proxy_port=_port(env, "INFRACALC_EGRESS_PROXY_PORT", 3128),
             egress_metrics_port=_port(env, "INFRACALC_EGRESS_METRICS_PORT", 9128),

@@ -15,6 +15,8 @@ pytest_plugins = [
     "tests.fixtures.database",
     "tests.fixtures.service",
     "tests.fixtures.egress",
+    "tests.fixtures.live_service",
+    "tests.fixtures.hub",
 ]
 
 
@@ -24,6 +26,7 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """When a test fails, attach the last log lines of every server fixture it used."""
     report = yield
+    setattr(item, f"rep_{report.when}", report)  # lets fixtures see how the test went (screenshots)
     if report.failed:
         for name, value in getattr(item, "funcargs", {}).items():
             log_path = getattr(value, "log_path", None)

@@ -6,6 +6,7 @@ created with must too: the first ``infracalc up`` generates them, later runs rea
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import secrets
@@ -13,7 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from infracalc.identity import DemoAccount, RealmConfig, generate_demo_accounts
+from infracalc.identity import DemoAccount, RealmConfig, generate_demo_accounts, proxy_secret
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +26,10 @@ class LocalSecrets:
     s3_secret_key: str
     realm: RealmConfig
     accounts: tuple[DemoAccount, ...]
+    #: The egress proxy's credential with the service (which is given only its SHA-256).
+    egress_proxy_secret: str = ""
+    #: JUPYTERHUB_CRYPT_KEY: encrypts the hub's copy of each person's tokens (auth state).
+    hub_crypt_key: str = ""
 
     @classmethod
     def generate(cls, *, hub_url: str, web_url: str) -> LocalSecrets:
@@ -35,13 +40,26 @@ class LocalSecrets:
             s3_secret_key=secrets.token_urlsafe(32),
             realm=RealmConfig.generate(hub_url=hub_url, web_url=web_url),
             accounts=tuple(generate_demo_accounts(secrets.SystemRandom())),
+            egress_proxy_secret=proxy_secret.mint(),
+            hub_crypt_key=secrets.token_hex(32),
         )
 
     @classmethod
     def load_or_create(cls, path: Path, *, hub_url: str, web_url: str) -> LocalSecrets:
         """Read the secrets at ``path``, or generate and save them when the file does not exist."""
         if path.is_file():
-            return cls.from_json(json.loads(path.read_text()))
+            loaded = cls.from_json(json.loads(path.read_text()))
+            # Made by an earlier version: add the secrets it did not have, keep everything else.
+            upgraded = dataclasses.replace(
+                loaded,
+                egress_proxy_secret=loaded.egress_proxy_secret
+                if proxy_secret.well_formed(loaded.egress_proxy_secret)
+                else proxy_secret.mint(),
+                hub_crypt_key=loaded.hub_crypt_key or secrets.token_hex(32),
+            )
+            if upgraded != loaded:
+                upgraded.save(path)
+            return upgraded
         created = cls.generate(hub_url=hub_url, web_url=web_url)
         created.save(path)
         return created
@@ -68,4 +86,6 @@ class LocalSecrets:
             accounts=tuple(
                 DemoAccount(**{**account, "roles": tuple(account["roles"])}) for account in data["accounts"]
             ),
+            egress_proxy_secret=data.get("egress_proxy_secret", ""),
+            hub_crypt_key=data.get("hub_crypt_key", ""),
         )

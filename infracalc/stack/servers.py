@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -72,4 +73,25 @@ def egress_proxy_spec(*, host: str, port: int, metrics_port: int, env: Mapping[s
         },
         health_url=f"http://{host}:{metrics_port}/metrics",
         start_timeout=30.0,
+    )
+
+
+def hub_spec(*, config: Path, data_dir: Path, host: str, port: int, chp: Path, env: Mapping[str, str]) -> ServerSpec:
+    """JupyterHub in local mode (``hub_config/jupyterhub_config.py``), ready when ``/hub/health`` answers."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return ServerSpec(
+        name="jupyterhub",
+        argv=[sys.executable, "-m", "jupyterhub", "--config", str(config)],
+        env={
+            **env,
+            "INFRACALC_HUB_MODE": "local",
+            "INFRACALC_HUB_DATA": str(data_dir),
+            "INFRACALC_HUB_PORT": str(port),
+            "INFRACALC_CHP_PATH": str(chp),
+            # The hub's own modules (infracalc.hub) and the single-user servers' (jupyterhub-singleuser).
+            "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+        },
+        cwd=data_dir,
+        health_url=f"http://{host}:{port}/hub/health",
+        start_timeout=60.0,
     )

@@ -23,12 +23,12 @@ from typing import Any
 
 from infracalc.config import StackSettings, ToolSettings
 from infracalc.errors import InfracalcError
-from infracalc.identity import write_realm_import
+from infracalc.identity import proxy_secret, write_realm_import
 from infracalc.stack.keycloak import keycloak_spec
 from infracalc.stack.ports import ensure_ports_free
 from infracalc.stack.process import ManagedProcess, ServerSpec, tail
 from infracalc.stack.secrets import LocalSecrets
-from infracalc.stack.servers import opa_spec, s3_spec, service_spec
+from infracalc.stack.servers import egress_proxy_spec, hub_spec, opa_spec, s3_spec, service_spec
 from infracalc.tools import Tools, install
 
 Report = Callable[[str], None]
@@ -110,6 +110,37 @@ def server_specs(settings: StackSettings, tools: Tools, layout: StackLayout, loc
                 "INFRACALC_S3_ACCESS_KEY": local.s3_access_key,
                 "INFRACALC_S3_SECRET_KEY": local.s3_secret_key,
                 "INFRACALC_API_CLIENT_SECRET": local.realm.api_client_secret,
+                "INFRACALC_EGRESS_PROXY_SECRET_SHA256": proxy_secret.digest(local.egress_proxy_secret),
+            },
+        ),
+        # After the service, which records every decision it makes.
+        egress_proxy_spec(
+            host=host,
+            port=settings.egress_proxy_port,
+            metrics_port=settings.egress_metrics_port,
+            env={
+                "INFRACALC_OPA_URL": f"http://{host}:{settings.opa_port}",
+                "INFRACALC_SERVICE_URL": settings.service_url,
+                "INFRACALC_EGRESS_PROXY_SECRET": local.egress_proxy_secret,
+            },
+        ),
+        # Last: the door. Its bubbles need the service and the egress proxy.
+        hub_spec(
+            config=settings.hub_config,
+            data_dir=layout.home / "hub",
+            host=host,
+            port=settings.hub_port,
+            chp=tools.configurable_http_proxy,
+            env={
+                "INFRACALC_KEYCLOAK_URL": f"http://{host}:{settings.keycloak_port}",
+                "INFRACALC_HUB_URL": settings.hub_url,
+                "INFRACALC_HUB_API_PORT": str(settings.hub_api_port),
+                "INFRACALC_CHP_API_PORT": str(settings.chp_api_port),
+                "INFRACALC_SERVICE_URL": settings.service_url,
+                "INFRACALC_OPA_URL": f"http://{host}:{settings.opa_port}",
+                "INFRACALC_EGRESS_PROXY_URL": settings.egress_proxy_url,
+                "INFRACALC_JUPYTERHUB_CLIENT_SECRET": local.realm.jupyterhub_client_secret,
+                "JUPYTERHUB_CRYPT_KEY": local.hub_crypt_key,
             },
         ),
     ]
@@ -132,6 +163,9 @@ def stack_description(settings: StackSettings, layout: StackLayout, local: Local
             "service": settings.service_url,
             "api": f"{settings.service_url}/api/v1",
             "openapi": f"{settings.service_url}/schema",
+            "hub": settings.hub_url,
+            "egress_proxy": settings.egress_proxy_url,
+            "egress_metrics": f"http://{settings.host}:{settings.egress_metrics_port}/metrics",
         },
         "keycloak_admin": {"username": KEYCLOAK_ADMIN_USERNAME, "password": local.keycloak_admin_password},
         "s3": {"access_key": local.s3_access_key, "secret_key": local.s3_secret_key, "region": "us-east-1"},

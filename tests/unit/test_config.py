@@ -21,6 +21,9 @@ def test_defaults_bind_loopback_on_documented_ports(tmp_path: Path, monkeypatch:
         "INFRACALC_OPA_PORT": 8181,
         "INFRACALC_S3_PORT": 7070,
         "INFRACALC_SERVICE_PORT": 8001,
+        "INFRACALC_HUB_PORT": 8000,
+        "INFRACALC_HUB_API_PORT": 8081,
+        "INFRACALC_CHP_API_PORT": 8002,
         "INFRACALC_EGRESS_PROXY_PORT": 3128,
         "INFRACALC_EGRESS_METRICS_PORT": 9128,
     }

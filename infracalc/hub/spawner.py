@@ -1,0 +1,184 @@
+"""The local spawner of ``infracalc up`` and the tests: each bubble in its own network namespace.
+
+Running as root with iproute2, :class:`LocalBubbleSpawner` starts ``jupyterhub-singleuser`` inside
+a namespace of its own (:mod:`infracalc.hub.netns`) whose only reachable address is its gateway,
+where forwarders (:mod:`infracalc.hub.forwarders`) lead to the hub's API, the service and the egress
+proxy. The bubble's environment points there, with the proxy credentials the pre-spawn hook got
+from the service, so its only way out is the egress proxy.
+
+Without root or ``ip``, it falls back to a plain local process with the same proxy environment,
+and says plainly in the hub's log that egress is then NOT enforced: a process can ignore
+``HTTP_PROXY``. That mode is for trying the platform on a workstation, never for data.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from jupyterhub.spawner import SimpleLocalProcessSpawner
+from traitlets import Bool, Unicode, default
+
+from infracalc.hub import netns
+from infracalc.hub.bubbles import BubbleRegistration, bubble_environment
+from infracalc.hub.forwarders import Forwarders, ports_of
+
+#: The port the single-user server listens on inside its namespace (each bubble has its own address).
+BUBBLE_PORT = 8888
+
+
+def _with_host(url: str, host: str) -> str:
+    """``url`` with its host replaced (the port and path kept)."""
+    parts = urlsplit(url)
+    port = f":{parts.port}" if parts.port else ""
+    return urlunsplit((parts.scheme, f"{host}{port}", parts.path, parts.query, parts.fragment))
+
+
+class LocalBubbleSpawner(SimpleLocalProcessSpawner):  # type: ignore[misc]  # JupyterHub has no type hints
+    """A bubble as a local process, isolated in a network namespace when the hub runs as root."""
+
+    cmd: list[str]  # the base class's trait, typed for this module
+
+    isolate = Bool(
+        True,
+        config=True,
+        help="Put each bubble in its own network namespace (needs root and iproute2). When that is "
+        "impossible the bubble runs as a plain local process and egress is not enforced.",
+    )
+    bubble_pool = Unicode(
+        str(netns.DEFAULT_POOL),
+        config=True,
+        help="The IPv4 network the bubbles' /30 links are taken from (private, unused on this host).",
+    )
+    service_url = Unicode(
+        "http://127.0.0.1:8001",
+        config=True,
+        help="The INFRACALC service as the hub reaches it; bubbles reach the same port on their gateway.",
+    )
+    egress_proxy_url = Unicode(
+        "http://127.0.0.1:3128",
+        config=True,
+        help="The egress proxy as the hub host reaches it; bubbles reach the same port on their gateway.",
+    )
+    hub_api_url = Unicode(
+        "http://127.0.0.1:8081",
+        config=True,
+        help="The hub's API (JupyterHub.hub_bind_url); bubbles reach the same port on their gateway.",
+    )
+
+    @default("home_dir_template")
+    def _default_home_dir_template(self) -> str:
+        return "/tmp/infracalc-bubbles/{username}"  # noqa: S108 - local trial mode only, per user
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.link: netns.BubbleLink | None = None
+        self.forwarders: Forwarders | None = None
+        #: Set by the pre-spawn hook: the bubble the service registered.
+        self.bubble: BubbleRegistration | None = None
+
+    @property
+    def project(self) -> str:
+        """The bubble's project: the server's name."""
+        return str(self.name)
+
+    def isolation_unavailable(self) -> str | None:
+        """Why this bubble will not get a namespace (``None``: it will)."""
+        if not self.isolate:
+            return "isolation is switched off (LocalBubbleSpawner.isolate = False)"
+        return netns.unavailable_reason()
+
+    def get_env(self) -> dict[str, str]:
+        """The single-user environment, with the bubble's INFRACALC variables pointing at its gateway."""
+        env: dict[str, str] = super().get_env()
+        if self.bubble is not None:
+            gateway = self.link.gateway if self.link is not None else "127.0.0.1"
+            env.update(
+                bubble_environment(
+                    self.bubble,
+                    api_url=_with_host(self.service_url, gateway) + "/api/v1",
+                    proxy_url=_with_host(self.egress_proxy_url, gateway),
+                    no_proxy=[gateway],
+                )
+            )
+        return env
+
+    async def start(self) -> tuple[str, int]:
+        """Create the namespace and forwarders, then start the server inside; or fall back, saying so."""
+        reason = self.isolation_unavailable()
+        if reason is not None:
+            self.log.warning(
+                "bubble %s of %s runs as a plain local process: egress is NOT enforced (%s). "
+                "Run the hub as root with iproute2 for network isolation.",
+                self.project,
+                self.user.name,
+                reason,
+            )
+            self.link = None
+            return await super().start()  # type: ignore[no-any-return]
+        self.link = netns.free_link(ipaddress.IPv4Network(self.bubble_pool))
+        netns.create(self.link)
+        try:
+            self.hub_connect_url = _with_host(self.hub_api_url, self.link.gateway)
+            self.forwarders = Forwarders(
+                self.link.gateway, ports_of([self.hub_api_url, self.service_url, self.egress_proxy_url])
+            )
+            await self.forwarders.start()
+            self.ip = self.link.address
+            self.port = BUBBLE_PORT
+            command: list[str] = list(self.cmd)
+            self.cmd = self.link.command(command)
+            self.log.info(
+                "bubble %s of %s in namespace %s (%s, gateway %s)",
+                self.project,
+                self.user.name,
+                self.link.namespace,
+                self.link.address,
+                self.link.gateway,
+            )
+            try:
+                await super().start()
+            finally:
+                self.cmd = command
+        except BaseException:
+            await self._tear_down()
+            raise
+        return (self.link.address, BUBBLE_PORT)
+
+    def get_args(self) -> list[str]:
+        """The server's arguments; as root (the isolated mode), Jupyter must be told it may run as root."""
+        args: list[str] = super().get_args()
+        if os.geteuid() == 0:
+            args.append("--allow-root")
+        return args
+
+    async def stop(self, now: bool = False) -> None:
+        """Stop the server, then remove the forwarders and the namespace."""
+        try:
+            await super().stop(now=now)
+        finally:
+            await self._tear_down()
+
+    async def _tear_down(self) -> None:
+        if self.forwarders is not None:
+            await self.forwarders.close()
+            self.forwarders = None
+        if self.link is not None:
+            netns.remove(self.link)
+            self.link = None
+
+    def get_state(self) -> dict[str, Any]:
+        """Remember the namespace too, so that a restarted hub can clean it up."""
+        state: dict[str, Any] = super().get_state()
+        if self.link is not None:
+            state["netns_index"] = self.link.index
+        return state
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Restore the namespace's link (see :meth:`get_state`)."""
+        super().load_state(state)
+        index = state.get("netns_index")
+        if isinstance(index, int):
+            self.link = netns.BubbleLink.of(index, ipaddress.IPv4Network(self.bubble_pool))

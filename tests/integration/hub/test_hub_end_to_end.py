@@ -1,0 +1,157 @@
+"""The whole door, every part real: Keycloak's forms, JupyterHub with its proxy, the service, OPA, the egress
+proxy, and a bubble in its own network namespace running a kernel.
+
+A researcher signs in with password and one-time code, starts the bubble of a project, and code in
+the bubble's kernel calls an allowlisted test API (it answers), another one (the proxy refuses)
+and a direct address (unreachable). CASD staff switch the project to CASD: the same call is
+refused. The researcher stops the bubble; its session holds the hub's and the proxy's events, and
+the audit log verifies. A sign-in without the second factor gets no hub session, and a member of a
+CASD project without registered networks is refused with a page that says why.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from typing import Any
+
+import requests
+
+from tests.fixtures.hub import HubUnderTest
+from tests.fixtures.keycloak import KeycloakServer
+from tests.fixtures.live_service import LiveService
+from tests.fixtures.service import People
+from tests.support.hub_browser import HubApi, HubBrowser, run_code
+from tests.support.netns import Lab
+
+JUSTIFICATION = "The weather API feeds the model's daily inputs."
+
+CALLS = """
+import json, socket, ssl, urllib.error, urllib.request
+context = ssl.create_default_context(cafile={cafile!r})
+def call(url):
+    try:
+        return urllib.request.urlopen(url, context=context, timeout=10).status
+    except urllib.error.HTTPError as error:
+        return error.code
+    except Exception as error:
+        return repr(error)
+def direct():
+    try:
+        socket.create_connection(("10.231.200.2", 443), timeout=3).close()
+        return "connected"
+    except OSError as error:
+        return repr(error)
+print(json.dumps({{
+    "allowed": call("https://api.allowed.test/anything/forecast"),
+    "other": call("https://api.other.test/anything"),
+    "direct": direct(),
+}}))
+"""
+
+
+def call(method: str, url: str, headers: dict[str, str], **kwargs: Any) -> Any:
+    answer = requests.request(method, url, headers=headers, timeout=30, **kwargs)
+    assert answer.status_code < 300, (method, url, answer.status_code, answer.text)
+    return answer.json() if answer.content else None
+
+
+def fresh_code(people: People, who: str) -> str:
+    """A one-time code of ``who`` not used yet (codes are single-use per 30-second step)."""
+    used: dict[str, int] = people._last_step  # the fixture's record of used steps
+    while used.get(who) == int(time.time() // 30):
+        time.sleep(1)
+    used[who] = int(time.time() // 30)
+    return people.accounts[who].totp().now()
+
+
+def sign_in(hub: HubUnderTest, keycloak: KeycloakServer, people: People, who: str) -> HubBrowser:
+    browser = HubBrowser(hub.url, keycloak.base_url)
+    account = people.accounts[who]
+    browser.login(account.username, account.password, fresh_code(people, who))
+    return browser
+
+
+def project(live_service: LiveService, people: People, governance: str) -> str:
+    """A new project with the lead and the researcher as members."""
+    api, staff = live_service.api, people.headers("staff")
+    slug = f"hub-{secrets.token_hex(3)}"
+    call("POST", f"{api}/projects", staff, json={"id": slug, "title": "Weather", "governance": governance})
+    call("PUT", f"{api}/projects/{slug}/members/{people.username('lead')}", staff, json={"role": "lead"})
+    call("PUT", f"{api}/projects/{slug}/members/{people.username('researcher')}", staff, json={"role": "member"})
+    return slug
+
+
+def test_sign_in_start_a_bubble_call_out_switch_to_casd_and_stop(
+    hub: HubUnderTest, keycloak: KeycloakServer, live_service: LiveService, lab: Lab, people: People
+) -> None:
+    api, staff = live_service.api, people.headers("staff")
+    slug = project(live_service, people, "INFRACALC")
+    asked = call(
+        "POST",
+        f"{api}/projects/{slug}/egress-requests",
+        people.headers("lead"),
+        json={"host": "api.allowed.test", "justification": JUSTIFICATION},
+    )
+    call("POST", f"{api}/egress-requests/{asked['id']}/approve", staff, json={"comment": "approved"})
+
+    browser = sign_in(hub, keycloak, people, "researcher")
+    assert browser.signed_in()
+    username = people.username("researcher")
+    token = browser.api_token(username)
+    hub_api = HubApi(hub.url, token)
+    started = hub_api.start(username, slug)
+    assert started.status_code in (201, 202), started.text
+    hub_api.wait_ready(username, slug)
+    server = f"{hub.url}/user/{username}/{slug}"
+
+    results = json.loads(run_code(server, token, CALLS.format(cafile=str(lab.ca_path))))
+    assert results["allowed"] == 200, results
+    assert "403" in str(results["other"]), results
+    assert "unreachable" in str(results["direct"]).lower(), results
+
+    call("PUT", f"{api}/projects/{slug}/governance", staff, json={"owner": "CASD", "reason": "sensitive data arrives"})
+    time.sleep(0.5)  # the proxy re-reads the project's revision every 0.2 s
+    after = json.loads(run_code(server, token, CALLS.format(cafile=str(lab.ca_path))))
+    assert "403" in str(after["allowed"]), after
+
+    assert hub_api.stop(username, slug).status_code in (202, 204)
+    hub_api.wait_stopped(username, slug)
+
+    created = call("GET", f"{api}/audit", staff, params={"project": slug, "action": "bubble.create"})
+    bubble_id = created["events"][0]["details"]["bubble"]
+    deadline = time.monotonic() + 10
+    while True:
+        session = call("GET", f"{api}/sessions/{bubble_id}", staff)
+        kinds = [event["kind"] for event in session["events"]]
+        if session["closed_at"] is not None and "egress.connection.deny" in kinds:
+            break
+        assert time.monotonic() < deadline, kinds
+        time.sleep(0.3)
+    assert kinds[0] == "session.open"
+    assert {"hub.spawn", "hub.stop", "egress.connection.allow", "egress.connection.deny"} <= set(kinds)
+    assert call("GET", f"{api}/audit/verify", staff)["ok"] is True
+
+
+def test_a_sign_in_without_the_second_factor_gets_no_hub_session(
+    hub: HubUnderTest, keycloak: KeycloakServer, people: People
+) -> None:
+    browser = HubBrowser(hub.url, keycloak.base_url)
+    account = people.accounts["outsider"]
+    page = browser.login(account.username, account.password, otp=None)
+    assert page.keycloak is not None
+    assert page.keycloak.kind == "otp"
+    assert not browser.signed_in()
+
+
+def test_a_casd_project_member_without_registered_networks_is_refused_with_a_clear_page(
+    hub: HubUnderTest, keycloak: KeycloakServer, live_service: LiveService, people: People
+) -> None:
+    project(live_service, people, "CASD")
+    browser = HubBrowser(hub.url, keycloak.base_url)
+    account = people.accounts["researcher"]
+    page = browser.login(account.username, account.password, fresh_code(people, "researcher"))
+    assert page.status == 403, (page.url, page.status, page.text[:500])
+    assert "network" in page.text.lower()
+    assert not browser.signed_in()
