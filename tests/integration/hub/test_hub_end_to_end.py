@@ -99,8 +99,17 @@ def test_sign_in_start_a_bubble_call_out_switch_to_casd_and_stop(
     browser = sign_in(hub, keycloak, people, "researcher")
     assert browser.signed_in()
     username = people.username("researcher")
+    spawn_page = browser.session.get(f"{hub.url}/hub/spawn/{username}/{slug}", timeout=30)
+    assert spawn_page.status_code == 200
+    assert slug in spawn_page.text
+    assert "INFRACALC" in spawn_page.text  # each project shows its governance owner
     token = browser.api_token(username)
     hub_api = HubApi(hub.url, token)
+    strangers = f"hub-{secrets.token_hex(3)}"
+    call("POST", f"{api}/projects", staff, json={"id": strangers, "title": "Not theirs", "governance": "INFRACALC"})
+    refused = hub_api.start(username, strangers)
+    assert refused.status_code == 403, refused.text
+    assert f"You are not a member of project {strangers}" in refused.json()["message"]
     started = hub_api.start(username, slug)
     assert started.status_code in (201, 202), started.text
     hub_api.wait_ready(username, slug)
