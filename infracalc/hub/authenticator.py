@@ -238,7 +238,8 @@ class InfracalcAuthenticator(GenericOAuthenticator):  # type: ignore[misc]
         """Refuse unless Keycloak's ID token proves a two-factor sign-in of this user.
 
         oauthenticator calls this for every sign-in and every refresh, before any allow setting
-        is looked at; the verified ``acr`` is kept in ``auth_state["acr"]``.
+        is looked at; the verified ``acr`` and ``auth_time`` are kept in ``auth_state`` (the bubble's
+        session records the sign-in behind each start).
 
         Raises:
             LoginRefused: the ID token is missing, does not verify, or says another level than ``mfa``.
@@ -246,6 +247,8 @@ class InfracalcAuthenticator(GenericOAuthenticator):  # type: ignore[misc]
         auth_state: dict[str, Any] = auth_model.get("auth_state") or {}
         claims = await self._verified_id_token(auth_state, str(auth_model["name"]))
         auth_state["acr"] = claims.acr
+        # Seconds since the epoch: auth_state is stored as JSON.
+        auth_state["auth_time"] = None if claims.auth_time is None else int(claims.auth_time.timestamp())
         return auth_model
 
     async def authenticate(

@@ -115,6 +115,7 @@ async def pre_spawn_hook(spawner: Any) -> None:
             )
         )
     logger.info("bubble %s registered for %s in project %s", bubble.bubble_id, bubble.username, project)
+    await _report(bubble, "hub.login", f"{bubble.username} signed in with two factors", await _sign_in(spawner))
     await _report(bubble, "hub.spawn", f"{bubble.username} started the bubble of project {project}")
 
 
@@ -133,9 +134,17 @@ async def post_stop_hook(spawner: Any) -> None:
     logger.info("bubble %s revoked", bubble.bubble_id)
 
 
-async def _report(bubble: BubbleRegistration, kind: str, summary: str) -> None:
+async def _sign_in(spawner: Any) -> dict[str, Any]:
+    """What the authenticator verified of the sign-in behind this start: the level and its time."""
+    auth_state = await spawner.user.get_auth_state() or {}
+    return {"acr": auth_state.get("acr"), "auth_time": auth_state.get("auth_time")}
+
+
+async def _report(bubble: BubbleRegistration, kind: str, summary: str, details: dict[str, Any] | None = None) -> None:
     """Add a hub event to the bubble's session; a failure is logged, never blocks the spawn or stop."""
     try:
-        await _service().session_event(bubble.bubble_id, kind, summary, {"username": bubble.username})
+        await _service().session_event(
+            bubble.bubble_id, kind, summary, {"username": bubble.username, **(details or {})}
+        )
     except ServiceRefused as error:
         logger.warning("session event %s of bubble %s not recorded: %s", kind, bubble.bubble_id, error.message)

@@ -139,7 +139,10 @@ def test_sign_in_start_a_bubble_call_out_switch_to_casd_and_stop(
         assert time.monotonic() < deadline, kinds
         time.sleep(0.3)
     assert kinds[0] == "session.open"
-    assert {"hub.spawn", "hub.stop", "egress.connection.allow", "egress.connection.deny"} <= set(kinds)
+    assert {"hub.login", "hub.spawn", "hub.stop", "egress.connection.allow", "egress.connection.deny"} <= set(kinds)
+    (login,) = [event for event in session["events"] if event["kind"] == "hub.login"]
+    assert login["details"]["acr"] == "mfa"
+    assert isinstance(login["details"]["auth_time"], int)
     assert call("GET", f"{api}/audit/verify", staff)["ok"] is True
 
 

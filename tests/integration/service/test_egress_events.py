@@ -22,8 +22,9 @@ from tests.fixtures.service import People, ServiceUnderTest, service_env
 pytestmark = pytest.mark.integration
 
 EVENTS = "/api/v1/egress/events"
-#: The events' times: soon after the bubbles the tests start (a timeline is in time order).
-T0 = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=5)
+#: The events' times: after the opening of any session a test makes, however long the suite ran
+#: before it (a timeline is in time order).
+T0 = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
 MADE_UP = "madeupmadeupmade"
 
 
