@@ -35,7 +35,7 @@ REMOVED_FROM_BUBBLE = {"sudo", "curl", "wget", "openssh-client"}
 #: What a CASD researcher expects in a bubble, besides the single-user server and the client.
 SCIENTIFIC_STACK = {"numpy", "pandas", "matplotlib", "duckdb", "geopandas"}
 #: Requirements of the `hub` extra the hub image does not need: the single-user server runs in bubbles.
-BUBBLE_SIDE = {"jupyter-server"}
+BUBBLE_SIDE = {"jupyter-server", "ipykernel"}
 #: Where each image copies the repository's package before installing it (a path in the build, not a temp file).
 PACKAGE_SOURCE = "/tmp/infracalc-src"  # noqa: S108
 
