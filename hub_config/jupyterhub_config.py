@@ -133,6 +133,9 @@ else:
     hub_api_port = int(os.environ.get("INFRACALC_HUB_API_PORT", "8081"))
     # Spawn bubbles as local processes, isolated in network namespaces when the hub runs as root.
     c.JupyterHub.spawner_class = "infracalc.hub.spawner.LocalBubbleSpawner"
+    # Isolation can be switched off for a trial on a workstation (the hub's log then says, for every
+    # bubble, that egress is not enforced); never for data.
+    c.LocalBubbleSpawner.isolate = os.environ.get("INFRACALC_HUB_ISOLATE_BUBBLES", "true") != "false"
     # The service and the egress proxy on this machine; bubbles reach their ports on their gateway.
     c.LocalBubbleSpawner.service_url = service_url
     c.LocalBubbleSpawner.egress_proxy_url = os.environ["INFRACALC_EGRESS_PROXY_URL"]

@@ -167,3 +167,23 @@ def test_a_casd_project_member_without_registered_networks_is_refused_with_a_cle
     assert page.status == 403, (page.url, page.status, page.text[:500])
     assert "network" in page.text.lower()
     assert not browser.signed_in()
+
+
+def test_without_isolation_a_bubble_is_a_plain_process_and_the_hub_says_egress_is_not_enforced(
+    hub_without_isolation: HubUnderTest, keycloak: KeycloakServer, live_service: LiveService, people: People
+) -> None:
+    hub = hub_without_isolation
+    slug = project(live_service, people, "INFRACALC")
+    browser = sign_in(hub, keycloak, people, "researcher")
+    username = people.username("researcher")
+    token = browser.api_token(username)
+    hub_api = HubApi(hub.url, token)
+    assert hub_api.start(username, slug).status_code in (201, 202)
+    hub_api.wait_ready(username, slug)
+    code = (
+        "import os, socket; print(os.environ['INFRACALC_PROJECT'], 'HTTPS_PROXY' in os.environ, socket.gethostname())"
+    )
+    project_name, has_proxy, _ = run_code(f"{hub.url}/user/{username}/{slug}", token, code).split()
+    assert (project_name, has_proxy) == (slug, "True")  # the proxy environment is still set
+    assert "egress is NOT enforced" in hub.log_path.read_text()
+    assert hub_api.stop(username, slug).status_code in (202, 204)

@@ -65,6 +65,7 @@ def test_local_mode_isolates_bubbles_and_binds_loopback(monkeypatch: pytest.Monk
     assert c.JupyterHub.spawner_class == "infracalc.hub.spawner.LocalBubbleSpawner"
     assert c.JupyterHub.bind_url == "http://127.0.0.1:8000"
     assert c.LocalBubbleSpawner.egress_proxy_url == "http://127.0.0.1:3128"
+    assert c.LocalBubbleSpawner.isolate is True
     assert c.ConfigurableHTTPProxy.command == ["/opt/chp/bin/configurable-http-proxy"]
 
 

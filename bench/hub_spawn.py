@@ -1,0 +1,283 @@
+"""Login-to-bubble-ready time through the hub, 20 concurrent spawns, and the hub's and proxy's memory.
+
+Runs the whole local stack (``infracalc up --detach`` in a temporary home, on free ports), makes a
+project and 20 researchers in it, then:
+
+- **sequential**: for each researcher, sign in through Keycloak's forms (password, one-time code),
+  start the bubble of the project, wait until the hub says it is ready; the time from the first
+  request to ready, p50 and p90 over 20; then stop it;
+- **concurrent**: the 20 researchers start their bubbles at once; each one's start-to-ready time
+  (p50, p90) and the time until all are ready;
+- **baseline**, in the same run: the same single-user server started directly as a plain process
+  (no hub, no namespace, no registration) until its API answers: what Jupyter itself costs;
+- **memory**: resident memory of the hub, its proxy (configurable-http-proxy) and the egress proxy
+  at the end.
+
+Needs root (bubbles get network namespaces) and a machine where ``infracalc up`` works. Run from
+the repository root: ``.venv/bin/python bench/hub_spawn.py`` (about 5 minutes on two cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+import requests
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from infracalc.identity import DemoAccount, new_account, user_representation  # noqa: E402
+from infracalc.stack.ports import free_port  # noqa: E402
+from infracalc.stack.secrets import LocalSecrets  # noqa: E402
+from infracalc.stack.up import KEYCLOAK_ADMIN_USERNAME  # noqa: E402
+from tests.support.hub_browser import HubApi, HubBrowser  # noqa: E402
+from tests.support.oidc_browser import OidcBrowser  # noqa: E402
+
+PROJECT = "bench"
+PORT_VARIABLES = (
+    "INFRACALC_KEYCLOAK_PORT",
+    "INFRACALC_KEYCLOAK_MANAGEMENT_PORT",
+    "INFRACALC_OPA_PORT",
+    "INFRACALC_S3_PORT",
+    "INFRACALC_SERVICE_PORT",
+    "INFRACALC_HUB_PORT",
+    "INFRACALC_HUB_API_PORT",
+    "INFRACALC_CHP_API_PORT",
+    "INFRACALC_EGRESS_PROXY_PORT",
+    "INFRACALC_EGRESS_METRICS_PORT",
+)
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+class Stack:
+    """The local stack, started detached in a temporary home."""
+
+    def __init__(self, home: Path) -> None:
+        self.env = {**os.environ, "INFRACALC_HOME": str(home)}
+        self.env.update({name: str(free_port()) for name in PORT_VARIABLES})
+        self.home = home
+
+    def up(self) -> dict[str, Any]:
+        subprocess.run([sys.executable, "-m", "infracalc", "up", "--detach"], env=self.env, check=True, cwd=REPO)
+        described: dict[str, Any] = json.loads((self.home / "stack.json").read_text())
+        return described
+
+    def down(self) -> None:
+        subprocess.run([sys.executable, "-m", "infracalc", "down"], env=self.env, check=False, cwd=REPO)
+
+
+class Realm:
+    """What the bench needs of Keycloak: admin calls, new researchers, and sign-ins for API tokens."""
+
+    def __init__(self, description: dict[str, Any], local: LocalSecrets) -> None:
+        self.base_url = str(description["urls"]["keycloak"])
+        self.hub_url = str(description["urls"]["hub"])
+        self.local = local
+
+    def admin(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        form = {
+            "grant_type": "password",
+            "client_id": "admin-cli",
+            "username": KEYCLOAK_ADMIN_USERNAME,
+            "password": self.local.keycloak_admin_password,
+        }
+        token_url = f"{self.base_url}/realms/master/protocol/openid-connect/token"
+        token = requests.post(token_url, data=form, timeout=30).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        return requests.request(
+            method, f"{self.base_url}/admin/realms/infracalc{path}", headers=headers, timeout=30, **kwargs
+        )
+
+    def add_researcher(self, index: int) -> DemoAccount:
+        username = f"bench{index:02d}-{secrets.token_hex(3)}"
+        account = new_account(secrets.SystemRandom(), username, ("researcher",), first_name="Bench", last_name=username)
+        users = [user_representation(account)]
+        self.admin("POST", "/partialImport", json={"ifResourceExists": "FAIL", "users": users}).raise_for_status()
+        return account
+
+    def api_token(self, account: DemoAccount) -> str:
+        """An access token of ``account`` (password and one-time code, through the hub's client)."""
+        browser = OidcBrowser(
+            self.base_url,
+            "infracalc",
+            "jupyterhub",
+            self.local.realm.jupyterhub_client_secret,
+            f"{self.hub_url}/hub/oauth_callback",
+        )
+        return browser.login(account.username, account.password, account.totp().now()).tokens.access_token
+
+
+def baseline_singleuser(runs: int) -> list[float]:
+    """Seconds until a directly started single-user server's API answers (no hub involved)."""
+    times = []
+    for _ in range(runs):
+        port = free_port()
+        with tempfile.TemporaryDirectory() as home:
+            started = time.perf_counter()
+            process = subprocess.Popen(
+                [sys.executable, "-m", "jupyter_server", f"--port={port}", "--ip=127.0.0.1", "--allow-root",
+                 "--IdentityProvider.token=bench", "--ServerApp.open_browser=False", f"--ServerApp.root_dir={home}"],
+                env={**os.environ, "HOME": home}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            try:
+                while True:
+                    try:
+                        if requests.get(f"http://127.0.0.1:{port}/api", timeout=1).ok:
+                            break
+                    except requests.ConnectionError:
+                        time.sleep(0.05)
+                times.append(time.perf_counter() - started)
+            finally:
+                process.terminate()
+                process.wait(timeout=30)
+    return times
+
+
+def sign_in_and_start(hub_url: str, keycloak_url: str, account: DemoAccount, project: str) -> tuple[float, HubApi]:
+    started = time.perf_counter()
+    browser = HubBrowser(hub_url, keycloak_url)
+    browser.login(account.username, account.password, account.totp().now())
+    api = HubApi(hub_url, browser.api_token(account.username))
+    _start(api, account.username, project)
+    api.wait_ready(account.username, project, timeout=300)
+    return time.perf_counter() - started, api
+
+
+def _start(api: HubApi, username: str, project: str) -> None:
+    answer = api.start(username, project)
+    if answer.status_code not in (201, 202):
+        raise RuntimeError(f"the hub refused to start {username}'s bubble: {answer.status_code} {answer.text}")
+
+
+def start_only(api: HubApi, username: str, project: str) -> float:
+    started = time.perf_counter()
+    _start(api, username, project)
+    api.wait_ready(username, project, timeout=600)
+    return time.perf_counter() - started
+
+
+def rss_mb(match: str) -> float:
+    total = 0
+    for process in psutil.process_iter(["cmdline", "memory_info"]):
+        command = " ".join(process.info["cmdline"] or [])
+        if match in command and "bench/hub_spawn.py" not in command:
+            total += process.info["memory_info"].rss
+    return total / 1e6
+
+
+@dataclass
+class Figures:
+    """What one run measured, in seconds and megabytes."""
+
+    baseline: list[float]
+    sequential: list[float]
+    concurrent: list[float]
+    all_ready: float
+    memory: dict[str, float]
+
+
+def prepare(description: dict[str, Any], home: Path, users: int) -> tuple[Realm, list[DemoAccount]]:
+    """A project ``bench`` under INFRACALC governance with ``users`` new researchers in it."""
+    local = LocalSecrets.from_json(json.loads((home / "secrets.json").read_text()))
+    realm = Realm(description, local)
+    api_url = str(description["urls"]["api"])
+    staff = next(account for account in local.accounts if "casd-staff" in account.roles)
+    headers = {"Authorization": f"Bearer {realm.api_token(staff)}"}
+    body = {"id": PROJECT, "title": "Bench", "governance": "INFRACALC"}
+    requests.post(f"{api_url}/projects", headers=headers, json=body, timeout=30).raise_for_status()
+    researchers = [realm.add_researcher(index) for index in range(users)]
+    for account in researchers:
+        member = f"{api_url}/projects/{PROJECT}/members/{account.username}"
+        requests.put(member, headers=headers, json={"role": "member"}, timeout=30).raise_for_status()
+    return realm, researchers
+
+
+def measure(realm: Realm, researchers: list[DemoAccount]) -> Figures:
+    """The baseline, the sequential sign-ins and starts, then the concurrent starts and the memory."""
+    print(f"baseline: {min(len(researchers), 10)} direct single-user server starts ...", flush=True)
+    baseline = baseline_singleuser(min(len(researchers), 10))
+    print(f"sequential: {len(researchers)} sign-ins and bubble starts ...", flush=True)
+    sequential, apis = [], []
+    for account in researchers:
+        seconds, api = sign_in_and_start(realm.hub_url, realm.base_url, account, PROJECT)
+        sequential.append(seconds)
+        apis.append(api)
+        api.stop(account.username, PROJECT)
+        api.wait_stopped(account.username, PROJECT)
+    print(f"concurrent: {len(researchers)} bubble starts at once ...", flush=True)
+    pairs = list(zip(apis, researchers, strict=True))
+    started = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(pairs)) as pool:
+        concurrent_times = list(pool.map(lambda pair: start_only(pair[0], pair[1].username, PROJECT), pairs))
+    all_ready = time.perf_counter() - started
+    memory = {
+        "hub": rss_mb("-m jupyterhub"),
+        "configurable-http-proxy": rss_mb("configurable-http-proxy"),
+        "egress proxy": rss_mb("egress-proxy"),
+        "bubbles (all)": rss_mb("jupyterhub-singleuser"),
+    }
+    for api, account in pairs:
+        api.stop(account.username, PROJECT)
+    return Figures(baseline, sequential, concurrent_times, all_ready, memory)
+
+
+def report(figures: Figures) -> None:
+    """The table: each figure beside the baseline measured in the same run."""
+    base = statistics.median(figures.baseline)
+    print()
+    print(f"{'measure':48} {'p50 s':>8} {'p90 s':>8} {'p50 / baseline':>15}")
+    print("-" * 82)
+    rows = [
+        ("baseline: single-user server started directly", figures.baseline),
+        ("sign-in to bubble ready (one at a time)", figures.sequential),
+        (f"start to ready, {len(figures.concurrent)} at once", figures.concurrent),
+    ]
+    for name, values in rows:
+        p50, p90 = statistics.median(values), percentile(values, 0.9)
+        print(f"{name:48} {p50:8.2f} {p90:8.2f} {p50 / base:15.1f}")
+    print(f"{len(figures.concurrent)} concurrent starts, until all were ready: {figures.all_ready:.1f} s")
+    print("resident memory at the end: " + ", ".join(f"{name} {mb:.0f} MB" for name, mb in figures.memory.items()))
+    print(f"load average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Start the stack, measure, stop it, print the figures."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--users", type=int, default=20, help="researchers and spawns (20)")
+    options = parser.parse_args(argv)
+    if os.geteuid() != 0:
+        raise SystemExit("run as root: the local spawner gives each bubble a network namespace")
+    with tempfile.TemporaryDirectory(prefix="infracalc-bench-") as directory:
+        home = Path(directory)
+        stack = Stack(home)
+        print("starting the local stack (infracalc up --detach) ...", flush=True)
+        description = stack.up()
+        try:
+            realm, researchers = prepare(description, home, options.users)
+            figures = measure(realm, researchers)
+        finally:
+            print("stopping the local stack ...", flush=True)
+            stack.down()
+    report(figures)
+
+
+if __name__ == "__main__":
+    main()
