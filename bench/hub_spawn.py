@@ -167,10 +167,15 @@ def _start(api: HubApi, username: str, project: str) -> None:
         raise RuntimeError(f"the hub refused to start {username}'s bubble: {answer.status_code} {answer.text}")
 
 
-def start_only(api: HubApi, username: str, project: str) -> float:
+def start_only(api: HubApi, username: str, project: str) -> float | None:
+    """Seconds from the start request to ready; ``None`` when the start failed (counted, not fatal)."""
     started = time.perf_counter()
-    _start(api, username, project)
-    api.wait_ready(username, project, timeout=600)
+    try:
+        _start(api, username, project)
+        api.wait_ready(username, project, timeout=600)
+    except (AssertionError, RuntimeError) as error:
+        print(f"  {username}: start failed: {error}", flush=True)
+        return None
     return time.perf_counter() - started
 
 
@@ -219,6 +224,7 @@ def measure(realm: Realm, researchers: list[DemoAccount]) -> Figures:
     for account in researchers:
         seconds, api = sign_in_and_start(realm.hub_url, realm.base_url, account, PROJECT)
         sequential.append(seconds)
+        print(f"  {account.username}: {seconds:.2f} s", flush=True)
         apis.append(api)
         api.stop(account.username, PROJECT)
         api.wait_stopped(account.username, PROJECT)
@@ -226,8 +232,11 @@ def measure(realm: Realm, researchers: list[DemoAccount]) -> Figures:
     pairs = list(zip(apis, researchers, strict=True))
     started = time.perf_counter()
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(pairs)) as pool:
-        concurrent_times = list(pool.map(lambda pair: start_only(pair[0], pair[1].username, PROJECT), pairs))
+        outcomes = list(pool.map(lambda pair: start_only(pair[0], pair[1].username, PROJECT), pairs))
     all_ready = time.perf_counter() - started
+    concurrent_times = [seconds for seconds in outcomes if seconds is not None]
+    if len(concurrent_times) < len(outcomes):
+        print(f"  {len(outcomes) - len(concurrent_times)} of {len(outcomes)} concurrent starts failed", flush=True)
     memory = {
         "hub": rss_mb("-m jupyterhub"),
         "configurable-http-proxy": rss_mb("configurable-http-proxy"),
@@ -248,9 +257,12 @@ def report(figures: Figures) -> None:
     rows = [
         ("baseline: single-user server started directly", figures.baseline),
         ("sign-in to bubble ready (one at a time)", figures.sequential),
-        (f"start to ready, {len(figures.concurrent)} at once", figures.concurrent),
+        (f"start to ready, {len(figures.concurrent)} at once (those that started)", figures.concurrent),
     ]
     for name, values in rows:
+        if not values:
+            print(f"{name:48} {'—':>8}")
+            continue
         p50, p90 = statistics.median(values), percentile(values, 0.9)
         print(f"{name:48} {p50:8.2f} {p90:8.2f} {p50 / base:15.1f}")
     print(f"{len(figures.concurrent)} concurrent starts, until all were ready: {figures.all_ready:.1f} s")

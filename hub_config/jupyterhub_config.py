@@ -142,8 +142,10 @@ else:
     c.LocalBubbleSpawner.hub_api_url = f"http://127.0.0.1:{hub_api_port}"
     # Each user's files, per project, under the local state directory.
     c.LocalBubbleSpawner.home_dir_template = os.path.join(data_dir, "bubbles", "{username}")
-    # A first start installs nothing, but a loaded machine can take a while to start Jupyter.
+    # A first start installs nothing, but a loaded machine (many bubbles starting at once on a few
+    # cores) can take a while to start Jupyter and to have it answer.
     c.Spawner.start_timeout = 120
+    c.Spawner.http_timeout = 120
     # Browsers reach the hub on loopback only, like every server of the local stack.
     c.JupyterHub.bind_url = f"http://127.0.0.1:{hub_port}"
     c.JupyterHub.hub_bind_url = f"http://127.0.0.1:{hub_api_port}"
