@@ -187,3 +187,22 @@ def test_without_isolation_a_bubble_is_a_plain_process_and_the_hub_says_egress_i
     assert (project_name, has_proxy) == (slug, "True")  # the proxy environment is still set
     assert "egress is NOT enforced" in hub.log_path.read_text()
     assert hub_api.stop(username, slug).status_code in (202, 204)
+
+
+def test_an_idle_bubble_is_stopped_by_the_culler_and_its_session_closed(
+    hub_culling_after_10s: HubUnderTest, keycloak: KeycloakServer, live_service: LiveService, people: People
+) -> None:
+    hub = hub_culling_after_10s
+    slug = project(live_service, people, "INFRACALC")
+    browser = sign_in(hub, keycloak, people, "researcher")
+    username = people.username("researcher")
+    hub_api = HubApi(hub.url, browser.api_token(username))
+    assert hub_api.start(username, slug).status_code in (201, 202)
+    hub_api.wait_ready(username, slug)
+    hub_api.wait_stopped(username, slug, timeout=90)  # nobody uses it: culled after 10 s idle
+    staff = people.headers("staff")
+    created = call("GET", f"{live_service.api}/audit", staff, params={"project": slug, "action": "bubble.create"})
+    bubble_id = created["events"][0]["details"]["bubble"]
+    session = call("GET", f"{live_service.api}/sessions/{bubble_id}", staff)
+    assert session["closed_at"] is not None
+    assert "hub.stop" in [event["kind"] for event in session["events"]]
