@@ -16,6 +16,7 @@ import socket
 from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from infracalc.proxy.relay import Relay
 
@@ -87,8 +88,6 @@ class Forwarders:
 
 def ports_of(urls: Iterable[str]) -> tuple[int, ...]:
     """The ports of ``http://host:port`` URLs (80 when absent), without repeats, in order."""
-    from urllib.parse import urlsplit  # noqa: PLC0415 - only here
-
     found: list[int] = []
     for url in urls:
         port = urlsplit(url).port or 80
