@@ -35,10 +35,15 @@ class S3Settings:
     secret_key: str = ""
     #: ``INFRACALC_S3_REGION``: most S3-compatible servers accept any region name.
     region: str = "us-east-1"
+    #: ``INFRACALC_S3_BUCKET``: the bucket holding imports and exports (created at start when missing).
+    bucket: str = "infracalc"
 
     def __repr__(self) -> str:
         # Never print the secret key, even by accident in a log line or a traceback.
-        return f"S3Settings(endpoint_url={self.endpoint_url!r}, access_key={self.access_key!r}, region={self.region!r})"
+        return (
+            f"S3Settings(endpoint_url={self.endpoint_url!r}, access_key={self.access_key!r},"
+            f" region={self.region!r}, bucket={self.bucket!r})"
+        )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> S3Settings:
@@ -53,6 +58,7 @@ class S3Settings:
             access_key=env["INFRACALC_S3_ACCESS_KEY"],
             secret_key=env["INFRACALC_S3_SECRET_KEY"],
             region=env.get("INFRACALC_S3_REGION", "us-east-1"),
+            bucket=env.get("INFRACALC_S3_BUCKET", "infracalc"),
         )
 
 

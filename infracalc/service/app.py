@@ -25,6 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from infracalc import __version__
 from infracalc.audit import AuditLog
+from infracalc.casd.objects import ObjectStore, ObjectStoreError
 from infracalc.db import create_engine, session_factory, upgrade
 from infracalc.identity import JwksUnavailable, TokenVerifier
 from infracalc.identity.directory import KeycloakDirectory
@@ -68,6 +69,7 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
     policy = PolicyClient(settings.opa)
     await policy.open()
     sessions = session_factory(engine)
+    s3 = make_s3_client(settings.s3) if settings.s3 is not None else None
     read_sessions = session_factory(engine, read_only=True)
     policy_data = PolicyData(policy, read_sessions)
     verifier: TokenVerifier = app.state.verifier
@@ -80,9 +82,17 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
         audit_log=AuditLog.from_settings(settings.audit),
         verifier=verifier,
         directory=KeycloakDirectory(settings.keycloak_internal_url, REALM, API_AUDIENCE, settings.api_client_secret),
-        s3=make_s3_client(settings.s3) if settings.s3 is not None else None,
+        s3=s3,
+        objects=None if s3 is None or settings.s3 is None else ObjectStore(s3, settings.s3.bucket),
     )
     app.state.context = context
+    if context.objects is not None:
+        try:
+            await context.objects.ensure_bucket()
+        except ObjectStoreError as error:
+            logger.warning(
+                "bucket %s not ready at start (%s); imports and exports fail until it is", context.objects.bucket, error
+            )
     try:
         await policy_data.resync()
     except PolicyUnavailable as error:

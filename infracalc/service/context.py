@@ -10,6 +10,7 @@ from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from infracalc.audit import AuditLog
+from infracalc.casd.objects import ObjectStore
 from infracalc.db import Governance, Project
 from infracalc.identity import TokenVerifier
 from infracalc.identity.directory import KeycloakDirectory
@@ -38,6 +39,8 @@ class ServiceContext:
     verifier: TokenVerifier
     directory: KeycloakDirectory
     s3: S3Client | None
+    #: Imports and exports in the bucket ``INFRACALC_S3_BUCKET``; ``None`` when S3 is not configured.
+    objects: ObjectStore | None = None
 
     async def record(
         self,

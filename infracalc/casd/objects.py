@@ -1,0 +1,354 @@
+"""The object store of imports and exports: streamed multipart uploads, governance tags, presigned downloads.
+
+Every object lives in one bucket under its project (``projects/<project>/imports/<id>/<name>``,
+``projects/<project>/exports/<id>/v<version>/<name>``) and carries the S3 tag
+``governance=CASD|INFRACALC``, so that the store itself says who governs each object; a
+governance switch re-tags the project's prefix with :meth:`ObjectStore.retag`, which only touches
+objects whose tag differs and can therefore be run again until it completes.
+
+Uploads are multipart: one part is buffered at a time (constant memory whatever the file's size),
+each part is sent with its SHA-256, which the S3 server checks, and the whole file's SHA-256 is
+computed on the way. Whatever goes wrong during an upload (the size cap, an empty body, a client
+that disconnects, a cancelled task, an S3 error), the multipart upload is aborted before the error
+propagates: no object and no orphaned parts are left behind.
+
+boto3 is synchronous: every call runs in a worker thread, so the event loop keeps serving.
+
+    store = ObjectStore(make_s3_client(settings), "infracalc")
+    stored = await store.put_stream(key, request.stream(), governance=Governance.INFRACALC, max_bytes=cap)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from dataclasses import dataclass
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from infracalc.db import Governance
+from infracalc.errors import InfracalcError
+from infracalc.storage import S3Client
+
+#: Size of every multipart part but the last (S3's minimum is 5 MiB).
+DEFAULT_PART_SIZE = 8 * 1024 * 1024
+#: S3's smallest part but the last.
+MINIMUM_PART_SIZE = 5 * 1024 * 1024
+#: The tag naming an object's governance owner.
+GOVERNANCE_TAG = "governance"
+#: How long a presigned download stays valid by default: 15 minutes.
+DOWNLOAD_SECONDS = 900
+
+_T = TypeVar("_T")
+
+
+class ObjectStoreError(InfracalcError):
+    """The object store refused or failed an operation; the message says which and why."""
+
+
+class ObjectTooLarge(ObjectStoreError):
+    """More bytes arrived than the upload's cap allows."""
+
+
+class EmptyObject(ObjectStoreError):
+    """The upload carried no bytes."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredObject:
+    """An object written by :meth:`ObjectStore.put_stream` or :meth:`ObjectStore.put_file`."""
+
+    key: str
+    #: Bytes stored.
+    size: int
+    #: Hex SHA-256 of the whole object.
+    sha256: str
+    #: Hex SHA-256 of each multipart part, in order (each checked by the S3 server on arrival).
+    part_sha256: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RetagReport:
+    """What :meth:`ObjectStore.retag` did: objects whose tag it changed, and objects already right."""
+
+    changed: int
+    unchanged: int
+
+
+class ObjectStore:
+    """One bucket of an S3-compatible server, holding the projects' imports and exports."""
+
+    def __init__(self, client: S3Client, bucket: str, *, part_size: int = DEFAULT_PART_SIZE) -> None:
+        if part_size < MINIMUM_PART_SIZE:
+            raise ValueError(f"part_size must be at least {MINIMUM_PART_SIZE} bytes (S3's minimum), got {part_size}")
+        self.client = client
+        self.bucket = bucket
+        self.part_size = part_size
+
+    def __repr__(self) -> str:
+        return f"ObjectStore(bucket={self.bucket!r}, part_size={self.part_size})"
+
+    async def ensure_bucket(self) -> None:
+        """Create the bucket unless it exists."""
+        try:
+            await self._call(self.client.head_bucket, Bucket=self.bucket)
+        except ObjectStoreError:
+            await self._call(self.client.create_bucket, Bucket=self.bucket)
+
+    async def put_stream(
+        self,
+        key: str,
+        chunks: AsyncIterable[bytes],
+        *,
+        governance: Governance | str,
+        max_bytes: int,
+        content_type: str = "application/octet-stream",
+    ) -> StoredObject:
+        """Store ``chunks`` at ``key`` as a multipart upload tagged with ``governance``.
+
+        Raises:
+            ObjectTooLarge: more than ``max_bytes`` arrived (checked as bytes arrive, before they are sent on).
+            EmptyObject: ``chunks`` carried no byte.
+            ObjectStoreError: the S3 server refused or failed a request.
+            Whatever ``chunks`` raises (a client that went away), unchanged. In every case the upload is
+            aborted first, so nothing is left in the bucket.
+        """
+        owner = Governance(governance)
+        created = await self._call(
+            self.client.create_multipart_upload,
+            Bucket=self.bucket,
+            Key=key,
+            ContentType=content_type,
+            ChecksumAlgorithm="SHA256",
+            Tagging=f"{GOVERNANCE_TAG}={owner.value}",
+        )
+        upload_id: str = created["UploadId"]
+        try:
+            stored = await self._send_parts(key, upload_id, chunks, max_bytes)
+        except BaseException:
+            # Shielded: a cancelled request must still not leave parts behind.
+            with contextlib.suppress(ObjectStoreError):
+                await asyncio.shield(self._abort(key, upload_id))
+            raise
+        return stored
+
+    async def put_file(
+        self,
+        key: str,
+        path: Path,
+        *,
+        governance: Governance | str,
+        content_type: str = "application/octet-stream",
+        max_bytes: int | None = None,
+    ) -> StoredObject:
+        """Store the file at ``path`` (spooled by the caller) at ``key``; see :meth:`put_stream`."""
+        size = path.stat().st_size
+        return await self.put_stream(
+            key,
+            _file_chunks(path, self.part_size),
+            governance=governance,
+            max_bytes=size if max_bytes is None else max_bytes,
+            content_type=content_type,
+        )
+
+    async def read(self, key: str, *, chunk_size: int = 1024 * 1024) -> AsyncIterator[bytes]:
+        """The object's bytes, in chunks of at most ``chunk_size``.
+
+        Raises:
+            ObjectStoreError: no such object, or the server failed.
+        """
+        answer = await self._call(self.client.get_object, Bucket=self.bucket, Key=key)
+        body = answer["Body"]
+        try:
+            while chunk := await asyncio.to_thread(body.read, chunk_size):
+                yield chunk
+        finally:
+            body.close()
+
+    async def download_to(self, key: str, path: Path) -> None:
+        """Write the object to ``path`` (replaced if it exists)."""
+        with path.open("wb") as file:
+            async for chunk in self.read(key):
+                await asyncio.to_thread(file.write, chunk)
+
+    async def delete(self, key: str) -> None:
+        """Delete the object; deleting an object that is not there is not an error."""
+        await self._call(self.client.delete_object, Bucket=self.bucket, Key=key)
+
+    async def exists(self, key: str) -> bool:
+        """Whether an object is stored at ``key``."""
+        try:
+            await self._call(self.client.head_object, Bucket=self.bucket, Key=key)
+        except ObjectStoreError as error:
+            if _status(error) == HTTPStatus.NOT_FOUND:
+                return False
+            raise
+        return True
+
+    async def governance_of(self, key: str) -> Governance | None:
+        """The object's governance tag, or None when it has none (or an unknown value)."""
+        answer = await self._call(self.client.get_object_tagging, Bucket=self.bucket, Key=key)
+        for tag in answer.get("TagSet", []):
+            if tag["Key"] == GOVERNANCE_TAG:
+                with contextlib.suppress(ValueError):
+                    return Governance(tag["Value"])
+        return None
+
+    async def set_governance(self, key: str, governance: Governance | str) -> bool:
+        """Tag the object with ``governance``, keeping its other tags.
+
+        Returns:
+            True when the tag changed, False when it was right already.
+        """
+        owner = Governance(governance)
+        answer = await self._call(self.client.get_object_tagging, Bucket=self.bucket, Key=key)
+        tags = {tag["Key"]: tag["Value"] for tag in answer.get("TagSet", [])}
+        if tags.get(GOVERNANCE_TAG) == owner.value:
+            return False
+        tags[GOVERNANCE_TAG] = owner.value
+        await self._call(
+            self.client.put_object_tagging,
+            Bucket=self.bucket,
+            Key=key,
+            Tagging={"TagSet": [{"Key": name, "Value": value} for name, value in sorted(tags.items())]},
+        )
+        return True
+
+    async def retag(self, prefix: str, governance: Governance | str) -> RetagReport:
+        """Tag every object under ``prefix`` with ``governance``.
+
+        Objects already tagged right are left alone, so a retag that failed half-way is finished by
+        running it again.
+        """
+        changed = unchanged = 0
+        for key in await self.keys(prefix):
+            if await self.set_governance(key, governance):
+                changed += 1
+            else:
+                unchanged += 1
+        return RetagReport(changed=changed, unchanged=unchanged)
+
+    async def keys(self, prefix: str) -> list[str]:
+        """The keys of every object under ``prefix``, in S3's order (lexicographic)."""
+        found: list[str] = []
+        token: str | None = None
+        while True:
+            arguments: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
+            if token is not None:
+                arguments["ContinuationToken"] = token
+            page = await self._call(self.client.list_objects_v2, **arguments)
+            found.extend(item["Key"] for item in page.get("Contents", []))
+            if not page.get("IsTruncated"):
+                return found
+            token = page["NextContinuationToken"]
+
+    async def pending_uploads(self, prefix: str = "") -> list[str]:
+        """Keys of the multipart uploads begun under ``prefix`` and neither completed nor aborted."""
+        page = await self._call(self.client.list_multipart_uploads, Bucket=self.bucket, Prefix=prefix)
+        return [upload["Key"] for upload in page.get("Uploads", [])]
+
+    def presigned_download(self, key: str, *, filename: str, expires_in: int = DOWNLOAD_SECONDS) -> str:
+        """A URL that downloads the object as ``filename`` without credentials, valid ``expires_in`` seconds.
+
+        Signing is local: no request reaches the server until the URL is used.
+        """
+        url: str = self.client.generate_presigned_url(
+            "get_object",
+            Params={
+                "Bucket": self.bucket,
+                "Key": key,
+                "ResponseContentDisposition": f"attachment; filename*=UTF-8''{quote(filename, safe='')}",
+            },
+            ExpiresIn=expires_in,
+        )
+        return url
+
+    async def _send_parts(self, key: str, upload_id: str, chunks: AsyncIterable[bytes], max_bytes: int) -> StoredObject:
+        whole = hashlib.sha256()
+        size = 0
+        parts: list[dict[str, Any]] = []
+        digests: list[str] = []
+        buffer = bytearray()
+
+        async def send(data: bytes) -> None:
+            digest = hashlib.sha256(data).digest()
+            number = len(parts) + 1
+            answer = await self._call(
+                self.client.upload_part,
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload_id,
+                PartNumber=number,
+                Body=data,
+                ChecksumSHA256=base64.b64encode(digest).decode(),
+            )
+            parts.append({"PartNumber": number, "ETag": answer["ETag"], "ChecksumSHA256": answer["ChecksumSHA256"]})
+            digests.append(digest.hex())
+
+        async for chunk in chunks:
+            if not chunk:
+                continue
+            size += len(chunk)
+            if size > max_bytes:
+                raise ObjectTooLarge(f"the file is larger than the limit of {max_bytes} bytes")
+            whole.update(chunk)
+            buffer += chunk
+            while len(buffer) >= self.part_size:
+                await send(bytes(buffer[: self.part_size]))
+                del buffer[: self.part_size]
+        if size == 0:
+            raise EmptyObject("the file is empty")
+        if buffer:
+            await send(bytes(buffer))
+        await self._call(
+            self.client.complete_multipart_upload,
+            Bucket=self.bucket,
+            Key=key,
+            UploadId=upload_id,
+            MultipartUpload={"Parts": parts},
+        )
+        return StoredObject(key=key, size=size, sha256=whole.hexdigest(), part_sha256=tuple(digests))
+
+    async def _abort(self, key: str, upload_id: str) -> None:
+        await self._call(self.client.abort_multipart_upload, Bucket=self.bucket, Key=key, UploadId=upload_id)
+
+    async def _call(self, method: Callable[..., _T], **arguments: Any) -> _T:
+        try:
+            return await asyncio.to_thread(method, **arguments)
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "error")
+            raise ObjectStoreError(f"the object store refused {method.__name__} ({code})") from error
+        except BotoCoreError as error:
+            raise ObjectStoreError(f"the object store failed {method.__name__}: {error}") from error
+
+
+def _status(error: ObjectStoreError) -> int | None:
+    cause = error.__cause__
+    if isinstance(cause, ClientError):
+        status = cause.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return status if isinstance(status, int) else None
+    return None
+
+
+async def _file_chunks(path: Path, size: int) -> AsyncIterator[bytes]:
+    with path.open("rb") as file:
+        while chunk := await asyncio.to_thread(file.read, size):
+            yield chunk
+
+
+__all__ = [
+    "DOWNLOAD_SECONDS",
+    "EmptyObject",
+    "ObjectStore",
+    "ObjectStoreError",
+    "ObjectTooLarge",
+    "RetagReport",
+    "StoredObject",
+]
