@@ -25,6 +25,9 @@ from infracalc.casd.checks.tables import check_workbook_archive, csv_rows, workb
 #: The default settings (ACRO's rule parameters, the documented limits).
 DEFAULT_SETTINGS = CheckSettings()
 
+#: Binary formats: a name saying one of them must be borne out by the content.
+_BINARY_TYPES = frozenset({"xlsx", "pdf", "png", "jpeg"})
+
 _UNCHECKED = {
     "png": "an image",
     "jpeg": "an image",
@@ -59,7 +62,18 @@ def _type_findings(detection: Detection, name: str) -> list[Finding]:
         findings.append(
             Finding("file_type", Outcome.PASS, f"the content is {kind}, which may be exported", {"detected": kind})
         )
-    if not detection.agrees_with_name:
+    if detection.hinted_type in _BINARY_TYPES and kind not in _BINARY_TYPES and detection.problem is None:
+        # A workbook, PDF or image that is not one is a broken file, not a text to read instead.
+        findings.append(
+            Finding(
+                "parse",
+                Outcome.FAIL,
+                f"the name {name!r} says {detection.hinted_type} but the content is not a readable "
+                f"{detection.hinted_type} file (it reads as {kind})",
+                {"named": detection.hinted_type, "detected": kind},
+            )
+        )
+    elif not detection.agrees_with_name:
         findings.append(
             Finding(
                 "extension",
@@ -108,7 +122,7 @@ def _table_findings(path: Path, detection: Detection, settings: CheckSettings) -
 
 def _markup_findings(path: Path, kind: str) -> list[Finding]:
     try:
-        found = find_active_content(path)
+        found = find_active_content(path, kind)
     except (OSError, UnicodeError, AssertionError) as error:
         # html.parser asserts on some malformed declarations: the page cannot be made safe.
         return [Finding("parse", Outcome.FAIL, f"the {kind.upper()} cannot be parsed to remove scripts: {error}")]

@@ -2,10 +2,12 @@
 
 **Which cells are counts.** A table's first non-empty row is its header and its first column
 holds the row labels; both are left out. In the other (data) cells, a count is a non-negative
-integer: an integer XLSX value (not a boolean), or text that is only digits, with an optional
-``+``, leading zeros and surrounding blanks (``"7"``, ``" 007 "``). Decimals (``"7.0"``,
-``7.5``) are magnitudes, not counts; other text, dates and empty cells are ignored. Thousands
-separators do not matter: they only appear in counts far above any threshold.
+integer: text that is only digits, with an optional ``+``, leading zeros and surrounding blanks
+(``"7"``, ``" 007 "``), or an XLSX number without a fractional part (not a boolean). Decimals
+written as such in text (``"7.0"``, ``"7.5"``) are magnitudes, not counts. XLSX cannot tell them
+apart (Excel stores every number as a double and writes 7.0 as ``7``), so there a whole number is
+a count, as a reader sees it. Other text, dates and empty cells are ignored. Thousands separators
+do not matter: they only appear in counts far above any threshold.
 
 **Rules on counts** (every sheet of a workbook, each with its own header):
 
@@ -51,6 +53,13 @@ def as_count(value: object) -> int | None:
         if text and text.isascii() and text.isdigit():
             return int(text)
     return None
+
+
+def workbook_count(value: object) -> int | None:
+    """The count an XLSX cell value holds: as :func:`as_count`, and a whole float is a count too."""
+    if type(value) is float and value.is_integer() and value >= 0:
+        return int(value)
+    return as_count(value)
 
 
 def _label(value: object) -> str:
@@ -143,7 +152,7 @@ class CountRules:
                 continue
             self.cells_checked += max(0, len(row) - 1)
             for column in range(1, len(row)):
-                count = as_count(row[column])
+                count = workbook_count(row[column])
                 if count is not None and count < self._threshold:
                     self._flag(count, sheet, header, row, number, column)
 

@@ -96,9 +96,10 @@ def _attribute_names(raw: str, start: int) -> list[str]:
 class _Stripper(HTMLParser):
     """Re-emits markup without its active content (or only counts it, without ``write``)."""
 
-    def __init__(self, write: Callable[[str], object] | None) -> None:
+    def __init__(self, write: Callable[[str], object] | None, *, svg: bool) -> None:
         super().__init__(convert_charrefs=True)
         self._write = write
+        self._svg = svg
         self.kinds: Counter[str] = Counter()
         self._skip_tag: str | None = None
         self._skip_depth = 0
@@ -209,9 +210,9 @@ class _Stripper(HTMLParser):
             self._emit(f"<!{decl}>")
 
     def unknown_decl(self, data: str) -> None:
-        # A CDATA section is text in SVG, and a bogus comment ending at the first ">" in HTML: as
-        # escaped text it means the same in SVG and can hide no markup from an HTML parser.
-        if self._skip_tag is None and data.startswith("CDATA["):
+        # A CDATA section is text in SVG (kept, escaped: the same text, no markup can hide in it),
+        # and in HTML a bogus comment that ends at the first ">" (dropped: it shows nothing).
+        if self._svg and self._skip_tag is None and data.startswith("CDATA["):
             self._emit(html.escape(data[len("CDATA[") :], quote=False))
 
     def handle_pi(self, data: str) -> None:
@@ -226,8 +227,8 @@ class _Stripper(HTMLParser):
         return ActiveContent(removed=sum(self.kinds.values()), kinds=dict(self.kinds))
 
 
-def _run(path: Path, write: Callable[[str], object] | None) -> ActiveContent:
-    stripper = _Stripper(write)
+def _run(path: Path, write: Callable[[str], object] | None, *, svg: bool) -> ActiveContent:
+    stripper = _Stripper(write, svg=svg)
     with path.open(encoding="utf-8", errors="surrogateescape", newline="") as source:
         while chunk := source.read(_CHUNK):
             stripper.feed(chunk)
@@ -235,9 +236,9 @@ def _run(path: Path, write: Callable[[str], object] | None) -> ActiveContent:
     return stripper.result()
 
 
-def find_active_content(path: Path) -> ActiveContent:
+def find_active_content(path: Path, detected_type: str) -> ActiveContent:
     """Count the active content of the HTML or SVG file at ``path`` without changing it."""
-    return _run(path, None)
+    return _run(path, None, svg=detected_type == "svg")
 
 
 def strip_active_content(path: Path, detected_type: str) -> bool:
@@ -254,7 +255,7 @@ def strip_active_content(path: Path, detected_type: str) -> bool:
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".stripped")
     try:
         with os.fdopen(handle, "w", encoding="utf-8", errors="surrogateescape", newline="") as target:
-            found = _run(path, target.write)
+            found = _run(path, target.write, svg=detected_type == "svg")
         if found.removed:
             os.chmod(temporary, path.stat().st_mode & 0o777)
             os.replace(temporary, path)

@@ -95,6 +95,11 @@ def csv_rows(path: Path, *, delimiter: str, encoding: str, settings: CheckSettin
                 lines.record_chars = 0
                 yield row
         except csv.Error as error:
+            if "field larger than field limit" in str(error):
+                raise ParseRefused(
+                    f"row {number + 1:,} has a cell longer than {max_cell:,} characters "
+                    "(INFRACALC_EXPORT_MAX_CELL_BYTES)"
+                ) from None
             raise ParseRefused(
                 f"line {reader.line_num:,} cannot be read as {'TSV' if delimiter == chr(9) else 'CSV'}: {error}"
             ) from None
