@@ -92,10 +92,11 @@ class CountRules:
         self.small_total = 0
         self.zeros: list[dict[str, Any]] = []
         self.zeros_total = 0
-        # A row whose text holds no short integer cannot hold a flagged count: one regular
-        # expression search over the joined row skips the cell-by-cell work for most rows.
+        # A row whose text holds no short integer cannot hold a flagged count: one search over the
+        # joined row (a separator before every data cell, none before the label) skips the
+        # cell-by-cell work for most rows. It may let through more than counts, never fewer.
         digits = max(1, len(str(max(0, settings.threshold - 1))))
-        self._candidate = re.compile(rf"(?:^|{_SEPARATOR})\s*\+?0*[0-9]{{1,{digits}}}\s*(?:{_SEPARATOR}|$)")
+        self._candidate = re.compile(rf"{_SEPARATOR}[\s+0]*[0-9]{{1,{digits}}}\s*(?={_SEPARATOR}|$)")
 
     def _flag(  # noqa: PLR0917 - private, called from one hot loop
         self, value: int, sheet: str | None, header: Sequence[object], row: Sequence[object], number: int, column: int
@@ -135,7 +136,7 @@ class CountRules:
             if width <= 0:
                 continue
             self.cells_checked += width
-            if candidate(join(row[1:])) is None:
+            if candidate(join(row)) is None:
                 continue
             for column in range(1, len(row)):
                 value = as_count(row[column])

@@ -36,28 +36,26 @@ _WORKSHEET = re.compile(r"xl/worksheets/[^/]+\.xml")
 _EMBEDDED_PREFIXES = ("xl/media/", "xl/charts/", "xl/embeddings/", "xl/externalLinks/", "xl/activeX/")
 
 
-class _CappedLines:
-    """The lines of a text file, each fetched with a length cap; counts the characters of the current record."""
+class _RecordSize:
+    """The characters read for the record the csv reader is building."""
 
-    def __init__(self, handle: IO[str], limit: int) -> None:
-        self._handle = handle
-        self._limit = limit
-        self.record_chars = 0
+    __slots__ = ("chars",)
 
-    def __iter__(self) -> _CappedLines:
-        return self
+    def __init__(self) -> None:
+        self.chars = 0
 
-    def __next__(self) -> str:
-        line = self._handle.readline(self._limit + 1)
-        if not line:
-            raise StopIteration
-        self.record_chars += len(line)
-        if self.record_chars > self._limit:
+
+def _capped_lines(handle: IO[str], limit: int, record: _RecordSize) -> Iterator[str]:
+    """The lines of ``handle``, each fetched with a length cap, refusing a record longer than ``limit``."""
+    readline = handle.readline
+    while line := readline(limit + 1):
+        record.chars += len(line)
+        if record.chars > limit:
             raise ParseRefused(
-                f"a record is longer than {self._limit:,} characters (INFRACALC_EXPORT_MAX_ROW_BYTES): "
+                f"a record is longer than {limit:,} characters (INFRACALC_EXPORT_MAX_ROW_BYTES): "
                 "the table has too many columns or a huge cell"
             )
-        return line
+        yield line
 
 
 def _allow_fields_up_to(size: int) -> None:
@@ -74,8 +72,8 @@ def csv_rows(path: Path, *, delimiter: str, encoding: str, settings: CheckSettin
     _allow_fields_up_to(settings.max_cell_bytes + 1)
     max_columns, max_rows, max_cell = settings.max_columns, settings.max_rows, settings.max_cell_bytes
     with path.open(encoding=encoding, errors="replace", newline="") as handle:
-        lines = _CappedLines(handle, settings.max_row_bytes)
-        reader = csv.reader(lines, delimiter=delimiter)
+        record = _RecordSize()
+        reader = csv.reader(_capped_lines(handle, settings.max_row_bytes, record), delimiter=delimiter)
         number = 0
         try:
             for row in reader:
@@ -87,12 +85,12 @@ def csv_rows(path: Path, *, delimiter: str, encoding: str, settings: CheckSettin
                         f"row {number:,} has {len(row):,} columns, more than {max_columns:,} "
                         "(INFRACALC_EXPORT_MAX_COLUMNS)"
                     )
-                if lines.record_chars > max_cell and max(map(len, row)) > max_cell:
+                if record.chars > max_cell and max(map(len, row)) > max_cell:
                     raise ParseRefused(
                         f"row {number:,} has a cell longer than {max_cell:,} characters "
                         "(INFRACALC_EXPORT_MAX_CELL_BYTES)"
                     )
-                lines.record_chars = 0
+                record.chars = 0
                 yield row
         except csv.Error as error:
             if "field larger than field limit" in str(error):
