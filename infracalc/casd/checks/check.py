@@ -123,8 +123,7 @@ def _table_findings(path: Path, detection: Detection, settings: CheckSettings) -
 def _markup_findings(path: Path, kind: str) -> list[Finding]:
     try:
         found = find_active_content(path, kind)
-    except (OSError, UnicodeError, AssertionError) as error:
-        # html.parser asserts on some malformed declarations: the page cannot be made safe.
+    except (OSError, UnicodeError, ParseRefused) as error:
         return [Finding("parse", Outcome.FAIL, f"the {kind.upper()} cannot be parsed to remove scripts: {error}")]
     if found.removed:
         listed = ", ".join(f"{count} {what}" for what, count in sorted(found.kinds.items()))

@@ -30,10 +30,15 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 
+from infracalc.casd.checks.errors import ParseRefused
+
 #: The types :func:`strip_active_content` rewrites.
 MARKUP_TYPES = frozenset({"html", "svg"})
 
-_CHUNK = 64 * 1024
+_CHUNK = 1024 * 1024
+#: The most markup the parser may hold unfinished (an unclosed comment, tag or script): bounds the
+#: memory, and the time html.parser spends scanning it again at each chunk.
+MAX_PENDING_CHARS = 16 * 1024 * 1024
 _DROP_WITH_CONTENT = frozenset({"script", "iframe", "object", "applet", "frameset", "noembed", "noframes"})
 _DROP_VOID = frozenset({"embed", "frame"})
 _ANIMATIONS = frozenset({"set", "animate"})
@@ -229,10 +234,18 @@ class _Stripper(HTMLParser):
 
 def _run(path: Path, write: Callable[[str], object] | None, *, svg: bool) -> ActiveContent:
     stripper = _Stripper(write, svg=svg)
-    with path.open(encoding="utf-8", errors="surrogateescape", newline="") as source:
-        while chunk := source.read(_CHUNK):
-            stripper.feed(chunk)
-    stripper.close()
+    try:
+        with path.open(encoding="utf-8", errors="surrogateescape", newline="") as source:
+            while chunk := source.read(_CHUNK):
+                stripper.feed(chunk)
+                if len(stripper.rawdata) > MAX_PENDING_CHARS:
+                    raise ParseRefused(
+                        f"the markup holds an unfinished comment, tag or script longer than {MAX_PENDING_CHARS:,} "
+                        "characters"
+                    )
+        stripper.close()
+    except AssertionError as error:  # html.parser's way of rejecting some malformed declarations
+        raise ParseRefused(f"the markup cannot be parsed: {error}") from None
     return stripper.result()
 
 
@@ -249,6 +262,9 @@ def strip_active_content(path: Path, detected_type: str) -> bool:
 
     Returns:
         Whether anything was removed.
+
+    Raises:
+        ParseRefused: the markup cannot be parsed within the limits (the file is left unchanged).
     """
     if detected_type not in MARKUP_TYPES:
         return False

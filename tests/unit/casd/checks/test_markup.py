@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from infracalc.casd.checks import Outcome, strip_active_content
+from infracalc.casd.checks import Outcome, ParseRefused, strip_active_content
 
 from .conftest import Check, finding
 
@@ -134,3 +134,22 @@ def test_the_file_keeps_its_permissions(tmp_path: Path) -> None:
     assert strip_active_content(path, "html") is True
     assert path.stat().st_mode & 0o777 == 0o640
     assert path.read_text() == "<p>hi</p>"
+
+
+def test_an_unclosed_comment_too_long_to_hold_fails_to_parse(check: Check, tmp_path: Path) -> None:
+    report = check("page.html", "<html><body><!--" + "a" * (17 * 1024 * 1024))
+    refusal = finding(report, "parse")
+    assert refusal.outcome is Outcome.FAIL
+    assert "unfinished comment, tag or script longer than" in refusal.reason
+    path = tmp_path / "page.html"
+    with pytest.raises(ParseRefused):
+        strip_active_content(path, "html")
+    assert path.stat().st_size > 17 * 1024 * 1024  # left unchanged
+
+
+def test_a_page_with_a_large_inline_script_is_stripped(tmp_path: Path) -> None:
+    # Plotting libraries export HTML with megabytes of inline JavaScript.
+    path = tmp_path / "plot.html"
+    path.write_text("<html><body><div id=p>plot</div><script>" + "var x = 1;\n" * 400_000 + "</script></body></html>")
+    assert strip_active_content(path, "html") is True
+    assert path.read_text() == "<html><body><div id=p>plot</div></body></html>"
