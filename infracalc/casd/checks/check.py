@@ -9,6 +9,7 @@ risk score. Bad content never raises: it becomes a FAIL finding with its reason.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from infracalc.casd.checks.report import CheckReport
 from infracalc.casd.checks.risk import MANUAL_REVIEW, risk_level, risk_score
 from infracalc.casd.checks.settings import CheckSettings
 from infracalc.casd.checks.tables import check_workbook_archive, csv_rows, workbook_sheets
+
+_log = logging.getLogger(__name__)
 
 #: The default settings (ACRO's rule parameters, the documented limits).
 DEFAULT_SETTINGS = CheckSettings()
@@ -152,6 +155,20 @@ def check_output(
     Returns:
         The report; malformed, oversized or unparseable files give a FAIL finding, never an exception.
     """
+    try:
+        return _check(path, name, settings, contributors)
+    except Exception as error:  # noqa: BLE001 - the contract: a file the checks trip on fails, it never raises
+        _log.exception("output checks failed on %s", name)
+        reason = f"the checks could not complete ({type(error).__name__}); the file cannot be exported as it is"
+        return _report("unknown", [Finding("internal", Outcome.FAIL, reason)])
+
+
+def _check(
+    path: Path,
+    name: str,
+    settings: CheckSettings,
+    contributors: Mapping[str, Sequence[float]] | None,
+) -> CheckReport:
     try:
         size = path.stat().st_size
         if not path.is_file():

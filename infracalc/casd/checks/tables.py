@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import re
 import zipfile
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -162,8 +163,10 @@ def check_workbook_archive(path: Path, settings: CheckSettings) -> WorkbookParts
                 if _WORKSHEET.fullmatch(info.filename):
                     _scan_worksheet(archive, info.filename, settings)
             embedded = tuple(info.filename for info in infos if info.filename.startswith(_EMBEDDED_PREFIXES))
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as error:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, zlib.error) as error:
         raise ParseRefused(f"the workbook is not a readable XLSX (ZIP) archive: {error}") from None
+    except (NotImplementedError, RuntimeError) as error:  # an unsupported compression method, an encrypted part
+        raise ParseRefused(f"the workbook cannot be read: {error}") from None
     return WorkbookParts(embedded=embedded[:50])
 
 

@@ -7,6 +7,8 @@ import tracemalloc
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from infracalc.casd.checks import CheckSettings, Outcome, check_output
 
 from .conftest import Check, finding, write_workbook
@@ -192,3 +194,33 @@ def test_a_workbook_row_of_cells_without_positions_is_counted_while_streaming(ch
             archive.writestr(info.filename, sheet if info.filename == "xl/worksheets/sheet1.xml" else source.read(info))
     report = check("wide.xlsx", buffer.getvalue())
     assert "row 1 has more than 10,000 cells" in finding(report, "parse").reason
+
+
+def test_a_workbook_with_corrupt_compressed_data_fails_to_parse(check: Check, tmp_path: Path) -> None:
+    path = tmp_path / "w.xlsx"
+    rows = [("region", "n")] + [(f"r{i}", i * 37 % 1000) for i in range(2000)]
+    write_workbook(path, {"counts": rows})
+    content = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo("xl/worksheets/sheet1.xml")
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    for offset in range(start + 100, start + info.compress_size - 100, 97):
+        content[offset] ^= 0x5A
+    report = check("corrupt.xlsx", bytes(content))
+    refusal = finding(report, "parse")
+    assert refusal.outcome is Outcome.FAIL
+    assert "not a readable XLSX (ZIP) archive" in refusal.reason
+
+
+def test_a_check_that_trips_on_a_file_fails_it_instead_of_raising(
+    check: Check, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_: object) -> None:
+        raise KeyError("surprise")
+
+    monkeypatch.setattr("infracalc.casd.checks.check.detect_type", broken)
+    report = check("t.csv", "region,n\nParis,120\n")
+    assert finding(report, "internal").reason == (
+        "the checks could not complete (KeyError); the file cannot be exported as it is"
+    )
+    assert report.risk_score == 1.0
