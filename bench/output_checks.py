@@ -101,7 +101,7 @@ def main() -> None:
     print(f"output checks on a {size_mb:,.0f} MB CSV ({cells:,} cells), best of {ROUNDS}")
     print(f"  baseline csv.reader : {size_mb / base_wall:7.1f} MB/s  ({base_wall:.2f} s, CPU {base_cpu:.2f} s)")
     print(f"  check_output        : {size_mb / check_wall:7.1f} MB/s  ({check_wall:.2f} s, CPU {check_cpu:.2f} s)")
-    print(f"  check_output / baseline time: {check_wall / base_wall:.2f}x")
+    print(f"  check_output / baseline: {check_wall / base_wall:.2f}x wall time, {check_cpu / base_cpu:.2f}x CPU time")
     print(f"  report: {report.outcome} ({report.risk_level}, {report.risk_score}); flagged cells {flagged}")  # type: ignore[attr-defined]
     print(
         f"  peak RSS: {rss_start:.0f} MB before, {rss_baseline:.0f} MB after the baseline, "

@@ -213,9 +213,12 @@ def _detect_text(head: bytes, complete: bool, hint: str | None) -> Detection:  #
             return Detection("html", hint, encoding=encoding)
         if opening.startswith("<?xml"):
             return Detection("xml", hint, encoding=encoding)
-    if opening.startswith(("{", "[")) and _looks_like_json(text, complete):
-        return Detection("json", hint, encoding=encoding)
     delimiter = _sniff_delimiter(text, complete)
+    # A long file cannot be parsed here: its opening decides, unless a table's name agrees with
+    # its lines (a CSV whose first label is "[0-5)"). Either way no table goes unchecked.
+    table_named = hint in PLAIN_TEXT_TYPES and delimiter is not None and not complete
+    if opening.startswith(("{", "[")) and _looks_like_json(text, complete) and not table_named:
+        return Detection("json", hint, encoding=encoding)
     if hint in PLAIN_TEXT_TYPES:
         if delimiter is None and hint in {"csv", "tsv"}:
             delimiter = "\t" if hint == "tsv" else ","

@@ -132,3 +132,10 @@ def test_windows_1252_text_is_read(check: Check) -> None:
     report = check("t.csv", "région,nombre\nÎle-de-France,3\nCôte-d'Or,120\n".encode("cp1252"))
     assert report.detected_type == "csv"
     assert finding(report, "small_counts").details["cells"][0]["row"] == "Île-de-France"
+
+
+def test_a_long_table_whose_first_label_opens_like_json_is_a_table(check: Check) -> None:
+    body = "[0-5),count\n" + "".join(f"[{i}-{i + 5}),{100 + i}\n" for i in range(10_000)) + "[90+),4\n"
+    report = check("ages.csv", body)
+    assert report.detected_type == "csv"
+    assert finding(report, "small_counts").details["cells"][0]["row"] == "[90+)"
