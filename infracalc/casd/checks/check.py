@@ -100,7 +100,7 @@ def _table_findings(path: Path, detection: Detection, settings: CheckSettings) -
             except ParseRefused:
                 raise
             except Exception as error:  # noqa: BLE001 - openpyxl raises many kinds on a malformed workbook
-                raise ParseRefused(f"the workbook cannot be read: {type(error).__name__}: {error}") from None
+                raise ParseRefused(f"the workbook cannot be read: {type(error).__name__}: {str(error)[:200]}") from None
             if parts.embedded:
                 findings.append(
                     Finding(
