@@ -1,7 +1,8 @@
 """The disclosure rules (statistical disclosure control), after ACRO's definitions and defaults.
 
-**Which cells are counts.** A table's first non-empty row is its header and its first column
-holds the row labels; both are left out. In the other (data) cells, a count is a non-negative
+**Which cells are counts.** A table's header is its first row with something beside the first
+cell (rows before it, like a title, hold no data), and its first column holds the row labels;
+both are left out. In the other (data) cells, a count is a non-negative
 integer: text that is only digits, with an optional ``+``, leading zeros and surrounding blanks
 (``"7"``, ``" 007 "``), or an XLSX number without a fractional part (not a boolean). Decimals
 written as such in text (``"7.0"``, ``"7.5"``) are magnitudes, not counts. XLSX cannot tell them
@@ -63,7 +64,7 @@ def workbook_count(value: object) -> int | None:
 
 
 def _label(value: object) -> str:
-    text = "" if value is None else str(value)
+    text = "" if value is None else str(value).strip()
     return text if len(text) <= _LABEL_CHARS else text[: _LABEL_CHARS - 1] + "…"
 
 
@@ -114,7 +115,9 @@ class CountRules:
         if len(bucket) < MAX_DETAIL_ITEMS:
             cell: dict[str, Any] = {
                 "row": _label(row[0]),
-                "column": _label(header[column]) if column < len(header) else f"column {column + 1}",
+                "column": _label(header[column])
+                if column < len(header) and header[column] not in (None, "")
+                else f"column {column + 1}",
                 "row_number": number,
                 "column_number": column + 1,
             }
@@ -123,13 +126,13 @@ class CountRules:
             bucket.append(cell)
 
     def text_rows(self, rows: Iterable[Sequence[str]], sheet: str | None = None) -> None:
-        """Apply the rules to rows of text cells (CSV, TSV), the first non-empty one being the header."""
+        """Apply the rules to rows of text cells (CSV, TSV, markdown tables) after the header row."""
         header: Sequence[str] | None = None
         candidate = self._candidate.search
         join = _SEPARATOR.join
         for number, row in enumerate(rows, 1):
             if header is None:
-                if any(cell.strip() for cell in row):
+                if any(cell.strip() for cell in row[1:]):
                     header = row
                 continue
             width = len(row) - 1
@@ -144,11 +147,11 @@ class CountRules:
                     self._flag(value, sheet, header, row, number, column)
 
     def value_rows(self, rows: Iterable[Sequence[object]], sheet: str | None = None) -> None:
-        """Apply the rules to rows of typed values (XLSX), the first non-empty one being the header."""
+        """Apply the rules to rows of typed values (XLSX) after the header row."""
         header: Sequence[object] | None = None
         for number, row in enumerate(rows, 1):
             if header is None:
-                if any(value is not None and str(value).strip() for value in row):
+                if any(value is not None and str(value).strip() for value in row[1:]):
                     header = row
                 continue
             self.cells_checked += max(0, len(row) - 1)

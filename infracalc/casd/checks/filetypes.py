@@ -4,7 +4,8 @@ The name's extension is only a hint. Binary formats are known by their first byt
 PDF, and ZIP archives, opened to tell an XLSX workbook, ``[Content_Types].xml`` plus ``xl/``,
 from other Office files and plain archives). Text is read from its first 64 KiB: SVG, HTML and
 JSON by their opening, then CSV/TSV when most lines split into the same number (2 or more) of
-fields on a tab, a comma or a semicolon. Plain-text names (``.csv``, ``.tsv``, ``.txt``, ``.md``)
+fields on a tab, a comma or a semicolon, and markdown tables (``|`` separated, with a ``|---|``
+rule line) wherever they are in the text. Plain-text names (``.csv``, ``.tsv``, ``.txt``, ``.md``)
 agree with any plain text: the content decides only whether the file is also read as a table,
 so a table saved as ``.txt`` is still checked cell by cell.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import struct
 import zipfile
 from collections import Counter
@@ -79,6 +81,8 @@ _SNIFF_LINES = 50
 _SNIFF_MIN_LINES = 2
 _SNIFF_AGREEMENT = 0.6
 _SNIFF_DELIMITERS = ("\t", ",", ";")
+#: A markdown table's separator line: | --- | :---: |
+_PIPE_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)+\|?\s*$")
 _MARKDOWN_STARTS = ("#", "```", "- ", "* ", "|", "> ")
 
 
@@ -256,4 +260,6 @@ def _sniff_delimiter(text: str, complete: bool) -> str | None:
         width, rows = widths.most_common(1)[0]
         if width >= 2 and rows >= _SNIFF_AGREEMENT * len(lines):  # noqa: PLR2004 - a table has 2+ columns
             return delimiter
+    if any(_PIPE_TABLE_RULE.match(line) for line in lines):
+        return "|"  # a markdown table, even among prose: prose lines read as rows without data
     return None

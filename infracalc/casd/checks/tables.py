@@ -74,7 +74,11 @@ def csv_rows(path: Path, *, delimiter: str, encoding: str, settings: CheckSettin
     max_columns, max_rows, max_cell = settings.max_columns, settings.max_rows, settings.max_cell_bytes
     with path.open(encoding=encoding, errors="replace", newline="") as handle:
         record = _RecordSize()
-        reader = csv.reader(_capped_lines(handle, settings.max_row_bytes, record), delimiter=delimiter)
+        lines = _capped_lines(handle, settings.max_row_bytes, record)
+        if delimiter == "|":  # markdown: no quoting, and the outer pipes open and close the row
+            reader = csv.reader(lines, delimiter="|", quoting=csv.QUOTE_NONE)
+        else:
+            reader = csv.reader(lines, delimiter=delimiter)
         number = 0
         try:
             for row in reader:
@@ -92,7 +96,10 @@ def csv_rows(path: Path, *, delimiter: str, encoding: str, settings: CheckSettin
                         "(INFRACALC_EXPORT_MAX_CELL_BYTES)"
                     )
                 record.chars = 0
-                yield row
+                if delimiter == "|" and row and row[0] == "":
+                    yield row[1:-1] if row[-1].strip() == "" else row[1:]
+                else:
+                    yield row
         except csv.Error as error:
             if "field larger than field limit" in str(error):
                 raise ParseRefused(

@@ -215,3 +215,35 @@ def test_contributions_that_are_not_numbers_fail(check: Check) -> None:
 
 def test_without_contributors_the_contributor_rules_do_not_run(check: Check) -> None:
     assert {"dominance", "p_ratio", "few_contributors"}.isdisjoint(checks(check("t.csv", TABLE)))
+
+
+def test_a_title_row_before_the_header_is_skipped(check: Check, tmp_path: Path) -> None:
+    report = check("t.csv", "Table 1: people by region\nregion,2021\nParis,4\n")
+    assert finding(report, "small_counts").details["cells"][0] == {
+        "row": "Paris",
+        "column": "2021",
+        "row_number": 3,
+        "column_number": 2,
+    }
+    content = write_workbook(tmp_path / "w.xlsx", {"s": [("Table 1",), ("region", "n"), ("Paris", 4)]})
+    cell = finding(check("w.xlsx", content.read_bytes()), "small_counts").details["cells"][0]
+    assert (cell["row"], cell["column"]) == ("Paris", "n")
+
+
+def test_markdown_tables_among_prose_are_checked(check: Check) -> None:
+    document = """# Results
+
+The counts by region are below.
+
+| region | 2021 | 2022 |
+|--------|-----:|-----:|
+| Paris  |  120 |    3 |
+| Lyon   |   45 |   12 |
+
+Nothing else | to say.
+"""
+    report = check("results.md", document)
+    assert report.detected_type == "md"
+    small = finding(report, "small_counts")
+    assert small.details["cells"] == [{"row": "Paris", "column": "2022", "row_number": 7, "column_number": 3}]
+    assert small.details["cells_checked"] == 7  # 3 rows of 2 data cells, and the prose line after
