@@ -9,7 +9,7 @@ from typing import Any
 import openpyxl
 import pytest
 
-from infracalc.casd.checks import CheckReport, CheckSettings, Finding, check_output
+from infracalc.casd.checks import CheckReport, Finding, check_output
 
 Check = Callable[..., CheckReport]
 
@@ -45,7 +45,3 @@ def finding(report: CheckReport, check: str) -> Finding:
 
 def checks(report: CheckReport) -> dict[str, str]:
     return {f.check: str(f.outcome) for f in report.findings}
-
-
-def settings(**kwargs: Any) -> CheckSettings:
-    return CheckSettings(**kwargs)
