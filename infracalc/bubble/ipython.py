@@ -30,6 +30,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from infracalc.bubble.client import BubbleClient, BubbleSettings, DeliveryFailed, NotInABubble
@@ -43,6 +44,15 @@ MAX_BATCH_CELLS = 50
 MAX_BATCH_BYTES = 4 * 1024 * 1024
 #: The attribute of the shell holding its recorder (so that unloading finds it).
 _ATTRIBUTE = "infracalc_code_recorder"
+
+#: The kernel configuration that loads this extension (the bubble image carries the same lines, in
+#: ``images/bubble/ipython_kernel_config.py``).
+KERNEL_CONFIG = """\
+# Written by INFRACALC: every kernel records the cells it runs into the bubble's session
+# (infracalc.bubble.ipython); outside a bubble the extension does nothing.
+c = get_config()  # noqa: F821
+c.InteractiveShellApp.extensions.append("infracalc.bubble.ipython")
+"""
 
 #: Sends a batch of cells (JSON objects) to the service; raises on failure.
 Send = Callable[[Sequence[Mapping[str, Any]]], object]
@@ -313,3 +323,15 @@ def unload_ipython_extension(ipython: Any) -> None:
     setattr(ipython, _ATTRIBUTE, None)
     atexit.unregister(recorder.close)
     recorder.close()
+
+
+def write_kernel_config(ipython_dir: Path) -> Path:
+    """Write :data:`KERNEL_CONFIG` as ``<ipython_dir>/profile_default/ipython_kernel_config.py``; its path.
+
+    For kernels whose ``IPYTHONDIR`` the platform owns (the local spawner's bubbles); the bubble image
+    carries the same configuration in its environment's IPython directory instead.
+    """
+    path = ipython_dir / "profile_default" / "ipython_kernel_config.py"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(KERNEL_CONFIG)
+    return path

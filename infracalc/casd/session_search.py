@@ -133,7 +133,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise InvalidSearch(
             "cursor: not a cursor this service gave (take next_cursor from a previous page)", field="cursor"
         ) from None
-    if not isinstance(session_id, str) or at.tzinfo is None:
+    if not isinstance(session_id, str) or not session_id.isprintable() or at.tzinfo is None:
         raise InvalidSearch(
             "cursor: not a cursor this service gave (take next_cursor from a previous page)", field="cursor"
         )
@@ -141,6 +141,10 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 
 def _check(query: SessionQuery) -> None:
+    # PostgreSQL refuses a NUL even as a query parameter, and no name holds a control character.
+    for name, given in (("user", query.username), ("project", query.project)):
+        if given is not None and not given.isprintable():
+            raise InvalidSearch(f"{name}: printable characters only, got {given!r}", field=name)
     if not 1 <= query.limit <= MAX_LIMIT:
         raise InvalidSearch(f"limit: 1 to {MAX_LIMIT}, got {query.limit}", field="limit")
     for name, value in (("from", query.since), ("to", query.until)):
@@ -212,16 +216,22 @@ def _matches(db_session: AsyncSession, terms: list[str]) -> sa.ColumnElement[boo
 
 
 def snippet(summary: str, details: Mapping[str, Any], terms: list[str]) -> str:
-    """One line of an event around the first of ``terms`` found in its summary or details (its summary otherwise)."""
+    """One line of an event around the first of ``terms`` in the text that holds most of them (summary or details).
+
+    Its summary when none holds any (a word found only after :data:`~infracalc.casd.sessions.MAX_WORD_LENGTH`...).
+    """
     wanted = set(terms)
+    best: tuple[int, str, int] | None = None  # (distinct terms held, text, where the first one starts)
     for text in _texts(summary, details):
-        for start, word in _word_starts(text):
-            if word in wanted:
-                begin = max(0, start - SNIPPET_BEFORE)
-                end = start + SNIPPET_AFTER
-                cut = ("…" if begin > 0 else "") + text[begin:end] + ("…" if end < len(text) else "")
-                return one_line(cut)
-    return one_line(summary[: SNIPPET_BEFORE + SNIPPET_AFTER])
+        starts = [(start, word) for start, word in _word_starts(text) if word in wanted]
+        if starts and (best is None or len({word for _, word in starts}) > best[0]):
+            best = (len({word for _, word in starts}), text, starts[0][0])
+    if best is None:
+        return one_line(summary[: SNIPPET_BEFORE + SNIPPET_AFTER])
+    _, text, start = best
+    begin = max(0, start - SNIPPET_BEFORE)
+    end = start + SNIPPET_AFTER
+    return one_line(("…" if begin > 0 else "") + text[begin:end] + ("…" if end < len(text) else ""))
 
 
 def _texts(summary: str, details: Mapping[str, Any]) -> Iterator[str]:

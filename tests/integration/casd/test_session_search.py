@@ -185,6 +185,9 @@ def test_fts5_queries_are_quoted_strings() -> None:
         ({"since": datetime(2026, 1, 5, 9, 0)}, "from"),
         ({"cursor": "not-a-cursor"}, "cursor"),
         ({"cursor": "WyJ4IiwxXQ"}, "cursor"),  # ["x",1]
+        ({"cursor": "WyIyMDI2LTAxLTA1VDA5OjAwOjAwKzAwOjAwIiwgImFcdTAwMDBiIl0"}, "cursor"),  # a NUL in the id
+        ({"username": "ri\x00ta"}, "user"),
+        ({"project": "co\nhort"}, "project"),
     ],
 )
 async def test_unusable_criteria_are_refused_by_name(cast: Sessions, criteria: dict[str, Any], field: str) -> None:
