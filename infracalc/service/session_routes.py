@@ -17,7 +17,7 @@ import msgspec
 from litestar import Controller, Request, get, post
 from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
-from litestar.params import JSONBody, Parameter
+from litestar.params import JSONBody, Parameter, QueryParameter
 
 from infracalc.casd import session_search, sessions
 from infracalc.db import Governance, SessionRecord, utc_now
@@ -109,10 +109,10 @@ class SessionController(Controller):
         user: Annotated[str | None, Parameter(description="only sessions of this username", max_length=128)] = None,
         project: Annotated[str | None, Parameter(description="only sessions of this project", max_length=128)] = None,
         since: Annotated[
-            datetime | None, Parameter(query="from", description="sessions still open at or after this time")
+            datetime | None, QueryParameter(name="from", description="sessions still open at or after this time")
         ] = None,
         until: Annotated[
-            datetime | None, Parameter(query="to", description="sessions opened at or before this time")
+            datetime | None, QueryParameter(name="to", description="sessions opened at or before this time")
         ] = None,
         q: Annotated[
             str | None,
