@@ -47,6 +47,7 @@ from infracalc.service.egress_rules import EgressRequestController, EgressRuleCo
 from infracalc.service.errors import EXCEPTION_HANDLERS
 from infracalc.service.health import HealthController
 from infracalc.service.projects import MeController, ProjectController
+from infracalc.service.session_code import SessionCodeController
 from infracalc.service.session_routes import SessionController
 from infracalc.service.settings import API_AUDIENCE, REALM, ServiceSettings
 from infracalc.service.users import UserController
@@ -193,6 +194,7 @@ def create_app(
             EgressRequestController,
             EgressEventController,
             SessionController,
+            SessionCodeController,
             UserController,
         ],
         middleware=[authentication],
