@@ -8,7 +8,8 @@
 #                member.delete | governance.switch | governance.history | audit.read | audit.verify |
 #                egress.request | egress.list | egress.decide | egress.revoke | egress.check |
 #                bubble.create | bubble.delete | egress.events.record | session.read | session.record |
-#                user.projects | user.networks.read | user.networks.set
+#                user.projects | user.networks.read | user.networks.set |
+#                enrollment.create | enrollment.list | enrollment.resend | enrollment.revoke
 #     caller     kind ("person" | "bubble" | "hub" | "proxy"), username, roles (realm roles), acr,
 #                auth_age_seconds (kind "person", when known: seconds since the person signed in),
 #                project (kind "bubble" only: the bubble's own project)
@@ -78,7 +79,7 @@ known_actions := {
 	"governance.switch", "governance.history", "audit.read", "audit.verify", "bubble.create", "bubble.delete",
 	"egress.request", "egress.list", "egress.decide", "egress.revoke", "egress.check",
 	"egress.events.record", "session.read", "session.record", "user.projects", "user.networks.read",
-	"user.networks.set",
+	"user.networks.set", "enrollment.create", "enrollment.list", "enrollment.resend", "enrollment.revoke",
 }
 
 project_actions := {
@@ -97,6 +98,10 @@ staff_actions := {
 	"audit.verify": "verify the audit log",
 	"egress.decide": "approve or deny egress requests",
 	"session.read": "read sessions",
+	"enrollment.create": "invite people",
+	"enrollment.list": "list invitations",
+	"enrollment.resend": "resend invitations",
+	"enrollment.revoke": "revoke invitations",
 }
 
 default staff := false

@@ -101,10 +101,10 @@ def test_shipped_file_has_only_known_placeholders_and_no_users() -> None:
     text = json.dumps(realm_template())
     used = {part.split("}", 1)[0] for part in text.split("${")[1:]}
     assert used == set(PLACEHOLDERS)
-    # No person: the only user is the API's service account, which may look people up and nothing else.
+    # No person: the only user is the API's service account, which may look people up and enroll them (manage-users).
     (service_account,) = realm_template()["users"]
     assert service_account["serviceAccountClientId"] == "infracalc-api"
-    assert service_account["clientRoles"] == {"realm-management": ["view-users", "query-users"]}
+    assert service_account["clientRoles"] == {"realm-management": ["view-users", "query-users", "manage-users"]}
     assert "credentials" not in service_account
     assert "realmRoles" not in service_account
 
