@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, delete, get, post
-from litestar.params import JSONBody, Parameter
+from litestar.params import JSONBody, Parameter, QueryParameter
 
 from infracalc.service.context import Context
 from infracalc.service.enrollments import service
@@ -37,12 +37,13 @@ class EnrollmentController(Controller):
         self,
         request: AuthenticatedRequest,
         context: Context,
-        state: Literal["pending", "completed"] | None = Parameter(
-            query="state", default=None, description="pending (invited or confirmed) or completed; all when absent"
-        ),
+        state_filter: Annotated[
+            Literal["pending", "completed"] | None,
+            QueryParameter(name="state", description="pending (invited or confirmed) or completed; all when absent"),
+        ] = None,
     ) -> list[EnrollmentOut]:
         """Pending invitations say whether their link expired; none of them shows its token."""
-        return await service.list_enrollments(context, request.user, state)
+        return await service.list_enrollments(context, request.user, state_filter)
 
     @post("/{enrollment_id:str}/resend", summary="Send a new link for an unfinished invitation (CASD staff)")
     async def resend(

@@ -35,13 +35,16 @@ class EnrollmentCreate(msgspec.Struct, forbid_unknown_fields=True):
             ge=1, le=MAX_EXPIRY_HOURS, description="how long the link is valid: 72 h by default, 14 days at most"
         ),
     ] = DEFAULT_EXPIRY_HOURS
-    username: Annotated[
-        str | None,
-        msgspec.Meta(
-            pattern=USERNAME_PATTERN,
-            description="the Keycloak username to create (default: made from the e-mail's local part)",
-        ),
-    ] = None
+    username: (
+        Annotated[
+            str,
+            msgspec.Meta(
+                pattern=USERNAME_PATTERN,
+                description="the Keycloak username to create (default: made from the e-mail's local part)",
+            ),
+        ]
+        | None
+    ) = None
 
 
 class EnrollmentOut(msgspec.Struct):
