@@ -35,6 +35,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from infracalc.db import Enrollment, EnrollmentState, Member, UserNetwork, utc_now
+from infracalc.identity.directory import AccountExists
 from infracalc.mail import MailError, send
 from infracalc.policy.sync import network_order
 from infracalc.service.context import ServiceContext, existing_project
@@ -148,7 +149,10 @@ async def invite(context: ServiceContext, principal: Principal, request: Enrollm
             field="email",
         )
     username = await _free_username(context, request.username, email)
-    user_id = await context.directory.create_invitee(username, email, request.first_name, request.last_name)
+    try:
+        user_id = await context.directory.create_invitee(username, email, request.first_name, request.last_name)
+    except AccountExists as error:  # created meanwhile, by another invitation or in Keycloak itself
+        raise Conflict(str(error), field="email") from None
     token = secrets.token_urlsafe(_TOKEN_BYTES)
     now = utc_now()
     try:

@@ -362,7 +362,7 @@ async def test_the_link_is_bound_to_the_browser_that_confirmed_it(
     csrf = service.client.cookies["infracalc_csrf"]
     posted = await service.client.post(path, data={"_csrf_token": csrf, "networks": "192.0.2.0/24", "accept": "yes"})
     assert posted.status_code == 403
-    assert "confirmée dans un autre navigateur" in posted.text
+    assert "confirmed in another browser" in posted.text  # in English now: ?lang=en is remembered
     done = await service.client.get(f"{path}/done")
     assert done.status_code == 403
     assert await everything(service, keycloak, email) == before
