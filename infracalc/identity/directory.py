@@ -21,6 +21,10 @@ class DirectoryUnavailable(InfracalcError):
     """Keycloak's admin API could not be asked; nothing that depends on the answer may proceed."""
 
 
+class ActionMailFailed(DirectoryUnavailable):
+    """Keycloak did not send the e-mail with the link to its required actions (no realm SMTP server, a relay down)."""
+
+
 #: The required actions an invited person goes through in Keycloak: a password, then a TOTP authenticator.
 ENROLLMENT_ACTIONS = ("UPDATE_PASSWORD", "CONFIGURE_TOTP")
 
@@ -128,14 +132,14 @@ class KeycloakDirectory:
         ``client_id``'s redirect URIs. Keycloak's realm must have an SMTP server.
 
         Raises:
-            DirectoryUnavailable: Keycloak did not answer, or could not send the e-mail.
+            ActionMailFailed: Keycloak did not answer, or could not send the e-mail.
         """
         try:
             await self._admin.a_send_update_account(
                 user_id, list(ENROLLMENT_ACTIONS), client_id=client_id, lifespan=lifespan, redirect_uri=redirect_uri
             )
         except (KeycloakError, OSError) as error:
-            raise DirectoryUnavailable(f"Keycloak did not send the link to set a password and TOTP: {error}") from error
+            raise ActionMailFailed(f"Keycloak did not send the link to set a password and TOTP: {error}") from error
 
     async def account_state(self, user_id: str) -> AccountState | None:
         """The credentials and pending required actions of the account ``user_id``; ``None`` if it is gone.

@@ -19,7 +19,7 @@ from litestar.params import Parameter
 from litestar.response import Template
 
 from infracalc.hub.source_address import client_address, parse_networks
-from infracalc.identity.directory import DirectoryUnavailable
+from infracalc.identity.directory import ActionMailFailed, DirectoryUnavailable
 from infracalc.policy import PolicyUnavailable
 from infracalc.service.context import Context, ServiceContext
 from infracalc.service.enrollments import service
@@ -98,7 +98,8 @@ class EnrollPages(Controller):
         try:
             service.enrollment_networks(networks)
         except InvalidInput as error:
-            errors["networks"] = str(error)
+            # The page shows the message next to the field: the API's "networks[0]: " prefix says nothing more.
+            errors["networks"] = str(error).split(": ", 1)[-1]
         if not accepted:
             errors["accept"] = t("enroll.accept_required")
         if errors:
@@ -110,9 +111,19 @@ class EnrollPages(Controller):
             invitation, secret = await service.confirm(context, token, browser, networks)
         except LinkRefused as refusal:
             return _refused(request, refusal)
+        # The cookie goes with every answer from here on: the link is now this browser's.
+        cookie = _browser_cookie(request, context, secret)
+        try:
+            await service.send_keycloak_link(context, token, secret)
+        except ActionMailFailed:
+            failed = message(request, "unavailable.title", "unavailable.mail", status_code=503)
+            failed.set_cookie(cookie)
+            return failed
         except DirectoryUnavailable:
-            return _unavailable(request)
-        return self._mailbox(request, token, invitation, cookies=[_browser_cookie(request, context, secret)])
+            failed = _unavailable(request)
+            failed.set_cookie(cookie)
+            return failed
+        return self._mailbox(request, token, invitation, cookies=[cookie])
 
     @get("/{token:str}/done", name="enroll-done")
     async def done(self, request: AnyRequest, context: Context, token: str = Token) -> Template:

@@ -68,6 +68,9 @@ MESSAGES: Final[Mapping[str, Mapping[str, str]]] = {
         "lien de son e-mail, puis revenez.",
         "unavailable.title": "Service momentanément indisponible",
         "unavailable.text": "Le service d'identité ne répond pas. Réessayez dans quelques minutes.",
+        "unavailable.mail": "Votre confirmation est enregistrée, mais Keycloak n'a pas pu envoyer son e-mail. "
+        "Rouvrez votre lien d'invitation dans ce navigateur dans quelques minutes pour le renvoyer, ou prévenez "
+        "le CASD.",
         "csrf.title": "Formulaire expiré",
     },
     "en": {
@@ -117,6 +120,8 @@ MESSAGES: Final[Mapping[str, Mapping[str, str]]] = {
         "e-mail, then come back.",
         "unavailable.title": "Service temporarily unavailable",
         "unavailable.text": "The identity service does not answer. Try again in a few minutes.",
+        "unavailable.mail": "Your confirmation is recorded, but Keycloak could not send its e-mail. Open your "
+        "invitation link again in this browser in a few minutes to send it again, or tell CASD.",
         "csrf.title": "Form expired",
     },
 }

@@ -53,6 +53,8 @@ class Enrolled:
     back_to: str
     #: The 30-second step whose code configured the authenticator (codes are single-use).
     used_step: int
+    #: The required-action forms in the order Keycloak showed them (``password``, ``totp``).
+    order: tuple[str, ...]
 
 
 class RequiredActions:
@@ -104,13 +106,16 @@ class RequiredActions:
         where = self.open(link)
         totp: pyotp.TOTP | None = None
         step = 0
+        order: list[str] = []
         for _ in range(8):
             if isinstance(where, str):
                 assert totp is not None, f"sent back to {where} before TOTP was configured"
-                return Enrolled(password, totp, where, step)
+                return Enrolled(password, totp, where, step, tuple(order))
             if PASSWORD_FORM_ID in where.forms:
+                order.append("password")
                 where = self.submit(where, PASSWORD_FORM_ID, {"password-new": password, "password-confirm": password})
             elif TOTP_FORM_ID in where.forms:
+                order.append("totp")
                 totp = totp_for(where.forms[TOTP_FORM_ID].inputs["totpSecret"])
                 step = int(time.time() // 30)
                 where = self.submit(where, TOTP_FORM_ID, {"totp": totp.now(), "userLabel": "test phone"})

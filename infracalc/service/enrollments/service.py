@@ -429,7 +429,7 @@ def enrollment_networks(values: Sequence[str]) -> list[str]:
 async def confirm(
     context: ServiceContext, token: str, browser_secret: str | None, networks: Sequence[str]
 ) -> tuple[Invitation, str]:
-    """The invitee accepts and registers ``networks``; Keycloak mails them the link to set two factors.
+    """The invitee accepts and registers ``networks``; then :func:`send_keycloak_link` has Keycloak mail its link.
 
     Returns the invitation and the browser secret to set as :data:`BROWSER_COOKIE` (a new one at
     the first confirmation; the same one when this browser confirms again, to change the networks or
@@ -438,7 +438,6 @@ async def confirm(
     Raises:
         LinkRefused: the link cannot be used (see :func:`open_link`).
         InvalidInput: a network is refused; nothing was changed.
-        DirectoryUnavailable: Keycloak did not send its e-mail (the confirmation stands; try again).
     """
     chosen = enrollment_networks(networks)
     async with context.sessions() as session, session.begin():
@@ -460,12 +459,25 @@ async def confirm(
             governance=project.governance,
             details={"enrollment": enrollment.id, "networks": chosen},
         )
+    return await open_link(context, token, browser_secret), browser_secret
+
+
+async def send_keycloak_link(context: ServiceContext, token: str, browser_secret: str) -> None:
+    """Make Keycloak mail the confirmed invitee its action link, valid while the invitation is (12 hours at most).
+
+    Raises:
+        LinkRefused: the link cannot be used from this browser (see :func:`open_link`), or was not confirmed.
+        ActionMailFailed: Keycloak did not send its e-mail; confirming again from this browser retries.
+    """
+    async with context.read_sessions() as session:
+        enrollment = await _usable(session, token, browser_secret)
+        if enrollment.state != EnrollmentState.CONFIRMED:
+            raise LinkRefused("not_finished", "confirm the invitation first")
         keycloak_id, expires_at = enrollment.keycloak_id, enrollment.expires_at
     lifespan = max(60, min(ACTION_LINK_SECONDS, int((expires_at - utc_now()).total_seconds())))
     await context.directory.send_required_actions(
         keycloak_id, WEB_CLIENT, f"{link(context, token)}/done", lifespan=lifespan
     )
-    return await open_link(context, token, browser_secret), browser_secret
 
 
 async def complete(context: ServiceContext, token: str, browser_secret: str | None) -> Invitation:

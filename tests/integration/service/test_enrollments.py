@@ -21,6 +21,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 
 from infracalc.db import Enrollment, create_engine, session_factory
+from infracalc.stack.ports import free_port
 from tests.fixtures.enrollment import Mailbox, text_of
 from tests.fixtures.keycloak import KeycloakServer
 from tests.fixtures.service import People, ServiceUnderTest
@@ -133,6 +134,7 @@ async def test_a_person_enrolls_remotely_and_signs_in_with_two_factors(
     password = "Enrolled-" + secrets.token_urlsafe(12)
     enrolled = browser.run(action_link(text_of(keycloak_mail)), password)
     assert urlsplit(enrolled.back_to).path == f"{path}/done"
+    assert enrolled.order == ("password", "totp")
 
     done = await service.client.get(urlsplit(enrolled.back_to).path)
     assert done.status_code == 200, done.text
@@ -423,3 +425,30 @@ async def test_staff_list_resend_and_revoke_invitations(
     lead = await service.client.get("/api/v1/enrollments", headers=people.headers("lead"))
     assert lead.status_code == 403
     assert await everything(service, keycloak, email) == before
+
+
+async def test_when_keycloak_cannot_mail_its_link_the_browser_keeps_the_invitation(
+    enroll_service: ServiceUnderTest, people: People, keycloak: KeycloakServer, mailbox: Mailbox
+) -> None:
+    service = enroll_service
+    await make_project(service, people)
+    email = new_email()
+    created = await invite(service, people, email)
+    path = urlsplit(created["link"]).path
+    working = keycloak.admin("GET", "").json()["smtpServer"]
+    dead = {**working, "port": str(free_port())}
+    assert keycloak.admin("PUT", "", json={"smtpServer": dead}).status_code == 204
+    try:
+        failed = await confirm(service.client, path, "203.0.113.0/24")
+    finally:
+        assert keycloak.admin("PUT", "", json={"smtpServer": working}).status_code == 204
+    assert failed.status_code == 503
+    assert "Keycloak n&#39;a pas pu envoyer son e-mail" in failed.text
+    assert "infracalc_enrollment" in service.client.cookies  # the link stays this browser's
+    # Back on the link, the same browser asks again.
+    page = await service.client.get(path)
+    assert page.status_code == 200
+    again = form_of(page.text, "again-form")
+    resent = await service.client.post(path, data=again.inputs)
+    assert resent.status_code == 200, resent.text
+    assert len(mailbox.wait_for(email, count=2)) == 2

@@ -212,6 +212,9 @@ def test_realm_policies(config: RealmConfig, accounts: list[DemoAccount]) -> Non
     actions = {a["alias"]: a["enabled"] for a in realm["requiredActions"]}
     assert actions["VERIFY_PROFILE"] is False
     assert actions["CONFIGURE_TOTP"] is True
+    # An invited person (remote enrollment) sets the password first, then the TOTP app.
+    priority = {a["alias"]: a["priority"] for a in realm["requiredActions"]}
+    assert priority["UPDATE_PASSWORD"] < priority["CONFIGURE_TOTP"]
     assert {r["name"] for r in realm["roles"]["realm"]} >= {"casd-staff", "researcher", "project-lead"}
 
 
