@@ -95,6 +95,35 @@ async def enrollments(service: ServiceUnderTest) -> list[Enrollment]:
         await engine.dispose()
 
 
+async def consumed_link_is_refused(
+    service: ServiceUnderTest,
+    people: People,
+    keycloak: KeycloakServer,
+    email: str,
+    path: str,
+    enrollment: dict[str, Any],
+) -> None:
+    """Every use of a consumed link is refused and changes nothing; staff see it completed and cannot revoke it."""
+    username = enrollment["username"]
+    before = await everything(service, keycloak, email)
+    again = await service.client.get(path)
+    assert again.status_code == 410
+    assert "Ce lien a déjà servi" in again.text
+    csrf = service.client.cookies["infracalc_csrf"]
+    reposted = await service.client.post(path, data={"_csrf_token": csrf, "networks": "192.0.2.0/24", "accept": "yes"})
+    assert reposted.status_code == 410
+    assert (await service.client.get(f"{path}/done")).status_code == 410
+    assert await everything(service, keycloak, email) == before
+    completed = (
+        await service.client.get("/api/v1/enrollments?state=completed", headers=people.headers("staff"))
+    ).json()
+    assert [(e["username"], e["state"]) for e in completed] == [(username, "completed")]
+    refused = await service.client.delete(f"/api/v1/enrollments/{enrollment['id']}", headers=people.headers("staff"))
+    assert refused.status_code == 409
+    assert "remove the membership" in refused.json()["message"]
+    assert keycloak_user(keycloak, email) is not None
+
+
 async def test_a_person_enrolls_remotely_and_signs_in_with_two_factors(
     enroll_service: ServiceUnderTest, people: People, keycloak: KeycloakServer, mailbox: Mailbox
 ) -> None:
@@ -147,8 +176,7 @@ async def test_a_person_enrolls_remotely_and_signs_in_with_two_factors(
     ).items()
     assert service.opa_data("members")[PROJECT][username] == {"role": "member"}
     assert service.opa_data("users")[username] == {"networks": ["203.0.113.0/24", "2001:db8:5::/56"]}
-    again = await service.client.get(path)
-    assert again.status_code == 410
+    await consumed_link_is_refused(service, people, keycloak, email, path, enrollment)
     audit = (await service.client.get("/api/v1/audit", headers=people.headers("staff"))).json()
     actions = [event["action"] for event in (audit["events"] if isinstance(audit, dict) else audit)]
     for action in ("enrollment.invite", "enrollment.confirm", "enrollment.complete", "member.add", "user.networks.set"):
