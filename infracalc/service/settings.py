@@ -65,6 +65,10 @@ class ServiceSettings:
     #: ``INFRACALC_WEB_SECRET``: signs the web pages' CSRF tokens; default: random at each start (one replica).
     web_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
 
+    def __post_init__(self) -> None:
+        if not self.web_url:  # settings built in code rather than read from the environment
+            object.__setattr__(self, "web_url", f"http://{self.host}:{self.port}")
+
     @property
     def issuer(self) -> str:
         """The issuer every accepted token must carry."""
