@@ -260,3 +260,69 @@ SEARCH_STRUCTURES = frozenset(
 def is_modelled(name: str | None, type_: str, parent_names: object) -> bool:
     """Alembic's ``include_name`` hook: False for the full-text structures of :data:`SEARCH_STRUCTURES`."""
     return name not in SEARCH_STRUCTURES
+
+
+# -- Remote enrollment (issue 8) ------------------------------------------------------------------
+
+
+class EnrollmentState(enum.StrEnum):
+    """Where an invitation stands: sent, confirmed by the invitee (networks chosen), completed, or revoked."""
+
+    INVITED = "invited"
+    CONFIRMED = "confirmed"
+    COMPLETED = "completed"
+    REVOKED = "revoked"
+
+
+class Enrollment(Base):
+    """An invitation of a person to a project, and its progress until they can sign in with two factors.
+
+    The link's token is 256 random bits, stored as a SHA-256 digest only; so is the secret of the
+    cookie that binds the link to the browser that confirmed it. ``networks`` are the ones the
+    invitee chose at confirmation: they become ``user_networks`` rows only when enrollment completes.
+    """
+
+    __tablename__ = "enrollments"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    email: Mapped[str] = mapped_column(String(254), index=True)
+    first_name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    last_name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    username: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    #: The Keycloak user created for the invitee (enabled, without any credential until enrollment completes).
+    keycloak_id: Mapped[str] = mapped_column(String(64))
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    role: Mapped[MemberRole] = mapped_column(
+        Enum(
+            MemberRole,
+            name="role",
+            native_enum=False,
+            create_constraint=True,
+            length=16,
+            validate_strings=True,
+            values_callable=lambda members: [member.value for member in members],
+        )
+    )
+    state: Mapped[EnrollmentState] = mapped_column(
+        Enum(
+            EnrollmentState,
+            name="state",
+            native_enum=False,
+            create_constraint=True,
+            length=16,
+            validate_strings=True,
+            values_callable=lambda members: [member.value for member in members],
+        )
+    )
+    invited_by: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    invited_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    networks: Mapped[list[Any]] = mapped_column(JSON(), default=list)
+    browser_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
+    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
+    revoked_by: Mapped[str | None] = mapped_column(String(NAME_LENGTH), default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
+
+    project: Mapped[Project] = relationship(lazy="raise")

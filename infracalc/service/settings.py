@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from infracalc.audit import AuditSettings
 from infracalc.config import SettingError
 from infracalc.db import DatabaseSettings, MemberRole
+from infracalc.hub.source_address import parse_networks
 from infracalc.identity import proxy_secret
+from infracalc.mail import MailSettings
 from infracalc.policy import OpaSettings
 from infracalc.storage import S3Settings
 
@@ -54,6 +57,20 @@ class ServiceSettings:
     #: ``INFRACALC_DEMO_MEMBERS`` (``bruno:lead,alice:member``, set by ``infracalc up`` only): the members of
     #: the demo project created at the first start (:mod:`infracalc.service.demo`); empty in production.
     demo_members: tuple[tuple[str, MemberRole], ...] = ()
+    #: ``INFRACALC_WEB_URL``: the service as people's browsers reach it (enrollment links, Keycloak's way back);
+    #: default ``http://<host>:<port>``.
+    web_url: str = ""
+    #: ``INFRACALC_TRUSTED_PROXIES``: comma-separated networks of the reverse proxies whose ``X-Forwarded-For``
+    #: is believed (default: none, the socket peer is the client).
+    trusted_proxies: tuple[str, ...] = ()
+    #: ``INFRACALC_SMTP_*``: the relay invitations are mailed through; ``None``: links are not mailed.
+    mail: MailSettings | None = None
+    #: ``INFRACALC_WEB_SECRET``: signs the web pages' CSRF tokens; default: random at each start (one replica).
+    web_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.web_url:  # settings built in code rather than read from the environment
+            object.__setattr__(self, "web_url", f"http://{self.host}:{self.port}")
 
     @property
     def issuer(self) -> str:
@@ -79,8 +96,10 @@ class ServiceSettings:
             json_limit = int(env.get("INFRACALC_JSON_LIMIT", str(1024 * 1024)))
         except ValueError as error:
             raise SettingError(f"INFRACALC_SERVICE_PORT and INFRACALC_JSON_LIMIT must be integers: {error}") from None
+        host = env.get("INFRACALC_HOST", "127.0.0.1")
+        web_secret = env.get("INFRACALC_WEB_SECRET", "")
         return cls(
-            host=env.get("INFRACALC_HOST", "127.0.0.1"),
+            host=host,
             port=port,
             keycloak_url=keycloak_url,
             keycloak_internal_url=env.get("INFRACALC_KEYCLOAK_INTERNAL_URL", keycloak_url).rstrip("/"),
@@ -92,7 +111,21 @@ class ServiceSettings:
             s3=S3Settings.from_env(env) if env.get("INFRACALC_S3_ENDPOINT_URL") else None,
             egress_proxy_secret_sha256=_proxy_secret_digest(env),
             demo_members=parse_demo_members(env.get("INFRACALC_DEMO_MEMBERS", "")),
+            web_url=env.get("INFRACALC_WEB_URL", f"http://{host}:{port}").rstrip("/"),
+            trusted_proxies=_trusted_proxies(env),
+            mail=MailSettings.from_env(env),
+            web_secret=web_secret or secrets.token_urlsafe(32),
         )
+
+
+def _trusted_proxies(env: Mapping[str, str]) -> tuple[str, ...]:
+    name = "INFRACALC_TRUSTED_PROXIES"
+    entries = tuple(entry.strip() for entry in env.get(name, "").split(",") if entry.strip())
+    try:
+        parse_networks(entries)
+    except ValueError as error:
+        raise SettingError(f"{name}: {error} (networks in CIDR form, comma-separated)") from None
+    return entries
 
 
 def _proxy_secret_digest(env: Mapping[str, str]) -> str | None:

@@ -8,7 +8,8 @@
 #                member.delete | governance.switch | governance.history | audit.read | audit.verify |
 #                egress.request | egress.list | egress.decide | egress.revoke | egress.check |
 #                bubble.create | bubble.delete | egress.events.record | session.read | session.search |
-#                session.record | session.code.record | user.projects | user.networks.read | user.networks.set
+#                session.record | session.code.record | user.projects | user.networks.read | user.networks.set |
+#                enrollment.create | enrollment.list | enrollment.resend | enrollment.revoke
 #     caller     kind ("person" | "bubble" | "hub" | "proxy"), username, roles (realm roles), acr,
 #                auth_age_seconds (kind "person", when known: seconds since the person signed in),
 #                project, bubble (kind "bubble" only: the bubble's own project and id)
@@ -79,7 +80,8 @@ known_actions := {
 	"governance.switch", "governance.history", "audit.read", "audit.verify", "bubble.create", "bubble.delete",
 	"egress.request", "egress.list", "egress.decide", "egress.revoke", "egress.check",
 	"egress.events.record", "session.read", "session.search", "session.record", "session.code.record",
-	"user.projects", "user.networks.read", "user.networks.set",
+	"user.projects", "user.networks.read", "user.networks.set", "enrollment.create", "enrollment.list",
+	"enrollment.resend", "enrollment.revoke",
 }
 
 project_actions := {
@@ -99,6 +101,10 @@ staff_actions := {
 	"egress.decide": "approve or deny egress requests",
 	"session.read": "read sessions",
 	"session.search": "search sessions",
+	"enrollment.create": "invite people",
+	"enrollment.list": "list invitations",
+	"enrollment.resend": "resend invitations",
+	"enrollment.revoke": "revoke invitations",
 }
 
 default staff := false

@@ -1205,3 +1205,49 @@ test_hub_and_proxy_do_not_record_code if {
 	by_proxy := authz.decision with input as request("session.code.record", proxy, {"session": "b1"})
 	refused(by_proxy, "the egress proxy may only record egress events")
 }
+
+# Enrollment: CASD staff, signed in with two factors, invite people and manage the invitations.
+
+enrollment_actions := {
+	"enrollment.create": "invite people",
+	"enrollment.list": "list invitations",
+	"enrollment.resend": "resend invitations",
+	"enrollment.revoke": "revoke invitations",
+}
+
+test_staff_manage_invitations if {
+	every action, what in enrollment_actions {
+		decision := authz.decision with input as request(action, staff, {"project": "cohort"})
+			with data.infracalc.projects as projects
+			with data.infracalc.members as members
+		allowed(decision, sprintf("CASD staff may %s", [what]))
+	}
+}
+
+test_staff_without_mfa_may_not_invite if {
+	staff_pwd := object.union(staff, {"acr": "pwd"})
+	decision := authz.decision with input as request("enrollment.create", staff_pwd, {"project": "cohort"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "people must sign in with a second factor (acr is not mfa)")
+}
+
+test_leads_do_not_invite if {
+	every action, what in enrollment_actions {
+		decision := authz.decision with input as request(action, lead, {"project": "cohort"})
+			with data.infracalc.projects as projects
+			with data.infracalc.members as members
+		refused(decision, sprintf("only CASD staff may %s", [what]))
+	}
+}
+
+test_hub_and_proxy_do_not_invite if {
+	hub_decision := authz.decision with input as request("enrollment.create", hub, {"project": "cohort"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(hub_decision, hub_refusal)
+	proxy_decision := authz.decision with input as request("enrollment.list", proxy, {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(proxy_decision, "the egress proxy may only record egress events")
+}
