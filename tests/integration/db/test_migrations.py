@@ -51,7 +51,7 @@ async def test_upgrade_creates_every_table_as_the_models_describe(engine: AsyncE
         assert tables == TABLES
         assert await connection.run_sync(differences) == []
         version = (await connection.exec_driver_sql("SELECT version_num FROM alembic_version")).scalar_one()
-    assert version == "0005"
+    assert version == "0006"
 
 
 async def test_the_audit_head_starts_at_genesis(session_factory: async_sessionmaker[AsyncSession]) -> None:
