@@ -8,7 +8,8 @@
 #                member.delete | governance.switch | governance.history | audit.read | audit.verify |
 #                egress.request | egress.list | egress.decide | egress.revoke | egress.check |
 #                bubble.create | bubble.delete | egress.events.record | session.read | session.record |
-#                user.projects | user.networks.read | user.networks.set
+#                user.projects | user.networks.read | user.networks.set | import.create | import.list |
+#                import.read | import.queue | import.review | governance.retag
 #     caller     kind ("person" | "bubble" | "hub" | "proxy"), username, roles (realm roles), acr,
 #                auth_age_seconds (kind "person", when known: seconds since the person signed in),
 #                project (kind "bubble" only: the bubble's own project)
@@ -78,16 +79,20 @@ known_actions := {
 	"governance.switch", "governance.history", "audit.read", "audit.verify", "bubble.create", "bubble.delete",
 	"egress.request", "egress.list", "egress.decide", "egress.revoke", "egress.check",
 	"egress.events.record", "session.read", "session.record", "user.projects", "user.networks.read",
-	"user.networks.set",
+	"user.networks.set", "import.create", "import.list", "import.read", "import.queue", "import.review",
+	"governance.retag",
 }
 
 project_actions := {
 	"project.read", "governance.history", "member.put", "member.delete", "governance.switch",
-	"egress.request", "egress.list", "egress.revoke", "egress.check",
+	"egress.request", "egress.list", "egress.revoke", "egress.check", "import.create", "import.list",
+	"import.read",
 }
 
 # Actions any member of the project (or CASD staff) may take: they read, and change nothing.
-read_actions := {"project.read", "governance.history", "egress.list", "egress.check"}
+# Imported files are read by the project's members once released (the service checks the state;
+# staff read files in review to review them).
+read_actions := {"project.read", "governance.history", "egress.list", "egress.check", "import.list", "import.read"}
 
 # Actions only CASD staff may take, and how a reason names them.
 staff_actions := {
@@ -97,6 +102,9 @@ staff_actions := {
 	"audit.verify": "verify the audit log",
 	"egress.decide": "approve or deny egress requests",
 	"session.read": "read sessions",
+	"import.queue": "see the imports waiting for review",
+	"import.review": "approve or reject imports",
+	"governance.retag": "re-tag a project's stored objects",
 }
 
 default staff := false
@@ -177,6 +185,8 @@ project_decision := {"allow": false, "reason": "the request names no project"} i
 	input.action in {"egress.request", "egress.revoke"}
 } else := switch_decision if {
 	input.action == "governance.switch"
+} else := import_decision if {
+	input.action == "import.create"
 }
 
 read_decision := {"allow": true, "reason": "CASD staff may read every project"} if {
@@ -287,6 +297,18 @@ recent_login if {
 	input.caller.auth_age_seconds <= recent_login_seconds
 }
 
+# Every member brings files into the project (leads and researchers alike: the data is theirs to
+# work on); every import lands in quarantine and is released by the governance's rules, not by
+# who sent it. Outsiders may not, or anyone could fill a project's review queue.
+import_decision := {"allow": true, "reason": "CASD staff may import files into every project"} if {
+	staff
+} else := {"allow": true, "reason": sprintf("members of project %s may import files into it", [project_slug])} if {
+	membership
+} else := {
+	"allow": false,
+	"reason": sprintf("only members of project %s and CASD staff may import files into it", [project_slug]),
+}
+
 switch_decision := {"allow": true, "reason": "CASD staff may switch a project's governance"} if {
 	staff
 } else := {"allow": false, "reason": "only CASD staff may switch a project's governance, not its leads"} if {
@@ -296,10 +318,6 @@ switch_decision := {"allow": true, "reason": "CASD staff may switch a project's 
 }
 
 # Bubbles: the project's compute environment, holding a bubble token.
-
-bubble_decision := {"allow": false, "reason": "bubbles may only read their own project"} if {
-	not reads_own_project
-}
 
 bubble_decision := {"allow": false, "reason": "unknown project"} if {
 	reads_own_project
@@ -311,8 +329,29 @@ bubble_decision := {"allow": true, "reason": "a bubble may read its own project"
 	project
 }
 
+bubble_decision := {"allow": false, "reason": "unknown project"} if {
+	reads_own_imports
+	not project
+}
+
+# A bubble reads the released files of its own project: that is how data reaches it.
+bubble_decision := {"allow": true, "reason": "a bubble may read the imports of its own project"} if {
+	reads_own_imports
+	project
+}
+
+bubble_decision := {"allow": false, "reason": "bubbles may only read their own project"} if {
+	not reads_own_project
+	not reads_own_imports
+}
+
 reads_own_project if {
 	input.action == "project.read"
+	input.resource.project == input.caller.project
+}
+
+reads_own_imports if {
+	input.action in {"import.list", "import.read"}
 	input.resource.project == input.caller.project
 }
 
