@@ -45,6 +45,7 @@ from infracalc.service.egress_events import EgressEventController
 from infracalc.service.egress_rules import EgressRequestController, EgressRuleController
 from infracalc.service.errors import EXCEPTION_HANDLERS
 from infracalc.service.health import HealthController
+from infracalc.service.imports import ImportReviewController, ProjectImportController
 from infracalc.service.projects import MeController, ProjectController
 from infracalc.service.session_routes import SessionController
 from infracalc.service.settings import API_AUDIENCE, REALM, ServiceSettings
@@ -191,6 +192,8 @@ def create_app(
             EgressEventController,
             SessionController,
             UserController,
+            ProjectImportController,
+            ImportReviewController,
         ],
         middleware=[authentication],
         security=[{"keycloak": []}],

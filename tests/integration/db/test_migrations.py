@@ -26,6 +26,7 @@ TABLES = {
     "bubbles",
     "egress_rules",
     "governance_changes",
+    "imports",
     "members",
     "projects",
     "session_events",
