@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from litestar import Controller, Request, get, post
-from litestar.params import JSONBody, Parameter
+from litestar.params import JSONBody, Parameter, QueryParameter
 from litestar.response import Stream
 
 from infracalc.db import ImportState
@@ -27,7 +27,7 @@ FileName = Parameter(
     ),
     max_length=4096,
 )
-State = Parameter(ImportState, description="in_review (the default), released or rejected")
+State = QueryParameter(name="state", description="in_review (the default), released or rejected")
 
 
 class ProjectImportController(Controller):
@@ -102,10 +102,13 @@ class ImportReviewController(Controller):
 
     @get("/", summary="Imports by state, oldest first: the review queue (CASD staff)")
     async def queue(
-        self, request: AuthenticatedRequest, context: Context, state: ImportState = State
+        self,
+        request: AuthenticatedRequest,
+        context: Context,
+        import_state: Annotated[ImportState, State] = ImportState.IN_REVIEW,
     ) -> list[ImportOut]:
         """Every project's imports in ``state`` (in_review by default)."""
-        return await service.queue(context, request.user, state)
+        return await service.queue(context, request.user, import_state)
 
     @post("/{import_id:str}/approve", summary="Release an import (CASD staff)", status_code=200)
     async def approve(
