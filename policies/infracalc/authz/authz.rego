@@ -7,14 +7,15 @@
 #     action     me.read | project.create | project.list | project.read | member.put |
 #                member.delete | governance.switch | governance.history | audit.read | audit.verify |
 #                egress.request | egress.list | egress.decide | egress.revoke | egress.check |
-#                bubble.create | bubble.delete | egress.events.record | session.read | session.record |
-#                user.projects | user.networks.read | user.networks.set | import.create | import.list |
-#                import.read | import.queue | import.review | governance.retag
+#                bubble.create | bubble.delete | egress.events.record | session.read | session.search |
+#                session.record | session.code.record | user.projects | user.networks.read | user.networks.set |
+#                import.create | import.list | import.read | import.queue | import.review | governance.retag
 #     caller     kind ("person" | "bubble" | "hub" | "proxy"), username, roles (realm roles), acr,
 #                auth_age_seconds (kind "person", when known: seconds since the person signed in),
-#                project (kind "bubble" only: the bubble's own project)
+#                project, bubble (kind "bubble" only: the bubble's own project and id)
 #     resource   project (slug, for project actions), username (member and user actions),
-#                role (optional, member.put: the role being given)
+#                role (optional, member.put: the role being given),
+#                session (session.code.record: the session's id, which is its bubble's id)
 #   Data (owned by the INFRACALC service, under data.infracalc):
 #     projects[slug]            {"title", "governance": "CASD" | "INFRACALC", "sensitive_data": bool}
 #     members[slug][username]   {"role": "lead" | "member"}
@@ -78,9 +79,9 @@ known_actions := {
 	"me.read", "project.create", "project.list", "project.read", "member.put", "member.delete",
 	"governance.switch", "governance.history", "audit.read", "audit.verify", "bubble.create", "bubble.delete",
 	"egress.request", "egress.list", "egress.decide", "egress.revoke", "egress.check",
-	"egress.events.record", "session.read", "session.record", "user.projects", "user.networks.read",
-	"user.networks.set", "import.create", "import.list", "import.read", "import.queue", "import.review",
-	"governance.retag",
+	"egress.events.record", "session.read", "session.search", "session.record", "session.code.record",
+	"user.projects", "user.networks.read", "user.networks.set", "import.create", "import.list", "import.read",
+	"import.queue", "import.review", "governance.retag",
 }
 
 project_actions := {
@@ -105,6 +106,7 @@ staff_actions := {
 	"import.queue": "see the imports waiting for review",
 	"import.review": "approve or reject imports",
 	"governance.retag": "re-tag a project's stored objects",
+	"session.search": "search sessions",
 }
 
 default staff := false
@@ -161,6 +163,10 @@ person_action_decision := {"allow": false, "reason": "only the egress proxy may 
 
 person_action_decision := {"allow": false, "reason": "only the hub may record session events"} if {
 	input.action == "session.record"
+}
+
+person_action_decision := {"allow": false, "reason": "only a bubble may record the code run in it"} if {
+	input.action == "session.code.record"
 }
 
 person_action_decision := user_decision if input.action in object.keys(user_actions)
@@ -343,6 +349,18 @@ bubble_decision := {"allow": true, "reason": "a bubble may read the imports of i
 bubble_decision := {"allow": false, "reason": "bubbles may only read their own project"} if {
 	not reads_own_project
 	not reads_own_imports
+	not input.action == "session.code.record"
+}
+
+# A bubble reports the code cells its kernels run into its own session (whose id is the bubble's id).
+bubble_decision := {"allow": false, "reason": "the request names no session"} if {
+	input.action == "session.code.record"
+	not input.resource.session
+} else := {"allow": true, "reason": "a bubble may record the code run in it into its own session"} if {
+	input.action == "session.code.record"
+	input.resource.session == input.caller.bubble
+} else := {"allow": false, "reason": "a bubble may record code into its own session only"} if {
+	input.action == "session.code.record"
 }
 
 reads_own_project if {

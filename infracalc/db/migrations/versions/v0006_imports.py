@@ -1,7 +1,7 @@
 """Imports: files brought into a project, their checks, their governance and their review.
 
 Revision ID: 0006
-Revises: 0005
+Revises: 0008
 Create Date: 2026-11-29
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006"
-down_revision: str | None = "0005"
+down_revision: str | None = "0008"  # main's head when this branch merged it; the lead renumbers
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
