@@ -350,7 +350,7 @@ class ObjectStore:
                 if size > max_bytes:
                     raise ObjectTooLarge(f"the file is larger than the limit of {max_bytes} bytes")
                 buffer += chunk
-                if len(buffer) >= self.part_size:
+                while len(buffer) >= self.part_size:  # a chunk may hold several parts
                     await send(bytes(buffer[: self.part_size]))
                     del buffer[: self.part_size]
             if size == 0:
