@@ -1,4 +1,4 @@
-"""The service's tables: projects, members, governance switches, bubbles, egress rules, sessions, users' networks.
+"""The service's tables: projects, members, governance switches, bubbles, egress rules, sessions, networks, imports.
 
 Every project has exactly one governance owner, CASD or INFRACALC; a switch is recorded in
 ``governance_changes`` (and, by the caller, in the audit log in the same transaction).
@@ -238,6 +238,74 @@ class UserNetwork(Base):
     #: Who registered it: the person themself, or a CASD staff member.
     added_by: Mapped[str] = mapped_column(String(NAME_LENGTH))
     added_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+
+
+# Imports (issue 6): files brought into a project, held in quarantine until released.
+
+
+class ImportState(enum.StrEnum):
+    """Where an imported file stands: held for CASD staff's review, then released or rejected."""
+
+    IN_REVIEW = "in_review"
+    RELEASED = "released"
+    REJECTED = "rejected"
+
+
+class Sensitivity(enum.StrEnum):
+    """How sensitive released data is; ``sensitive`` data keeps its project under CASD governance."""
+
+    STANDARD = "standard"
+    SENSITIVE = "sensitive"
+
+
+def _string_enum(kind: type[enum.StrEnum], constraint: str) -> Enum:
+    return Enum(
+        kind,
+        name=constraint,
+        native_enum=False,
+        create_constraint=True,
+        length=16,
+        validate_strings=True,
+        values_callable=lambda members: [member.value for member in members],
+    )
+
+
+class Import(Base):
+    """A file imported into a project: where it is stored, what it is, and the review that released it.
+
+    The object (``object_key``) is written before the row, in quarantine; nothing reads it until
+    ``state`` is ``released``. A rejected import keeps its row, for the record, but not its object.
+    """
+
+    __tablename__ = "imports"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    #: The file's name, NFC-normalised (:mod:`infracalc.casd.filenames`).
+    name: Mapped[str] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(BigInteger)
+    #: Hex SHA-256 of the whole file.
+    sha256: Mapped[str] = mapped_column(String(64))
+    #: Hex SHA-256 of each multipart part, in order.
+    part_sha256: Mapped[list[Any]] = mapped_column(JSON())
+    #: The type its content shows (:mod:`infracalc.casd.filetypes`): ``text``, ``pdf``, ``binary``...
+    detected_type: Mapped[str] = mapped_column(String(32))
+    #: The media type it is served with.
+    content_type: Mapped[str] = mapped_column(String(128))
+    governance: Mapped[Governance] = mapped_column(governance_type())
+    state: Mapped[ImportState] = mapped_column(_string_enum(ImportState, "state"), index=True)
+    #: Set when released: ``standard`` for code released at once, the reviewer's choice otherwise.
+    sensitivity: Mapped[Sensitivity | None] = mapped_column(_string_enum(Sensitivity, "sensitivity"), default=None)
+    #: Why the import was released at once or held for review, in one line.
+    routing: Mapped[str] = mapped_column(Text)
+    uploaded_by: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    uploaded_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    reviewed_by: Mapped[str | None] = mapped_column(String(NAME_LENGTH), default=None)
+    reviewed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
+    review_comment: Mapped[str | None] = mapped_column(Text, default=None)
+    object_key: Mapped[str] = mapped_column(Text)
+
+    project: Mapped[Project] = relationship(lazy="raise")
 
 
 # Session search (migration 0008): full-text structures the models do not describe.

@@ -47,6 +47,7 @@ from infracalc.service.egress_rules import EgressRequestController, EgressRuleCo
 from infracalc.service.enrollments import EnrollmentController
 from infracalc.service.errors import EXCEPTION_HANDLERS
 from infracalc.service.health import HealthController
+from infracalc.service.imports import ImportReviewController, ProjectImportController
 from infracalc.service.projects import MeController, ProjectController
 from infracalc.service.session_code import SessionCodeController
 from infracalc.service.session_routes import SessionController
@@ -200,6 +201,8 @@ def create_app(
             SessionCodeController,
             UserController,
             EnrollmentController,
+            ProjectImportController,
+            ImportReviewController,
         ],
         middleware=[authentication],
         security=[{"keycloak": []}],

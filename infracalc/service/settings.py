@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from infracalc.audit import AuditSettings
+from infracalc.casd.imports import DEFAULT_MAX_BYTES
 from infracalc.config import SettingError
 from infracalc.db import DatabaseSettings, MemberRole
 from infracalc.hub.source_address import parse_networks
@@ -54,6 +55,8 @@ class ServiceSettings:
     #: ``INFRACALC_EGRESS_PROXY_SECRET_SHA256``: the SHA-256 (hex) of the egress proxy's secret
     #: (:mod:`infracalc.identity.proxy_secret`); ``None`` when unset, and proxy credentials are then refused.
     egress_proxy_secret_sha256: str | None = None
+    #: ``INFRACALC_IMPORT_MAX_BYTES``: the largest file imported (default 5 GiB); larger uploads are refused.
+    import_max_bytes: int = DEFAULT_MAX_BYTES
     #: ``INFRACALC_DEMO_MEMBERS`` (``bruno:lead,alice:member``, set by ``infracalc up`` only): the members of
     #: the demo project created at the first start (:mod:`infracalc.service.demo`); empty in production.
     demo_members: tuple[tuple[str, MemberRole], ...] = ()
@@ -99,8 +102,13 @@ class ServiceSettings:
         try:
             port = int(env.get("INFRACALC_SERVICE_PORT", "8001"))
             json_limit = int(env.get("INFRACALC_JSON_LIMIT", str(1024 * 1024)))
+            import_max_bytes = int(env.get("INFRACALC_IMPORT_MAX_BYTES", str(DEFAULT_MAX_BYTES)))
         except ValueError as error:
-            raise SettingError(f"INFRACALC_SERVICE_PORT and INFRACALC_JSON_LIMIT must be integers: {error}") from None
+            raise SettingError(
+                f"INFRACALC_SERVICE_PORT, INFRACALC_JSON_LIMIT and INFRACALC_IMPORT_MAX_BYTES must be integers: {error}"
+            ) from None
+        if import_max_bytes < 1:
+            raise SettingError(f"INFRACALC_IMPORT_MAX_BYTES must be at least 1, got {import_max_bytes}")
         host = env.get("INFRACALC_HOST", "127.0.0.1")
         web_secret = env.get("INFRACALC_WEB_SECRET", "")
         return cls(
@@ -115,6 +123,7 @@ class ServiceSettings:
             audit=AuditSettings.from_env(env),
             s3=S3Settings.from_env(env) if env.get("INFRACALC_S3_ENDPOINT_URL") else None,
             egress_proxy_secret_sha256=_proxy_secret_digest(env),
+            import_max_bytes=import_max_bytes,
             demo_members=parse_demo_members(env.get("INFRACALC_DEMO_MEMBERS", "")),
             web_url=env.get("INFRACALC_WEB_URL", f"http://{host}:{port}").rstrip("/"),
             trusted_proxies=_trusted_proxies(env),

@@ -9,7 +9,8 @@
 #                egress.request | egress.list | egress.decide | egress.revoke | egress.check |
 #                bubble.create | bubble.delete | egress.events.record | session.read | session.search |
 #                session.record | session.code.record | user.projects | user.networks.read | user.networks.set |
-#                enrollment.create | enrollment.list | enrollment.resend | enrollment.revoke
+#                enrollment.create | enrollment.list | enrollment.resend | enrollment.revoke |
+#                import.create | import.list | import.read | import.queue | import.review | governance.retag
 #     caller     kind ("person" | "bubble" | "hub" | "proxy"), username, roles (realm roles), acr,
 #                auth_age_seconds (kind "person", when known: seconds since the person signed in),
 #                project, bubble (kind "bubble" only: the bubble's own project and id)
@@ -81,16 +82,20 @@ known_actions := {
 	"egress.request", "egress.list", "egress.decide", "egress.revoke", "egress.check",
 	"egress.events.record", "session.read", "session.search", "session.record", "session.code.record",
 	"user.projects", "user.networks.read", "user.networks.set", "enrollment.create", "enrollment.list",
-	"enrollment.resend", "enrollment.revoke",
+	"enrollment.resend", "enrollment.revoke", "import.create", "import.list", "import.read",
+	"import.queue", "import.review", "governance.retag",
 }
 
 project_actions := {
 	"project.read", "governance.history", "member.put", "member.delete", "governance.switch",
-	"egress.request", "egress.list", "egress.revoke", "egress.check",
+	"egress.request", "egress.list", "egress.revoke", "egress.check", "import.create", "import.list",
+	"import.read",
 }
 
 # Actions any member of the project (or CASD staff) may take: they read, and change nothing.
-read_actions := {"project.read", "governance.history", "egress.list", "egress.check"}
+# Imported files are read by the project's members once released (the service checks the state;
+# staff read files in review to review them).
+read_actions := {"project.read", "governance.history", "egress.list", "egress.check", "import.list", "import.read"}
 
 # Actions only CASD staff may take, and how a reason names them.
 staff_actions := {
@@ -100,6 +105,9 @@ staff_actions := {
 	"audit.verify": "verify the audit log",
 	"egress.decide": "approve or deny egress requests",
 	"session.read": "read sessions",
+	"import.queue": "see the imports waiting for review",
+	"import.review": "approve or reject imports",
+	"governance.retag": "re-tag a project's stored objects",
 	"session.search": "search sessions",
 	"enrollment.create": "invite people",
 	"enrollment.list": "list invitations",
@@ -189,6 +197,8 @@ project_decision := {"allow": false, "reason": "the request names no project"} i
 	input.action in {"egress.request", "egress.revoke"}
 } else := switch_decision if {
 	input.action == "governance.switch"
+} else := import_decision if {
+	input.action == "import.create"
 }
 
 read_decision := {"allow": true, "reason": "CASD staff may read every project"} if {
@@ -299,6 +309,18 @@ recent_login if {
 	input.caller.auth_age_seconds <= recent_login_seconds
 }
 
+# Every member brings files into the project (leads and researchers alike: the data is theirs to
+# work on); every import lands in quarantine and is released by the governance's rules, not by
+# who sent it. Outsiders may not, or anyone could fill a project's review queue.
+import_decision := {"allow": true, "reason": "CASD staff may import files into every project"} if {
+	staff
+} else := {"allow": true, "reason": sprintf("members of project %s may import files into it", [project_slug])} if {
+	membership
+} else := {
+	"allow": false,
+	"reason": sprintf("only members of project %s and CASD staff may import files into it", [project_slug]),
+}
+
 switch_decision := {"allow": true, "reason": "CASD staff may switch a project's governance"} if {
 	staff
 } else := {"allow": false, "reason": "only CASD staff may switch a project's governance, not its leads"} if {
@@ -309,11 +331,6 @@ switch_decision := {"allow": true, "reason": "CASD staff may switch a project's 
 
 # Bubbles: the project's compute environment, holding a bubble token.
 
-bubble_decision := {"allow": false, "reason": "bubbles may only read their own project"} if {
-	not reads_own_project
-	not input.action == "session.code.record"
-}
-
 bubble_decision := {"allow": false, "reason": "unknown project"} if {
 	reads_own_project
 	not project
@@ -322,6 +339,23 @@ bubble_decision := {"allow": false, "reason": "unknown project"} if {
 bubble_decision := {"allow": true, "reason": "a bubble may read its own project"} if {
 	reads_own_project
 	project
+}
+
+bubble_decision := {"allow": false, "reason": "unknown project"} if {
+	reads_own_imports
+	not project
+}
+
+# A bubble reads the released files of its own project: that is how data reaches it.
+bubble_decision := {"allow": true, "reason": "a bubble may read the imports of its own project"} if {
+	reads_own_imports
+	project
+}
+
+bubble_decision := {"allow": false, "reason": "bubbles may only read their own project"} if {
+	not reads_own_project
+	not reads_own_imports
+	not input.action == "session.code.record"
 }
 
 # A bubble reports the code cells its kernels run into its own session (whose id is the bubble's id).
@@ -337,6 +371,11 @@ bubble_decision := {"allow": false, "reason": "the request names no session"} if
 
 reads_own_project if {
 	input.action == "project.read"
+	input.resource.project == input.caller.project
+}
+
+reads_own_imports if {
+	input.action in {"import.list", "import.read"}
 	input.resource.project == input.caller.project
 }
 

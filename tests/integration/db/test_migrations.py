@@ -27,6 +27,7 @@ TABLES = {
     "egress_rules",
     "enrollments",
     "governance_changes",
+    "imports",
     "members",
     "projects",
     "session_events",
