@@ -8,14 +8,17 @@ Every refusal is checked to change nothing: rows, the audit log, OPA's copy (``s
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import timedelta
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
-from infracalc.db import WebSession
+from infracalc.db import WebSession, create_engine, session_factory
 from infracalc.db.base import utc_now
-from infracalc.service.context import ServiceContext
 from infracalc.web.sessions import SESSION_COOKIE, Login, open_session
 from tests.fixtures.service import CAST, People, ServiceUnderTest
 
@@ -24,9 +27,21 @@ pytestmark = pytest.mark.integration
 PROJECT = "survey"
 
 
+@contextlib.asynccontextmanager
+async def database(service: ServiceUnderTest) -> AsyncIterator[Any]:
+    """The service's database through an engine of the test's own event loop (the app runs in another one).
+
+    Yields an object with ``sessions``, all that :func:`open_session` uses of a service context.
+    """
+    engine = create_engine(service.settings.database)
+    try:
+        yield SimpleNamespace(sessions=session_factory(engine))
+    finally:
+        await engine.dispose()
+
+
 async def sign_in(service: ServiceUnderTest, people: People, who: str, *, login_age: timedelta | None = None) -> None:
     """Open a session for ``who`` (as the login callback does) and give its cookie to the test client."""
-    context: ServiceContext = service.app.state.context
     now = utc_now()
     login = Login(
         username=people.username(who),
@@ -36,7 +51,8 @@ async def sign_in(service: ServiceUnderTest, people: People, who: str, *, login_
         auth_time=now - (login_age or timedelta(0)),
         keycloak_sid=None,
     )
-    service.client.cookies.set(SESSION_COOKIE, await open_session(context, login))
+    async with database(service) as db:
+        service.client.cookies.set(SESSION_COOKIE, await open_session(db, login))
 
 
 async def csrf(service: ServiceUnderTest) -> str:
@@ -88,23 +104,22 @@ async def test_a_page_without_a_session_sends_to_login_with_the_page_to_come_bac
 
 
 async def test_an_idle_session_ends_and_logout_deletes_the_session(service: ServiceUnderTest, people: People) -> None:
-    context: ServiceContext = service.app.state.context
     await sign_in(service, people, "researcher")
     assert (await service.client.get("/")).status_code == 200
-    async with context.sessions() as session, session.begin():
+    async with database(service) as db, db.sessions() as session, session.begin():
         row = (await session.scalars(select(WebSession))).one()
         assert len(row.id_sha256) == 64
         assert service.client.cookies[SESSION_COOKIE] not in {row.id_sha256, row.username}
         row.last_seen_at = utc_now() - timedelta(minutes=31)
     assert (await service.client.get("/", follow_redirects=False)).status_code == 302
-    async with context.sessions() as session:
+    async with database(service) as db, db.sessions() as session:
         assert await session.scalar(select(func.count()).select_from(WebSession)) == 0
 
     await sign_in(service, people, "researcher")
     token = await csrf(service)
     out = await service.client.post("/logout", data={"_csrf_token": token})
     assert out.status_code == 200
-    async with context.sessions() as session:
+    async with database(service) as db, db.sessions() as session:
         assert await session.scalar(select(func.count()).select_from(WebSession)) == 0
     assert (await service.client.get("/", follow_redirects=False)).status_code == 302
 
