@@ -8,12 +8,14 @@
 #                member.delete | governance.switch | governance.history | audit.read | audit.verify |
 #                egress.request | egress.list | egress.decide | egress.revoke | egress.check |
 #                bubble.create | bubble.delete | egress.events.record | session.read | session.record |
-#                user.projects | user.networks.read | user.networks.set
+#                user.projects | user.networks.read | user.networks.set | export.submit | export.list |
+#                export.read | export.queue | export.review | export.download
 #     caller     kind ("person" | "bubble" | "hub" | "proxy"), username, roles (realm roles), acr,
 #                auth_age_seconds (kind "person", when known: seconds since the person signed in),
 #                project (kind "bubble" only: the bubble's own project)
 #     resource   project (slug, for project actions), username (member and user actions),
-#                role (optional, member.put: the role being given)
+#                role (optional, member.put: the role being given),
+#                requested_by (export.review: who requested the export)
 #   Data (owned by the INFRACALC service, under data.infracalc):
 #     projects[slug]            {"title", "governance": "CASD" | "INFRACALC", "sensitive_data": bool}
 #     members[slug][username]   {"role": "lead" | "member"}
@@ -78,16 +80,18 @@ known_actions := {
 	"governance.switch", "governance.history", "audit.read", "audit.verify", "bubble.create", "bubble.delete",
 	"egress.request", "egress.list", "egress.decide", "egress.revoke", "egress.check",
 	"egress.events.record", "session.read", "session.record", "user.projects", "user.networks.read",
-	"user.networks.set",
+	"user.networks.set", "export.submit", "export.list", "export.read", "export.queue", "export.review",
+	"export.download",
 }
 
 project_actions := {
 	"project.read", "governance.history", "member.put", "member.delete", "governance.switch",
-	"egress.request", "egress.list", "egress.revoke", "egress.check",
+	"egress.request", "egress.list", "egress.revoke", "egress.check", "export.list", "export.read",
+	"export.download",
 }
 
 # Actions any member of the project (or CASD staff) may take: they read, and change nothing.
-read_actions := {"project.read", "governance.history", "egress.list", "egress.check"}
+read_actions := {"project.read", "governance.history", "egress.list", "egress.check", "export.list", "export.read"}
 
 # Actions only CASD staff may take, and how a reason names them.
 staff_actions := {
@@ -97,6 +101,7 @@ staff_actions := {
 	"audit.verify": "verify the audit log",
 	"egress.decide": "approve or deny egress requests",
 	"session.read": "read sessions",
+	"export.queue": "list the exports awaiting review",
 }
 
 default staff := false
@@ -157,6 +162,12 @@ person_action_decision := {"allow": false, "reason": "only the hub may record se
 
 person_action_decision := user_decision if input.action in object.keys(user_actions)
 
+person_action_decision := review_decision if input.action == "export.review"
+
+person_action_decision := {"allow": false, "reason": "exports are submitted from a bubble of the project"} if {
+	input.action == "export.submit"
+}
+
 person_action_decision := {"allow": false, "reason": sprintf("no rule allows %v", [input.action])} if {
 	not known_action
 }
@@ -177,6 +188,8 @@ project_decision := {"allow": false, "reason": "the request names no project"} i
 	input.action in {"egress.request", "egress.revoke"}
 } else := switch_decision if {
 	input.action == "governance.switch"
+} else := download_decision if {
+	input.action == "export.download"
 }
 
 read_decision := {"allow": true, "reason": "CASD staff may read every project"} if {
@@ -287,6 +300,27 @@ recent_login if {
 	input.caller.auth_age_seconds <= recent_login_seconds
 }
 
+# Exports: CASD staff review them, never their own; members of the project (people) download them.
+review_decision := {"allow": false, "reason": "only CASD staff may review exports"} if {
+	not staff
+} else := {"allow": false, "reason": "the request names no requester of the export"} if {
+	not input.resource.requested_by
+} else := {"allow": false, "reason": "the requester of an export may not review it"} if {
+	input.resource.requested_by == caller_name
+} else := {"allow": true, "reason": "CASD staff may review the exports of others"} if {
+	input.resource.requested_by != caller_name
+}
+
+download_decision := {
+	"allow": true,
+	"reason": sprintf("%s is a member of project %s", [caller_name, project_slug]),
+} if {
+	membership
+} else := {
+	"allow": false,
+	"reason": sprintf("only members of project %s may download its exports", [project_slug]),
+}
+
 switch_decision := {"allow": true, "reason": "CASD staff may switch a project's governance"} if {
 	staff
 } else := {"allow": false, "reason": "only CASD staff may switch a project's governance, not its leads"} if {
@@ -299,6 +333,7 @@ switch_decision := {"allow": true, "reason": "CASD staff may switch a project's 
 
 bubble_decision := {"allow": false, "reason": "bubbles may only read their own project"} if {
 	not reads_own_project
+	not bubble_export_action
 }
 
 bubble_decision := {"allow": false, "reason": "unknown project"} if {
@@ -311,10 +346,31 @@ bubble_decision := {"allow": true, "reason": "a bubble may read its own project"
 	project
 }
 
+bubble_decision := bubble_export_decision if bubble_export_action
+
+# Exports leave through the bubble they were made in, which may then follow their state.
+bubble_export_actions := {"export.submit": "submit", "export.read": "read"}
+
+bubble_export_action if input.action in object.keys(bubble_export_actions)
+
 reads_own_project if {
 	input.action == "project.read"
 	input.resource.project == input.caller.project
 }
+
+bubble_export_decision := {
+	"allow": true,
+	"reason": sprintf("a bubble may %s exports of its own project", [bubble_export_actions[input.action]]),
+} if {
+	own_project_export
+	project
+} else := {"allow": false, "reason": "unknown project"} if {
+	own_project_export
+} else := {"allow": false, "reason": "a bubble may only submit and read exports of its own project"} if {
+	not own_project_export
+}
+
+own_project_export if input.resource.project == input.caller.project
 
 # The hub: JupyterHub's service credential.
 
