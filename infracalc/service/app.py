@@ -44,6 +44,7 @@ from infracalc.service.context import ServiceContext
 from infracalc.service.egress_events import EgressEventController
 from infracalc.service.egress_rules import EgressRequestController, EgressRuleController
 from infracalc.service.errors import EXCEPTION_HANDLERS
+from infracalc.service.exports import ExportController, ProjectExportController
 from infracalc.service.health import HealthController
 from infracalc.service.projects import MeController, ProjectController
 from infracalc.service.session_routes import SessionController
@@ -84,6 +85,7 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
         directory=KeycloakDirectory(settings.keycloak_internal_url, REALM, API_AUDIENCE, settings.api_client_secret),
         s3=s3,
         objects=None if s3 is None or settings.s3 is None else ObjectStore(s3, settings.s3.bucket),
+        export_sampler=settings.exports.sampler(),
     )
     app.state.context = context
     if context.objects is not None:
@@ -191,6 +193,8 @@ def create_app(
             EgressEventController,
             SessionController,
             UserController,
+            ProjectExportController,
+            ExportController,
         ],
         middleware=[authentication],
         security=[{"keycloak": []}],

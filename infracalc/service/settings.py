@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from infracalc.audit import AuditSettings
+from infracalc.casd.exports import ExportSettings
 from infracalc.config import SettingError
 from infracalc.db import DatabaseSettings
 from infracalc.identity import proxy_secret
@@ -51,6 +52,8 @@ class ServiceSettings:
     #: ``INFRACALC_EGRESS_PROXY_SECRET_SHA256``: the SHA-256 (hex) of the egress proxy's secret
     #: (:mod:`infracalc.identity.proxy_secret`); ``None`` when unset, and proxy credentials are then refused.
     egress_proxy_secret_sha256: str | None = None
+    #: ``INFRACALC_EXPORT_*``: the output checks' limits and the sampling of released exports.
+    exports: ExportSettings = field(default_factory=ExportSettings)
 
     @property
     def issuer(self) -> str:
@@ -88,6 +91,7 @@ class ServiceSettings:
             audit=AuditSettings.from_env(env),
             s3=S3Settings.from_env(env) if env.get("INFRACALC_S3_ENDPOINT_URL") else None,
             egress_proxy_secret_sha256=_proxy_secret_digest(env),
+            exports=ExportSettings.from_env(env),
         )
 
 
