@@ -95,12 +95,36 @@ class ObjectStore:
     def __repr__(self) -> str:
         return f"ObjectStore(bucket={self.bucket!r}, part_size={self.part_size})"
 
-    async def ensure_bucket(self) -> None:
-        """Create the bucket unless it exists."""
+    async def ensure_bucket(self) -> bool:
+        """Create the bucket unless it exists; return whether it was created.
+
+        A bucket created here also gets the lifecycle rule that aborts multipart uploads left
+        incomplete for a day: the backstop behind the aborts of :meth:`put_stream`, for a process
+        killed mid-upload. Servers without lifecycle support (versitygw) go without it; an existing
+        bucket's lifecycle is left to whoever manages it.
+        """
         try:
             await self._call(self.client.head_bucket, Bucket=self.bucket)
         except ObjectStoreError:
             await self._call(self.client.create_bucket, Bucket=self.bucket)
+        else:
+            return False
+        with contextlib.suppress(ObjectStoreError):
+            await self._call(
+                self.client.put_bucket_lifecycle_configuration,
+                Bucket=self.bucket,
+                LifecycleConfiguration={
+                    "Rules": [
+                        {
+                            "ID": "abort-incomplete-uploads",
+                            "Status": "Enabled",
+                            "Filter": {"Prefix": ""},
+                            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+                        }
+                    ]
+                },
+            )
+        return True
 
     async def put_stream(
         self,

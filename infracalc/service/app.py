@@ -41,6 +41,7 @@ from infracalc.service.auth import (
 )
 from infracalc.service.bubbles.controller import BubbleController
 from infracalc.service.context import ServiceContext
+from infracalc.service.demo import DEMO_PROJECT, seed_demo_project
 from infracalc.service.egress_events import EgressEventController
 from infracalc.service.egress_rules import EgressRequestController, EgressRuleController
 from infracalc.service.errors import EXCEPTION_HANDLERS
@@ -95,6 +96,8 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
             logger.warning(
                 "bucket %s not ready at start (%s); imports and exports fail until it is", context.objects.bucket, error
             )
+    if await seed_demo_project(context, settings.demo_members):
+        logger.info("created the demo project %r for %s", DEMO_PROJECT, ", ".join(u for u, _ in settings.demo_members))
     try:
         await policy_data.resync()
     except PolicyUnavailable as error:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from infracalc.audit import AuditSettings
 from infracalc.casd.exports import ExportSettings
 from infracalc.config import SettingError
-from infracalc.db import DatabaseSettings
+from infracalc.db import DatabaseSettings, MemberRole
 from infracalc.identity import proxy_secret
 from infracalc.policy import OpaSettings
 from infracalc.storage import S3Settings
@@ -52,6 +52,9 @@ class ServiceSettings:
     #: ``INFRACALC_EGRESS_PROXY_SECRET_SHA256``: the SHA-256 (hex) of the egress proxy's secret
     #: (:mod:`infracalc.identity.proxy_secret`); ``None`` when unset, and proxy credentials are then refused.
     egress_proxy_secret_sha256: str | None = None
+    #: ``INFRACALC_DEMO_MEMBERS`` (``bruno:lead,alice:member``, set by ``infracalc up`` only): the members of
+    #: the demo project created at the first start (:mod:`infracalc.service.demo`); empty in production.
+    demo_members: tuple[tuple[str, MemberRole], ...] = ()
     #: ``INFRACALC_EXPORT_*``: the output checks' limits and the sampling of released exports.
     exports: ExportSettings = field(default_factory=ExportSettings)
 
@@ -91,6 +94,7 @@ class ServiceSettings:
             audit=AuditSettings.from_env(env),
             s3=S3Settings.from_env(env) if env.get("INFRACALC_S3_ENDPOINT_URL") else None,
             egress_proxy_secret_sha256=_proxy_secret_digest(env),
+            demo_members=parse_demo_members(env.get("INFRACALC_DEMO_MEMBERS", "")),
             exports=ExportSettings.from_env(env),
         )
 
@@ -106,3 +110,18 @@ def _proxy_secret_digest(env: Mapping[str, str]) -> str | None:
             '(never the secret itself: printf %s "$INFRACALC_EGRESS_PROXY_SECRET" | sha256sum)'
         )
     return value
+
+
+def parse_demo_members(text: str) -> tuple[tuple[str, MemberRole], ...]:
+    """``"bruno:lead,alice:member"`` as ``(("bruno", LEAD), ("alice", MEMBER))``; ``""`` as no member.
+
+    Raises:
+        SettingError: an entry is not ``username:lead`` or ``username:member``.
+    """
+    members: list[tuple[str, MemberRole]] = []
+    for entry in filter(None, (part.strip() for part in text.split(","))):
+        username, _, role = (part.strip() for part in entry.partition(":"))
+        if not username or role not in {member.value for member in MemberRole}:
+            raise SettingError(f"INFRACALC_DEMO_MEMBERS: {entry!r} is not username:lead or username:member")
+        members.append((username, MemberRole(role)))
+    return tuple(members)

@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -23,7 +23,7 @@ from typing import Any
 
 from infracalc.config import StackSettings, ToolSettings
 from infracalc.errors import InfracalcError
-from infracalc.identity import proxy_secret, write_realm_import
+from infracalc.identity import DemoAccount, proxy_secret, write_realm_import
 from infracalc.stack.keycloak import keycloak_spec
 from infracalc.stack.ports import ensure_ports_free
 from infracalc.stack.process import ManagedProcess, ServerSpec, tail
@@ -111,6 +111,7 @@ def server_specs(settings: StackSettings, tools: Tools, layout: StackLayout, loc
                 "INFRACALC_S3_SECRET_KEY": local.s3_secret_key,
                 "INFRACALC_API_CLIENT_SECRET": local.realm.api_client_secret,
                 "INFRACALC_EGRESS_PROXY_SECRET_SHA256": proxy_secret.digest(local.egress_proxy_secret),
+                "INFRACALC_DEMO_MEMBERS": demo_members(local.accounts),
             },
         ),
         # After the service, which records every decision it makes.
@@ -144,6 +145,17 @@ def server_specs(settings: StackSettings, tools: Tools, layout: StackLayout, loc
             },
         ),
     ]
+
+
+def demo_members(accounts: Sequence[DemoAccount]) -> str:
+    """``INFRACALC_DEMO_MEMBERS`` for the demo accounts: leads lead the demo project, researchers are members."""
+    roles = {"project-lead": "lead", "researcher": "member"}
+    return ",".join(
+        f"{account.username}:{role}"
+        for account in accounts
+        for realm_role, role in roles.items()
+        if realm_role in account.roles
+    )
 
 
 def stack_description(settings: StackSettings, layout: StackLayout, local: LocalSecrets) -> dict[str, Any]:

@@ -24,8 +24,8 @@ pytestmark = pytest.mark.integration
 async def store(s3: S3Server) -> AsyncIterator[ObjectStore]:
     """A store on a bucket of its own, created by the store itself, emptied afterwards."""
     objects = ObjectStore(make_s3_client(s3.settings), "test-" + secrets.token_hex(6), part_size=MINIMUM_PART_SIZE)
-    await objects.ensure_bucket()
-    await objects.ensure_bucket()  # a second call finds it and changes nothing
+    assert await objects.ensure_bucket() is True
+    assert await objects.ensure_bucket() is False  # a second call finds it and changes nothing
     yield objects
     for key in await objects.keys(""):
         await objects.delete(key)

@@ -22,6 +22,7 @@ import requests
 
 from infracalc.stack.ports import free_port
 from infracalc.tools import Tools
+from tests.support.hub_browser import HubApi, HubBrowser, run_code
 from tests.support.oidc_browser import ClientRedirect, KeycloakPage, OidcBrowser
 
 pytestmark = pytest.mark.integration
@@ -151,6 +152,8 @@ def test_stack_json_lists_demo_accounts_with_working_totp(stack_env: dict[str, s
             assert parsed.now() == pyotp.TOTP(account["totp_secret"]).now()
             assert account["password"] in result.stdout  # printed with the login instructions
         sign_in_to_account_console(description, description["accounts"][0])
+        lead = next(account for account in description["accounts"] if account["username"] == "bruno")
+        open_the_demo_bubble(description, lead)
     finally:
         supervisor = psutil.Process(description["pid"])
         children = supervisor.children(recursive=True)
@@ -181,6 +184,25 @@ def sign_in_to_account_console(description: dict[str, Any], account: dict[str, A
     tokens = browser.exchange(code)
     claims = jwt.decode(tokens.id_token, options={"verify_signature": False})
     assert claims["preferred_username"] == account["username"]
+
+
+def open_the_demo_bubble(description: dict[str, Any], account: dict[str, Any]) -> None:
+    """The issue's "done when": sign in to the hub with both factors and start a bubble, with nothing set up by hand."""
+    hub_url = description["urls"]["hub"]
+    browser = HubBrowser(hub_url, description["urls"]["keycloak"])
+    page = browser.login(account["username"], account["password"], pyotp.TOTP(account["totp_secret"]).now())
+    assert page.status == 200, (page.url, page.text[:500])
+    assert browser.signed_in()
+    username = account["username"]
+    token = browser.api_token(username)
+    hub = HubApi(hub_url, token)
+    started = hub.start(username, "demo")
+    assert started.status_code in (201, 202), started.text
+    hub.wait_ready(username, "demo")
+    project = run_code(f"{hub_url}/user/{username}/demo", token, "import os; print(os.environ['INFRACALC_PROJECT'])")
+    assert project.strip() == "demo"
+    assert hub.stop(username, "demo").status_code in (202, 204)
+    hub.wait_stopped(username, "demo")
 
 
 def test_port_in_use_is_named_with_its_setting(stack_env: dict[str, str]) -> None:
