@@ -142,10 +142,15 @@ def _json(answer: httpx.Response) -> dict[str, Any]:
 
 
 def progress_bar(write: Callable[[str], None], width: int = 30) -> Progress:
-    """A one-line progress bar (``write`` gets carriage-return lines, for stderr)."""
+    """A one-line progress bar (``write`` gets carriage-return lines, for stderr), redrawn at each whole percent."""
+    shown: list[int] = []
 
     def show(sent: int, total: int) -> None:
         share = sent / total if total else 1.0
+        percent = int(share * 100)
+        if shown and shown[-1] == percent:
+            return
+        shown.append(percent)
         filled = int(share * width)
         write(f"\r[{'#' * filled}{'.' * (width - filled)}] {share:4.0%} {sent / 1e6:.1f}/{total / 1e6:.1f} MB")
 

@@ -1,0 +1,109 @@
+"""``infracalc export`` as a bubble runs it: its environment, a streamed upload with a progress bar, the answer."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.fixtures.live_service import LiveService
+from tests.fixtures.service import People
+
+pytestmark = pytest.mark.integration
+
+JUSTIFICATION = "Aggregated counts by region for table 2 of the paper."
+
+
+def bubble_env(live_service: LiveService, people: People) -> dict[str, str]:
+    """A project under INFRACALC governance with the researcher, and the environment the hub gives its bubble."""
+    staff = people.headers("staff")
+    created = requests.post(
+        f"{live_service.api}/projects",
+        json={"id": "weather", "title": "Weather", "governance": "INFRACALC"},
+        headers=staff,
+        timeout=30,
+    )
+    assert created.status_code == 201, created.text
+    added = requests.put(
+        f"{live_service.api}/projects/weather/members/{people.username('researcher')}",
+        json={"role": "member"},
+        headers=staff,
+        timeout=30,
+    )
+    assert added.status_code == 200, added.text
+    registered = requests.post(
+        f"{live_service.api}/bubbles",
+        json={"project": "weather", "username": people.username("researcher")},
+        headers=people.hub_headers(),
+        timeout=30,
+    )
+    assert registered.status_code == 201, registered.text
+    return {
+        "INFRACALC_API_URL": live_service.api,
+        "INFRACALC_BUBBLE_TOKEN": registered.json()["token"],
+        "INFRACALC_PROJECT": "weather",
+    }
+
+
+def run_export(env: dict[str, str], *arguments: str) -> subprocess.CompletedProcess[str]:
+    clean = {key: value for key, value in os.environ.items() if not key.startswith("INFRACALC_")}
+    return subprocess.run(
+        [sys.executable, "-m", "infracalc", "export", *arguments],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def large_table(path: Path) -> Path:
+    """About 3 MB of counts that are all well above the threshold."""
+    with path.open("w") as table:
+        table.write("region,2020,2021,2022\n")
+        for index in range(100_000):
+            table.write(f"region-{index},{1000 + index % 97},{2000 + index % 89},{3000 + index % 83}\n")
+    return path
+
+
+def test_a_bubble_exports_a_file_with_a_progress_bar(live_service: LiveService, people: People, tmp_path: Path) -> None:
+    env = bubble_env(live_service, people)
+    table = large_table(tmp_path / "counts.csv")
+
+    done = run_export(env, str(table), "--justification", JUSTIFICATION)
+    assert done.returncode == 0, done.stderr
+    first_line = done.stdout.splitlines()[0]
+    assert first_line.startswith("export ")
+    assert first_line.endswith("(version 1): released")
+    # text mode reads the bar's carriage returns as line ends: one line per whole percent reached.
+    bar = [line for line in done.stderr.splitlines() if line.endswith(" MB")]
+    assert len(bar) > 2, "the bar moves as the file leaves"
+    assert len(bar) <= 101
+    assert bar[-1].startswith("[" + "#" * 30 + "] 100%")
+
+    export_id = first_line.split()[1]
+    link = requests.get(
+        f"{live_service.api}/exports/{export_id}/download", headers=people.headers("researcher"), timeout=30
+    )
+    assert link.status_code == 200, link.text
+    assert requests.get(link.json()["url"], timeout=60).content == table.read_bytes()
+
+
+def test_refusals_are_one_clear_line(live_service: LiveService, people: People, tmp_path: Path) -> None:
+    env = bubble_env(live_service, people)
+    table = tmp_path / "t.csv"
+    table.write_text("region,2020\nnorth,1200\n")
+
+    short = run_export(env, str(table), "--justification", "too short")
+    assert short.returncode == 1
+    assert "error: the service refused the export (422)" in short.stderr
+    assert "at least 20 characters" in short.stderr
+    assert "Traceback" not in short.stderr
+
+    outside = run_export({}, str(table), "--justification", JUSTIFICATION)
+    assert outside.returncode == 1
+    assert "INFRACALC_API_URL, INFRACALC_BUBBLE_TOKEN, INFRACALC_PROJECT not set" in outside.stderr
