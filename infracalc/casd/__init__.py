@@ -5,6 +5,7 @@ its collaborators (a database session, a boto3 client, a clock) as arguments, so
 the command line and CASD's own tools can call it alike. ``tests/unit/casd`` checks it.
 
 - :mod:`infracalc.casd.sessions`: the record of each bubble run and its timeline.
+- :mod:`infracalc.casd.checks`: output checks (disclosure control) on files leaving a bubble.
 """
 
 from __future__ import annotations
