@@ -50,7 +50,7 @@ async def project(sessions: Sessions, governance: Governance) -> None:
 
 def table(path: Path, small: bool) -> Path:
     rows = ["region,2020,2021"] + [
-        f"region-{index},{(index % 7) + 1 if small else 500 + index},{(index % 5) + 1 if small else 900 + index}"
+        f"region-{index},{index % 7 if small else 500 + index},{(index % 5) + 1 if small else 900 + index}"
         for index in range(12)
     ]
     path.write_text("\n".join(rows) + "\n")
