@@ -231,7 +231,7 @@ def move(export: Export, to: ExportState) -> ExportState:
 
 @dataclass(frozen=True, slots=True)
 class Submitted:
-    """An export version stored and recorded; see :attr:`state` for what happens next."""
+    """An export version stored and recorded; ``export.state`` says what happens next (released or in review)."""
 
     export: Export
     version: ExportVersion
@@ -818,7 +818,7 @@ async def find(
     sampled: bool | None = None,
     limit: int = 200,
 ) -> list[Export]:
-    """Exports, newest first, of a project and/or in a state and/or sampled."""
+    """Exports, newest first (at most ``limit``), of a project and/or in a state and/or sampled."""
     query = select(Export).order_by(Export.created_at.desc(), Export.id).limit(limit)
     if project_id is not None:
         query = query.where(Export.project_id == project_id)

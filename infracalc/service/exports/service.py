@@ -9,10 +9,11 @@ deletes a stored object whose transaction did not commit.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from infracalc.casd import exports
 from infracalc.casd.objects import ObjectStore, ObjectStoreError
@@ -46,7 +47,7 @@ class ChecksFailed(ServiceError):
 
 
 @contextlib.contextmanager
-def _api_errors() -> Any:
+def _api_errors() -> Iterator[None]:
     """Turn the CASD module's errors into the API's."""
     try:
         yield
@@ -304,7 +305,7 @@ async def _read_export(context: ServiceContext, export_id: str) -> Export:
     return export
 
 
-async def _outs(session: Any, found: Sequence[Export]) -> list[ExportOut]:
+async def _outs(session: AsyncSession, found: Sequence[Export]) -> list[ExportOut]:
     """Exports with their current version's reasons, in one more query."""
     if not found:
         return []
