@@ -1,8 +1,10 @@
-"""``infracalc export`` as a bubble runs it: its environment, a streamed upload with a progress bar, the answer."""
+"""``infracalc export`` as a bubble runs it, against ``infracalc serve`` on a port (real streaming and disconnects)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +12,10 @@ from pathlib import Path
 import pytest
 import requests
 
+from infracalc.casd.objects import ObjectStore
+from infracalc.storage import make_s3_client
 from tests.fixtures.live_service import LiveService
+from tests.fixtures.servers import S3Server
 from tests.fixtures.service import People
 
 pytestmark = pytest.mark.integration
@@ -107,3 +112,41 @@ def test_refusals_are_one_clear_line(live_service: LiveService, people: People, 
     outside = run_export({}, str(table), "--justification", JUSTIFICATION)
     assert outside.returncode == 1
     assert "INFRACALC_API_URL, INFRACALC_BUBBLE_TOKEN, INFRACALC_PROJECT not set" in outside.stderr
+
+
+def test_a_client_that_goes_away_half_way_leaves_nothing(
+    live_service: LiveService, people: People, s3: S3Server, tmp_path: Path
+) -> None:
+    env = bubble_env(live_service, people)
+    boundary = "half-way-boundary"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="justification"\r\n\r\n{JUSTIFICATION}\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.csv"\r\n\r\n'
+    ).encode()
+    sent = head + b"region,1200\n" * 300_000  # about 3.6 MB of the 50 MB announced
+    port = int(live_service.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+        connection.sendall(
+            (
+                "POST /api/v1/projects/weather/exports HTTP/1.1\r\n"
+                f"Host: 127.0.0.1:{port}\r\n"
+                f"Authorization: Bearer {env['INFRACALC_BUBBLE_TOKEN']}\r\n"
+                f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
+                f"Content-Length: {len(head) + 50_000_000}\r\n\r\n"
+            ).encode()
+        )
+        connection.sendall(sent)
+    # The service goes on serving: a complete export afterwards is the only one there is.
+    done = run_export(env, str(large_table(tmp_path / "counts.csv")), "--justification", JUSTIFICATION)
+    assert done.returncode == 0, done.stderr
+    export_id = done.stdout.split()[1]
+
+    listed = requests.get(
+        f"{live_service.api}/projects/weather/exports", headers=people.headers("researcher"), timeout=30
+    )
+    assert [item["id"] for item in listed.json()] == [export_id]
+    store = ObjectStore(make_s3_client(s3.settings), live_service.env["INFRACALC_S3_BUCKET"])
+    assert asyncio.run(store.keys("")) == [f"projects/weather/exports/{export_id}/v1/counts.csv"]
+    assert asyncio.run(store.pending_uploads()) == []
+    audit = requests.get(f"{live_service.api}/audit", headers=people.headers("staff"), timeout=30).json()["events"]
+    assert {event["details"].get("export") for event in audit if event["action"].startswith("export.")} == {export_id}
