@@ -4,7 +4,10 @@ Run with ``make bench`` (or ``.venv/bin/python bench/service_auth.py``). It star
 uvicorn worker on loopback and sharing one SQLite database and one real OPA:
 
 - ``full``: the service as deployed: the bearer token is verified (RS256 signature with the
-  realm's keys, issuer, audience, expiry, acr) and ``infracalc.authz`` is asked over REST;
+  realm's keys, issuer, audience, expiry, acr) and ``infracalc.authz`` is asked over REST, its
+  answers reused for up to a second (the policy client's decision cache, emptied by every data write);
+- ``full-uncached``: the same with the decision cache off (``INFRACALC_OPA_DECISION_CACHE_SECONDS=0``):
+  one OPA round trip per request;
 - ``baseline``: the same app and route, with a fixed caller and no policy query.
 
 The tokens are signed by a key of this run, whose JWKS a small local server publishes where the
@@ -178,12 +181,18 @@ def main() -> None:
     try:
         opa.start()
         opa.wait_healthy()
-        for mode in ("baseline", "authentication", "authorization", "full"):
+        for mode in ("baseline", "authentication", "authorization", "full-uncached", "full"):
             port = free_port()
+            cache = {"INFRACALC_OPA_DECISION_CACHE_SECONDS": "0" if mode != "full" else "1"}
             spec = ServerSpec(
                 name=f"service-{mode}",
                 argv=[sys.executable, str(Path(__file__).resolve()), "--serve", mode],
-                env={**base_env, "INFRACALC_SERVICE_PORT": str(port), "PYTHONPATH": os.pathsep.join(sys.path)},
+                env={
+                    **base_env,
+                    **cache,
+                    "INFRACALC_SERVICE_PORT": str(port),
+                    "PYTHONPATH": os.pathsep.join(sys.path),
+                },
                 health_url=f"http://127.0.0.1:{port}/health",
             )
             servers[mode] = ManagedProcess(spec, logs / f"bench-service-{mode}.log")
@@ -207,7 +216,8 @@ def main() -> None:
         "baseline": "baseline (no auth, no authz)",
         "authentication": "token verification only",
         "authorization": "OPA authorization only",
-        "full": "full (token + OPA authz)",
+        "full-uncached": "full, no decision cache",
+        "full": "full (token + OPA, cached 1 s)",
     }
     print("GET /api/v1/projects/{id}, one uvicorn worker, SQLite, real OPA over loopback REST")
     print(f"  {'':<32} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} {'p50 vs baseline':>16}")

@@ -6,12 +6,24 @@ that talks to OPA's REST API (through opa-python-client's aiohttp client, kept o
 keep-alive connections). It never guesses: a result that is missing (undefined), malformed, or
 that could not be obtained at all is a denial, and an unreachable OPA raises
 :class:`PolicyUnavailable`, which the service turns into 503.
+
+Decisions asked with ``cached=True`` may be answered from memory for at most
+``INFRACALC_OPA_DECISION_CACHE_SECONDS`` (default 1, at most 1, 0 turns it off): the same question
+within that time gets the same answer without a round trip. Every data write made through this
+client empties the cache once OPA has taken it, and an answer that was on its way during a write
+is not kept, so a change made by this process (a member removed, a bubble revoked) applies to the
+very next question. Only writes by another process (another replica of the service) can be
+missed, and for at most the cache's lifetime. The same bound holds for an OPA that stops: a
+question answered less than a second ago keeps its answer until the cache entry is a second old
+or until any question finds OPA gone (the service's data watch asks every second), which empties
+the cache; every question after that fails closed.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,6 +33,7 @@ import msgspec
 from opa_client.errors import RegoParseError
 from opa_client.opa_async import AsyncOpaClient
 
+from infracalc.config import SettingError
 from infracalc.errors import InfracalcError
 
 
@@ -65,15 +78,64 @@ class OpaSettings:
     url: str = "http://127.0.0.1:8181"
     #: ``INFRACALC_OPA_TIMEOUT``: seconds to wait for one answer before failing closed.
     timeout: float = 2.0
+    #: ``INFRACALC_OPA_DECISION_CACHE_SECONDS``: how long a decision asked with ``cached=True`` may be
+    #: reused (0 to 1; 0 asks OPA every time).
+    decision_cache_seconds: float = 1.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> OpaSettings:
         """Read the OPA settings from ``env`` (default: the process environment)."""
         env = os.environ if env is None else env
+        cache_seconds = float(env.get("INFRACALC_OPA_DECISION_CACHE_SECONDS", "1"))
+        if not 0 <= cache_seconds <= MAX_CACHE_SECONDS:
+            raise SettingError(
+                f"INFRACALC_OPA_DECISION_CACHE_SECONDS must be between 0 and {MAX_CACHE_SECONDS}, got {cache_seconds}"
+            )
         return cls(
             url=env.get("INFRACALC_OPA_URL", "http://127.0.0.1:8181").rstrip("/"),
             timeout=float(env.get("INFRACALC_OPA_TIMEOUT", "2.0")),
+            decision_cache_seconds=cache_seconds,
         )
+
+
+#: The longest a decision may be reused: revocations must not wait longer.
+MAX_CACHE_SECONDS = 1.0
+#: Decisions kept at most; the cache is emptied beyond (a burst of distinct questions).
+MAX_CACHED_DECISIONS = 10_000
+
+
+class DecisionCache:
+    """Decisions by question, each kept ``seconds``; :meth:`forget` empties it and voids answers in flight."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = seconds
+        self._clock = clock
+        self._entries: dict[bytes, tuple[float, Decision]] = {}
+        #: Moves on every :meth:`forget`; an answer asked under an older generation is not kept.
+        self.generation = 0
+
+    def get(self, question: bytes) -> Decision | None:
+        """The decision kept for ``question``, if it is still fresh."""
+        entry = self._entries.get(question)
+        if entry is None:
+            return None
+        if entry[0] <= self._clock():
+            del self._entries[question]
+            return None
+        return entry[1]
+
+    def put(self, question: bytes, decision: Decision, generation: int) -> None:
+        """Keep ``decision``, unless the data changed since the question was asked (``generation``)."""
+        if self.seconds <= 0 or generation != self.generation:
+            return
+        if len(self._entries) >= MAX_CACHED_DECISIONS:
+            self._entries.clear()
+        self._entries[question] = (self._clock() + self.seconds, decision)
+
+    def forget(self) -> None:
+        """Drop every decision: the data they were made on changed."""
+        self.generation += 1
+        self._entries.clear()
 
 
 class PolicyClient:
@@ -91,6 +153,7 @@ class PolicyClient:
             timeout=settings.timeout,
         )
         self._queries: aiohttp.ClientSession | None = None
+        self.cache = DecisionCache(settings.decision_cache_seconds)
 
     async def __aenter__(self) -> PolicyClient:
         await self.open()
@@ -115,13 +178,26 @@ class PolicyClient:
             await self._queries.close()
             self._queries = None
 
-    async def decide(self, package: str, payload: Mapping[str, Any], rule: str = "decision") -> Decision:
-        """Ask ``package``'s ``rule`` about ``payload``.
+    async def decide(
+        self, package: str, payload: Mapping[str, Any], rule: str = "decision", *, cached: bool = False
+    ) -> Decision:
+        """Ask ``package``'s ``rule`` about ``payload``; with ``cached``, a fresh cached answer may do.
+
+        Only questions whose answer depends on OPA's data and the input alone may be cached (not on
+        the time: the egress policy compares expiries with the clock).
 
         Raises:
             PolicyUnavailable: OPA did not answer with a result document.
         """
-        return Decision.from_result(await self.query(package, rule, payload))
+        if not cached:
+            return Decision.from_result(await self.query(package, rule, payload))
+        question = msgspec.json.encode((package, rule, payload))
+        decision = self.cache.get(question)
+        if decision is None:
+            generation = self.cache.generation
+            decision = Decision.from_result(await self.query(package, rule, payload))
+            self.cache.put(question, decision, generation)
+        return decision
 
     async def query(self, package: str, rule: str, payload: Mapping[str, Any]) -> object:
         """The raw result of any rule (for sets such as ``visible_projects``); ``None`` when undefined.
@@ -141,8 +217,10 @@ class PolicyClient:
                 body = await answer.read()
                 status = answer.status
         except (TimeoutError, aiohttp.ClientError) as error:
+            self.cache.forget()  # an OPA that is gone may come back without its data
             raise PolicyUnavailable(f"OPA at {self.settings.url} did not answer: {error!r}") from error
         if status != 200:  # noqa: PLR2004 - OPA answers 200 with a result document, or an error
+            self.cache.forget()
             raise PolicyUnavailable(f"OPA at {self.settings.url} answered {status} for {path}")
         try:
             document = msgspec.json.decode(body)
@@ -160,6 +238,9 @@ class PolicyClient:
             accepted = await self._client.update_or_create_data(document, path)
         except (TimeoutError, aiohttp.ClientError, RegoParseError) as error:
             raise PolicyUnavailable(f"OPA at {self.settings.url} refused data at {path}: {error!r}") from error
+        finally:
+            # Taken or not (a timeout may hide a write that happened), the cached decisions may be stale.
+            self.cache.forget()
         if not accepted:
             raise PolicyUnavailable(f"OPA at {self.settings.url} refused data at {path}")
 
@@ -176,6 +257,8 @@ class PolicyClient:
                 status = answer.status
         except (TimeoutError, aiohttp.ClientError) as error:
             raise PolicyUnavailable(f"OPA at {self.settings.url} did not answer: {error!r}") from error
+        finally:
+            self.cache.forget()
         if status not in (204, 404):
             raise PolicyUnavailable(f"OPA at {self.settings.url} answered {status} deleting {path}")
 

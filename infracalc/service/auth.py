@@ -18,6 +18,7 @@ token is remembered until it expires: its signature is checked once, not at ever
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -96,8 +97,10 @@ class KeycloakScheme:
             now = self._clock()
         principal, _, auth_time = cached
         if isinstance(principal, Person) and auth_time is not None:
-            # A login a few seconds "in the future" (clock skew with Keycloak) is a login just now.
-            return dataclasses.replace(principal, auth_age_seconds=max(0.0, now - auth_time))
+            # A login a few seconds "in the future" (clock skew with Keycloak) is a login just now. Whole
+            # seconds, rounded up (never younger than it is): the same question within a second is the
+            # same policy input, which the decision cache can answer.
+            return dataclasses.replace(principal, auth_age_seconds=float(math.ceil(max(0.0, now - auth_time))))
         return principal
 
     def _verify(self, credential: str) -> tuple[Person | Hub, float, float | None]:

@@ -72,8 +72,9 @@ class ServiceContext:
             Forbidden: the policy refused; the message is its reason.
             PolicyUnavailable: OPA cannot be asked (the API answers 503).
         """
+        # Cached for at most a second, and forgotten as soon as this service writes OPA's data.
         decision = await self.policy.decide(
-            "infracalc.authz", {"action": action, "caller": principal.caller(), "resource": resource}
+            "infracalc.authz", {"action": action, "caller": principal.caller(), "resource": resource}, cached=True
         )
         return self.enforce(decision, resource)
 
