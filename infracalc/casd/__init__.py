@@ -5,6 +5,8 @@ its collaborators (a database session, a boto3 client, a clock) as arguments, so
 the command line and CASD's own tools can call it alike. ``tests/unit/casd`` checks it.
 
 - :mod:`infracalc.casd.sessions`: the record of each bubble run and its timeline.
+- :mod:`infracalc.casd.session_search`: finding sessions by user, project, time and words.
+- :mod:`infracalc.casd.objects`: the object store of imports and exports (streamed uploads, governance tags).
 - :mod:`infracalc.casd.checks`: output checks (disclosure control) on files leaving a bubble.
 """
 

@@ -14,6 +14,9 @@ change that opens or closes it (and their audit events) commit or roll back toge
         await open_session(db_session, session_id=bubble.id, project_id=project.id,
                            username=bubble.username, governance=project.governance)
 
+Each event also stores the text full-text search indexes (:func:`indexed_text`): the words of its
+summary and of its details' values; :mod:`infracalc.casd.session_search` queries it.
+
 Errors, all under :class:`SessionError`: :class:`SessionExists` (opening an id twice),
 :class:`UnknownSession` (appending to a session that does not exist), and a :class:`SessionError`
 for an event that cannot be stored as given (a source or kind too long).
@@ -21,6 +24,7 @@ for an event that cannot be stored as given (a source or kind too long).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -41,6 +45,11 @@ KIND_LENGTH = 64
 
 #: The source of the events this module writes itself.
 SERVICE = "service"
+
+#: A word, for full-text search: letters and digits (``_`` and punctuation separate words, as in SQLite's FTS5).
+WORD = re.compile(r"[^\W_]+")
+#: Longer words are left out of the index: a blob is not searched by its content, and PostgreSQL would skip it.
+MAX_WORD_LENGTH = 200
 
 
 class SessionError(InfracalcError):
@@ -173,7 +182,35 @@ def _row(session_id: str, event: NewEvent) -> SessionEvent:
         kind=event.kind,
         summary=one_line(event.summary),
         details=dict(event.details),
+        search_text=indexed_text(event.summary, event.details),
     )
+
+
+def words(text: str) -> list[str]:
+    """The words of ``text`` as full-text search sees them: runs of letters and digits, lowercased.
+
+    ``np.mean(my_var)`` gives ``np``, ``mean``, ``my``, ``var``. Documents and queries are cut alike, so
+    that PostgreSQL's parser (which would keep ``np.mean`` whole, as a host name) and SQLite's FTS5
+    agree on what matches.
+    """
+    return [word for word in WORD.findall(text.lower()) if len(word) <= MAX_WORD_LENGTH]
+
+
+def indexed_text(summary: str, details: Mapping[str, Any]) -> str:
+    """What full-text search indexes of an event: the words of its summary and of its details' values (not keys)."""
+    found = words(summary)
+    pending: list[Any] = [details]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, Mapping):
+            pending.extend(reversed(list(value.values())))
+        elif isinstance(value, list | tuple):
+            pending.extend(reversed(value))
+        elif isinstance(value, str):
+            found.extend(words(value))
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            found.extend(words(str(value)))
+    return " ".join(found)
 
 
 def one_line(text: str) -> str:

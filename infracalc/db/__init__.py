@@ -15,6 +15,7 @@ from infracalc.db.base import Base, UtcDateTime, utc_now
 from infracalc.db.engine import create_engine, session_factory
 from infracalc.db.migrate import alembic_config, upgrade
 from infracalc.db.models import (
+    SEARCH_STRUCTURES,
     Bubble,
     EgressRule,
     EgressRuleStatus,
@@ -31,10 +32,12 @@ from infracalc.db.models import (
     SessionEvent,
     SessionRecord,
     UserNetwork,
+    is_modelled,
 )
 from infracalc.db.settings import DatabaseError, DatabaseSettings, DatabaseUrlError, normalise_url
 
 __all__ = [
+    "SEARCH_STRUCTURES",
     "Base",
     "Bubble",
     "DatabaseError",
@@ -58,6 +61,7 @@ __all__ = [
     "UtcDateTime",
     "alembic_config",
     "create_engine",
+    "is_modelled",
     "normalise_url",
     "session_factory",
     "upgrade",

@@ -6,6 +6,10 @@ where forwarders (:mod:`infracalc.hub.forwarders`) lead to the hub's API, the se
 proxy. The bubble's environment points there, with the proxy credentials the pre-spawn hook got
 from the service, so its only way out is the egress proxy.
 
+Its kernels load :mod:`infracalc.bubble.ipython`, which records the cells they run into the
+bubble's session: ``IPYTHONDIR`` points into the bubble's home, where the spawner writes the kernel
+configuration that loads it (the bubble image carries the same configuration for DockerSpawner).
+
 Without root or ``ip``, it falls back to a plain local process with the same proxy environment,
 and says plainly in the hub's log that egress is then NOT enforced: a process can ignore
 ``HTTP_PROXY``. That mode is for trying the platform on a workstation, never for data.
@@ -15,12 +19,14 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from jupyterhub.spawner import SimpleLocalProcessSpawner
 from traitlets import Bool, Unicode, default
 
+from infracalc.bubble.ipython import write_kernel_config
 from infracalc.hub import netns
 from infracalc.hub.bubbles import BubbleRegistration, bubble_environment
 from infracalc.hub.forwarders import Forwarders, ports_of
@@ -80,6 +86,11 @@ class LocalBubbleSpawner(SimpleLocalProcessSpawner):  # type: ignore[misc]  # Ju
         self.bubble: BubbleRegistration | None = None
 
     @property
+    def ipython_dir(self) -> Path:
+        """The bubble's IPython directory, whose kernel configuration records the cells its kernels run."""
+        return Path(self.home_dir) / ".ipython"
+
+    @property
     def project(self) -> str:
         """The bubble's project: the server's name."""
         return str(self.name)
@@ -93,6 +104,7 @@ class LocalBubbleSpawner(SimpleLocalProcessSpawner):  # type: ignore[misc]  # Ju
     def get_env(self) -> dict[str, str]:
         """The single-user environment, with the bubble's INFRACALC variables pointing at its gateway."""
         env: dict[str, str] = super().get_env()
+        env["IPYTHONDIR"] = str(self.ipython_dir)
         if self.bubble is not None:
             gateway = self.link.gateway if self.link is not None else "127.0.0.1"
             env.update(
@@ -107,6 +119,7 @@ class LocalBubbleSpawner(SimpleLocalProcessSpawner):  # type: ignore[misc]  # Ju
 
     async def start(self) -> tuple[str, int]:
         """Create the namespace and forwarders, then start the server inside; or fall back, saying so."""
+        write_kernel_config(self.ipython_dir)
         reason = self.isolation_unavailable()
         if reason is not None:
             self.log.warning(

@@ -48,6 +48,7 @@ from infracalc.service.errors import EXCEPTION_HANDLERS
 from infracalc.service.exports import ExportController, ProjectExportController
 from infracalc.service.health import HealthController
 from infracalc.service.projects import MeController, ProjectController
+from infracalc.service.session_code import SessionCodeController
 from infracalc.service.session_routes import SessionController
 from infracalc.service.settings import API_AUDIENCE, REALM, ServiceSettings
 from infracalc.service.users import UserController
@@ -195,6 +196,7 @@ def create_app(
             EgressRequestController,
             EgressEventController,
             SessionController,
+            SessionCodeController,
             UserController,
             ProjectExportController,
             ExportController,

@@ -1,8 +1,11 @@
-"""Routes over the sessions: one bubble run and its timeline (CASD staff); the hub's events in it (the hub).
+"""Routes over the sessions: search them and read one's timeline (CASD staff); the hub's events in them (the hub).
 
 The hub reports what it did around a bubble (started it, stopped it, a login) into the bubble's
 session: a session is the record of a run, so these events are not also audit events. A closed
 session takes no more hub events (409): the hub reports a stop before it revokes the bubble.
+
+``GET /sessions`` searches them (:mod:`infracalc.casd.session_search`): by user, project, a time range
+the session overlaps, and the words of its events, newest first, a page at a time.
 """
 
 from __future__ import annotations
@@ -14,9 +17,9 @@ import msgspec
 from litestar import Controller, Request, get, post
 from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
-from litestar.params import JSONBody, Parameter
+from litestar.params import JSONBody, Parameter, QueryParameter
 
-from infracalc.casd import sessions
+from infracalc.casd import session_search, sessions
 from infracalc.db import Governance, SessionRecord, utc_now
 from infracalc.service.context import Context, ServiceContext
 from infracalc.service.errors import Conflict, InvalidInput, NotFound
@@ -56,6 +59,26 @@ class SessionOut(msgspec.Struct):
     events: list[SessionEventOut]
 
 
+class FoundSessionOut(msgspec.Struct):
+    """A session that matched a search; with a text, how many of its events matched and a line of the newest."""
+
+    id: str
+    project: str
+    username: str
+    governance: Governance
+    opened_at: datetime
+    closed_at: datetime | None
+    matching_events: int | None
+    snippet: str | None
+
+
+class SessionPageOut(msgspec.Struct):
+    """A page of sessions, newest first; ask for the next with ``cursor=next_cursor`` while it is not null."""
+
+    sessions: list[FoundSessionOut]
+    next_cursor: str | None
+
+
 class HubEventIn(msgspec.Struct, forbid_unknown_fields=True):
     """What the hub reports into a bubble's session; the service dates it."""
 
@@ -76,6 +99,54 @@ class SessionController(Controller):
 
     path = "/sessions"
     tags = ["sessions"]  # noqa: RUF012 - Litestar's documented way to tag a controller
+
+    @get("/", summary="Search sessions (CASD staff)")
+    async def search(
+        self,
+        request: Request[Principal, Any, Any],
+        context: Context,
+        *,
+        user: Annotated[str | None, Parameter(description="only sessions of this username", max_length=128)] = None,
+        project: Annotated[str | None, Parameter(description="only sessions of this project", max_length=128)] = None,
+        since: Annotated[
+            datetime | None, QueryParameter(name="from", description="sessions still open at or after this time")
+        ] = None,
+        until: Annotated[
+            datetime | None, QueryParameter(name="to", description="sessions opened at or before this time")
+        ] = None,
+        q: Annotated[
+            str | None,
+            Parameter(description="words that one event of the session must all contain (summary or details)"),
+        ] = None,
+        limit: Annotated[int, Parameter(ge=1, le=session_search.MAX_LIMIT, description="sessions per page")] = 50,
+        cursor: Annotated[str | None, Parameter(description="next_cursor of the previous page", max_length=512)] = None,
+    ) -> SessionPageOut:
+        """Sessions matching every criterion given, newest first; ``q`` is plain words, never query syntax."""
+        await context.authorize(request.user, "session.search")
+        query = session_search.SessionQuery(
+            username=user, project=project, since=since, until=until, text=q or None, limit=limit, cursor=cursor
+        )
+        try:
+            async with context.read_sessions() as db_session:
+                page = await session_search.search_sessions(db_session, query)
+        except session_search.InvalidSearch as error:
+            raise InvalidInput(str(error), field=error.field) from None
+        return SessionPageOut(
+            sessions=[
+                FoundSessionOut(
+                    id=found.session.id,
+                    project=found.session.project_id,
+                    username=found.session.username,
+                    governance=found.session.governance,
+                    opened_at=found.session.opened_at,
+                    closed_at=found.session.closed_at,
+                    matching_events=found.matching_events,
+                    snippet=found.snippet,
+                )
+                for found in page.sessions
+            ],
+            next_cursor=page.next_cursor,
+        )
 
     @get("/{session_id:str}", summary="A session and its timeline (CASD staff)")
     async def read(

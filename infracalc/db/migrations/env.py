@@ -17,6 +17,7 @@ from infracalc.audit import models as _audit_models  # noqa: F401
 from infracalc.db import models as _db_models  # noqa: F401
 from infracalc.db.base import Base
 from infracalc.db.engine import create_engine
+from infracalc.db.models import is_modelled
 from infracalc.db.settings import DatabaseSettings
 
 config = context.config
@@ -30,7 +31,13 @@ def _settings() -> DatabaseSettings:
 
 def run_migrations(connection: Connection) -> None:
     """Run the pending revisions on ``connection`` (batch mode, so SQLite can alter tables)."""
-    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True, compare_type=True)
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=True,
+        compare_type=True,
+        include_name=is_modelled,  # the full-text search structures are made by hand (0008)
+    )
     with context.begin_transaction():
         context.run_migrations()
 

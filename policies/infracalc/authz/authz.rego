@@ -7,14 +7,15 @@
 #     action     me.read | project.create | project.list | project.read | member.put |
 #                member.delete | governance.switch | governance.history | audit.read | audit.verify |
 #                egress.request | egress.list | egress.decide | egress.revoke | egress.check |
-#                bubble.create | bubble.delete | egress.events.record | session.read | session.record |
-#                user.projects | user.networks.read | user.networks.set | export.submit | export.list |
-#                export.read | export.queue | export.review | export.download
+#                bubble.create | bubble.delete | egress.events.record | session.read | session.search |
+#                session.record | session.code.record | user.projects | user.networks.read | user.networks.set |
+#                export.submit | export.list | export.read | export.queue | export.review | export.download
 #     caller     kind ("person" | "bubble" | "hub" | "proxy"), username, roles (realm roles), acr,
 #                auth_age_seconds (kind "person", when known: seconds since the person signed in),
-#                project (kind "bubble" only: the bubble's own project)
+#                project, bubble (kind "bubble" only: the bubble's own project and id)
 #     resource   project (slug, for project actions), username (member and user actions),
 #                role (optional, member.put: the role being given),
+#                session (session.code.record: the session's id, which is its bubble's id),
 #                requested_by (export.review: who requested the export)
 #   Data (owned by the INFRACALC service, under data.infracalc):
 #     projects[slug]            {"title", "governance": "CASD" | "INFRACALC", "sensitive_data": bool}
@@ -79,9 +80,9 @@ known_actions := {
 	"me.read", "project.create", "project.list", "project.read", "member.put", "member.delete",
 	"governance.switch", "governance.history", "audit.read", "audit.verify", "bubble.create", "bubble.delete",
 	"egress.request", "egress.list", "egress.decide", "egress.revoke", "egress.check",
-	"egress.events.record", "session.read", "session.record", "user.projects", "user.networks.read",
-	"user.networks.set", "export.submit", "export.list", "export.read", "export.queue", "export.review",
-	"export.download",
+	"egress.events.record", "session.read", "session.search", "session.record", "session.code.record",
+	"user.projects", "user.networks.read", "user.networks.set", "export.submit", "export.list", "export.read",
+	"export.queue", "export.review", "export.download",
 }
 
 project_actions := {
@@ -101,6 +102,7 @@ staff_actions := {
 	"audit.verify": "verify the audit log",
 	"egress.decide": "approve or deny egress requests",
 	"session.read": "read sessions",
+	"session.search": "search sessions",
 	"export.queue": "list the exports awaiting review",
 }
 
@@ -158,6 +160,10 @@ person_action_decision := {"allow": false, "reason": "only the egress proxy may 
 
 person_action_decision := {"allow": false, "reason": "only the hub may record session events"} if {
 	input.action == "session.record"
+}
+
+person_action_decision := {"allow": false, "reason": "only a bubble may record the code run in it"} if {
+	input.action == "session.code.record"
 }
 
 person_action_decision := user_decision if input.action in object.keys(user_actions)
@@ -333,6 +339,7 @@ switch_decision := {"allow": true, "reason": "CASD staff may switch a project's 
 
 bubble_decision := {"allow": false, "reason": "bubbles may only read their own project"} if {
 	not reads_own_project
+	not input.action == "session.code.record"
 	not bubble_export_action
 }
 
@@ -344,6 +351,17 @@ bubble_decision := {"allow": false, "reason": "unknown project"} if {
 bubble_decision := {"allow": true, "reason": "a bubble may read its own project"} if {
 	reads_own_project
 	project
+}
+
+# A bubble reports the code cells its kernels run into its own session (whose id is the bubble's id).
+bubble_decision := {"allow": false, "reason": "the request names no session"} if {
+	input.action == "session.code.record"
+	not input.resource.session
+} else := {"allow": true, "reason": "a bubble may record the code run in it into its own session"} if {
+	input.action == "session.code.record"
+	input.resource.session == input.caller.bubble
+} else := {"allow": false, "reason": "a bubble may record code into its own session only"} if {
+	input.action == "session.code.record"
 }
 
 bubble_decision := bubble_export_decision if bubble_export_action

@@ -24,7 +24,7 @@ researcher := {"kind": "person", "username": "mo", "roles": [], "acr": "mfa"}
 
 outsider := {"kind": "person", "username": "olga", "roles": ["offline_access"], "acr": "mfa"}
 
-bubble := {"kind": "bubble", "project": "cohort"}
+bubble := {"kind": "bubble", "project": "cohort", "bubble": "b1"}
 
 hub := {"kind": "hub", "username": "jupyterhub", "roles": []}
 
@@ -1134,6 +1134,76 @@ test_bubbles_do_not_touch_networks if {
 		with data.infracalc.projects as projects
 		with data.infracalc.members as members
 	refused(decision, "bubbles may only read their own project")
+}
+
+# Session search (CASD staff) and the code a bubble runs, recorded into its own session
+
+test_staff_search_sessions if {
+	decision := authz.decision with input as request("session.search", staff, {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	allowed(decision, "CASD staff may search sessions")
+}
+
+test_leads_do_not_search_sessions if {
+	decision := authz.decision with input as request("session.search", lead, {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "only CASD staff may search sessions")
+}
+
+test_bubbles_hub_and_proxy_do_not_search_sessions if {
+	by_bubble := authz.decision with input as request("session.search", bubble, {})
+		with data.infracalc.projects as projects
+	refused(by_bubble, "bubbles may only read their own project")
+	by_hub := authz.decision with input as request("session.search", hub, {})
+		with data.infracalc.projects as projects
+	refused(by_hub, hub_refusal)
+	by_proxy := authz.decision with input as request("session.search", proxy, {})
+	refused(by_proxy, "the egress proxy may only record egress events")
+}
+
+test_bubble_records_code_into_its_own_session if {
+	decision := authz.decision with input as request("session.code.record", bubble, {"session": "b1"})
+		with data.infracalc.projects as projects
+	allowed(decision, "a bubble may record the code run in it into its own session")
+}
+
+test_bubble_may_not_record_code_into_another_session if {
+	decision := authz.decision with input as request("session.code.record", bubble, {"session": "b2"})
+		with data.infracalc.projects as projects
+	refused(decision, "a bubble may record code into its own session only")
+}
+
+test_bubble_without_id_records_no_code if {
+	anonymous := {"kind": "bubble", "project": "cohort"}
+	decision := authz.decision with input as request("session.code.record", anonymous, {"session": "b1"})
+		with data.infracalc.projects as projects
+	refused(decision, "a bubble may record code into its own session only")
+}
+
+test_code_record_must_name_a_session if {
+	decision := authz.decision with input as request("session.code.record", bubble, {})
+		with data.infracalc.projects as projects
+	refused(decision, "the request names no session")
+}
+
+test_people_do_not_record_code if {
+	by_staff := authz.decision with input as request("session.code.record", staff, {"session": "b1"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(by_staff, "only a bubble may record the code run in it")
+	by_researcher := authz.decision with input as request("session.code.record", researcher, {"session": "b1"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(by_researcher, "only a bubble may record the code run in it")
+}
+
+test_hub_and_proxy_do_not_record_code if {
+	by_hub := authz.decision with input as request("session.code.record", hub, {"session": "b1"})
+	refused(by_hub, hub_refusal)
+	by_proxy := authz.decision with input as request("session.code.record", proxy, {"session": "b1"})
+	refused(by_proxy, "the egress proxy may only record egress events")
 }
 
 # Exports

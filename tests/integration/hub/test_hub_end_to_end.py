@@ -140,6 +140,8 @@ def test_sign_in_start_a_bubble_call_out_switch_to_casd_and_stop(
         time.sleep(0.3)
     assert kinds[0] == "session.open"
     assert {"hub.login", "hub.spawn", "hub.stop", "egress.connection.allow", "egress.connection.deny"} <= set(kinds)
+    # The kernel's cells are in the session too (infracalc.bubble.ipython: batched, sent at the latest at kernel exit).
+    assert sum("api.allowed.test" in e["details"].get("source", "") for e in session["events"]) == 2, kinds
     (login,) = [event for event in session["events"] if event["kind"] == "hub.login"]
     assert login["details"]["acr"] == "mfa"
     assert isinstance(login["details"]["auth_time"], int)
