@@ -168,10 +168,12 @@ def export(file: Path, justification: str, contributors: Path | None, export_id:
     Reads INFRACALC_API_URL, INFRACALC_BUBBLE_TOKEN and INFRACALC_PROJECT (set by the hub in every bubble).
     Prints the export's id, its state and the checks' findings.
     """
-    from infracalc.bubble_client import BubbleSettings, progress_bar, submit_export  # noqa: PLC0415 - bubble only
+    from infracalc.bubble.client import BubbleSettings  # noqa: PLC0415 - bubble only
+    from infracalc.bubble.exports import bubble_project, progress_bar, submit_export  # noqa: PLC0415
 
     answer = submit_export(
         BubbleSettings.from_env(),
+        bubble_project(),
         file,
         justification=justification,
         contributors=contributors,

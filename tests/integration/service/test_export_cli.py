@@ -111,7 +111,12 @@ def test_refusals_are_one_clear_line(live_service: LiveService, people: People, 
 
     outside = run_export({}, str(table), "--justification", JUSTIFICATION)
     assert outside.returncode == 1
-    assert "INFRACALC_API_URL, INFRACALC_BUBBLE_TOKEN, INFRACALC_PROJECT not set" in outside.stderr
+    assert "INFRACALC_API_URL and INFRACALC_BUBBLE_TOKEN not set: not in an INFRACALC bubble" in outside.stderr
+    no_project = run_export(
+        {k: v for k, v in env.items() if k != "INFRACALC_PROJECT"}, str(table), "--justification", JUSTIFICATION
+    )
+    assert no_project.returncode == 1
+    assert "INFRACALC_PROJECT not set" in no_project.stderr
 
 
 def test_a_client_that_goes_away_half_way_leaves_nothing(
