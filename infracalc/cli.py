@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,7 @@ from infracalc.audit import AuditSettings, load_public_key, verify_database
 from infracalc.config import StackSettings, ToolSettings
 from infracalc.db import DatabaseSettings
 from infracalc.errors import InfracalcError
+from infracalc.import_client import UploadFailed, upload_file
 from infracalc.proxy.settings import ProxySettings
 from infracalc.service.app import create_app
 from infracalc.service.settings import ServiceSettings
@@ -148,6 +150,38 @@ def serve() -> None:
     """
     settings = ServiceSettings.from_env()
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info", access_log=False)
+
+
+@main.command("import")
+@click.argument("project")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path))
+@click.option(
+    "--api",
+    default=lambda: os.environ.get("INFRACALC_API_URL", "http://127.0.0.1:8001/api/v1"),
+    show_default="INFRACALC_API_URL, else http://127.0.0.1:8001/api/v1",
+    help="The service's API base URL.",
+)
+@click.option(
+    "--token-file",
+    type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path),
+    help="A file holding your access token (default: the INFRACALC_TOKEN variable).",
+)
+@_clear_errors
+def import_file(project: str, file: Path, api: str, token_file: Path | None) -> None:
+    """Import FILE into PROJECT: stream it to the service, then print the import's id and state.
+
+    The file goes into quarantine; a small code file of a project under INFRACALC governance is
+    released at once, anything else waits for CASD staff's review.
+    """
+    token = token_file.read_text().strip() if token_file is not None else os.environ.get("INFRACALC_TOKEN", "")
+    if not token:
+        raise UploadFailed("give an access token: --token-file FILE, or the INFRACALC_TOKEN variable")
+    size = file.stat().st_size
+    with click.progressbar(length=size, label=f"importing {file.name}", file=sys.stderr, show_pos=True) as bar:
+        imported = upload_file(api, token, project, file, progress=bar.update)
+    click.echo(f"{imported['id']} {imported['state']}")
+    click.echo(f"  {imported['name']}: {imported['size']} bytes, sha256 {imported['sha256']}", err=True)
+    click.echo(f"  {imported['routing']}", err=True)
 
 
 @main.command("export")

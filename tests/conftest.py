@@ -17,6 +17,7 @@ pytest_plugins = [
     "tests.fixtures.egress",
     "tests.fixtures.live_service",
     "tests.fixtures.hub",
+    "tests.fixtures.enrollment",
 ]
 
 

@@ -24,6 +24,7 @@ import asyncio
 import base64
 import contextlib
 import hashlib
+import itertools
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -39,6 +40,8 @@ from infracalc.storage import S3Client
 
 #: Size of every multipart part but the last (S3's minimum is 5 MiB).
 DEFAULT_PART_SIZE = 8 * 1024 * 1024
+#: Parts sent to S3 at once while the next ones arrive: memory is about (this + 1) parts per upload.
+DEFAULT_PARTS_IN_FLIGHT = 4
 #: S3's smallest part but the last.
 MINIMUM_PART_SIZE = 5 * 1024 * 1024
 #: The tag naming an object's governance owner.
@@ -85,12 +88,22 @@ class RetagReport:
 class ObjectStore:
     """One bucket of an S3-compatible server, holding the projects' imports and exports."""
 
-    def __init__(self, client: S3Client, bucket: str, *, part_size: int = DEFAULT_PART_SIZE) -> None:
+    def __init__(
+        self,
+        client: S3Client,
+        bucket: str,
+        *,
+        part_size: int = DEFAULT_PART_SIZE,
+        parts_in_flight: int = DEFAULT_PARTS_IN_FLIGHT,
+    ) -> None:
         if part_size < MINIMUM_PART_SIZE:
             raise ValueError(f"part_size must be at least {MINIMUM_PART_SIZE} bytes (S3's minimum), got {part_size}")
+        if parts_in_flight < 1:
+            raise ValueError(f"parts_in_flight must be at least 1, got {parts_in_flight}")
         self.client = client
         self.bucket = bucket
         self.part_size = part_size
+        self.parts_in_flight = parts_in_flight
 
     def __repr__(self) -> str:
         return f"ObjectStore(bucket={self.bucket!r}, part_size={self.part_size})"
@@ -297,15 +310,15 @@ class ObjectStore:
     async def _send_parts(self, key: str, upload_id: str, chunks: AsyncIterable[bytes], max_bytes: int) -> StoredObject:
         whole = hashlib.sha256()
         size = 0
-        parts: list[dict[str, Any]] = []
-        digests: list[str] = []
+        parts: dict[int, tuple[dict[str, Any], str]] = {}
         buffer = bytearray()
+        in_flight: set[asyncio.Task[None]] = set()
+        numbers = itertools.count(1)
 
-        async def send(data: bytes) -> None:
+        def upload_part(number: int, data: bytes) -> None:
+            # In a worker thread: hashing releases the GIL, so parts are hashed and sent side by side.
             digest = hashlib.sha256(data).digest()
-            number = len(parts) + 1
-            answer = await self._call(
-                self.client.upload_part,
+            answer = self.client.upload_part(
                 Bucket=self.bucket,
                 Key=key,
                 UploadId=upload_id,
@@ -313,32 +326,55 @@ class ObjectStore:
                 Body=data,
                 ChecksumSHA256=base64.b64encode(digest).decode(),
             )
-            parts.append({"PartNumber": number, "ETag": answer["ETag"], "ChecksumSHA256": answer["ChecksumSHA256"]})
-            digests.append(digest.hex())
+            parts[number] = (
+                {"PartNumber": number, "ETag": answer["ETag"], "ChecksumSHA256": answer["ChecksumSHA256"]},
+                digest.hex(),
+            )
 
-        async for chunk in chunks:
-            if not chunk:
-                continue
-            size += len(chunk)
-            if size > max_bytes:
-                raise ObjectTooLarge(f"the file is larger than the limit of {max_bytes} bytes")
-            whole.update(chunk)
-            buffer += chunk
-            while len(buffer) >= self.part_size:
-                await send(bytes(buffer[: self.part_size]))
-                del buffer[: self.part_size]
-        if size == 0:
-            raise EmptyObject("the file is empty")
-        if buffer:
-            await send(bytes(buffer))
+        async def send(data: bytes) -> None:
+            # The whole file's digest, in order, off the event loop; then the part goes out while the
+            # next ones arrive, at most ``parts_in_flight`` at a time.
+            await asyncio.to_thread(whole.update, data)
+            while len(in_flight) >= self.parts_in_flight:
+                done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                in_flight.difference_update(done)
+                for task in done:
+                    task.result()
+            in_flight.add(asyncio.create_task(self._call(upload_part, number=next(numbers), data=data)))
+
+        try:
+            async for chunk in chunks:
+                if not chunk:
+                    continue
+                size += len(chunk)
+                if size > max_bytes:
+                    raise ObjectTooLarge(f"the file is larger than the limit of {max_bytes} bytes")
+                buffer += chunk
+                while len(buffer) >= self.part_size:  # a chunk may hold several parts
+                    await send(bytes(buffer[: self.part_size]))
+                    del buffer[: self.part_size]
+            if size == 0:
+                raise EmptyObject("the file is empty")
+            if buffer:
+                await send(bytes(buffer))
+        finally:
+            # Every part still being sent finishes (or fails) before the upload is completed or
+            # aborted: a part arriving after the abort could otherwise outlive it.
+            results = await asyncio.gather(*in_flight, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        ordered = [parts[number] for number in sorted(parts)]
         await self._call(
             self.client.complete_multipart_upload,
             Bucket=self.bucket,
             Key=key,
             UploadId=upload_id,
-            MultipartUpload={"Parts": parts},
+            MultipartUpload={"Parts": [part for part, _ in ordered]},
         )
-        return StoredObject(key=key, size=size, sha256=whole.hexdigest(), part_sha256=tuple(digests))
+        return StoredObject(
+            key=key, size=size, sha256=whole.hexdigest(), part_sha256=tuple(digest for _, digest in ordered)
+        )
 
     async def _abort(self, key: str, upload_id: str) -> None:
         await self._call(self.client.abort_multipart_upload, Bucket=self.bucket, Key=key, UploadId=upload_id)

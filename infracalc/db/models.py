@@ -1,4 +1,4 @@
-"""The service's tables: projects, members, governance switches, bubbles, egress rules, sessions, users' networks.
+"""The service's tables: projects, members, governance switches, bubbles, egress rules, sessions, networks, imports.
 
 Every project has exactly one governance owner, CASD or INFRACALC; a switch is recorded in
 ``governance_changes`` (and, by the caller, in the audit log in the same transaction).
@@ -252,6 +252,74 @@ class UserNetwork(Base):
     added_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
 
 
+# Imports (issue 6): files brought into a project, held in quarantine until released.
+
+
+class ImportState(enum.StrEnum):
+    """Where an imported file stands: held for CASD staff's review, then released or rejected."""
+
+    IN_REVIEW = "in_review"
+    RELEASED = "released"
+    REJECTED = "rejected"
+
+
+class Sensitivity(enum.StrEnum):
+    """How sensitive released data is; ``sensitive`` data keeps its project under CASD governance."""
+
+    STANDARD = "standard"
+    SENSITIVE = "sensitive"
+
+
+def _string_enum(kind: type[enum.StrEnum], constraint: str) -> Enum:
+    return Enum(
+        kind,
+        name=constraint,
+        native_enum=False,
+        create_constraint=True,
+        length=16,
+        validate_strings=True,
+        values_callable=lambda members: [member.value for member in members],
+    )
+
+
+class Import(Base):
+    """A file imported into a project: where it is stored, what it is, and the review that released it.
+
+    The object (``object_key``) is written before the row, in quarantine; nothing reads it until
+    ``state`` is ``released``. A rejected import keeps its row, for the record, but not its object.
+    """
+
+    __tablename__ = "imports"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    #: The file's name, NFC-normalised (:mod:`infracalc.casd.filenames`).
+    name: Mapped[str] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(BigInteger)
+    #: Hex SHA-256 of the whole file.
+    sha256: Mapped[str] = mapped_column(String(64))
+    #: Hex SHA-256 of each multipart part, in order.
+    part_sha256: Mapped[list[Any]] = mapped_column(JSON())
+    #: The type its content shows (:mod:`infracalc.casd.filetypes`): ``text``, ``pdf``, ``binary``...
+    detected_type: Mapped[str] = mapped_column(String(32))
+    #: The media type it is served with.
+    content_type: Mapped[str] = mapped_column(String(128))
+    governance: Mapped[Governance] = mapped_column(governance_type())
+    state: Mapped[ImportState] = mapped_column(_string_enum(ImportState, "state"), index=True)
+    #: Set when released: ``standard`` for code released at once, the reviewer's choice otherwise.
+    sensitivity: Mapped[Sensitivity | None] = mapped_column(_string_enum(Sensitivity, "sensitivity"), default=None)
+    #: Why the import was released at once or held for review, in one line.
+    routing: Mapped[str] = mapped_column(Text)
+    uploaded_by: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    uploaded_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    reviewed_by: Mapped[str | None] = mapped_column(String(NAME_LENGTH), default=None)
+    reviewed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
+    review_comment: Mapped[str | None] = mapped_column(Text, default=None)
+    object_key: Mapped[str] = mapped_column(Text)
+
+    project: Mapped[Project] = relationship(lazy="raise")
+
+
 # Session search (migration 0008): full-text structures the models do not describe.
 
 #: Made by migration 0008 beside ``session_events``: on SQLite the FTS5 table over ``search_text`` (kept in step by
@@ -272,6 +340,72 @@ SEARCH_STRUCTURES = frozenset(
 def is_modelled(name: str | None, type_: str, parent_names: object) -> bool:
     """Alembic's ``include_name`` hook: False for the full-text structures of :data:`SEARCH_STRUCTURES`."""
     return name not in SEARCH_STRUCTURES
+
+
+# -- Remote enrollment (issue 8) ------------------------------------------------------------------
+
+
+class EnrollmentState(enum.StrEnum):
+    """Where an invitation stands: sent, confirmed by the invitee (networks chosen), completed, or revoked."""
+
+    INVITED = "invited"
+    CONFIRMED = "confirmed"
+    COMPLETED = "completed"
+    REVOKED = "revoked"
+
+
+class Enrollment(Base):
+    """An invitation of a person to a project, and its progress until they can sign in with two factors.
+
+    The link's token is 256 random bits, stored as a SHA-256 digest only; so is the secret of the
+    cookie that binds the link to the browser that confirmed it. ``networks`` are the ones the
+    invitee chose at confirmation: they become ``user_networks`` rows only when enrollment completes.
+    """
+
+    __tablename__ = "enrollments"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    email: Mapped[str] = mapped_column(String(254), index=True)
+    first_name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    last_name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    username: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    #: The Keycloak user created for the invitee (enabled, without any credential until enrollment completes).
+    keycloak_id: Mapped[str] = mapped_column(String(64))
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    role: Mapped[MemberRole] = mapped_column(
+        Enum(
+            MemberRole,
+            name="role",
+            native_enum=False,
+            create_constraint=True,
+            length=16,
+            validate_strings=True,
+            values_callable=lambda members: [member.value for member in members],
+        )
+    )
+    state: Mapped[EnrollmentState] = mapped_column(
+        Enum(
+            EnrollmentState,
+            name="state",
+            native_enum=False,
+            create_constraint=True,
+            length=16,
+            validate_strings=True,
+            values_callable=lambda members: [member.value for member in members],
+        )
+    )
+    invited_by: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    invited_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    networks: Mapped[list[Any]] = mapped_column(JSON(), default=list)
+    browser_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
+    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
+    revoked_by: Mapped[str | None] = mapped_column(String(NAME_LENGTH), default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
+
+    project: Mapped[Project] = relationship(lazy="raise")
 
 
 # Exports (issue 6): a file leaving a bubble, its versions, and the reviews of each version.
@@ -297,8 +431,8 @@ class ReviewVerdict(enum.StrEnum):
     CHANGES = "changes"
 
 
-def _string_enum(kind: type[enum.StrEnum], constraint: str) -> Enum:
-    """A short string column holding ``kind``'s values, with a CHECK constraint ``ck_<table>_<constraint>``."""
+def _export_enum(kind: type[enum.StrEnum], constraint: str) -> Enum:
+    """A string column of up to 32 characters (``changes_requested``) holding ``kind``'s values, with a CHECK."""
     return Enum(
         kind,
         name=constraint,
@@ -326,7 +460,7 @@ class Export(Base):
     requested_by: Mapped[str] = mapped_column(String(NAME_LENGTH))
     name: Mapped[str] = mapped_column(String(255))
     governance: Mapped[Governance] = mapped_column(governance_type())
-    state: Mapped[ExportState] = mapped_column(_string_enum(ExportState, "state"), index=True)
+    state: Mapped[ExportState] = mapped_column(_export_enum(ExportState, "state"), index=True)
     risk_level: Mapped[str] = mapped_column(String(16))
     risk_score: Mapped[float] = mapped_column(Float())
     required_reviews: Mapped[int] = mapped_column(Integer())
@@ -364,6 +498,6 @@ class ExportReview(Base):
     export_id: Mapped[str] = mapped_column(ForeignKey("exports.id", ondelete="CASCADE"), index=True)
     version: Mapped[int] = mapped_column(Integer())
     reviewer: Mapped[str] = mapped_column(String(NAME_LENGTH))
-    verdict: Mapped[ReviewVerdict] = mapped_column(_string_enum(ReviewVerdict, "verdict"))
+    verdict: Mapped[ReviewVerdict] = mapped_column(_export_enum(ReviewVerdict, "verdict"))
     comment: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)

@@ -1,11 +1,15 @@
-"""Who exists in the realm: the service asks before it records a membership.
+"""Who exists in the realm, and the accounts of people being enrolled.
 
 The service talks to Keycloak's admin API with python-keycloak, as the ``infracalc-api`` client's
-service account, which holds only ``view-users`` and ``query-users`` of ``realm-management``: it
-can look people up, nothing more. No administrator password is involved.
+service account, which holds ``view-users``, ``query-users`` and ``manage-users`` of
+``realm-management``: it looks people up before it records a membership, and creates, inspects and
+deletes the accounts of invited people (remote enrollment). No administrator password is involved.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
 
 from keycloak import KeycloakAdmin, KeycloakOpenIDConnection
 from keycloak.exceptions import KeycloakError
@@ -15,6 +19,33 @@ from infracalc.errors import InfracalcError
 
 class DirectoryUnavailable(InfracalcError):
     """Keycloak's admin API could not be asked; nothing that depends on the answer may proceed."""
+
+
+class ActionMailFailed(DirectoryUnavailable):
+    """Keycloak did not send the e-mail with the link to its required actions (no realm SMTP server, a relay down)."""
+
+
+#: The required actions an invited person goes through in Keycloak: a password, then a TOTP authenticator.
+ENROLLMENT_ACTIONS = ("UPDATE_PASSWORD", "CONFIGURE_TOTP")
+
+
+class AccountExists(InfracalcError):
+    """An account with this username or e-mail address exists already."""
+
+
+@dataclass(frozen=True, slots=True)
+class AccountState:
+    """What Keycloak holds of an invited person's account: their credentials and the actions still required."""
+
+    user_id: str
+    enabled: bool
+    credential_types: frozenset[str]
+    required_actions: tuple[str, ...]
+
+    @property
+    def two_factors_set(self) -> bool:
+        """A password and a TOTP authenticator exist, and no required action is left."""
+        return {"password", "otp"} <= self.credential_types and not self.required_actions
 
 
 class KeycloakDirectory:
@@ -46,3 +77,115 @@ class KeycloakDirectory:
             return await self._admin.a_get_user_id(username) is not None
         except (KeycloakError, OSError) as error:
             raise DirectoryUnavailable(f"Keycloak's user directory did not answer: {error}") from error
+
+    async def username_of_email(self, email: str) -> str | None:
+        """The username of the account whose e-mail address is ``email`` (case-insensitive), or ``None``.
+
+        Raises:
+            DirectoryUnavailable: Keycloak did not answer, or refused the service account.
+        """
+        try:
+            users: list[dict[str, Any]] = await self._admin.a_get_users({"email": email, "exact": True})
+        except (KeycloakError, OSError) as error:
+            raise DirectoryUnavailable(f"Keycloak's user directory did not answer: {error}") from error
+        for user in users:
+            if str(user.get("email", "")).lower() == email.lower():
+                return str(user["username"])
+        return None
+
+    async def create_invitee(self, username: str, email: str, first_name: str, last_name: str) -> str:
+        """Create the account of an invited person; return its Keycloak id.
+
+        The account is enabled but holds no credential at all, so nobody can sign in with it until the
+        person sets a password and a TOTP authenticator through Keycloak's required actions
+        (:data:`ENROLLMENT_ACTIONS`). It is enabled because Keycloak refuses to send the action
+        link to a disabled user.
+
+        Raises:
+            AccountExists: the username or the e-mail address is taken.
+            DirectoryUnavailable: Keycloak did not answer, or refused the service account.
+        """
+        payload = {
+            "username": username,
+            "email": email,
+            "firstName": first_name,
+            "lastName": last_name,
+            "enabled": True,
+            "emailVerified": False,
+            "requiredActions": list(ENROLLMENT_ACTIONS),
+        }
+        try:
+            return str(await self._admin.a_create_user(payload, exist_ok=False))
+        except KeycloakError as error:
+            if error.response_code == 409:  # noqa: PLR2004 - HTTP Conflict
+                raise AccountExists(
+                    f"Keycloak has an account with the username {username!r} or the e-mail {email!r}"
+                ) from None
+            raise DirectoryUnavailable(f"Keycloak refused to create the account: {error}") from error
+        except OSError as error:
+            raise DirectoryUnavailable(f"Keycloak's user directory did not answer: {error}") from error
+
+    async def send_required_actions(self, user_id: str, client_id: str, redirect_uri: str, lifespan: int) -> None:
+        """Make Keycloak e-mail the person a link (an action token valid ``lifespan`` seconds) to its required actions.
+
+        After the last action Keycloak sends the person back to ``redirect_uri``, which must be one of
+        ``client_id``'s redirect URIs. Keycloak's realm must have an SMTP server.
+
+        Raises:
+            ActionMailFailed: Keycloak did not answer, or could not send the e-mail.
+        """
+        try:
+            await self._admin.a_send_update_account(
+                user_id, list(ENROLLMENT_ACTIONS), client_id=client_id, lifespan=lifespan, redirect_uri=redirect_uri
+            )
+        except (KeycloakError, OSError) as error:
+            raise ActionMailFailed(f"Keycloak did not send the link to set a password and TOTP: {error}") from error
+
+    async def account_state(self, user_id: str) -> AccountState | None:
+        """The credentials and pending required actions of the account ``user_id``; ``None`` if it is gone.
+
+        Raises:
+            DirectoryUnavailable: Keycloak did not answer, or refused the service account.
+        """
+        try:
+            user: dict[str, Any] = await self._admin.a_get_user(user_id)
+            credentials: list[dict[str, Any]] = await self._admin.a_get_credentials(user_id)
+        except KeycloakError as error:
+            if error.response_code == 404:  # noqa: PLR2004 - HTTP Not Found
+                return None
+            raise DirectoryUnavailable(f"Keycloak's user directory did not answer: {error}") from error
+        except OSError as error:
+            raise DirectoryUnavailable(f"Keycloak's user directory did not answer: {error}") from error
+        return AccountState(
+            user_id=user_id,
+            enabled=bool(user.get("enabled")),
+            credential_types=frozenset(str(credential.get("type")) for credential in credentials),
+            required_actions=tuple(user.get("requiredActions") or ()),
+        )
+
+    async def mark_email_verified(self, user_id: str) -> None:
+        """Record that the person proved their mailbox (they followed the link Keycloak mailed them).
+
+        Raises:
+            DirectoryUnavailable: Keycloak did not answer, or refused the service account.
+        """
+        try:
+            await self._admin.a_update_user(user_id, {"emailVerified": True})
+        except (KeycloakError, OSError) as error:
+            raise DirectoryUnavailable(f"Keycloak's user directory did not answer: {error}") from error
+
+    async def delete_account(self, user_id: str) -> bool:
+        """Delete the account ``user_id``; ``False`` when it was already gone.
+
+        Raises:
+            DirectoryUnavailable: Keycloak did not answer, or refused the service account.
+        """
+        try:
+            await self._admin.a_delete_user(user_id)
+        except KeycloakError as error:
+            if error.response_code == 404:  # noqa: PLR2004 - HTTP Not Found
+                return False
+            raise DirectoryUnavailable(f"Keycloak did not delete the account: {error}") from error
+        except OSError as error:
+            raise DirectoryUnavailable(f"Keycloak's user directory did not answer: {error}") from error
+        return True

@@ -2,7 +2,9 @@
 
 The database is the source of truth; OPA holds a copy the policies read:
 
-- ``data.infracalc.projects[<slug>] = {"title", "governance", "sensitive_data"}``
+- ``data.infracalc.projects[<slug>] = {"title", "governance", "sensitive_data"}``: ``sensitive_data`` is
+  true when the project has a released import classed ``sensitive`` (the governance policy then keeps
+  it under CASD); an approval pushes the project again
 - ``data.infracalc.members[<slug>][<username>] = {"role"}``
 - ``data.infracalc.rules[<slug>][<rule_id>] = {"host", "wildcard", "ports", "methods", "path_prefixes",
   "expires_at_ns"}``: the project's approved egress rules only (never requested, denied or revoked
@@ -46,7 +48,17 @@ from urllib.parse import quote
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from infracalc.db import Bubble, EgressRule, EgressRuleStatus, Member, Project, UserNetwork
+from infracalc.db import (
+    Bubble,
+    EgressRule,
+    EgressRuleStatus,
+    Import,
+    ImportState,
+    Member,
+    Project,
+    Sensitivity,
+    UserNetwork,
+)
 from infracalc.policy.opa import PolicyClient, PolicyUnavailable
 
 logger = logging.getLogger(__name__)
@@ -59,9 +71,19 @@ USERS = "infracalc/users"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def project_document(project: Project) -> dict[str, Any]:
-    """What the policies know of one project."""
-    return {"title": project.title, "governance": project.governance.value, "sensitive_data": False}
+def project_document(project: Project, *, sensitive_data: bool = False) -> dict[str, Any]:
+    """What the policies know of one project; ``sensitive_data``: it holds released data classed sensitive."""
+    return {"title": project.title, "governance": project.governance.value, "sensitive_data": sensitive_data}
+
+
+def _sensitive_projects(slug: str | None = None) -> Select[str]:
+    """The projects holding a released import classed sensitive (or only ``slug``, if it does)."""
+    query = (
+        select(Import.project_id)
+        .where(Import.state == ImportState.RELEASED, Import.sensitivity == Sensitivity.SENSITIVE)
+        .distinct()
+    )
+    return query if slug is None else query.where(Import.project_id == slug)
 
 
 def rule_document(rule: EgressRule) -> dict[str, Any]:
@@ -134,9 +156,12 @@ class PolicyData:
                 project = await session.get(Project, slug)
                 members = (await session.scalars(select(Member).where(Member.project_id == slug))).all()
                 rules = (await session.scalars(_approved(slug))).all()
+                sensitive = (await session.scalar(_sensitive_projects(slug))) is not None
             try:
                 if project is not None:
-                    await self.policy.put_data(f"{PROJECTS}/{slug}", project_document(project))
+                    await self.policy.put_data(
+                        f"{PROJECTS}/{slug}", project_document(project, sensitive_data=sensitive)
+                    )
                     await self.policy.put_data(
                         f"{MEMBERS}/{slug}", {member.username: {"role": member.role.value} for member in members}
                     )
@@ -205,6 +230,7 @@ class PolicyData:
                 rules = (await session.scalars(_approved())).all()
                 bubbles = (await session.scalars(select(Bubble).where(Bubble.revoked_at.is_(None)))).all()
                 networks = (await session.scalars(select(UserNetwork))).all()
+                sensitive = set((await session.scalars(_sensitive_projects())).all())
             member_documents: dict[str, dict[str, Any]] = {project.id: {} for project in projects}
             for member in members:
                 member_documents.setdefault(member.project_id, {})[member.username] = {"role": member.role.value}
@@ -215,7 +241,13 @@ class PolicyData:
                 rules_by_project.setdefault(rule.project_id, []).append(rule)
             generation = secrets.token_hex(8)
             try:
-                await self.policy.put_data(PROJECTS, {project.id: project_document(project) for project in projects})
+                await self.policy.put_data(
+                    PROJECTS,
+                    {
+                        project.id: project_document(project, sensitive_data=project.id in sensitive)
+                        for project in projects
+                    },
+                )
                 await self.policy.put_data(MEMBERS, member_documents)
                 await self.policy.put_data(RULES, rule_documents)
                 await self.policy.put_data(

@@ -44,15 +44,18 @@ from infracalc.service.context import ServiceContext
 from infracalc.service.demo import DEMO_PROJECT, seed_demo_project
 from infracalc.service.egress_events import EgressEventController
 from infracalc.service.egress_rules import EgressRequestController, EgressRuleController
+from infracalc.service.enrollments import EnrollmentController
 from infracalc.service.errors import EXCEPTION_HANDLERS
 from infracalc.service.exports import ExportController, ProjectExportController
 from infracalc.service.health import HealthController
+from infracalc.service.imports import ImportReviewController, ProjectImportController
 from infracalc.service.projects import MeController, ProjectController
 from infracalc.service.session_code import SessionCodeController
 from infracalc.service.session_routes import SessionController
 from infracalc.service.settings import API_AUDIENCE, REALM, ServiceSettings
 from infracalc.service.users import UserController
 from infracalc.storage import make_s3_client
+from infracalc.web import csrf_config, template_config, web_routes
 
 logger = logging.getLogger(__name__)
 
@@ -198,6 +201,9 @@ def create_app(
             SessionController,
             SessionCodeController,
             UserController,
+            EnrollmentController,
+            ProjectImportController,
+            ImportReviewController,
             ProjectExportController,
             ExportController,
         ],
@@ -209,8 +215,8 @@ def create_app(
         title="INFRACALC",
         version=__version__,
         description=(
-            "Projects, governance, allowlists, bubbles, egress events, sessions, users' networks, imports, exports"
-            " and the audit log."
+            "Projects, governance, allowlists, bubbles, egress events, sessions, users' networks, enrollments,"
+            " imports, exports and the audit log."
         ),
         path="/schema",
         components=Components(
@@ -225,7 +231,7 @@ def create_app(
         ),
     )
     return Litestar(
-        route_handlers=[HealthController, api],
+        route_handlers=[HealthController, api, *web_routes()],
         dependencies={"context": Provide(_context, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[_lifespan],
@@ -233,6 +239,8 @@ def create_app(
         request_max_body_size=settings.json_limit,
         state=State({"settings": settings, "verifier": verifier, "credential_schemes": schemes}),
         on_app_init=[_log_config],
+        template_config=template_config(),
+        csrf_config=csrf_config(settings.web_secret, secure=settings.web_url.startswith("https://")),
     )
 
 

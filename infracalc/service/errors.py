@@ -73,6 +73,34 @@ class Conflict(ServiceError):
     code = "conflict"
 
 
+class TooLarge(ServiceError):
+    """The body is larger than the route accepts."""
+
+    status = 413
+    code = "too_large"
+
+
+class UnsupportedMediaType(ServiceError):
+    """The body is not of a kind the route accepts (its declared type, or its content)."""
+
+    status = 415
+    code = "unsupported_media_type"
+
+
+class BadRequest(ServiceError):
+    """The request could not be read as sent (a body cut short, for instance)."""
+
+    status = 400
+    code = "bad_request"
+
+
+class Unavailable(ServiceError):
+    """A collaborator the route needs (the object store) is not configured or not answering."""
+
+    status = 503
+    code = "unavailable"
+
+
 class InvalidInput(ServiceError):
     """A value is well-formed JSON of the right type but not acceptable; ``field`` names it."""
 

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from infracalc.audit import AuditSettings
 from infracalc.casd.exports import ExportSettings
+from infracalc.casd.imports import DEFAULT_MAX_BYTES
 from infracalc.config import SettingError
 from infracalc.db import DatabaseSettings, MemberRole
+from infracalc.hub.source_address import parse_networks
 from infracalc.identity import proxy_secret
+from infracalc.mail import MailSettings
 from infracalc.policy import OpaSettings
 from infracalc.storage import S3Settings
 
@@ -52,11 +56,27 @@ class ServiceSettings:
     #: ``INFRACALC_EGRESS_PROXY_SECRET_SHA256``: the SHA-256 (hex) of the egress proxy's secret
     #: (:mod:`infracalc.identity.proxy_secret`); ``None`` when unset, and proxy credentials are then refused.
     egress_proxy_secret_sha256: str | None = None
+    #: ``INFRACALC_IMPORT_MAX_BYTES``: the largest file imported (default 5 GiB); larger uploads are refused.
+    import_max_bytes: int = DEFAULT_MAX_BYTES
     #: ``INFRACALC_DEMO_MEMBERS`` (``bruno:lead,alice:member``, set by ``infracalc up`` only): the members of
     #: the demo project created at the first start (:mod:`infracalc.service.demo`); empty in production.
     demo_members: tuple[tuple[str, MemberRole], ...] = ()
     #: ``INFRACALC_EXPORT_*``: the output checks' limits and the sampling of released exports.
     exports: ExportSettings = field(default_factory=ExportSettings)
+    #: ``INFRACALC_WEB_URL``: the service as people's browsers reach it (enrollment links, Keycloak's way back);
+    #: default ``http://<host>:<port>``.
+    web_url: str = ""
+    #: ``INFRACALC_TRUSTED_PROXIES``: comma-separated networks of the reverse proxies whose ``X-Forwarded-For``
+    #: is believed (default: none, the socket peer is the client).
+    trusted_proxies: tuple[str, ...] = ()
+    #: ``INFRACALC_SMTP_*``: the relay invitations are mailed through; ``None``: links are not mailed.
+    mail: MailSettings | None = None
+    #: ``INFRACALC_WEB_SECRET``: signs the web pages' CSRF tokens; default: random at each start (one replica).
+    web_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.web_url:  # settings built in code rather than read from the environment
+            object.__setattr__(self, "web_url", f"http://{self.host}:{self.port}")
 
     @property
     def issuer(self) -> str:
@@ -80,10 +100,17 @@ class ServiceSettings:
         try:
             port = int(env.get("INFRACALC_SERVICE_PORT", "8001"))
             json_limit = int(env.get("INFRACALC_JSON_LIMIT", str(1024 * 1024)))
+            import_max_bytes = int(env.get("INFRACALC_IMPORT_MAX_BYTES", str(DEFAULT_MAX_BYTES)))
         except ValueError as error:
-            raise SettingError(f"INFRACALC_SERVICE_PORT and INFRACALC_JSON_LIMIT must be integers: {error}") from None
+            raise SettingError(
+                f"INFRACALC_SERVICE_PORT, INFRACALC_JSON_LIMIT and INFRACALC_IMPORT_MAX_BYTES must be integers: {error}"
+            ) from None
+        if import_max_bytes < 1:
+            raise SettingError(f"INFRACALC_IMPORT_MAX_BYTES must be at least 1, got {import_max_bytes}")
+        host = env.get("INFRACALC_HOST", "127.0.0.1")
+        web_secret = env.get("INFRACALC_WEB_SECRET", "")
         return cls(
-            host=env.get("INFRACALC_HOST", "127.0.0.1"),
+            host=host,
             port=port,
             keycloak_url=keycloak_url,
             keycloak_internal_url=env.get("INFRACALC_KEYCLOAK_INTERNAL_URL", keycloak_url).rstrip("/"),
@@ -94,9 +121,24 @@ class ServiceSettings:
             audit=AuditSettings.from_env(env),
             s3=S3Settings.from_env(env) if env.get("INFRACALC_S3_ENDPOINT_URL") else None,
             egress_proxy_secret_sha256=_proxy_secret_digest(env),
+            import_max_bytes=import_max_bytes,
             demo_members=parse_demo_members(env.get("INFRACALC_DEMO_MEMBERS", "")),
             exports=ExportSettings.from_env(env),
+            web_url=env.get("INFRACALC_WEB_URL", f"http://{host}:{port}").rstrip("/"),
+            trusted_proxies=_trusted_proxies(env),
+            mail=MailSettings.from_env(env),
+            web_secret=web_secret or secrets.token_urlsafe(32),
         )
+
+
+def _trusted_proxies(env: Mapping[str, str]) -> tuple[str, ...]:
+    name = "INFRACALC_TRUSTED_PROXIES"
+    entries = tuple(entry.strip() for entry in env.get(name, "").split(",") if entry.strip())
+    try:
+        parse_networks(entries)
+    except ValueError as error:
+        raise SettingError(f"{name}: {error} (networks in CIDR form, comma-separated)") from None
+    return entries
 
 
 def _proxy_secret_digest(env: Mapping[str, str]) -> str | None:

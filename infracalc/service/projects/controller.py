@@ -19,6 +19,7 @@ from infracalc.service.projects.schemas import (
     ProjectCreate,
     ProjectOut,
     ProjectSummary,
+    RetagOut,
 )
 
 AuthenticatedRequest = Request[Principal, Any, Any]
@@ -98,6 +99,20 @@ class ProjectController(Controller):
         refused while the project holds data classed sensitive.
         """
         return await service.switch_governance(context, request.user, project_id, data)
+
+    @post(
+        "/{project_id:str}/governance/retag",
+        summary="Re-tag the project's stored objects (CASD staff)",
+        status_code=200,
+    )
+    async def retag(self, request: AuthenticatedRequest, context: Context, project_id: str = ProjectId) -> RetagOut:
+        """Tag every stored object of the project with its governance owner; finishes a re-tag a switch left undone.
+
+        A switch re-tags at once; when the object store failed part-way, the switch stands and the
+        audit log records ``governance.retag`` with ``complete: false``: this route finishes it. It is
+        idempotent (objects already right are left alone).
+        """
+        return await service.retag_objects(context, request.user, project_id)
 
     @get("/{project_id:str}/governance/history", summary="Past governance switches")
     async def governance_history(

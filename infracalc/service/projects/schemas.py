@@ -83,3 +83,14 @@ class Me(msgspec.Struct):
     username: str
     roles: list[str]
     projects: list[ProjectSummary]
+
+
+class RetagOut(msgspec.Struct):
+    """The project's stored objects re-tagged with its governance owner."""
+
+    project: str
+    governance: Governance
+    #: Objects whose tag changed now.
+    changed: int
+    #: Objects whose tag was right already.
+    unchanged: int

@@ -7,13 +7,18 @@ new state to OPA before returning. A refusal raises before anything is written.
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from infracalc.casd import imports
+from infracalc.casd.objects import ObjectStoreError
 from infracalc.db import GovernanceChange, Member, Project
 from infracalc.service.context import ServiceContext, existing_project
-from infracalc.service.errors import Conflict, Forbidden, NotFound
+from infracalc.service.errors import Conflict, Forbidden, NotFound, Unavailable
 from infracalc.service.principals import Principal
 from infracalc.service.projects.schemas import (
     GovernanceChangeOut,
@@ -24,7 +29,10 @@ from infracalc.service.projects.schemas import (
     ProjectCreate,
     ProjectOut,
     ProjectSummary,
+    RetagOut,
 )
+
+logger = logging.getLogger(__name__)
 
 
 def _summary(project: Project) -> ProjectSummary:
@@ -183,6 +191,7 @@ async def switch_governance(
             # The policy answered from OPA's copy; the database is the truth.
             raise Forbidden(f"project is already under {before.value} governance")
         project.governance = request.owner
+        retagged_rows = await imports.set_governance(session, slug, request.owner)
         session.add(
             GovernanceChange(
                 project_id=slug,
@@ -199,11 +208,74 @@ async def switch_governance(
             action="governance.switch",
             project_id=slug,
             governance=project.governance,
-            details={"from": before.value, "to": request.owner.value, "reason": request.reason},
+            details={
+                "from": before.value,
+                "to": request.owner.value,
+                "reason": request.reason,
+                "import_rows": retagged_rows,
+            },
         )
         answer = await _project_out(session, project)
     await context.policy_data.push_project(slug)
+    if context.objects is not None:
+        try:
+            await _retag(context, principal, slug)
+        except Unavailable as error:
+            # The switch stands; the audit log says the re-tag is incomplete and staff finish it
+            # with POST .../governance/retag (idempotent: it only touches objects still wrong).
+            logger.warning("project %s switched, but its objects are not all re-tagged: %s", slug, error)
     return answer
+
+
+async def retag_objects(context: ServiceContext, principal: Principal, slug: str) -> RetagOut:
+    """Tag every stored object of the project with its governance owner (CASD staff).
+
+    Idempotent: objects already right are left alone, so this finishes a re-tag a switch could not complete.
+
+    Raises:
+        NotFound: the project does not exist.
+        Unavailable: S3 is not configured, or failed part-way (the audit log says how far it got: run it again).
+    """
+    await context.authorize(principal, "governance.retag", project=slug)
+    if context.objects is None:
+        raise Unavailable("object storage is not configured")
+    async with context.read_sessions() as session:
+        await existing_project(session, slug)
+    return await _retag(context, principal, slug)
+
+
+async def _retag(context: ServiceContext, principal: Principal, slug: str) -> RetagOut:
+    """Re-tag the project's prefix with its current owner and audit ``governance.retag``, complete or not."""
+    if context.objects is None:  # pragma: no cover - callers check
+        raise Unavailable("object storage is not configured")
+    async with context.read_sessions() as session:
+        owner = (await existing_project(session, slug)).governance
+    prefix = imports.project_prefix(slug)
+    failure: ObjectStoreError | None = None
+    try:
+        report = await context.objects.retag(prefix, owner)
+    except ObjectStoreError as error:
+        failure = error
+    async with context.sessions() as session, session.begin():
+        details: dict[str, Any] = {"prefix": prefix, "governance": owner.value, "complete": failure is None}
+        if failure is None:
+            details |= {"changed": report.changed, "unchanged": report.unchanged}
+        else:
+            details |= {"error": str(failure)}
+        await context.record(
+            session,
+            actor=principal.actor,
+            action="governance.retag",
+            project_id=slug,
+            governance=owner,
+            details=details,
+        )
+    if failure is not None:
+        raise Unavailable(
+            f"the objects of project {slug} are not all tagged {owner.value} yet ({failure}); "
+            f"run POST /api/v1/projects/{slug}/governance/retag again"
+        )
+    return RetagOut(project=slug, governance=owner, changed=report.changed, unchanged=report.unchanged)
 
 
 async def governance_history(context: ServiceContext, principal: Principal, slug: str) -> list[GovernanceChangeOut]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from infracalc.policy.sync import network_order
 from infracalc.service.errors import InvalidInput
@@ -28,19 +28,24 @@ _CIDR = re.compile(r"(?:[0-9.]+|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)/(?:0|[1-9][0-9]{0
 _IPV4_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
 
 
-def normalise_networks(values: Sequence[str], field: str = "networks") -> list[str]:
+def normalise_networks(
+    values: Sequence[str], field: str = "networks", widest: Mapping[int, int] = WIDEST_PREFIX
+) -> list[str]:
     """``values`` as networks in normal form (lowercase, compressed), without duplicates, IPv4 first then by address.
+
+    ``widest`` gives the widest prefix accepted by IP version (enrollment asks for narrower ones
+    than :data:`WIDEST_PREFIX`).
 
     Raises:
         InvalidInput: one value is refused; ``field`` is ``networks[<index>]`` and the message says why.
     """
     if len(values) > MAX_NETWORKS:
         raise InvalidInput(f"{field}: at most {MAX_NETWORKS} networks, got {len(values)}", field=field)
-    networks = {_network(value, f"{field}[{index}]") for index, value in enumerate(values)}
+    networks = {_network(value, f"{field}[{index}]", widest) for index, value in enumerate(values)}
     return sorted(networks, key=network_order)
 
 
-def _network(value: str, field: str) -> str:
+def _network(value: str, field: str, widest_by_version: Mapping[int, int]) -> str:
     def refuse(why: str) -> InvalidInput:
         return InvalidInput(f"{field}: {value!r} {why}", field=field)
 
@@ -54,7 +59,7 @@ def _network(value: str, field: str) -> str:
         raise refuse(f"has host bits set (did you mean {network}?)")
     if network.prefixlen == 0:
         raise refuse("is every address: register the networks you sign in from")
-    widest = WIDEST_PREFIX[network.version]
+    widest = widest_by_version[network.version]
     if network.prefixlen < widest:
         raise refuse(f"is too wide: IPv{network.version} networks may be /{widest} at widest")
     if isinstance(network, ipaddress.IPv6Network) and network.subnet_of(_IPV4_MAPPED):

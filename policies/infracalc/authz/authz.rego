@@ -9,6 +9,8 @@
 #                egress.request | egress.list | egress.decide | egress.revoke | egress.check |
 #                bubble.create | bubble.delete | egress.events.record | session.read | session.search |
 #                session.record | session.code.record | user.projects | user.networks.read | user.networks.set |
+#                enrollment.create | enrollment.list | enrollment.resend | enrollment.revoke |
+#                import.create | import.list | import.read | import.queue | import.review | governance.retag |
 #                export.submit | export.list | export.read | export.queue | export.review | export.download
 #     caller     kind ("person" | "bubble" | "hub" | "proxy"), username, roles (realm roles), acr,
 #                auth_age_seconds (kind "person", when known: seconds since the person signed in),
@@ -81,18 +83,25 @@ known_actions := {
 	"governance.switch", "governance.history", "audit.read", "audit.verify", "bubble.create", "bubble.delete",
 	"egress.request", "egress.list", "egress.decide", "egress.revoke", "egress.check",
 	"egress.events.record", "session.read", "session.search", "session.record", "session.code.record",
-	"user.projects", "user.networks.read", "user.networks.set", "export.submit", "export.list", "export.read",
-	"export.queue", "export.review", "export.download",
+	"user.projects", "user.networks.read", "user.networks.set", "enrollment.create", "enrollment.list",
+	"enrollment.resend", "enrollment.revoke", "import.create", "import.list", "import.read",
+	"import.queue", "import.review", "governance.retag",
+	"export.submit", "export.list", "export.read", "export.queue", "export.review", "export.download",
 }
 
 project_actions := {
 	"project.read", "governance.history", "member.put", "member.delete", "governance.switch",
-	"egress.request", "egress.list", "egress.revoke", "egress.check", "export.list", "export.read",
-	"export.download",
+	"egress.request", "egress.list", "egress.revoke", "egress.check", "import.create", "import.list",
+	"import.read", "export.list", "export.read", "export.download",
 }
 
 # Actions any member of the project (or CASD staff) may take: they read, and change nothing.
-read_actions := {"project.read", "governance.history", "egress.list", "egress.check", "export.list", "export.read"}
+# Imported files are read by the project's members once released (the service checks the state;
+# staff read files in review to review them).
+read_actions := {
+	"project.read", "governance.history", "egress.list", "egress.check", "import.list", "import.read",
+	"export.list", "export.read",
+}
 
 # Actions only CASD staff may take, and how a reason names them.
 staff_actions := {
@@ -102,7 +111,14 @@ staff_actions := {
 	"audit.verify": "verify the audit log",
 	"egress.decide": "approve or deny egress requests",
 	"session.read": "read sessions",
+	"import.queue": "see the imports waiting for review",
+	"import.review": "approve or reject imports",
+	"governance.retag": "re-tag a project's stored objects",
 	"session.search": "search sessions",
+	"enrollment.create": "invite people",
+	"enrollment.list": "list invitations",
+	"enrollment.resend": "resend invitations",
+	"enrollment.revoke": "revoke invitations",
 	"export.queue": "list the exports awaiting review",
 }
 
@@ -196,6 +212,8 @@ project_decision := {"allow": false, "reason": "the request names no project"} i
 	input.action == "governance.switch"
 } else := download_decision if {
 	input.action == "export.download"
+} else := import_decision if {
+	input.action == "import.create"
 }
 
 read_decision := {"allow": true, "reason": "CASD staff may read every project"} if {
@@ -327,6 +345,18 @@ download_decision := {
 	"reason": sprintf("only members of project %s may download its exports", [project_slug]),
 }
 
+# Every member brings files into the project (leads and researchers alike: the data is theirs to
+# work on); every import lands in quarantine and is released by the governance's rules, not by
+# who sent it. Outsiders may not, or anyone could fill a project's review queue.
+import_decision := {"allow": true, "reason": "CASD staff may import files into every project"} if {
+	staff
+} else := {"allow": true, "reason": sprintf("members of project %s may import files into it", [project_slug])} if {
+	membership
+} else := {
+	"allow": false,
+	"reason": sprintf("only members of project %s and CASD staff may import files into it", [project_slug]),
+}
+
 switch_decision := {"allow": true, "reason": "CASD staff may switch a project's governance"} if {
 	staff
 } else := {"allow": false, "reason": "only CASD staff may switch a project's governance, not its leads"} if {
@@ -337,12 +367,6 @@ switch_decision := {"allow": true, "reason": "CASD staff may switch a project's 
 
 # Bubbles: the project's compute environment, holding a bubble token.
 
-bubble_decision := {"allow": false, "reason": "bubbles may only read their own project"} if {
-	not reads_own_project
-	not input.action == "session.code.record"
-	not bubble_export_action
-}
-
 bubble_decision := {"allow": false, "reason": "unknown project"} if {
 	reads_own_project
 	not project
@@ -351,6 +375,24 @@ bubble_decision := {"allow": false, "reason": "unknown project"} if {
 bubble_decision := {"allow": true, "reason": "a bubble may read its own project"} if {
 	reads_own_project
 	project
+}
+
+bubble_decision := {"allow": false, "reason": "unknown project"} if {
+	reads_own_imports
+	not project
+}
+
+# A bubble reads the released files of its own project: that is how data reaches it.
+bubble_decision := {"allow": true, "reason": "a bubble may read the imports of its own project"} if {
+	reads_own_imports
+	project
+}
+
+bubble_decision := {"allow": false, "reason": "bubbles may only read their own project"} if {
+	not reads_own_project
+	not reads_own_imports
+	not input.action == "session.code.record"
+	not bubble_export_action
 }
 
 # A bubble reports the code cells its kernels run into its own session (whose id is the bubble's id).
@@ -373,6 +415,11 @@ bubble_export_action if input.action in object.keys(bubble_export_actions)
 
 reads_own_project if {
 	input.action == "project.read"
+	input.resource.project == input.caller.project
+}
+
+reads_own_imports if {
+	input.action in {"import.list", "import.read"}
 	input.resource.project == input.caller.project
 }
 

@@ -1136,6 +1136,124 @@ test_bubbles_do_not_touch_networks if {
 	refused(decision, "bubbles may only read their own project")
 }
 
+# Imports
+
+test_members_and_leads_may_import if {
+	decision := authz.decision with input as request("import.create", researcher, {"project": "cohort"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	allowed(decision, "members of project cohort may import files into it")
+	lead_decision := authz.decision with input as request("import.create", lead, {"project": "cohort"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	allowed(lead_decision, "members of project cohort may import files into it")
+}
+
+test_staff_may_import_anywhere if {
+	decision := authz.decision with input as request("import.create", staff, {"project": "weather"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	allowed(decision, "CASD staff may import files into every project")
+}
+
+test_outsider_may_not_import if {
+	decision := authz.decision with input as request("import.create", outsider, {"project": "cohort"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "only members of project cohort and CASD staff may import files into it")
+}
+
+test_import_into_unknown_project_is_refused if {
+	decision := authz.decision with input as request("import.create", researcher, {"project": "nope"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "unknown project")
+}
+
+test_members_read_imports_outsiders_do_not if {
+	decision := authz.decision with input as request("import.read", researcher, {"project": "cohort"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	allowed(decision, "mo is a member of project cohort")
+	listing := authz.decision with input as request("import.list", outsider, {"project": "cohort"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(listing, "olga is not a member of project cohort")
+}
+
+test_only_staff_review_imports if {
+	decision := authz.decision with input as request("import.review", staff, {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	allowed(decision, "CASD staff may approve or reject imports")
+	lead_decision := authz.decision with input as request("import.review", lead, {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(lead_decision, "only CASD staff may approve or reject imports")
+	queue := authz.decision with input as request("import.queue", researcher, {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(queue, "only CASD staff may see the imports waiting for review")
+}
+
+test_only_staff_retag if {
+	decision := authz.decision with input as request("governance.retag", staff, {"project": "cohort"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	allowed(decision, "CASD staff may re-tag a project's stored objects")
+	lead_decision := authz.decision with input as request("governance.retag", lead, {"project": "cohort"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(lead_decision, "only CASD staff may re-tag a project's stored objects")
+}
+
+test_bubble_reads_the_imports_of_its_own_project if {
+	decision := authz.decision with input as request("import.read", bubble, {"project": "cohort"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	allowed(decision, "a bubble may read the imports of its own project")
+	listing := authz.decision with input as request("import.list", bubble, {"project": "cohort"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	allowed(listing, "a bubble may read the imports of its own project")
+}
+
+test_bubble_may_not_read_the_imports_of_another_project if {
+	decision := authz.decision with input as request("import.read", bubble, {"project": "weather"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "bubbles may only read their own project")
+}
+
+test_bubble_of_unknown_project_reads_no_imports if {
+	decision := authz.decision with input as request("import.read", lost_bubble, {"project": "nope"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "unknown project")
+}
+
+test_bubble_may_not_import_or_review if {
+	decision := authz.decision with input as request("import.create", bubble, {"project": "cohort"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "bubbles may only read their own project")
+	review := authz.decision with input as request("import.review", bubble, {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(review, "bubbles may only read their own project")
+}
+
+test_hub_and_proxy_may_not_import if {
+	decision := authz.decision with input as request("import.create", hub, {"project": "cohort"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, hub_refusal)
+	proxy_decision := authz.decision with input as request("import.read", proxy, {"project": "cohort"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(proxy_decision, "the egress proxy may only record egress events")
+}
+
 # Session search (CASD staff) and the code a bubble runs, recorded into its own session
 
 test_staff_search_sessions if {
@@ -1204,6 +1322,52 @@ test_hub_and_proxy_do_not_record_code if {
 	refused(by_hub, hub_refusal)
 	by_proxy := authz.decision with input as request("session.code.record", proxy, {"session": "b1"})
 	refused(by_proxy, "the egress proxy may only record egress events")
+}
+
+# Enrollment: CASD staff, signed in with two factors, invite people and manage the invitations.
+
+enrollment_actions := {
+	"enrollment.create": "invite people",
+	"enrollment.list": "list invitations",
+	"enrollment.resend": "resend invitations",
+	"enrollment.revoke": "revoke invitations",
+}
+
+test_staff_manage_invitations if {
+	every action, what in enrollment_actions {
+		decision := authz.decision with input as request(action, staff, {"project": "cohort"})
+			with data.infracalc.projects as projects
+			with data.infracalc.members as members
+		allowed(decision, sprintf("CASD staff may %s", [what]))
+	}
+}
+
+test_staff_without_mfa_may_not_invite if {
+	staff_pwd := object.union(staff, {"acr": "pwd"})
+	decision := authz.decision with input as request("enrollment.create", staff_pwd, {"project": "cohort"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "people must sign in with a second factor (acr is not mfa)")
+}
+
+test_leads_do_not_invite if {
+	every action, what in enrollment_actions {
+		decision := authz.decision with input as request(action, lead, {"project": "cohort"})
+			with data.infracalc.projects as projects
+			with data.infracalc.members as members
+		refused(decision, sprintf("only CASD staff may %s", [what]))
+	}
+}
+
+test_hub_and_proxy_do_not_invite if {
+	hub_decision := authz.decision with input as request("enrollment.create", hub, {"project": "cohort"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(hub_decision, hub_refusal)
+	proxy_decision := authz.decision with input as request("enrollment.list", proxy, {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(proxy_decision, "the egress proxy may only record egress events")
 }
 
 # Exports

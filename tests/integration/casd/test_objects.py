@@ -70,6 +70,17 @@ async def test_a_stream_is_stored_in_checked_parts_with_its_digest_and_tag(store
     assert await store.pending_uploads() == []
 
 
+async def test_chunks_larger_than_a_part_are_cut_into_parts(store: ObjectStore) -> None:
+    data = secrets.token_bytes(3 * MINIMUM_PART_SIZE + 7)
+
+    stored = await store.put_stream(
+        "big-chunks.bin", chunks_of(data, size=len(data)), governance="CASD", max_bytes=len(data)
+    )
+
+    assert len(stored.part_sha256) == 4
+    assert stored.sha256 == hashlib.sha256(data).hexdigest()
+
+
 async def test_a_file_is_stored_and_read_back_to_a_file(store: ObjectStore, tmp_path: Path) -> None:
     source = tmp_path / "table.csv"
     source.write_bytes(b"region,count\nParis,12\n")

@@ -131,9 +131,16 @@ async def test_governance_switch_takes_effect_in_opa_before_the_answer(
     assert [(e["governance"], e["details"]["from"], e["details"]["reason"]) for e in switch] == [
         ("INFRACALC", "CASD", reason)
     ]
+    # The switch re-tags the project's stored objects (none yet) and records that it did.
+    retag = (await service.client.get("/api/v1/audit?action=governance.retag", headers=people.headers("staff"))).json()[
+        "events"
+    ]
+    assert [(e["details"]["complete"], e["details"]["changed"], e["details"]["unchanged"]) for e in retag] == [
+        (True, 0, 0)
+    ]
     verified = await service.client.get("/api/v1/audit/verify", headers=people.headers("staff"))
     assert verified.json()["ok"] is True
-    assert verified.json()["events_checked"] == 2
+    assert verified.json()["events_checked"] == 3  # project.create, governance.switch, governance.retag
 
 
 @pytest.mark.parametrize(

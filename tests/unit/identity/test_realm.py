@@ -101,10 +101,10 @@ def test_shipped_file_has_only_known_placeholders_and_no_users() -> None:
     text = json.dumps(realm_template())
     used = {part.split("}", 1)[0] for part in text.split("${")[1:]}
     assert used == set(PLACEHOLDERS)
-    # No person: the only user is the API's service account, which may look people up and nothing else.
+    # No person: the only user is the API's service account, which may look people up and enroll them (manage-users).
     (service_account,) = realm_template()["users"]
     assert service_account["serviceAccountClientId"] == "infracalc-api"
-    assert service_account["clientRoles"] == {"realm-management": ["view-users", "query-users"]}
+    assert service_account["clientRoles"] == {"realm-management": ["view-users", "query-users", "manage-users"]}
     assert "credentials" not in service_account
     assert "realmRoles" not in service_account
 
@@ -212,6 +212,9 @@ def test_realm_policies(config: RealmConfig, accounts: list[DemoAccount]) -> Non
     actions = {a["alias"]: a["enabled"] for a in realm["requiredActions"]}
     assert actions["VERIFY_PROFILE"] is False
     assert actions["CONFIGURE_TOTP"] is True
+    # An invited person (remote enrollment) sets the password first, then the TOTP app.
+    priority = {a["alias"]: a["priority"] for a in realm["requiredActions"]}
+    assert priority["UPDATE_PASSWORD"] < priority["CONFIGURE_TOTP"]
     assert {r["name"] for r in realm["roles"]["realm"]} >= {"casd-staff", "researcher", "project-lead"}
 
 

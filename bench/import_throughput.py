@@ -1,0 +1,219 @@
+"""Import throughput through the service against a plain boto3 upload of the same file, and the service's memory.
+
+Run with ``make bench`` (or ``.venv/bin/python bench/import_throughput.py [--mib 512]``). It starts
+a real S3 server (versitygw) and a real OPA, then ``infracalc``'s app with one uvicorn worker in a
+process of its own, whose caller is fixed to a member of CASD staff (the token check is not what is
+measured here; OPA still authorizes the upload). A file of random bytes is then
+
+- uploaded with boto3's ``upload_fileobj`` (its default transfer settings: 8 MiB parts, up to ten
+  in parallel) to the same S3 server: the baseline;
+- imported through ``POST /api/v1/projects/{id}/imports`` by :func:`infracalc.import_client.upload_file`
+  (what ``infracalc import`` does): checks, per-part and whole-file SHA-256, multipart upload to S3,
+  the database row and its audit events.
+
+While the import runs, the service's resident memory is polled every 20 ms from ``/proc/<pid>/status``;
+the peak above its idle level is reported. Targets (issue 6): at least 85 % of the baseline's
+throughput, under 150 MB above idle.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+import requests
+from botocore.config import Config
+
+from infracalc.config import SOURCE_ROOT, ToolSettings
+from infracalc.db import DatabaseSettings, Governance, Project, create_engine, session_factory, upgrade
+from infracalc.import_client import upload_file
+from infracalc.stack.ports import free_port
+from infracalc.stack.process import ManagedProcess, ServerSpec
+from infracalc.stack.servers import opa_spec, s3_spec
+from infracalc.tools import install
+
+PROJECT = "bench-imports"
+MIB = 1024 * 1024
+
+
+def serve() -> None:
+    """Run the service (in its own process) with a fixed caller: a member of CASD staff."""
+    import uvicorn  # noqa: PLC0415 - only the server process needs it
+
+    from infracalc.service.app import create_app  # noqa: PLC0415
+    from infracalc.service.context import ServiceContext  # noqa: PLC0415
+    from infracalc.service.principals import Person  # noqa: PLC0415
+    from infracalc.service.settings import ServiceSettings  # noqa: PLC0415
+
+    class FixedCaller:
+        def recognises(self, credential: str) -> bool:
+            return True
+
+        async def authenticate(self, credential: str, context: ServiceContext) -> Person:
+            return Person(username="bench", roles=frozenset({"casd-staff"}), acr="mfa", subject="bench")
+
+    settings = ServiceSettings.from_env()
+    app = create_app(settings, credential_schemes=[FixedCaller()])
+    uvicorn.run(app, host="127.0.0.1", port=settings.port, log_level="warning", access_log=False)
+
+
+def rss_kib(pid: int, field: str = "VmRSS") -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    raise SystemExit(f"no {field} for process {pid}")
+
+
+class MemoryWatch:
+    """Polls a process's resident memory in a thread, keeping the peak."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, rss_kib(self.pid))
+            time.sleep(0.02)
+
+    def __enter__(self) -> MemoryWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+async def prepare_database(url: str) -> None:
+    await upgrade(url)
+    engine = create_engine(DatabaseSettings.from_url(url))
+    async with session_factory(engine)() as session, session.begin():
+        session.add(Project(id=PROJECT, title="Benchmark", governance=Governance.INFRACALC))
+    await engine.dispose()
+
+
+def write_random_file(path: Path, mib: int) -> None:
+    with path.open("wb") as file:
+        for _ in range(mib):
+            file.write(os.urandom(MIB))
+
+
+def main(mib: int) -> None:
+    tools = install(ToolSettings.from_env(), report=lambda _line: None)
+    logs = SOURCE_ROOT / "test-artifacts" / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="infracalc-bench-imports-"))
+    data = work / "data.bin"
+    write_random_file(data, mib)
+    size = data.stat().st_size
+    database = f"sqlite:///{work / 'bench.db'}"
+    asyncio.run(prepare_database(database))
+    access_key, secret_key = "bench-" + secrets.token_hex(4), secrets.token_urlsafe(24)
+    s3_port, opa_port, service_port = free_port(), free_port(), free_port()
+    (work / "s3").mkdir()
+    s3 = ManagedProcess(
+        s3_spec(
+            tools.versitygw,
+            host="127.0.0.1",
+            port=s3_port,
+            data_dir=work / "s3",
+            access_key=access_key,
+            secret_key=secret_key,
+        ),
+        logs / "bench-imports-s3.log",
+    )
+    opa = ManagedProcess(
+        opa_spec(tools.opa, host="127.0.0.1", port=opa_port, policies_dir=SOURCE_ROOT / "policies"),
+        logs / "bench-imports-opa.log",
+    )
+    endpoint = f"http://127.0.0.1:{s3_port}"
+    service = ManagedProcess(
+        ServerSpec(
+            name="service-imports",
+            argv=[sys.executable, str(Path(__file__).resolve()), "--serve"],
+            env={
+                "INFRACALC_HOME": str(work),
+                "INFRACALC_DATABASE_URL": database,
+                "INFRACALC_OPA_URL": f"http://127.0.0.1:{opa_port}",
+                "INFRACALC_KEYCLOAK_URL": "http://127.0.0.1:9",
+                "INFRACALC_API_CLIENT_SECRET": "unused-here",
+                "INFRACALC_S3_ENDPOINT_URL": endpoint,
+                "INFRACALC_S3_ACCESS_KEY": access_key,
+                "INFRACALC_S3_SECRET_KEY": secret_key,
+                "INFRACALC_S3_BUCKET": "bench-service",
+                "INFRACALC_SERVICE_PORT": str(service_port),
+                "PYTHONPATH": os.pathsep.join(sys.path),
+            },
+            health_url=f"http://127.0.0.1:{service_port}/health",
+        ),
+        logs / "bench-imports-service.log",
+    )
+    try:
+        for server in (s3, opa, service):
+            server.start()
+            server.wait_healthy()
+        client = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            aws_access_key_id=access_key,
+            aws_secret_access_key=secret_key,
+            region_name="us-east-1",
+            config=Config(
+                s3={"addressing_style": "path"},
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+            ),
+        )
+        client.create_bucket(Bucket="bench-baseline")
+        with data.open("rb") as file:
+            started = time.perf_counter()
+            client.upload_fileobj(file, "bench-baseline", "data.bin")
+            baseline = time.perf_counter() - started
+
+        pid = service.pid or 0
+        api = f"http://127.0.0.1:{service_port}/api/v1"
+        requests.get(f"{api}/projects/{PROJECT}/imports", headers={"Authorization": "Bearer x"}, timeout=30)
+        time.sleep(1.0)
+        idle = rss_kib(pid)
+        with MemoryWatch(pid) as watch:
+            started = time.perf_counter()
+            imported = upload_file(api, "bench", PROJECT, data)
+            through_service = time.perf_counter() - started
+        if imported.get("size") != size:
+            raise SystemExit(f"the import answered {imported}")
+    finally:
+        for server in (service, opa, s3):
+            server.stop()
+
+    def rate(seconds: float) -> float:
+        return size / MIB / seconds
+
+    print(f"import of {mib} MiB of random bytes, load average {os.getloadavg()[0]:.1f}")
+    print(f"  boto3 upload_fileobj (baseline): {baseline:7.2f} s  {rate(baseline):7.1f} MiB/s")
+    print(f"  through the service:             {through_service:7.2f} s  {rate(through_service):7.1f} MiB/s")
+    print(f"  service / baseline:              {baseline / through_service:7.1%}  (target >= 85 %)")
+    print(f"  service memory: idle {idle / 1024:.1f} MiB, peak {watch.peak / 1024:.1f} MiB during the import,")
+    print(f"                  {(watch.peak - idle) / 1024:.1f} MiB above idle (target < 150 MB)")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--mib", type=int, default=512, help="size of the file, in MiB (default 512)")
+    arguments = parser.parse_args()
+    if arguments.serve:
+        serve()
+    else:
+        main(arguments.mib)

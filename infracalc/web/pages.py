@@ -1,0 +1,98 @@
+"""How every page is rendered: the layout's values (language, translator), and the headers pages carry.
+
+Pages are server-rendered Jinja templates (``templates/``, with ``base.html`` as the layout) and
+one stylesheet (``static/``): no front-end build. Every form carries the CSRF token of Litestar's
+CSRF middleware (``{{ csrf_input }}``), which refuses a form post without it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+from litestar import Request
+from litestar.config.csrf import CSRFConfig
+from litestar.datastructures import Cookie
+from litestar.response import Template
+from litestar.template import TemplateConfig
+
+from infracalc.web.i18n import LANGUAGE_COOKIE, LANGUAGES, pick_language, translator
+
+HERE: Final = Path(__file__).resolve().parent
+TEMPLATES: Final = HERE / "templates"
+STATIC: Final = HERE / "static"
+
+#: Pages hold single-use links and personal details: never cached, never framed, never named in a Referer.
+PAGE_HEADERS: Final = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'",
+}
+
+#: Paths the CSRF middleware leaves alone: the API authenticates with bearer tokens, not cookies.
+CSRF_EXEMPT: Final = ["^/api/", "^/health$", "^/ready$", "^/schema"]
+
+
+def template_config() -> TemplateConfig[Any]:
+    """Jinja2 templates from ``infracalc/web/templates`` (autoescaped)."""
+    from litestar.plugins.jinja import JinjaTemplateEngine  # noqa: PLC0415 - imports jinja2 only when pages are served
+
+    return TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine)
+
+
+def csrf_config(secret: str, *, secure: bool) -> CSRFConfig:
+    """CSRF protection of every form (a double-submit cookie signed with ``secret``); the API is exempt."""
+    return CSRFConfig(
+        secret=secret,
+        cookie_name="infracalc_csrf",
+        cookie_secure=secure,
+        cookie_httponly=True,
+        cookie_samesite="lax",
+        exclude=CSRF_EXEMPT,
+    )
+
+
+def language(request: Request[Any, Any, Any]) -> str:
+    """The language the page is shown in (see :func:`infracalc.web.i18n.pick_language`)."""
+    return pick_language(request.query_params.get("lang"), request.cookies.get(LANGUAGE_COOKIE))
+
+
+def render(
+    request: Request[Any, Any, Any],
+    template: str,
+    values: Mapping[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+    cookies: Sequence[Cookie] = (),
+) -> Template:
+    """``template`` with the layout's values, the page headers, and the language cookie when ``?lang=`` chose one."""
+    lang = language(request)
+    other = next(code for code in LANGUAGES if code != lang)
+    all_cookies = list(cookies)
+    if request.query_params.get("lang") in LANGUAGES:
+        all_cookies.append(
+            Cookie(key=LANGUAGE_COOKIE, value=lang, max_age=365 * 24 * 3600, samesite="lax", httponly=True)
+        )
+    return Template(
+        template_name=template,
+        context={"lang": lang, "other_lang": other, "t": translator(lang), **(values or {})},
+        status_code=status_code,
+        headers=PAGE_HEADERS,
+        cookies=all_cookies,
+    )
+
+
+def message(
+    request: Request[Any, Any, Any], heading_key: str, text_key: str, *, status_code: int, kind: str = "error"
+) -> Template:
+    """A page with a heading and one message (a refusal, an outage), both from the catalogue."""
+    t = translator(language(request))
+    return render(
+        request,
+        "message.html",
+        {"heading": t(heading_key), "text": t(text_key), "kind": kind},
+        status_code=status_code,
+    )
