@@ -47,7 +47,6 @@ import math
 import os
 import random
 import secrets
-import unicodedata
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -59,6 +58,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from infracalc.casd import sessions
 from infracalc.casd.checks import CheckReport, CheckSettings, Outcome, RiskLevel, check_output, strip_active_content
+from infracalc.casd.filenames import InvalidFileName, check_file_name
 from infracalc.casd.objects import DOWNLOAD_SECONDS, ObjectStore
 from infracalc.config import SettingError
 from infracalc.db import (
@@ -83,8 +83,6 @@ MIN_JUSTIFICATION = 20
 MAX_JUSTIFICATION = 4000
 #: Longest review comment, in characters.
 MAX_COMMENT = 4000
-#: Longest file name, in bytes of UTF-8.
-MAX_NAME_BYTES = 255
 #: Share of low-risk INFRACALC exports drawn for a review after their release.
 SAMPLE_RATE = 0.10
 #: Where an export's session events come from.
@@ -300,21 +298,16 @@ class _Events:
 
 
 def export_file_name(name: str) -> str:
-    """``name`` in normal form (NFC), checked to be a plain file name.
+    """``name`` in normal form (NFC), checked to be a plain file name (:mod:`infracalc.casd.filenames`).
 
     Raises:
-        InvalidExport: empty, a path (separators, ``.`` or ``..``), control characters, or over 255 bytes.
+        InvalidExport: empty, a path (separators, ``.`` or ``..``), control or text-direction characters,
+            white space around it, or over 255 bytes.
     """
-    normal = unicodedata.normalize("NFC", name).strip()
-    if not normal:
-        raise InvalidExport("the file needs a name", field="name")
-    if "/" in normal or "\\" in normal or normal in {".", ".."}:
-        raise InvalidExport(f"the file name must not be a path: {name!r}", field="name")
-    if not normal.isprintable():
-        raise InvalidExport(f"the file name holds control characters: {name!r}", field="name")
-    if len(normal.encode()) > MAX_NAME_BYTES:
-        raise InvalidExport(f"the file name is longer than {MAX_NAME_BYTES} bytes", field="name")
-    return normal
+    try:
+        return check_file_name(name)
+    except InvalidFileName as error:
+        raise InvalidExport(str(error), field="name") from None
 
 
 def _justification(text: str) -> str:
