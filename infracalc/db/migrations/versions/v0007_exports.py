@@ -1,7 +1,7 @@
 """Exports: the export, each submitted version of its file, and the reviewers' votes.
 
 Revision ID: 0007
-Revises: 0009 (re-chained after session search and enrollments landed on main)
+Revises: 0006
 Create Date: 2026-11-29
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007"
-down_revision: str | None = "0009"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
