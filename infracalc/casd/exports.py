@@ -787,6 +787,44 @@ async def download(
     return Download(url=url, expires_at=now + timedelta(seconds=expires_in))
 
 
+async def inspect(
+    db_session: AsyncSession,
+    store: ObjectStore,
+    *,
+    export_id: str,
+    username: str,
+    audit: Audit,
+    version: int | None = None,
+    clock: Clock = utc_now,
+    expires_in: int = DOWNLOAD_SECONDS,
+) -> Download:
+    """A presigned URL of one version (default: the current one) in any state, for a reviewer to read; audited.
+
+    Reviewers must see what they approve. Who may inspect (CASD staff) is the caller's policy's to
+    decide; the event ``export.inspect`` records who read which version and when.
+
+    Raises:
+        UnknownExport: no export has this id, or it has no such version.
+    """
+    export = await _export(db_session, export_id)
+    number = export.current_version if version is None else version
+    found = await db_session.get(ExportVersion, (export.id, number))
+    if found is None:
+        raise UnknownExport(f"export {export.id} has no version {number}")
+    now = clock()
+    url = store.presigned_download(found.object_key, filename=export.name, expires_in=expires_in)
+    project = await _project(db_session, export.project_id)
+    events = _Events(audit, db_session, project.id, project.governance, export.session_id, clock)
+    events.add(
+        username,
+        "export.inspect",
+        f"{username} read {export.name} v{found.version} ({export.state.value})",
+        {"export": export.id, "version": found.version, "sha256": found.sha256, "expires_in": expires_in},
+    )
+    await events.write()
+    return Download(url=url, expires_at=now + timedelta(seconds=expires_in))
+
+
 async def get(db_session: AsyncSession, export_id: str) -> tuple[Export, list[ExportVersion], list[ExportReview]]:
     """An export, its versions (oldest first) and its reviews (in order).
 

@@ -119,6 +119,19 @@ class ExportController(Controller):
         """One vote per reviewer and version; never on one's own export. Enough approvals release it."""
         return await service.review(context, request.user, export_id, data)
 
+    @get("/{export_id:str}/inspect", summary="A URL to read a version under review, valid 15 minutes (CASD staff)")
+    async def inspect(
+        self,
+        request: AuthenticatedRequest,
+        context: Context,
+        export_id: str = ExportId,
+        version: Annotated[
+            int | None, Parameter(ge=1, description="The version to read (default: the current one)")
+        ] = None,
+    ) -> DownloadOut:
+        """Reviewers read what they decide on, in any state; each read is audited (``export.inspect``)."""
+        return await service.inspect(context, request.user, export_id, version)
+
     @get("/{export_id:str}/download", summary="A download URL valid 15 minutes (members, once released)")
     async def download(self, request: AuthenticatedRequest, context: Context, export_id: str = ExportId) -> DownloadOut:
         """A presigned URL of the released file; nothing before release, nothing for non-members."""

@@ -297,6 +297,21 @@ async def download(context: ServiceContext, principal: Principal, export_id: str
     return DownloadOut(url=link.url, expires_at=link.expires_at)
 
 
+async def inspect(
+    context: ServiceContext, principal: Principal, export_id: str, version: int | None = None
+) -> DownloadOut:
+    """A presigned URL of a version in any state, for CASD staff reviewing it (valid 15 minutes)."""
+    export = await _read_export(context, export_id)
+    await context.authorize(principal, "export.inspect", project=export.project_id)
+    store = _store(context)
+    async with context.sessions() as session, session.begin():
+        with _api_errors():
+            link = await exports.inspect(
+                session, store, export_id=export_id, version=version, username=principal.username, audit=context.record
+            )
+    return DownloadOut(url=link.url, expires_at=link.expires_at)
+
+
 async def _read_export(context: ServiceContext, export_id: str) -> Export:
     async with context.read_sessions() as session:
         export = await session.get(Export, export_id)

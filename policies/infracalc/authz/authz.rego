@@ -11,7 +11,8 @@
 #                session.record | session.code.record | user.projects | user.networks.read | user.networks.set |
 #                enrollment.create | enrollment.list | enrollment.resend | enrollment.revoke |
 #                import.create | import.list | import.read | import.queue | import.review | governance.retag |
-#                export.submit | export.list | export.read | export.queue | export.review | export.download
+#                export.submit | export.list | export.read | export.queue | export.review | export.download |
+#                export.inspect
 #     caller     kind ("person" | "bubble" | "hub" | "proxy"), username, roles (realm roles), acr,
 #                auth_age_seconds (kind "person", when known: seconds since the person signed in),
 #                project, bubble (kind "bubble" only: the bubble's own project and id)
@@ -87,6 +88,7 @@ known_actions := {
 	"enrollment.resend", "enrollment.revoke", "import.create", "import.list", "import.read",
 	"import.queue", "import.review", "governance.retag",
 	"export.submit", "export.list", "export.read", "export.queue", "export.review", "export.download",
+	"export.inspect",
 }
 
 project_actions := {
@@ -120,6 +122,7 @@ staff_actions := {
 	"enrollment.resend": "resend invitations",
 	"enrollment.revoke": "revoke invitations",
 	"export.queue": "list the exports awaiting review",
+	"export.inspect": "read exports under review",
 }
 
 default staff := false

@@ -1455,6 +1455,20 @@ test_a_lead_does_not_list_the_review_queue if {
 	refused(decision, "only CASD staff may list the exports awaiting review")
 }
 
+test_staff_read_exports_under_review if {
+	decision := authz.decision with input as request("export.inspect", staff, {"project": "cohort"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	allowed(decision, "CASD staff may read exports under review")
+}
+
+test_members_do_not_read_exports_before_release if {
+	decision := authz.decision with input as request("export.inspect", researcher, {"project": "cohort"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "only CASD staff may read exports under review")
+}
+
 test_staff_review_exports_of_others if {
 	decision := authz.decision with input as request("export.review", staff, {"project": "cohort", "requested_by": "mo"})
 		with data.infracalc.projects as projects

@@ -238,11 +238,22 @@ async def test_medium_risk_needs_one_reviewer(service: ServiceUnderTest, people:
 
     queue = await service.client.get("/api/v1/exports?state=in_review", headers=people.headers("staff"))
     assert [item["id"] for item in queue.json()] == [export["id"]]
+    # The reviewer reads the file before deciding; the researcher may not, before release.
+    inspected = await service.client.get(f"/api/v1/exports/{export['id']}/inspect", headers=people.headers("staff"))
+    assert inspected.status_code == 200, inspected.text
+    assert requests.get(inspected.json()["url"], timeout=10).content == medium_risk_csv()
+    peeked = await service.client.get(f"/api/v1/exports/{export['id']}/inspect", headers=people.headers("researcher"))
+    assert peeked.status_code == 403
+    assert peeked.json()["message"] == "only CASD staff may read exports under review"
+    no_version = await service.client.get(
+        f"/api/v1/exports/{export['id']}/inspect?version=2", headers=people.headers("staff")
+    )
+    assert no_version.status_code == 404
     approved = await vote(service, people, "staff", export["id"], "approve")
     assert approved.status_code == 200, approved.text
     assert approved.json()["state"] == "released"
     actions = [action for action, _ in await audit_actions(service)]
-    assert actions == ["export.submit", "export.review", "export.release"]
+    assert actions == ["export.submit", "export.inspect", "export.review", "export.release"]
 
 
 async def test_high_risk_needs_two_distinct_reviewers(service: ServiceUnderTest, people: People) -> None:
