@@ -182,3 +182,42 @@ def import_file(project: str, file: Path, api: str, token_file: Path | None) -> 
     click.echo(f"{imported['id']} {imported['state']}")
     click.echo(f"  {imported['name']}: {imported['size']} bytes, sha256 {imported['sha256']}", err=True)
     click.echo(f"  {imported['routing']}", err=True)
+
+
+@main.command("export")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--justification", required=True, help="What the file holds and why it may leave (20 characters or more)."
+)
+@click.option(
+    "--contributors",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help='JSON file {"<row label>|<column name>": [values...]} for the dominance and p-ratio checks.',
+)
+@click.option("--new-version-of", "export_id", help="Submit FILE as a new version of this export (changes requested).")
+@_clear_errors
+def export(file: Path, justification: str, contributors: Path | None, export_id: str | None) -> None:
+    """Submit FILE for export from inside a bubble: checked, then released or reviewed as governance requires.
+
+    Reads INFRACALC_API_URL, INFRACALC_BUBBLE_TOKEN and INFRACALC_PROJECT (set by the hub in every bubble).
+    Prints the export's id, its state and the checks' findings.
+    """
+    from infracalc.bubble.client import BubbleSettings  # noqa: PLC0415 - bubble only
+    from infracalc.bubble.exports import bubble_project, progress_bar, submit_export  # noqa: PLC0415
+
+    answer = submit_export(
+        BubbleSettings.from_env(),
+        bubble_project(),
+        file,
+        justification=justification,
+        contributors=contributors,
+        export_id=export_id,
+        progress=progress_bar(lambda line: click.echo(line, err=True, nl=False)),
+    )
+    click.echo("", err=True)
+    click.echo(f"export {answer['id']} (version {answer['current_version']}): {answer['state']}")
+    click.echo(
+        f"risk: {answer['risk_level']} ({answer['risk_score']:.2f}); reviewers needed: {answer['required_reviews']}"
+    )
+    for reason in answer.get("reasons", []):
+        click.echo(f"  - {reason}")

@@ -10,7 +10,19 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Enum, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from infracalc.db.base import Base, UtcDateTime, utc_now
@@ -394,6 +406,101 @@ class Enrollment(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
 
     project: Mapped[Project] = relationship(lazy="raise")
+
+
+# Exports (issue 6): a file leaving a bubble, its versions, and the reviews of each version.
+
+
+class ExportState(enum.StrEnum):
+    """Where an export stands; :data:`infracalc.casd.exports.TRANSITIONS` says which moves are allowed."""
+
+    SUBMITTED = "submitted"
+    CHECKED = "checked"
+    IN_REVIEW = "in_review"
+    CHANGES_REQUESTED = "changes_requested"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    RELEASED = "released"
+
+
+class ReviewVerdict(enum.StrEnum):
+    """A reviewer's vote on one version of an export."""
+
+    APPROVE = "approve"
+    REJECT = "reject"
+    CHANGES = "changes"
+
+
+def _export_enum(kind: type[enum.StrEnum], constraint: str) -> Enum:
+    """A string column of up to 32 characters (``changes_requested``) holding ``kind``'s values, with a CHECK."""
+    return Enum(
+        kind,
+        name=constraint,
+        native_enum=False,
+        create_constraint=True,
+        length=32,
+        validate_strings=True,
+        values_callable=lambda members: [member.value for member in members],
+    )
+
+
+class Export(Base):
+    """A file a bubble asked to take out of the platform: checked, routed to review, released or not.
+
+    ``governance`` is the project's owner when the export was submitted: it decided the routing.
+    ``required_reviews`` is how many distinct approvals release it (0: released at once).
+    """
+
+    __tablename__ = "exports"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    #: The bubble (and so the session) it was submitted from.
+    session_id: Mapped[str] = mapped_column(String(32))
+    requested_by: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    name: Mapped[str] = mapped_column(String(255))
+    governance: Mapped[Governance] = mapped_column(governance_type())
+    state: Mapped[ExportState] = mapped_column(_export_enum(ExportState, "state"), index=True)
+    risk_level: Mapped[str] = mapped_column(String(16))
+    risk_score: Mapped[float] = mapped_column(Float())
+    required_reviews: Mapped[int] = mapped_column(Integer())
+    #: Released at once and drawn for a review afterwards (INFRACALC governance, low risk).
+    sampled: Mapped[bool] = mapped_column(Boolean(), default=False)
+    current_version: Mapped[int] = mapped_column(Integer(), default=1)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+
+
+class ExportVersion(Base):
+    """One submitted file of an export: the stored object, its digest, the checks' report, the justification."""
+
+    __tablename__ = "export_versions"
+
+    export_id: Mapped[str] = mapped_column(ForeignKey("exports.id", ondelete="CASCADE"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer(), primary_key=True)
+    object_key: Mapped[str] = mapped_column(String(1024))
+    size: Mapped[int] = mapped_column(BigInteger())
+    sha256: Mapped[str] = mapped_column(String(64))
+    report: Mapped[dict[str, Any]] = mapped_column(JSON())
+    justification: Mapped[str] = mapped_column(Text)
+    submitted_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+
+
+class ExportReview(Base):
+    """A reviewer's vote on one version of an export; one per reviewer and version."""
+
+    __tablename__ = "export_reviews"
+    __table_args__ = (
+        UniqueConstraint("export_id", "version", "reviewer", name="uq_export_reviews_export_id_version_reviewer"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntegerKey, primary_key=True, autoincrement=True)
+    export_id: Mapped[str] = mapped_column(ForeignKey("exports.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(Integer())
+    reviewer: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    verdict: Mapped[ReviewVerdict] = mapped_column(_export_enum(ReviewVerdict, "verdict"))
+    comment: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
 
 
 class WebSession(Base):

@@ -46,6 +46,7 @@ from infracalc.service.egress_events import EgressEventController
 from infracalc.service.egress_rules import EgressRequestController, EgressRuleController
 from infracalc.service.enrollments import EnrollmentController
 from infracalc.service.errors import EXCEPTION_HANDLERS
+from infracalc.service.exports import ExportController, ProjectExportController
 from infracalc.service.health import HealthController
 from infracalc.service.imports import ImportReviewController, ProjectImportController
 from infracalc.service.projects import MeController, ProjectController
@@ -90,6 +91,7 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
         directory=KeycloakDirectory(settings.keycloak_internal_url, REALM, API_AUDIENCE, settings.api_client_secret),
         s3=s3,
         objects=None if s3 is None or settings.s3 is None else ObjectStore(s3, settings.s3.bucket),
+        export_sampler=settings.exports.sampler(),
     )
     app.state.context = context
     if context.objects is not None:
@@ -203,6 +205,8 @@ def create_app(
             EnrollmentController,
             ProjectImportController,
             ImportReviewController,
+            ProjectExportController,
+            ExportController,
         ],
         middleware=[authentication],
         security=[{"keycloak": []}],

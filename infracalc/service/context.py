@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
 from litestar.di import NamedDependency
@@ -41,6 +42,8 @@ class ServiceContext:
     s3: S3Client | None
     #: Imports and exports in the bucket ``INFRACALC_S3_BUCKET``; ``None`` when S3 is not configured.
     objects: ObjectStore | None = None
+    #: The draws that pick low-risk INFRACALC exports for a review after release (``INFRACALC_EXPORT_SAMPLE_SEED``).
+    export_sampler: random.Random = field(default_factory=random.Random)
 
     async def record(
         self,

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from infracalc.audit import AuditSettings
+from infracalc.casd.exports import ExportSettings
 from infracalc.casd.imports import DEFAULT_MAX_BYTES
 from infracalc.config import SettingError
 from infracalc.db import DatabaseSettings, MemberRole
@@ -60,6 +61,8 @@ class ServiceSettings:
     #: ``INFRACALC_DEMO_MEMBERS`` (``bruno:lead,alice:member``, set by ``infracalc up`` only): the members of
     #: the demo project created at the first start (:mod:`infracalc.service.demo`); empty in production.
     demo_members: tuple[tuple[str, MemberRole], ...] = ()
+    #: ``INFRACALC_EXPORT_*``: the output checks' limits and the sampling of released exports.
+    exports: ExportSettings = field(default_factory=ExportSettings)
     #: ``INFRACALC_WEB_URL``: the service as people's browsers reach it (enrollment links, Keycloak's way back);
     #: default ``http://<host>:<port>``.
     web_url: str = ""
@@ -125,6 +128,7 @@ class ServiceSettings:
             egress_proxy_secret_sha256=_proxy_secret_digest(env),
             import_max_bytes=import_max_bytes,
             demo_members=parse_demo_members(env.get("INFRACALC_DEMO_MEMBERS", "")),
+            exports=ExportSettings.from_env(env),
             web_url=env.get("INFRACALC_WEB_URL", f"http://{host}:{port}").rstrip("/"),
             trusted_proxies=_trusted_proxies(env),
             mail=MailSettings.from_env(env),

@@ -10,13 +10,16 @@
 #                bubble.create | bubble.delete | egress.events.record | session.read | session.search |
 #                session.record | session.code.record | user.projects | user.networks.read | user.networks.set |
 #                enrollment.create | enrollment.list | enrollment.resend | enrollment.revoke |
-#                import.create | import.list | import.read | import.queue | import.review | governance.retag
+#                import.create | import.list | import.read | import.queue | import.review | governance.retag |
+#                export.submit | export.list | export.read | export.queue | export.review | export.download |
+#                export.inspect
 #     caller     kind ("person" | "bubble" | "hub" | "proxy"), username, roles (realm roles), acr,
 #                auth_age_seconds (kind "person", when known: seconds since the person signed in),
 #                project, bubble (kind "bubble" only: the bubble's own project and id)
 #     resource   project (slug, for project actions), username (member and user actions),
 #                role (optional, member.put: the role being given),
-#                session (session.code.record: the session's id, which is its bubble's id)
+#                session (session.code.record: the session's id, which is its bubble's id),
+#                requested_by (export.review: who requested the export)
 #   Data (owned by the INFRACALC service, under data.infracalc):
 #     projects[slug]            {"title", "governance": "CASD" | "INFRACALC", "sensitive_data": bool}
 #     members[slug][username]   {"role": "lead" | "member"}
@@ -84,18 +87,23 @@ known_actions := {
 	"user.projects", "user.networks.read", "user.networks.set", "enrollment.create", "enrollment.list",
 	"enrollment.resend", "enrollment.revoke", "import.create", "import.list", "import.read",
 	"import.queue", "import.review", "governance.retag",
+	"export.submit", "export.list", "export.read", "export.queue", "export.review", "export.download",
+	"export.inspect",
 }
 
 project_actions := {
 	"project.read", "governance.history", "member.put", "member.delete", "governance.switch",
 	"egress.request", "egress.list", "egress.revoke", "egress.check", "import.create", "import.list",
-	"import.read",
+	"import.read", "export.list", "export.read", "export.download",
 }
 
 # Actions any member of the project (or CASD staff) may take: they read, and change nothing.
 # Imported files are read by the project's members once released (the service checks the state;
 # staff read files in review to review them).
-read_actions := {"project.read", "governance.history", "egress.list", "egress.check", "import.list", "import.read"}
+read_actions := {
+	"project.read", "governance.history", "egress.list", "egress.check", "import.list", "import.read",
+	"export.list", "export.read",
+}
 
 # Actions only CASD staff may take, and how a reason names them.
 staff_actions := {
@@ -113,6 +121,8 @@ staff_actions := {
 	"enrollment.list": "list invitations",
 	"enrollment.resend": "resend invitations",
 	"enrollment.revoke": "revoke invitations",
+	"export.queue": "list the exports awaiting review",
+	"export.inspect": "read exports under review",
 }
 
 default staff := false
@@ -177,6 +187,12 @@ person_action_decision := {"allow": false, "reason": "only a bubble may record t
 
 person_action_decision := user_decision if input.action in object.keys(user_actions)
 
+person_action_decision := review_decision if input.action == "export.review"
+
+person_action_decision := {"allow": false, "reason": "exports are submitted from a bubble of the project"} if {
+	input.action == "export.submit"
+}
+
 person_action_decision := {"allow": false, "reason": sprintf("no rule allows %v", [input.action])} if {
 	not known_action
 }
@@ -197,6 +213,8 @@ project_decision := {"allow": false, "reason": "the request names no project"} i
 	input.action in {"egress.request", "egress.revoke"}
 } else := switch_decision if {
 	input.action == "governance.switch"
+} else := download_decision if {
+	input.action == "export.download"
 } else := import_decision if {
 	input.action == "import.create"
 }
@@ -309,6 +327,27 @@ recent_login if {
 	input.caller.auth_age_seconds <= recent_login_seconds
 }
 
+# Exports: CASD staff review them, never their own; members of the project (people) download them.
+review_decision := {"allow": false, "reason": "only CASD staff may review exports"} if {
+	not staff
+} else := {"allow": false, "reason": "the request names no requester of the export"} if {
+	not input.resource.requested_by
+} else := {"allow": false, "reason": "the requester of an export may not review it"} if {
+	input.resource.requested_by == caller_name
+} else := {"allow": true, "reason": "CASD staff may review the exports of others"} if {
+	input.resource.requested_by != caller_name
+}
+
+download_decision := {
+	"allow": true,
+	"reason": sprintf("%s is a member of project %s", [caller_name, project_slug]),
+} if {
+	membership
+} else := {
+	"allow": false,
+	"reason": sprintf("only members of project %s may download its exports", [project_slug]),
+}
+
 # Every member brings files into the project (leads and researchers alike: the data is theirs to
 # work on); every import lands in quarantine and is released by the governance's rules, not by
 # who sent it. Outsiders may not, or anyone could fill a project's review queue.
@@ -356,6 +395,7 @@ bubble_decision := {"allow": false, "reason": "bubbles may only read their own p
 	not reads_own_project
 	not reads_own_imports
 	not input.action == "session.code.record"
+	not bubble_export_action
 }
 
 # A bubble reports the code cells its kernels run into its own session (whose id is the bubble's id).
@@ -369,6 +409,13 @@ bubble_decision := {"allow": false, "reason": "the request names no session"} if
 	input.action == "session.code.record"
 }
 
+bubble_decision := bubble_export_decision if bubble_export_action
+
+# Exports leave through the bubble they were made in, which may then follow their state.
+bubble_export_actions := {"export.submit": "submit", "export.read": "read"}
+
+bubble_export_action if input.action in object.keys(bubble_export_actions)
+
 reads_own_project if {
 	input.action == "project.read"
 	input.resource.project == input.caller.project
@@ -378,6 +425,20 @@ reads_own_imports if {
 	input.action in {"import.list", "import.read"}
 	input.resource.project == input.caller.project
 }
+
+bubble_export_decision := {
+	"allow": true,
+	"reason": sprintf("a bubble may %s exports of its own project", [bubble_export_actions[input.action]]),
+} if {
+	own_project_export
+	project
+} else := {"allow": false, "reason": "unknown project"} if {
+	own_project_export
+} else := {"allow": false, "reason": "a bubble may only submit and read exports of its own project"} if {
+	not own_project_export
+}
+
+own_project_export if input.resource.project == input.caller.project
 
 # The hub: JupyterHub's service credential.
 

@@ -1369,3 +1369,169 @@ test_hub_and_proxy_do_not_invite if {
 		with data.infracalc.members as members
 	refused(proxy_decision, "the egress proxy may only record egress events")
 }
+
+# Exports
+
+test_bubble_submits_exports_of_its_own_project if {
+	decision := authz.decision with input as request("export.submit", bubble, {"project": "cohort"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	allowed(decision, "a bubble may submit exports of its own project")
+}
+
+test_bubble_reads_exports_of_its_own_project if {
+	decision := authz.decision with input as request("export.read", bubble, {"project": "cohort"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	allowed(decision, "a bubble may read exports of its own project")
+}
+
+test_bubble_may_not_submit_exports_of_another_project if {
+	decision := authz.decision with input as request("export.submit", bubble, {"project": "weather"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "a bubble may only submit and read exports of its own project")
+}
+
+test_bubble_of_a_deleted_project_submits_nothing if {
+	decision := authz.decision with input as request("export.submit", lost_bubble, {"project": "nope"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "unknown project")
+}
+
+test_bubble_without_project_submits_nothing if {
+	decision := authz.decision with input as request("export.submit", bubble, {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "a bubble may only submit and read exports of its own project")
+}
+
+test_bubble_may_not_review_or_download_exports if {
+	every action in ["export.review", "export.download", "export.list", "export.queue"] {
+		decision := authz.decision with input as request(action, bubble, {"project": "cohort", "requested_by": "x"})
+			with data.infracalc.projects as projects
+			with data.infracalc.members as members
+		refused(decision, "bubbles may only read their own project")
+	}
+}
+
+test_people_do_not_submit_exports if {
+	decision := authz.decision with input as request("export.submit", researcher, {"project": "cohort"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "exports are submitted from a bubble of the project")
+}
+
+test_members_and_staff_list_and_read_exports if {
+	every caller in [researcher, lead, staff] {
+		every action in ["export.list", "export.read"] {
+			decision := authz.decision with input as request(action, caller, {"project": "cohort"})
+				with data.infracalc.projects as projects
+				with data.infracalc.members as members
+			decision.allow == true
+		}
+	}
+}
+
+test_outsiders_do_not_read_exports if {
+	decision := authz.decision with input as request("export.read", outsider, {"project": "cohort"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "olga is not a member of project cohort")
+}
+
+test_staff_list_the_review_queue if {
+	decision := authz.decision with input as request("export.queue", staff, {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	allowed(decision, "CASD staff may list the exports awaiting review")
+}
+
+test_a_lead_does_not_list_the_review_queue if {
+	decision := authz.decision with input as request("export.queue", lead, {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "only CASD staff may list the exports awaiting review")
+}
+
+test_staff_read_exports_under_review if {
+	decision := authz.decision with input as request("export.inspect", staff, {"project": "cohort"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	allowed(decision, "CASD staff may read exports under review")
+}
+
+test_members_do_not_read_exports_before_release if {
+	decision := authz.decision with input as request("export.inspect", researcher, {"project": "cohort"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "only CASD staff may read exports under review")
+}
+
+test_staff_review_exports_of_others if {
+	decision := authz.decision with input as request("export.review", staff, {"project": "cohort", "requested_by": "mo"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	allowed(decision, "CASD staff may review the exports of others")
+}
+
+test_staff_never_review_their_own_export if {
+	decision := authz.decision with input as request("export.review", staff, {"project": "cohort", "requested_by": "sam"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "the requester of an export may not review it")
+}
+
+test_a_review_names_the_requester if {
+	decision := authz.decision with input as request("export.review", staff, {"project": "cohort"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "the request names no requester of the export")
+}
+
+test_leads_do_not_review_exports if {
+	decision := authz.decision with input as request("export.review", lead, {"project": "cohort", "requested_by": "mo"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "only CASD staff may review exports")
+}
+
+test_members_download_exports if {
+	decision := authz.decision with input as request("export.download", researcher, {"project": "cohort"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	allowed(decision, "mo is a member of project cohort")
+}
+
+test_staff_who_are_not_members_do_not_download if {
+	decision := authz.decision with input as request("export.download", staff, {"project": "cohort"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "only members of project cohort may download its exports")
+}
+
+test_outsiders_do_not_download if {
+	decision := authz.decision with input as request("export.download", outsider, {"project": "weather"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "only members of project weather may download its exports")
+}
+
+test_download_of_an_unknown_project_is_unknown if {
+	decision := authz.decision with input as request("export.download", researcher, {"project": "nope"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "unknown project")
+}
+
+test_hub_and_proxy_do_nothing_with_exports if {
+	hub_decision := authz.decision with input as request("export.submit", hub, {"project": "cohort"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(hub_decision, hub_refusal)
+	proxy_decision := authz.decision with input as request("export.download", proxy, {"project": "cohort"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(proxy_decision, "the egress proxy may only record egress events")
+}

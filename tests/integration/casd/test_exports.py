@@ -1,0 +1,163 @@
+"""The exports module on both databases and the real S3 server, without the web layer.
+
+What the service tests cannot reach easily: a failure after the object was written leaves no
+object, and two reviewers approving at the same moment both count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import secrets
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from infracalc.audit import AuditEvent, AuditLog, CheckpointSigner
+from infracalc.casd import exports
+from infracalc.casd.objects import MINIMUM_PART_SIZE, ObjectStore
+from infracalc.casd.sessions import open_session
+from infracalc.db import Export, ExportReview, ExportState, Governance, Project
+from infracalc.storage import make_s3_client
+from tests.fixtures.servers import S3Server
+
+pytestmark = pytest.mark.integration
+
+Sessions = async_sessionmaker[AsyncSession]
+BUBBLE = "0123456789abcdef"
+JUSTIFICATION = "Aggregated counts by region for table 2 of the paper."
+
+
+@pytest.fixture
+async def store(s3: S3Server) -> AsyncIterator[ObjectStore]:
+    objects = ObjectStore(make_s3_client(s3.settings), "test-" + secrets.token_hex(6), part_size=MINIMUM_PART_SIZE)
+    await objects.ensure_bucket()
+    yield objects
+    for key in await objects.keys(""):
+        await objects.delete(key)
+
+
+async def project(sessions: Sessions, governance: Governance) -> None:
+    async with sessions() as db, db.begin():
+        db.add(Project(id="cohort", title="Cohort", governance=governance))
+        await db.flush()
+        await open_session(db, session_id=BUBBLE, project_id="cohort", username="rita", governance=governance)
+
+
+def table(path: Path, small: bool) -> Path:
+    rows = ["region,2020,2021"] + [
+        f"region-{index},{index % 7 if small else 500 + index},{(index % 5) + 1 if small else 900 + index}"
+        for index in range(12)
+    ]
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+async def submit(sessions: Sessions, store: ObjectStore, log: AuditLog, path: Path) -> exports.Submitted:
+    settings = exports.ExportSettings()
+    checked = await exports.check(path, name=path.name, justification=JUSTIFICATION, settings=settings)
+    async with sessions() as db, db.begin():
+        result = await exports.submit(
+            db,
+            store,
+            checked,
+            project_id="cohort",
+            session_id=BUBBLE,
+            requested_by="rita",
+            actor=f"bubble:{BUBBLE}",
+            settings=settings,
+            sampler=random.Random(1),
+            audit=log.append,
+        )
+    assert isinstance(result, exports.Submitted)
+    return result
+
+
+async def count(sessions: Sessions, model: type[Any]) -> int:
+    async with sessions() as db:
+        return int(await db.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def test_a_failure_after_the_object_was_written_leaves_no_object_and_no_row(
+    session_factory: Sessions, store: ObjectStore, checkpoint_signer: CheckpointSigner, tmp_path: Path
+) -> None:
+    await project(session_factory, Governance.CASD)
+    settings = exports.ExportSettings()
+    path = table(tmp_path / "t.csv", small=False)
+    checked = await exports.check(path, name="t.csv", justification=JUSTIFICATION, settings=settings)
+
+    class AuditDown(Exception):
+        pass
+
+    async def failing_audit(session: AsyncSession, **_: Any) -> None:
+        raise AuditDown
+
+    with pytest.raises(AuditDown):
+        async with session_factory() as db, db.begin():
+            await exports.submit(
+                db,
+                store,
+                checked,
+                project_id="cohort",
+                session_id=BUBBLE,
+                requested_by="rita",
+                actor=f"bubble:{BUBBLE}",
+                settings=settings,
+                sampler=random.Random(1),
+                audit=failing_audit,
+            )
+    assert await store.keys("") == []
+    assert await store.pending_uploads() == []
+    assert await count(session_factory, Export) == 0
+
+
+async def test_two_reviewers_approving_at_once_both_count(
+    session_factory: Sessions, store: ObjectStore, checkpoint_signer: CheckpointSigner, tmp_path: Path
+) -> None:
+    await project(session_factory, Governance.CASD)
+    log = AuditLog(checkpoint_signer)
+    submitted = await submit(session_factory, store, log, table(tmp_path / "t.csv", small=True))
+    export_id = submitted.export.id
+    assert submitted.export.required_reviews == 2, submitted.report.to_json()
+
+    async def approve(reviewer: str) -> None:
+        async with session_factory() as db, db.begin():
+            await exports.review(
+                db, export_id=export_id, reviewer=reviewer, verdict="approve", comment="fine", audit=log.append
+            )
+
+    await asyncio.gather(approve("sam"), approve("sue"))
+    async with session_factory() as db:
+        export = await db.get(Export, export_id)
+        assert export is not None
+        assert export.state == ExportState.RELEASED
+    assert await count(session_factory, ExportReview) == 2
+    async with session_factory() as db:
+        actions = (await db.scalars(select(AuditEvent.action).order_by(AuditEvent.seq))).all()
+    assert list(actions) == ["export.submit", "export.review", "export.review", "export.release"]
+
+
+async def test_the_requester_and_a_second_vote_are_refused_in_the_module_too(
+    session_factory: Sessions, store: ObjectStore, checkpoint_signer: CheckpointSigner, tmp_path: Path
+) -> None:
+    await project(session_factory, Governance.CASD)
+    log = AuditLog(checkpoint_signer)
+    submitted = await submit(session_factory, store, log, table(tmp_path / "t.csv", small=False))
+
+    async def vote(reviewer: str, verdict: str) -> Mapping[str, Any]:
+        async with session_factory() as db, db.begin():
+            export = await exports.review(
+                db, export_id=submitted.export.id, reviewer=reviewer, verdict=verdict, comment="c", audit=log.append
+            )
+            return {"state": export.state}
+
+    with pytest.raises(exports.SelfReview):
+        await vote("rita", "approve")
+    assert (await vote("sam", "changes"))["state"] == ExportState.CHANGES_REQUESTED
+    with pytest.raises(exports.InvalidTransition):
+        await vote("sue", "approve")
+    assert await count(session_factory, ExportReview) == 1
