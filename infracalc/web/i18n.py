@@ -121,7 +121,8 @@ MESSAGES: Final[Mapping[str, Mapping[str, str]]] = {
         "governance.consequences": "Conséquences du passage sous gouvernance {owner}",
         "governance.rules_stop": "{count} règle(s) d'accès externe cesseront de s'appliquer : {hosts}.",
         "governance.no_rules_stop": "Aucune règle d'accès externe en vigueur n'est concernée.",
-        "governance.bubbles_close": "Bulles ouvertes du projet qui seront fermées (avec leurs tunnels) : {count}.",
+        "governance.bubbles_close": "Bulles ouvertes du projet : {count} ; leurs tunnels vers des API externes sont "
+        "fermés par le changement.",
         "governance.owner": "Nouvelle gouvernance",
         "governance.reason": "Motif",
         "governance.reason_help": "Obligatoire : au moins 10 caractères, conservés dans le journal d'audit.",
@@ -268,7 +269,8 @@ MESSAGES: Final[Mapping[str, Mapping[str, str]]] = {
         "governance.consequences": "What switching to {owner} governance does",
         "governance.rules_stop": "{count} external access rule(s) stop applying: {hosts}.",
         "governance.no_rules_stop": "No external access rule in force is affected.",
-        "governance.bubbles_close": "Open bubbles of the project that will be closed (with their tunnels): {count}.",
+        "governance.bubbles_close": "Open bubbles of the project: {count}; their tunnels to external APIs are closed "
+        "by the switch.",
         "governance.owner": "New governance",
         "governance.reason": "Reason",
         "governance.reason_help": "Required: at least 10 characters, kept in the audit log.",

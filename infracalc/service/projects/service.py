@@ -302,7 +302,7 @@ class SwitchConsequences:
     after: Governance
     #: Approved, unexpired egress rules that stop applying (a project under CASD has no external API).
     rules_stopping: list[str]
-    #: Bubbles of the project not revoked: they and their tunnels are closed by the switch.
+    #: Bubbles of the project not revoked: their tunnels out stop when the egress proxy sees the new governance.
     open_bubbles: int
 
 
