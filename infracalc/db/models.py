@@ -56,20 +56,25 @@ class MemberRole(enum.StrEnum):
     MEMBER = "member"
 
 
-def governance_type(constraint: str = "governance") -> Enum:
-    """A ``Governance`` column type: a short string with a CHECK constraint named ``ck_<table>_<constraint>``.
+def string_enum(kind: type[enum.StrEnum], constraint: str, *, length: int = 16) -> Enum:
+    """A column of ``kind``'s values: a string of ``length`` with a CHECK constraint named ``ck_<table>_<constraint>``.
 
-    A CHECK rather than a native PostgreSQL enum, so that adding an owner later is a plain migration.
+    A CHECK rather than a native PostgreSQL enum, so that adding a value later is a plain migration.
     """
     return Enum(
-        Governance,
+        kind,
         name=constraint,
         native_enum=False,
         create_constraint=True,
-        length=16,
+        length=length,
         validate_strings=True,
         values_callable=lambda members: [member.value for member in members],
     )
+
+
+def governance_type(constraint: str = "governance") -> Enum:
+    """A ``Governance`` column type (see :func:`string_enum`)."""
+    return string_enum(Governance, constraint)
 
 
 #: An integer primary key that is SQLite's rowid (fast) and a 64-bit integer on PostgreSQL.
@@ -99,17 +104,7 @@ class Member(Base):
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
     #: Indexed on its own too: the hub lists a user's projects (``GET /users/{username}/projects``).
     username: Mapped[str] = mapped_column(String(NAME_LENGTH), primary_key=True, index=True)
-    role: Mapped[MemberRole] = mapped_column(
-        Enum(
-            MemberRole,
-            name="role",
-            native_enum=False,
-            create_constraint=True,
-            length=16,
-            validate_strings=True,
-            values_callable=lambda members: [member.value for member in members],
-        )
-    )
+    role: Mapped[MemberRole] = mapped_column(string_enum(MemberRole, "role"))
     added_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
 
     project: Mapped[Project] = relationship(back_populates="members", lazy="raise")
@@ -171,17 +166,7 @@ class EgressRule(Base):
     path_prefixes: Mapped[list[Any]] = mapped_column(JSON())
     justification: Mapped[str] = mapped_column(Text)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
-    status: Mapped[EgressRuleStatus] = mapped_column(
-        Enum(
-            EgressRuleStatus,
-            name="status",
-            native_enum=False,
-            create_constraint=True,
-            length=16,
-            validate_strings=True,
-            values_callable=lambda members: [member.value for member in members],
-        )
-    )
+    status: Mapped[EgressRuleStatus] = mapped_column(string_enum(EgressRuleStatus, "status"))
     requested_by: Mapped[str] = mapped_column(String(NAME_LENGTH))
     requested_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
     decided_by: Mapped[str | None] = mapped_column(String(NAME_LENGTH), default=None)
@@ -270,18 +255,6 @@ class Sensitivity(enum.StrEnum):
     SENSITIVE = "sensitive"
 
 
-def _string_enum(kind: type[enum.StrEnum], constraint: str) -> Enum:
-    return Enum(
-        kind,
-        name=constraint,
-        native_enum=False,
-        create_constraint=True,
-        length=16,
-        validate_strings=True,
-        values_callable=lambda members: [member.value for member in members],
-    )
-
-
 class Import(Base):
     """A file imported into a project: where it is stored, what it is, and the review that released it.
 
@@ -305,9 +278,9 @@ class Import(Base):
     #: The media type it is served with.
     content_type: Mapped[str] = mapped_column(String(128))
     governance: Mapped[Governance] = mapped_column(governance_type())
-    state: Mapped[ImportState] = mapped_column(_string_enum(ImportState, "state"), index=True)
+    state: Mapped[ImportState] = mapped_column(string_enum(ImportState, "state"), index=True)
     #: Set when released: ``standard`` for code released at once, the reviewer's choice otherwise.
-    sensitivity: Mapped[Sensitivity | None] = mapped_column(_string_enum(Sensitivity, "sensitivity"), default=None)
+    sensitivity: Mapped[Sensitivity | None] = mapped_column(string_enum(Sensitivity, "sensitivity"), default=None)
     #: Why the import was released at once or held for review, in one line.
     routing: Mapped[str] = mapped_column(Text)
     uploaded_by: Mapped[str] = mapped_column(String(NAME_LENGTH))
@@ -373,28 +346,8 @@ class Enrollment(Base):
     #: The Keycloak user created for the invitee (enabled, without any credential until enrollment completes).
     keycloak_id: Mapped[str] = mapped_column(String(64))
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
-    role: Mapped[MemberRole] = mapped_column(
-        Enum(
-            MemberRole,
-            name="role",
-            native_enum=False,
-            create_constraint=True,
-            length=16,
-            validate_strings=True,
-            values_callable=lambda members: [member.value for member in members],
-        )
-    )
-    state: Mapped[EnrollmentState] = mapped_column(
-        Enum(
-            EnrollmentState,
-            name="state",
-            native_enum=False,
-            create_constraint=True,
-            length=16,
-            validate_strings=True,
-            values_callable=lambda members: [member.value for member in members],
-        )
-    )
+    role: Mapped[MemberRole] = mapped_column(string_enum(MemberRole, "role"))
+    state: Mapped[EnrollmentState] = mapped_column(string_enum(EnrollmentState, "state"))
     invited_by: Mapped[str] = mapped_column(String(NAME_LENGTH))
     invited_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
@@ -431,19 +384,6 @@ class ReviewVerdict(enum.StrEnum):
     CHANGES = "changes"
 
 
-def _export_enum(kind: type[enum.StrEnum], constraint: str) -> Enum:
-    """A string column of up to 32 characters (``changes_requested``) holding ``kind``'s values, with a CHECK."""
-    return Enum(
-        kind,
-        name=constraint,
-        native_enum=False,
-        create_constraint=True,
-        length=32,
-        validate_strings=True,
-        values_callable=lambda members: [member.value for member in members],
-    )
-
-
 class Export(Base):
     """A file a bubble asked to take out of the platform: checked, routed to review, released or not.
 
@@ -460,7 +400,7 @@ class Export(Base):
     requested_by: Mapped[str] = mapped_column(String(NAME_LENGTH))
     name: Mapped[str] = mapped_column(String(255))
     governance: Mapped[Governance] = mapped_column(governance_type())
-    state: Mapped[ExportState] = mapped_column(_export_enum(ExportState, "state"), index=True)
+    state: Mapped[ExportState] = mapped_column(string_enum(ExportState, "state", length=32), index=True)
     risk_level: Mapped[str] = mapped_column(String(16))
     risk_score: Mapped[float] = mapped_column(Float())
     required_reviews: Mapped[int] = mapped_column(Integer())
@@ -498,7 +438,7 @@ class ExportReview(Base):
     export_id: Mapped[str] = mapped_column(ForeignKey("exports.id", ondelete="CASCADE"), index=True)
     version: Mapped[int] = mapped_column(Integer())
     reviewer: Mapped[str] = mapped_column(String(NAME_LENGTH))
-    verdict: Mapped[ReviewVerdict] = mapped_column(_export_enum(ReviewVerdict, "verdict"))
+    verdict: Mapped[ReviewVerdict] = mapped_column(string_enum(ReviewVerdict, "verdict", length=32))
     comment: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
 
