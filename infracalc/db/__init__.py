@@ -37,6 +37,7 @@ from infracalc.db.models import (
     SessionEvent,
     SessionRecord,
     UserNetwork,
+    WebSession,
     is_modelled,
 )
 from infracalc.db.settings import DatabaseError, DatabaseSettings, DatabaseUrlError, normalise_url
@@ -69,6 +70,7 @@ __all__ = [
     "SessionRecord",
     "UserNetwork",
     "UtcDateTime",
+    "WebSession",
     "alembic_config",
     "create_engine",
     "is_modelled",

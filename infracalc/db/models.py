@@ -441,3 +441,29 @@ class ExportReview(Base):
     verdict: Mapped[ReviewVerdict] = mapped_column(string_enum(ReviewVerdict, "verdict", length=32))
     comment: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+
+
+class WebSession(Base):
+    """A person signed in to the web console: who, how, since when, and until when.
+
+    The browser holds a random 256-bit id in a cookie; the table holds only its SHA-256, so a copy
+    of the table lets no one take a session over. No token is kept: the session says who signed in
+    and at what level (``acr``), which is all the pages need to act as that person.
+    """
+
+    __tablename__ = "web_sessions"
+
+    id_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    username: Mapped[str] = mapped_column(String(NAME_LENGTH), index=True)
+    #: Keycloak's user id (``sub``).
+    subject: Mapped[str] = mapped_column(String(64))
+    roles: Mapped[list[Any]] = mapped_column(JSON(), default=list)
+    acr: Mapped[str] = mapped_column(String(32))
+    #: When the person typed their password and code (the token's ``auth_time``).
+    auth_time: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
+    #: Keycloak's session id (``sid``), ended with this session at logout.
+    keycloak_sid: Mapped[str | None] = mapped_column(String(64), default=None)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    #: The absolute end (8 hours after login); the idle end is ``last_seen_at`` plus 30 minutes.
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from keycloak import KeycloakAdmin, KeycloakOpenIDConnection
 from keycloak.exceptions import KeycloakError
@@ -188,4 +189,24 @@ class KeycloakDirectory:
             raise DirectoryUnavailable(f"Keycloak did not delete the account: {error}") from error
         except OSError as error:
             raise DirectoryUnavailable(f"Keycloak's user directory did not answer: {error}") from error
+        return True
+
+    async def end_session(self, session_id: str) -> bool:
+        """End the Keycloak login session ``session_id`` (a token's ``sid``): its SSO cookie signs no one in again.
+
+        Returns ``False`` when Keycloak no longer knew the session (it expired, or was ended elsewhere).
+
+        Raises:
+            DirectoryUnavailable: Keycloak did not answer, or refused the service account.
+        """
+        realm = self._admin.connection.realm_name or ""
+        path = f"admin/realms/{quote(realm, safe='')}/sessions/{quote(session_id, safe='')}"
+        try:
+            answer = await self._admin.connection.a_raw_delete(path)
+        except (KeycloakError, OSError) as error:
+            raise DirectoryUnavailable(f"Keycloak's session admin did not answer: {error}") from error
+        if answer.status_code == 404:  # noqa: PLR2004 - HTTP Not Found
+            return False
+        if answer.status_code >= 300:  # noqa: PLR2004 - not a success
+            raise DirectoryUnavailable(f"Keycloak did not end the session: HTTP {answer.status_code}")
         return True

@@ -56,6 +56,7 @@ from infracalc.service.settings import API_AUDIENCE, REALM, ServiceSettings
 from infracalc.service.users import UserController
 from infracalc.storage import make_s3_client
 from infracalc.web import csrf_config, template_config, web_routes
+from infracalc.web.login import id_token_verifier
 
 logger = logging.getLogger(__name__)
 
@@ -237,7 +238,14 @@ def create_app(
         lifespan=[_lifespan],
         openapi_config=openapi,
         request_max_body_size=settings.json_limit,
-        state=State({"settings": settings, "verifier": verifier, "credential_schemes": schemes}),
+        state=State(
+            {
+                "settings": settings,
+                "verifier": verifier,
+                "credential_schemes": schemes,
+                "id_verifier": id_token_verifier(settings),
+            }
+        ),
         on_app_init=[_log_config],
         template_config=template_config(),
         csrf_config=csrf_config(settings.web_secret, secure=settings.web_url.startswith("https://")),

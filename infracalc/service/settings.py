@@ -73,6 +73,11 @@ class ServiceSettings:
     mail: MailSettings | None = None
     #: ``INFRACALC_WEB_SECRET``: signs the web pages' CSRF tokens; default: random at each start (one replica).
     web_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
+    #: ``INFRACALC_WEB_CLIENT_SECRET``: the ``infracalc-web`` client's secret, with which the console signs people
+    #: in; ``None`` when unset, and ``/login`` then says the console is not configured.
+    web_client_secret: str | None = field(default=None, repr=False)
+    #: ``INFRACALC_HUB_URL``: JupyterHub as browsers reach it (the console links to bubbles there); ``None``: no links.
+    hub_url: str | None = None
 
     def __post_init__(self) -> None:
         if not self.web_url:  # settings built in code rather than read from the environment
@@ -128,6 +133,8 @@ class ServiceSettings:
             trusted_proxies=_trusted_proxies(env),
             mail=MailSettings.from_env(env),
             web_secret=web_secret or secrets.token_urlsafe(32),
+            web_client_secret=env.get("INFRACALC_WEB_CLIENT_SECRET") or None,
+            hub_url=env.get("INFRACALC_HUB_URL", "").rstrip("/") or None,
         )
 
 

@@ -110,6 +110,8 @@ def server_specs(settings: StackSettings, tools: Tools, layout: StackLayout, loc
                 "INFRACALC_S3_ACCESS_KEY": local.s3_access_key,
                 "INFRACALC_S3_SECRET_KEY": local.s3_secret_key,
                 "INFRACALC_API_CLIENT_SECRET": local.realm.api_client_secret,
+                "INFRACALC_WEB_CLIENT_SECRET": local.realm.web_client_secret,
+                "INFRACALC_HUB_URL": settings.hub_url,
                 "INFRACALC_EGRESS_PROXY_SECRET_SHA256": proxy_secret.digest(local.egress_proxy_secret),
                 "INFRACALC_DEMO_MEMBERS": demo_members(local.accounts),
             },

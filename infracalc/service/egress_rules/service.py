@@ -289,3 +289,17 @@ async def check(context: ServiceContext, principal: Principal, slug: str, url: s
     return EgressCheckOut(
         allow=decision.allow, reason=decision.reason, rule_id=rule_id if isinstance(rule_id, str) else None
     )
+
+
+async def pending_requests(context: ServiceContext, principal: Principal) -> list[EgressRuleOut]:
+    """Every request still waiting for a decision, in every project, oldest first (who may decide: CASD staff)."""
+    await context.authorize(principal, "egress.decide")
+    async with context.read_sessions() as session:
+        rules = (
+            await session.scalars(
+                select(EgressRule)
+                .where(EgressRule.status == EgressRuleStatus.REQUESTED)
+                .order_by(EgressRule.requested_at, EgressRule.id)
+            )
+        ).all()
+    return [_out(rule) for rule in rules]

@@ -8,15 +8,17 @@ new state to OPA before returning. A refusal raises before anything is written.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from infracalc.casd import imports
 from infracalc.casd.objects import ObjectStoreError
-from infracalc.db import GovernanceChange, Member, Project
+from infracalc.db import Bubble, EgressRule, EgressRuleStatus, Governance, GovernanceChange, Member, Project
+from infracalc.db.base import utc_now
 from infracalc.service.context import ServiceContext, existing_project
 from infracalc.service.errors import Conflict, Forbidden, NotFound, Unavailable
 from infracalc.service.principals import Principal
@@ -289,3 +291,39 @@ async def governance_history(context: ServiceContext, principal: Principal, slug
             )
         ).all()
     return [GovernanceChangeOut(c.from_owner, c.to_owner, c.actor, c.reason, c.at) for c in changes]
+
+
+@dataclass(frozen=True, slots=True)
+class SwitchConsequences:
+    """What a governance switch would change, shown before it is confirmed."""
+
+    project: str
+    before: Governance
+    after: Governance
+    #: Approved, unexpired egress rules that stop applying (a project under CASD has no external API).
+    rules_stopping: list[str]
+    #: Bubbles of the project not revoked: their tunnels out stop when the egress proxy sees the new governance.
+    open_bubbles: int
+
+
+async def switch_consequences(
+    context: ServiceContext, principal: Principal, slug: str, owner: Governance
+) -> SwitchConsequences:
+    """What switching ``slug`` to ``owner`` would change (asked of who may switch: CASD staff); nothing is written."""
+    await context.authorize(principal, "governance.switch", project=slug)
+    async with context.read_sessions() as session:
+        project = await existing_project(session, slug)
+        rules: list[str] = []
+        if owner == Governance.CASD:
+            rows = await session.scalars(
+                select(EgressRule).where(
+                    EgressRule.project_id == slug,
+                    EgressRule.status == EgressRuleStatus.APPROVED,
+                    EgressRule.expires_at > utc_now(),
+                )
+            )
+            rules = sorted(f"*.{rule.host}" if rule.wildcard else rule.host for rule in rows)
+        bubbles = await session.scalar(
+            select(func.count()).select_from(Bubble).where(Bubble.project_id == slug, Bubble.revoked_at.is_(None))
+        )
+    return SwitchConsequences(slug, project.governance, owner, rules, int(bubbles or 0))

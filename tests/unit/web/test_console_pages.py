@@ -1,0 +1,189 @@
+"""The console's templates and helpers: every page renders in both languages, labels every field, escapes values.
+
+Also: only local paths are accepted as the page to come back to after login, and a login in
+progress is believed only when the cookie carries this service's signature.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import jinja2
+import pytest
+
+from infracalc.db import EgressRuleStatus, Governance, MemberRole
+from infracalc.service.egress_rules.schemas import EgressCheckOut, EgressRuleOut
+from infracalc.service.principals import Person
+from infracalc.service.projects.schemas import MemberOut, ProjectOut
+from infracalc.service.projects.service import SwitchConsequences
+from infracalc.service.users.schemas import UserProject
+from infracalc.web.i18n import LANGUAGES, translator
+from infracalc.web.login import _pending_login, _read_pending_login
+from infracalc.web.pages import TEMPLATES
+from infracalc.web.sessions import digest, local_path, login_url
+
+WHEN = datetime(2026, 12, 1, tzinfo=UTC)
+PERSON = Person(username="<bruno>", roles=frozenset({"casd-staff"}), acr="mfa", subject="s")
+RULE = EgressRuleOut(
+    id="r1",
+    project="cohort",
+    host="api.<evil>.org",
+    wildcard=False,
+    pattern="api.<evil>.org",
+    ports=[443],
+    methods=[],
+    path_prefixes=[],
+    justification="<script>",
+    expires_at=WHEN,
+    status=EgressRuleStatus.REQUESTED,
+    requested_by="bruno",
+    requested_at=WHEN,
+    decided_by=None,
+    decided_at=None,
+    decision_comment=None,
+    revoked_by=None,
+    revoked_at=None,
+)
+PROJECT = ProjectOut(
+    id="cohort",
+    title="Birth <cohort>",
+    governance=Governance.INFRACALC,
+    created_at=WHEN,
+    members=[MemberOut("bruno", MemberRole.LEAD, WHEN)],
+)
+ERRORS = {"host": "bad <host>", "network": "bad <net>", "reason": "too <short>", "owner": "no <way>"}
+
+PAGES: list[tuple[str, dict[str, Any]]] = [
+    (
+        "console/home.html",
+        {
+            "projects": [UserProject("cohort", "Birth <cohort>", Governance.CASD, MemberRole.LEAD)],
+            "hub_links": {"cohort": "http://hub/hub/spawn/bruno/cohort"},
+            "networks": ["203.0.113.0/24"],
+            "typed": "<typed>",
+            "errors": ERRORS,
+        },
+    ),
+    ("console/home.html", {"projects": [], "hub_links": {}, "networks": [], "typed": "", "errors": {}}),
+    (
+        "console/project.html",
+        {
+            "project": PROJECT,
+            "rules": [RULE],
+            "lead": True,
+            "requests": [RULE],
+            "checked": EgressCheckOut(allow=False, reason="<no rule>", rule_id=None),
+            "url": "https://<x>/",
+            "errors": ERRORS,
+            "typed": {"host": "<typed>", "ports": "443"},
+            "notice": "<notice>",
+        },
+    ),
+    (
+        "console/project.html",
+        {
+            "project": PROJECT,
+            "rules": [],
+            "lead": False,
+            "requests": [],
+            "checked": None,
+            "url": "",
+            "errors": {"url": "bad <url>"},
+            "typed": {},
+            "notice": None,
+        },
+    ),
+    ("console/staff_egress.html", {"waiting": [RULE], "notice": "<n>", "errors": {"r1": {"comment": "<c>"}}}),
+    ("console/staff_egress.html", {"waiting": [], "notice": None, "errors": {}}),
+    ("console/staff_projects.html", {"projects": [PROJECT]}),
+    (
+        "console/governance.html",
+        {
+            "project": PROJECT,
+            "typed": {"owner": "CASD", "reason": "<why>"},
+            "owners": ["CASD", "INFRACALC"],
+            "errors": ERRORS,
+            "consequences": SwitchConsequences("cohort", Governance.INFRACALC, Governance.CASD, ["api.<x>.org"], 2),
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize(("template", "values"), PAGES)
+def test_every_console_page_renders_labels_its_fields_and_escapes(
+    language: str, template: str, values: dict[str, Any]
+) -> None:
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined
+    )
+    html = environment.get_template(template).render(
+        lang=language,
+        other_lang="en" if language == "fr" else "fr",
+        t=translator(language),
+        csrf_input='<input type="hidden" name="_csrf_token" value="x">',
+        person=PERSON,
+        staff=True,
+        **values,
+    )
+    assert f'<html lang="{language}">' in html
+    assert "&lt;bruno&gt;" in html  # the navigation bar names who is signed in
+    assert 'action="/logout"' in html
+    for raw in ("<evil>", "<script>", "<cohort>", "<typed>", "<host>", "<net>", "<notice>", "<no rule>", "<why>"):
+        assert raw not in html, f"{raw} unescaped in {template}"
+    # Every POST form carries the CSRF token.
+    for form in re.findall(r"<form[^>]*>.*?</form>", html, flags=re.S):
+        if 'method="post"' in form:
+            assert 'name="_csrf_token"' in form
+    # Every visible field has a label.
+    for field_id in re.findall(r'<(?:input|textarea|select)(?![^>]*type="hidden")[^>]*\bid="([^"]+)"', html):
+        assert f'<label for="{field_id}">' in html, field_id
+
+
+@pytest.mark.parametrize(
+    ("candidate", "expected"),
+    [
+        ("/projects/cohort", "/projects/cohort"),
+        ("/projects/x?url=https://a/", "/projects/x?url=https://a/"),
+        (None, "/"),
+        ("", "/"),
+        ("https://evil.example/", "/"),
+        ("//evil.example/", "/"),
+        ("/\\evil.example/", "/"),
+        ("/ok\r\nSet-Cookie: x", "/"),
+        ("javascript:alert(1)", "/"),
+    ],
+)
+def test_only_local_paths_are_followed_after_login(candidate: str | None, expected: str) -> None:
+    assert local_path(candidate) == expected
+
+
+def test_the_login_url_carries_the_page_to_come_back_to() -> None:
+    assert login_url("/projects/a b") == "/login?next=/projects/a%20b"
+
+
+def test_a_session_id_is_stored_as_its_sha256() -> None:
+    assert digest("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+class _Settings:
+    web_secret = "s3cret"
+
+
+class _Context:
+    settings = _Settings()
+
+
+def test_a_login_in_progress_is_believed_only_with_this_services_signature() -> None:
+    context: Any = _Context()
+    values = {"state": "st", "nonce": "no", "verifier": "ve", "next": "/x"}
+    cookie = _pending_login(context, values)
+    assert _read_pending_login(context, cookie) == values
+    payload, _, signature = cookie.rpartition(".")
+    assert _read_pending_login(context, f"{payload}.{'0' * len(signature)}") is None
+    assert _read_pending_login(context, payload) is None
+    assert _read_pending_login(context, None) is None
+    other: Any = type("C", (), {"settings": type("S", (), {"web_secret": "other"})()})()
+    assert _read_pending_login(other, cookie) is None
