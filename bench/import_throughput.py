@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import os
 import secrets
+import shutil
 import sys
 import tempfile
 import threading
@@ -196,6 +197,7 @@ def main(mib: int) -> None:
     finally:
         for server in (service, opa, s3):
             server.stop()
+        shutil.rmtree(work, ignore_errors=True)  # the test file, the bucket and the database
 
     def rate(seconds: float) -> float:
         return size / MIB / seconds

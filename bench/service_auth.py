@@ -23,6 +23,7 @@ import asyncio
 import http.server
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -231,6 +232,7 @@ def main() -> None:
             process.stop()
         opa.stop()
         jwks.shutdown()
+        shutil.rmtree(work, ignore_errors=True)  # the database and the audit key of this run
     full, baseline = results["full"], results["baseline"]
     added = (full["p50"] - baseline["p50"]) * 1000
     labels = {
