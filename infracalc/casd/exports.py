@@ -770,21 +770,20 @@ async def download(
     export = await _export(db_session, export_id)
     if export.state != ExportState.RELEASED:
         raise NotReleased(f"export {export.id} is {export.state.value}: it can be downloaded once released")
-    version = await db_session.get(ExportVersion, (export.id, export.current_version))
-    if version is None:  # pragma: no cover - a row written with its export
-        raise UnknownExport(f"export {export.id} has no version {export.current_version}")
-    now = clock()
-    url = store.presigned_download(version.object_key, filename=export.name, expires_in=expires_in)
-    project = await _project(db_session, export.project_id)
-    events = _Events(audit, db_session, project.id, project.governance, export.session_id, clock)
-    events.add(
-        username,
-        "export.download",
-        f"{username} downloaded {export.name} v{version.version}",
-        {"export": export.id, "version": version.version, "sha256": version.sha256, "expires_in": expires_in},
+    version = await _version(db_session, export, export.current_version)
+    summary = f"{username} downloaded {export.name} v{version.version}"
+    return await _audited_link(
+        db_session,
+        store,
+        export,
+        version,
+        username=username,
+        audit=audit,
+        action="export.download",
+        summary=summary,
+        clock=clock,
+        expires_in=expires_in,
     )
-    await events.write()
-    return Download(url=url, expires_at=now + timedelta(seconds=expires_in))
 
 
 async def inspect(
@@ -807,19 +806,52 @@ async def inspect(
         UnknownExport: no export has this id, or it has no such version.
     """
     export = await _export(db_session, export_id)
-    number = export.current_version if version is None else version
+    found = await _version(db_session, export, export.current_version if version is None else version)
+    summary = f"{username} read {export.name} v{found.version} ({export.state.value})"
+    return await _audited_link(
+        db_session,
+        store,
+        export,
+        found,
+        username=username,
+        audit=audit,
+        action="export.inspect",
+        summary=summary,
+        clock=clock,
+        expires_in=expires_in,
+    )
+
+
+async def _version(db_session: AsyncSession, export: Export, number: int) -> ExportVersion:
     found = await db_session.get(ExportVersion, (export.id, number))
     if found is None:
         raise UnknownExport(f"export {export.id} has no version {number}")
+    return found
+
+
+async def _audited_link(
+    db_session: AsyncSession,
+    store: ObjectStore,
+    export: Export,
+    version: ExportVersion,
+    *,
+    username: str,
+    audit: Audit,
+    action: str,
+    summary: str,
+    clock: Clock,
+    expires_in: int,
+) -> Download:
+    """A presigned URL of ``version``, with its audit and session event ``action`` (a download or a reviewer's read)."""
     now = clock()
-    url = store.presigned_download(found.object_key, filename=export.name, expires_in=expires_in)
+    url = store.presigned_download(version.object_key, filename=export.name, expires_in=expires_in)
     project = await _project(db_session, export.project_id)
     events = _Events(audit, db_session, project.id, project.governance, export.session_id, clock)
     events.add(
         username,
-        "export.inspect",
-        f"{username} read {export.name} v{found.version} ({export.state.value})",
-        {"export": export.id, "version": found.version, "sha256": found.sha256, "expires_in": expires_in},
+        action,
+        summary,
+        {"export": export.id, "version": version.version, "sha256": version.sha256, "expires_in": expires_in},
     )
     await events.write()
     return Download(url=url, expires_at=now + timedelta(seconds=expires_in))
