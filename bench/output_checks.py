@@ -23,7 +23,9 @@ import random
 import resource
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from infracalc.casd.checks import CheckSettings, check_output
 
@@ -64,17 +66,19 @@ def baseline(path: Path) -> int:
     return cells
 
 
+T = TypeVar("T")
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def best(function: object, rounds: int) -> tuple[float, float, object]:
-    """Best wall time and its CPU time over ``rounds`` calls, and the last result."""
+def best(function: Callable[[], T], rounds: int) -> tuple[float, float, T]:
+    """Best wall time and its CPU time over ``rounds`` calls (at least one), and the last result."""
     timings = []
-    result: object = None
     for _ in range(rounds):
         wall, cpu = time.perf_counter(), time.process_time()
-        result = function()  # type: ignore[operator]
+        result = function()
         timings.append((time.perf_counter() - wall, time.process_time() - cpu))
     wall, cpu = min(timings)
     return wall, cpu, result
@@ -97,12 +101,12 @@ def main() -> None:
         check_wall, check_cpu, report = best(lambda: check_output(path, name="counts.csv", settings=settings), ROUNDS)
         rss_check = peak_rss_mb()
 
-    flagged = {f.check: f.details.get("flagged") for f in report.findings if "flagged" in f.details}  # type: ignore[attr-defined]
+    flagged = {f.check: f.details.get("flagged") for f in report.findings if "flagged" in f.details}
     print(f"output checks on a {size_mb:,.0f} MB CSV ({cells:,} cells), best of {ROUNDS}")
     print(f"  baseline csv.reader : {size_mb / base_wall:7.1f} MB/s  ({base_wall:.2f} s, CPU {base_cpu:.2f} s)")
     print(f"  check_output        : {size_mb / check_wall:7.1f} MB/s  ({check_wall:.2f} s, CPU {check_cpu:.2f} s)")
     print(f"  check_output / baseline: {check_wall / base_wall:.2f}x wall time, {check_cpu / base_cpu:.2f}x CPU time")
-    print(f"  report: {report.outcome} ({report.risk_level}, {report.risk_score}); flagged cells {flagged}")  # type: ignore[attr-defined]
+    print(f"  report: {report.outcome} ({report.risk_level}, {report.risk_score}); flagged cells {flagged}")
     print(
         f"  peak RSS: {rss_start:.0f} MB before, {rss_baseline:.0f} MB after the baseline, "
         f"{rss_check:.0f} MB after the checks (the file is {size_mb:,.0f} MB)"
