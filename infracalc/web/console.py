@@ -31,7 +31,7 @@ from infracalc.service.users import service as users
 from infracalc.service.users.schemas import NetworksPut
 from infracalc.web.i18n import translator
 from infracalc.web.pages import PAGE_HEADERS, language, message, render
-from infracalc.web.sessions import LoginRequired, login_url, provide_person
+from infracalc.web.sessions import LoginRequired, SignedIn, login_url, provide_person
 
 AnyRequest = Request[Any, Any, Any]
 #: The field a msgspec validation error names (``... - at `$.ports[0]```).
@@ -99,7 +99,7 @@ class ConsolePages(Controller):
     # -- everyone ------------------------------------------------------------------------------
 
     @get("/", name="home")
-    async def home(self, request: AnyRequest, context: Context, person: Person) -> Template:
+    async def home(self, request: AnyRequest, context: Context, person: SignedIn) -> Template:
         """My projects (with a link to my bubble in the hub) and my registered networks."""
         return await self._home(request, context, person)
 
@@ -135,7 +135,7 @@ class ConsolePages(Controller):
         )
 
     @post("/networks", name="networks-add")
-    async def add_network(self, request: AnyRequest, context: Context, person: Person) -> Template | Response[Any]:
+    async def add_network(self, request: AnyRequest, context: Context, person: SignedIn) -> Template | Response[Any]:
         """Add a network (a recent login is needed: the policy's reason shows otherwise)."""
         form = await request.form()
         typed = str(form.get("network", "")).strip()
@@ -148,7 +148,7 @@ class ConsolePages(Controller):
         return await self._set_networks(request, context, person, [*current, typed], typed)
 
     @post("/networks/remove", name="networks-remove")
-    async def remove_network(self, request: AnyRequest, context: Context, person: Person) -> Template | Response[Any]:
+    async def remove_network(self, request: AnyRequest, context: Context, person: SignedIn) -> Template | Response[Any]:
         """Remove one of my networks."""
         form = await request.form()
         gone = str(form.get("network", ""))
@@ -175,7 +175,7 @@ class ConsolePages(Controller):
 
     @get("/projects/{project_id:str}", name="project")
     async def project(
-        self, request: AnyRequest, context: Context, person: Person, project_id: str, url: str | None = None
+        self, request: AnyRequest, context: Context, person: SignedIn, project_id: str, url: str | None = None
     ) -> Template:
         """Members, governance, rules in force; for leads the request form and their requests; the URL check."""
         checked = None
@@ -228,7 +228,7 @@ class ConsolePages(Controller):
 
     @post("/projects/{project_id:str}/egress-requests", name="egress-request")
     async def request_rule(
-        self, request: AnyRequest, context: Context, person: Person, project_id: str
+        self, request: AnyRequest, context: Context, person: SignedIn, project_id: str
     ) -> Template | Response[Any]:
         """Ask for an external API (a lead of the project); bad values come back next to their field."""
         form = await request.form()
@@ -269,7 +269,7 @@ class ConsolePages(Controller):
 
     @post("/projects/{project_id:str}/egress-rules/{rule_id:str}/revoke", name="egress-revoke")
     async def revoke(
-        self, request: AnyRequest, context: Context, person: Person, project_id: str, rule_id: str
+        self, request: AnyRequest, context: Context, person: SignedIn, project_id: str, rule_id: str
     ) -> Template | Response[Any]:
         """Revoke a rule in force (a lead of the project, or CASD staff)."""
         try:
@@ -281,7 +281,7 @@ class ConsolePages(Controller):
     # -- CASD staff ----------------------------------------------------------------------------
 
     @get("/staff/egress-requests", name="staff-egress")
-    async def pending(self, request: AnyRequest, context: Context, person: Person) -> Template:
+    async def pending(self, request: AnyRequest, context: Context, person: SignedIn) -> Template:
         """Requests waiting for a decision, in every project."""
         return await self._pending(request, context, person)
 
@@ -305,7 +305,7 @@ class ConsolePages(Controller):
 
     @post("/staff/egress-requests/{rule_id:str}/{verdict:str}", name="staff-egress-decide")
     async def decide(
-        self, request: AnyRequest, context: Context, person: Person, rule_id: str, verdict: str
+        self, request: AnyRequest, context: Context, person: SignedIn, rule_id: str, verdict: str
     ) -> Template | Response[Any]:
         """Approve or deny with a comment; a request decided meanwhile says so."""
         if verdict not in {"approve", "deny"}:
@@ -328,7 +328,7 @@ class ConsolePages(Controller):
         return Redirect("/staff/egress-requests", headers=PAGE_HEADERS)
 
     @get("/staff/projects", name="staff-projects")
-    async def staff_projects(self, request: AnyRequest, context: Context, person: Person) -> Template:
+    async def staff_projects(self, request: AnyRequest, context: Context, person: SignedIn) -> Template:
         """Every project with its governance, and the way to switch it (CASD staff)."""
         if not _is_staff(person):
             raise Forbidden(translator(language(request))("staff.only"))
@@ -336,7 +336,7 @@ class ConsolePages(Controller):
         return render(request, "console/staff_projects.html", {"person": person, "staff": True, "projects": visible})
 
     @get("/projects/{project_id:str}/governance", name="governance")
-    async def governance(self, request: AnyRequest, context: Context, person: Person, project_id: str) -> Template:
+    async def governance(self, request: AnyRequest, context: Context, person: SignedIn, project_id: str) -> Template:
         """The switch form (CASD staff): the new owner and a reason."""
         project = await projects.read_project(context, person, project_id)
         other = Governance.INFRACALC if project.governance == Governance.CASD else Governance.CASD
@@ -370,7 +370,7 @@ class ConsolePages(Controller):
 
     @post("/projects/{project_id:str}/governance", name="governance-switch")
     async def switch(
-        self, request: AnyRequest, context: Context, person: Person, project_id: str
+        self, request: AnyRequest, context: Context, person: SignedIn, project_id: str
     ) -> Template | Response[Any]:
         """First post: the consequences to confirm; second post (``confirm=yes``): the switch."""
         form = await request.form()

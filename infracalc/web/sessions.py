@@ -17,11 +17,12 @@ import math
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 from urllib.parse import quote
 
 from litestar import Request
 from litestar.datastructures import Cookie
+from litestar.di import NamedDependency
 from sqlalchemy import delete
 
 from infracalc.db import WebSession
@@ -161,6 +162,10 @@ def local_path(candidate: str | None, default: str = "/") -> str:
 def login_url(next_path: str) -> str:
     """``/login`` asking to come back to ``next_path``."""
     return f"/login?next={quote(next_path, safe='/')}"
+
+
+#: How a page asks for the signed-in person (Litestar injects it by this parameter name: ``person``).
+SignedIn: TypeAlias = NamedDependency[Person]
 
 
 async def provide_person(request: Request[Any, Any, Any]) -> Person:
