@@ -141,6 +141,19 @@ def egress_proxy() -> None:
 
 
 @main.command()
+@click.option("--dir", "directory", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True, help="The address both servers bind.")
+@click.option("--smtp-port", type=int, required=True, help="Where senders deliver (plain SMTP, no login).")
+@click.option("--web-port", type=int, required=True, help="Where people read the messages.")
+@_clear_errors
+def mailbox(directory: Path, host: str, smtp_port: int, web_port: int) -> None:
+    """Run the local stack's mailbox: SMTP in, every message kept in DIR and readable on a web page."""
+    from infracalc.stack import mailbox as local_mailbox  # noqa: PLC0415 - only the local stack runs it
+
+    asyncio.run(local_mailbox.serve(directory, host=host, smtp_port=smtp_port, web_port=web_port))
+
+
+@main.command()
 @_clear_errors
 def serve() -> None:
     """Run the INFRACALC service (API and health routes) with uvicorn, one worker.

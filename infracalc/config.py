@@ -97,6 +97,10 @@ class StackSettings:
     egress_proxy_port: int
     #: ``INFRACALC_EGRESS_METRICS_PORT``: the egress proxy's Prometheus metrics.
     egress_metrics_port: int
+    #: ``INFRACALC_MAILBOX_SMTP_PORT``: the local mailbox's SMTP port (the service and Keycloak send there).
+    mailbox_smtp_port: int
+    #: ``INFRACALC_MAILBOX_PORT``: the local mailbox's page, where people read what was sent.
+    mailbox_port: int
 
     #: The ports `infracalc up` binds, each with the variable that sets it (for errors that say how to fix a clash).
     PORT_SETTINGS: ClassVar[dict[str, str]] = {
@@ -110,6 +114,8 @@ class StackSettings:
         "chp_api_port": "INFRACALC_CHP_API_PORT",
         "egress_proxy_port": "INFRACALC_EGRESS_PROXY_PORT",
         "egress_metrics_port": "INFRACALC_EGRESS_METRICS_PORT",
+        "mailbox_smtp_port": "INFRACALC_MAILBOX_SMTP_PORT",
+        "mailbox_port": "INFRACALC_MAILBOX_PORT",
     }
 
     @classmethod
@@ -136,6 +142,8 @@ class StackSettings:
             service_port=_port(env, "INFRACALC_SERVICE_PORT", 8001),
             egress_proxy_port=_port(env, "INFRACALC_EGRESS_PROXY_PORT", 3128),
             egress_metrics_port=_port(env, "INFRACALC_EGRESS_METRICS_PORT", 9128),
+            mailbox_smtp_port=_port(env, "INFRACALC_MAILBOX_SMTP_PORT", 1025),
+            mailbox_port=_port(env, "INFRACALC_MAILBOX_PORT", 8025),
         )
 
     @property
@@ -152,6 +160,11 @@ class StackSettings:
     def egress_proxy_url(self) -> str:
         """The egress proxy's address, as bubbles name it (without their credentials)."""
         return f"http://{self.host}:{self.egress_proxy_port}"
+
+    @property
+    def mailbox_url(self) -> str:
+        """The local mailbox's page."""
+        return f"http://{self.host}:{self.mailbox_port}"
 
     def ports(self) -> dict[str, int]:
         """Every port the stack binds, keyed by the environment variable that sets it."""

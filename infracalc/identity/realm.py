@@ -25,6 +25,7 @@ from typing import Any, Protocol
 import pyotp
 
 from infracalc.errors import InfracalcError
+from infracalc.mail import MailSettings
 
 #: Name of the realm, as the rest of INFRACALC relies on it.
 REALM_NAME = "infracalc"
@@ -42,6 +43,14 @@ PLACEHOLDERS = (
     "INFRACALC_JUPYTERHUB_CLIENT_SECRET",
     "INFRACALC_WEB_CLIENT_SECRET",
     "INFRACALC_WEB_URL",
+    # The relay Keycloak sends its e-mails through (the link to its required actions at enrollment).
+    "INFRACALC_SMTP_HOST",
+    "INFRACALC_SMTP_PORT",
+    "INFRACALC_SMTP_FROM",
+    "INFRACALC_SMTP_STARTTLS",
+    "INFRACALC_SMTP_AUTH",
+    "INFRACALC_SMTP_USERNAME",
+    "INFRACALC_SMTP_PASSWORD",
 )
 
 _REALM_RESOURCE = "infracalc-realm.json"
@@ -123,6 +132,19 @@ class RealmConfig:
             "INFRACALC_WEB_CLIENT_SECRET": self.web_client_secret,
             "INFRACALC_WEB_URL": self.web_url,
         }
+
+
+def mail_placeholders(mail: MailSettings) -> dict[str, str]:
+    """The realm's ``INFRACALC_SMTP_*`` placeholders for ``mail``: Keycloak sends through the service's relay."""
+    return {
+        "INFRACALC_SMTP_HOST": mail.host,
+        "INFRACALC_SMTP_PORT": str(mail.port),
+        "INFRACALC_SMTP_FROM": mail.sender,
+        "INFRACALC_SMTP_STARTTLS": "true" if mail.starttls else "false",
+        "INFRACALC_SMTP_AUTH": "true" if mail.username else "false",
+        "INFRACALC_SMTP_USERNAME": mail.username or "",
+        "INFRACALC_SMTP_PASSWORD": mail.password or "",
+    }
 
 
 def random_password(rng: RandomSource, length: int = _PASSWORD_LENGTH) -> str:
@@ -251,13 +273,14 @@ def resolve_placeholders(value: Any, values: Mapping[str, str]) -> Any:
     return value
 
 
-def render_realm(config: RealmConfig, accounts: Sequence[DemoAccount]) -> dict[str, Any]:
-    """The realm ready to import: placeholders resolved from ``config``, ``accounts`` added as users.
+def render_realm(config: RealmConfig, accounts: Sequence[DemoAccount], mail: MailSettings) -> dict[str, Any]:
+    """The realm ready to import: placeholders resolved from ``config`` and ``mail``, ``accounts`` added as users.
 
     Raises:
         RealmError: an unknown placeholder, a duplicate username, or an account role the realm lacks.
     """
-    realm: dict[str, Any] = resolve_placeholders(realm_template(), config.placeholders())
+    values = {**config.placeholders(), **mail_placeholders(mail)}
+    realm: dict[str, Any] = resolve_placeholders(realm_template(), values)
     known_roles = {role["name"] for role in realm.get("roles", {}).get("realm", [])}
     # The file's own users are service accounts (infracalc-api's, which may look people up).
     users: list[dict[str, Any]] = list(realm.get("users", []))
@@ -274,11 +297,13 @@ def render_realm(config: RealmConfig, accounts: Sequence[DemoAccount]) -> dict[s
     return realm
 
 
-def write_realm_import(import_dir: Path, config: RealmConfig, accounts: Sequence[DemoAccount]) -> Path:
+def write_realm_import(
+    import_dir: Path, config: RealmConfig, accounts: Sequence[DemoAccount], mail: MailSettings
+) -> Path:
     """Write the rendered realm to ``import_dir/infracalc.json`` (mode 0600: it holds secrets); return its path."""
     import_dir.mkdir(parents=True, exist_ok=True)
     path = import_dir / IMPORT_FILE_NAME
-    data = json.dumps(render_realm(config, accounts), indent=2).encode("utf-8")
+    data = json.dumps(render_realm(config, accounts, mail), indent=2).encode("utf-8")
     # Created with 0600 from the start, so the secrets are never readable by others, even briefly.
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as file:

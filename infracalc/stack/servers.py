@@ -48,6 +48,19 @@ def s3_spec(versitygw: Path, *, host: str, port: int, data_dir: Path, access_key
     )  # fmt: skip
 
 
+def mailbox_spec(*, host: str, smtp_port: int, web_port: int, directory: Path) -> ServerSpec:
+    """The local mailbox (:mod:`infracalc.stack.mailbox`): where the service and Keycloak send their e-mails."""
+    return ServerSpec(
+        name="mailbox",
+        argv=[
+            sys.executable, "-m", "infracalc", "mailbox", "--dir", str(directory), "--host", host,
+            "--smtp-port", str(smtp_port), "--web-port", str(web_port),
+        ],
+        health_url=f"http://{host}:{web_port}/health",
+        start_timeout=30.0,
+    )  # fmt: skip
+
+
 def service_spec(*, host: str, port: int, env: Mapping[str, str]) -> ServerSpec:
     """The INFRACALC service (``infracalc serve``), ready when ``/ready`` says every dependency answers."""
     return ServerSpec(

@@ -24,17 +24,20 @@ from typing import Any
 from infracalc.config import StackSettings, ToolSettings
 from infracalc.errors import InfracalcError
 from infracalc.identity import DemoAccount, proxy_secret, write_realm_import
+from infracalc.mail import MailSettings
 from infracalc.stack.keycloak import keycloak_spec
 from infracalc.stack.ports import ensure_ports_free
 from infracalc.stack.process import ManagedProcess, ServerSpec, tail
 from infracalc.stack.secrets import LocalSecrets
-from infracalc.stack.servers import egress_proxy_spec, hub_spec, opa_spec, s3_spec, service_spec
+from infracalc.stack.servers import egress_proxy_spec, hub_spec, mailbox_spec, opa_spec, s3_spec, service_spec
 from infracalc.tools import Tools, install
 
 Report = Callable[[str], None]
 
 KEYCLOAK_ADMIN_USERNAME = "admin"
 REALM = "infracalc"
+#: The sender of the local stack's e-mails (they never leave the machine: see :mod:`infracalc.stack.mailbox`).
+LOCAL_MAIL_SENDER = "infracalc@infracalc.localhost"
 
 
 class StackError(InfracalcError):
@@ -57,6 +60,7 @@ class StackLayout:
         self.keycloak_data = home / "keycloak"
         self.realm_import = home / "keycloak-import"
         self.s3_data = home / "s3"
+        self.mailbox = home / "mailbox"
 
     def supervisor_pid(self) -> int | None:
         """The pid of a running ``up`` supervisor, or ``None`` (a stale pid file is ignored)."""
@@ -73,10 +77,19 @@ class StackLayout:
         return pid
 
 
+def local_mail(settings: StackSettings) -> MailSettings:
+    """How the service and Keycloak send e-mail in the local stack: to its mailbox, plain SMTP on loopback."""
+    return MailSettings(host=settings.host, port=settings.mailbox_smtp_port, sender=LOCAL_MAIL_SENDER, starttls=False)
+
+
 def server_specs(settings: StackSettings, tools: Tools, layout: StackLayout, local: LocalSecrets) -> list[ServerSpec]:
     """Every server of the local stack, in start order (each waits for the ones before it to be healthy)."""
     host = settings.host
+    mail = local_mail(settings)
     return [
+        mailbox_spec(
+            host=host, smtp_port=settings.mailbox_smtp_port, web_port=settings.mailbox_port, directory=layout.mailbox
+        ),
         opa_spec(tools.opa, host=host, port=settings.opa_port, policies_dir=settings.policies_dir),
         s3_spec(
             tools.versitygw,
@@ -114,6 +127,10 @@ def server_specs(settings: StackSettings, tools: Tools, layout: StackLayout, loc
                 "INFRACALC_HUB_URL": settings.hub_url,
                 "INFRACALC_EGRESS_PROXY_SECRET_SHA256": proxy_secret.digest(local.egress_proxy_secret),
                 "INFRACALC_DEMO_MEMBERS": demo_members(local.accounts),
+                "INFRACALC_SMTP_HOST": mail.host,
+                "INFRACALC_SMTP_PORT": str(mail.port),
+                "INFRACALC_SMTP_FROM": mail.sender,
+                "INFRACALC_SMTP_STARTTLS": "false",
             },
         ),
         # After the service, which records every decision it makes.
@@ -180,6 +197,7 @@ def stack_description(settings: StackSettings, layout: StackLayout, local: Local
             "hub": settings.hub_url,
             "egress_proxy": settings.egress_proxy_url,
             "egress_metrics": f"http://{settings.host}:{settings.egress_metrics_port}/metrics",
+            "mailbox": settings.mailbox_url,
         },
         "keycloak_admin": {"username": KEYCLOAK_ADMIN_USERNAME, "password": local.keycloak_admin_password},
         "s3": {"access_key": local.s3_access_key, "secret_key": local.s3_secret_key, "region": "us-east-1"},
@@ -238,6 +256,7 @@ def login_instructions(description: dict[str, Any]) -> str:
         ]
     lines += [
         "",
+        f"E-mails (invitations, Keycloak's links) land in the local mailbox: {description['urls']['mailbox']}.",
         f"Every URL and credential is in {description['stack_json']}.",
         "Stop with Ctrl-C (or `infracalc down` for a detached stack).",
     ]
@@ -263,7 +282,7 @@ def run_up(settings: StackSettings, tool_settings: ToolSettings, report: Report 
     try:
         _write_private(layout.pid_file, str(os.getpid()))
         local = LocalSecrets.load_or_create(layout.secrets_json, hub_url=settings.hub_url, web_url=settings.service_url)
-        write_realm_import(layout.realm_import, local.realm, local.accounts)
+        write_realm_import(layout.realm_import, local.realm, local.accounts, local_mail(settings))
         with _stop_on_signals():
             for spec in server_specs(settings, tools, layout, local):
                 child = ManagedProcess(spec, layout.logs / f"{spec.name}.log")

@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
+from infracalc.identity.realm import PLACEHOLDERS
+
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
 ENV_EXAMPLE = REPO / ".env.example"
@@ -35,13 +37,7 @@ STATEFUL = {
 #: (service, container port) published on every interface; every other published port is loopback.
 PUBLIC_PORTS = {("jupyterhub", "8000"), ("keycloak", "8080")}
 #: Placeholders in the realm file that Keycloak resolves from its environment.
-REALM_PLACEHOLDERS = {
-    "INFRACALC_JUPYTERHUB_CLIENT_SECRET",
-    "INFRACALC_WEB_CLIENT_SECRET",
-    "INFRACALC_API_CLIENT_SECRET",
-    "INFRACALC_HUB_URL",
-    "INFRACALC_WEB_URL",
-}
+REALM_PLACEHOLDERS = set(PLACEHOLDERS)
 SECRET_WORDS = {"PASSWORD", "SECRET", "KEY"}
 
 # `$${X}` is compose's escape for a literal `${X}`, hence the look-behind.
@@ -316,7 +312,8 @@ def test_no_literal_secret_in_environment(services: dict[str, dict[str, Any]]) -
         (name, key)
         for name, service in services.items()
         for key, value in environment(service).items()
-        if names_a_secret(key) and not REQUIRED_VARIABLE.fullmatch(value)
+        # An empty value holds no secret (the realm's SMTP password when the relay needs no login).
+        if names_a_secret(key) and value != "" and not REQUIRED_VARIABLE.fullmatch(value)
     ]
     assert literal == [], "secret-like settings must be ${VAR:?message} interpolations"
 
@@ -416,3 +413,17 @@ def test_the_proxy_holds_its_secret_and_the_service_only_its_digest(services: di
     assert "INFRACALC_EGRESS_PROXY_SECRET" not in service
     assert service["INFRACALC_EGRESS_PROXY_SECRET_SHA256"].startswith("${INFRACALC_EGRESS_PROXY_SECRET_SHA256:?")
     assert "INFRACALC_DATABASE_URL" not in proxy  # decisions come from OPA, records go through the service
+
+
+def test_mail_leaves_only_through_the_relay(
+    services: dict[str, dict[str, Any]], networks: dict[str, dict[str, Any]]
+) -> None:
+    # The service (invitations) and Keycloak (its required-action links) hand mail to the relay on
+    # the internal network; the relay alone has a route to the smarthost.
+    for sender in ("service", "keycloak"):
+        assert environment(services[sender])["INFRACALC_SMTP_HOST"] == "mail"
+        assert "backend" in service_networks(services[sender])
+    assert "backend" in service_networks(services["mail"])
+    routed = {network for network in service_networks(services["mail"]) if not is_internal(networks, network)}
+    assert routed, "the relay needs a route to the smarthost"
+    assert {name for name, service in services.items() if service_networks(service) & routed} == {"mail"}

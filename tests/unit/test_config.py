@@ -26,6 +26,8 @@ def test_defaults_bind_loopback_on_documented_ports(tmp_path: Path, monkeypatch:
         "INFRACALC_CHP_API_PORT": 8002,
         "INFRACALC_EGRESS_PROXY_PORT": 3128,
         "INFRACALC_EGRESS_METRICS_PORT": 9128,
+        "INFRACALC_MAILBOX_SMTP_PORT": 1025,
+        "INFRACALC_MAILBOX_PORT": 8025,
     }
     assert settings.hub_url == "http://127.0.0.1:8000"
 

@@ -22,11 +22,11 @@ from sqlalchemy import select
 
 from infracalc.db import Enrollment, create_engine, session_factory
 from infracalc.stack.ports import free_port
-from tests.fixtures.enrollment import Mailbox, text_of
 from tests.fixtures.keycloak import KeycloakServer
 from tests.fixtures.service import People, ServiceUnderTest
 from tests.integration.service.test_users import login_decision
 from tests.support.keycloak_actions import Enrolled, RequiredActions, action_link
+from tests.support.mailbox import Mailbox, text_of
 from tests.support.oidc_browser import HtmlForm, _PageParser
 
 pytestmark = pytest.mark.integration

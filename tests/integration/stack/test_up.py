@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
 import signal
 import socket
 import stat
@@ -48,6 +50,8 @@ def stack_env(tools: Tools, tmp_path_factory: pytest.TempPathFactory) -> dict[st
         "INFRACALC_S3_PORT",
         "INFRACALC_HUB_PORT",
         "INFRACALC_SERVICE_PORT",
+        "INFRACALC_MAILBOX_SMTP_PORT",
+        "INFRACALC_MAILBOX_PORT",
     ):
         env[setting] = str(free_port())
     return env
@@ -152,6 +156,7 @@ def test_stack_json_lists_demo_accounts_with_working_totp(stack_env: dict[str, s
             assert parsed.now() == pyotp.TOTP(account["totp_secret"]).now()
             assert account["password"] in result.stdout  # printed with the login instructions
         sign_in_to_account_console(description, description["accounts"][0])
+        keycloak_mails_reach_the_local_mailbox(description, description["accounts"][0])
         lead = next(account for account in description["accounts"] if account["username"] == "bruno")
         open_the_demo_bubble(description, lead)
     finally:
@@ -184,6 +189,31 @@ def sign_in_to_account_console(description: dict[str, Any], account: dict[str, A
     tokens = browser.exchange(code)
     claims = jwt.decode(tokens.id_token, options={"verify_signature": False})
     assert claims["preferred_username"] == account["username"]
+
+
+def keycloak_mails_reach_the_local_mailbox(description: dict[str, Any], account: dict[str, Any]) -> None:
+    """Enrollment needs Keycloak's e-mail (its link to set a password and TOTP): the realm sends it to the mailbox."""
+    keycloak, admin = description["urls"]["keycloak"], description["keycloak_admin"]
+    token = requests.post(
+        f"{keycloak}/realms/master/protocol/openid-connect/token",
+        data={"grant_type": "password", "client_id": "admin-cli", **admin},
+        timeout=30,
+    ).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    users = f"{keycloak}/admin/realms/infracalc/users"
+    (user,) = requests.get(
+        users, params={"username": account["username"], "exact": "true"}, headers=headers, timeout=30
+    ).json()
+    sent = requests.put(
+        f"{users}/{user['id']}/execute-actions-email", json=["UPDATE_PASSWORD"], headers=headers, timeout=30
+    )
+    assert sent.status_code == 204, sent.text
+    mailbox = description["urls"]["mailbox"]
+    listing = requests.get(f"{mailbox}/", timeout=10).text
+    assert account["email"] in listing
+    (name,) = re.findall(r'href="/messages/([^"]+)"', listing)
+    message = requests.get(f"{mailbox}/messages/{name}", timeout=10).text
+    assert f"{keycloak}/realms/infracalc/login-actions/action-token?key=" in html.unescape(message)
 
 
 def open_the_demo_bubble(description: dict[str, Any], account: dict[str, Any]) -> None:

@@ -20,10 +20,11 @@ import pytest
 import requests
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.fixtures.enrollment import LiveEnrollService, Mailbox, text_of
+from tests.fixtures.enrollment import LiveEnrollService
 from tests.fixtures.keycloak import KeycloakServer
 from tests.fixtures.service import People
 from tests.support.keycloak_actions import action_link, totp_for
+from tests.support.mailbox import Mailbox, text_of
 
 pytestmark = pytest.mark.integration
 

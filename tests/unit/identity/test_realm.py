@@ -23,9 +23,11 @@ from infracalc.identity.realm import (
     resolve_placeholders,
     write_realm_import,
 )
+from infracalc.mail import MailSettings
 
 HUB = "http://127.0.0.1:8000"
 WEB = "http://127.0.0.1:8001"
+MAIL = MailSettings(host="127.0.0.1", port=1025, sender="keycloak@infracalc.test", starttls=False)
 
 
 @pytest.fixture
@@ -110,13 +112,36 @@ def test_shipped_file_has_only_known_placeholders_and_no_users() -> None:
 
 
 def test_render_resolves_every_placeholder(config: RealmConfig, accounts: list[DemoAccount]) -> None:
-    realm = render_realm(config, accounts)
+    realm = render_realm(config, accounts, MAIL)
     assert "${" not in json.dumps(realm)
     hub = _client(realm, "jupyterhub")
     assert hub["secret"] == config.jupyterhub_client_secret
     assert hub["redirectUris"] == [f"{HUB}/hub/oauth_callback"]
     assert _client(realm, "infracalc-web")["redirectUris"] == [f"{WEB}/*"]
     assert _client(realm, "infracalc-api")["secret"] == config.api_client_secret
+
+
+def test_keycloak_mails_through_the_service_relay(config: RealmConfig, accounts: list[DemoAccount]) -> None:
+    plain = render_realm(config, accounts, MAIL)["smtpServer"]
+    assert plain == {
+        "host": "127.0.0.1",
+        "port": "1025",
+        "from": "keycloak@infracalc.test",
+        "fromDisplayName": "INFRACALC",
+        "starttls": "false",
+        "ssl": "false",
+        "auth": "false",
+        "user": "",
+        "password": "",
+    }
+    relay = MailSettings(host="relay.example", port=587, sender="noreply@example.org", username="u", password="p")
+    with_login = render_realm(config, accounts, relay)["smtpServer"]
+    assert (with_login["starttls"], with_login["auth"], with_login["user"], with_login["password"]) == (
+        "true",
+        "true",
+        "u",
+        "p",
+    )
 
 
 def test_unknown_placeholder_is_an_error() -> None:
@@ -130,7 +155,7 @@ def test_a_value_cannot_change_the_json_structure() -> None:
 
 
 def test_clients_use_code_flow_with_pkce_and_require_mfa(config: RealmConfig, accounts: list[DemoAccount]) -> None:
-    realm = render_realm(config, accounts)
+    realm = render_realm(config, accounts, MAIL)
     for client_id in ("jupyterhub", "infracalc-web"):
         client = _client(realm, client_id)
         assert client["publicClient"] is False
@@ -150,7 +175,7 @@ def test_clients_use_code_flow_with_pkce_and_require_mfa(config: RealmConfig, ac
 
 
 def test_browser_flow_is_password_then_otp_by_level(config: RealmConfig, accounts: list[DemoAccount]) -> None:
-    realm = render_realm(config, accounts)
+    realm = render_realm(config, accounts, MAIL)
     assert json.loads(realm["attributes"]["acr.loa.map"]) == {"pwd": 1, "mfa": 2}
     top = _flow(realm, realm["browserFlow"])
     assert [(e.get("authenticator") or e["flowAlias"], e["requirement"]) for e in top["authenticationExecutions"]] == [
@@ -187,13 +212,13 @@ def test_browser_flow_is_password_then_otp_by_level(config: RealmConfig, account
 
 def test_descriptions_fit_keycloaks_columns(config: RealmConfig, accounts: list[DemoAccount]) -> None:
     # Keycloak stores flow and client descriptions in VARCHAR(255): a longer one fails the whole import.
-    realm = render_realm(config, accounts)
+    realm = render_realm(config, accounts, MAIL)
     for item in [*realm["authenticationFlows"], *realm["clients"], *realm["roles"]["realm"]]:
         assert len(item.get("description", "")) <= 255, item.get("alias") or item.get("clientId") or item["name"]
 
 
 def test_realm_policies(config: RealmConfig, accounts: list[DemoAccount]) -> None:
-    realm = render_realm(config, accounts)
+    realm = render_realm(config, accounts, MAIL)
     assert (
         realm["otpPolicyType"],
         realm["otpPolicyAlgorithm"],
@@ -219,7 +244,7 @@ def test_realm_policies(config: RealmConfig, accounts: list[DemoAccount]) -> Non
 
 
 def test_users_get_roles_full_profile_and_base32_totp(config: RealmConfig, accounts: list[DemoAccount]) -> None:
-    realm = render_realm(config, accounts)
+    realm = render_realm(config, accounts, MAIL)
     users = {u["username"]: u for u in realm["users"]}
     claire = users["claire"]
     assert claire["realmRoles"] == ["casd-staff"]
@@ -243,14 +268,14 @@ def test_users_get_roles_full_profile_and_base32_totp(config: RealmConfig, accou
 
 def test_duplicate_users_and_unknown_roles_are_refused(config: RealmConfig, accounts: list[DemoAccount]) -> None:
     with pytest.raises(RealmError, match="two accounts"):
-        render_realm(config, [accounts[0], accounts[0]])
+        render_realm(config, [accounts[0], accounts[0]], MAIL)
     rogue = DemoAccount("eve", "Pw-123456789abc", accounts[0].totp_secret, ("admin",), "eve@example.org", "E", "V")
     with pytest.raises(RealmError, match="roles the realm lacks"):
-        render_realm(config, [rogue])
+        render_realm(config, [rogue], MAIL)
 
 
 def test_write_realm_import_is_private(tmp_path: Path, config: RealmConfig, accounts: list[DemoAccount]) -> None:
-    path = write_realm_import(tmp_path / "import", config, accounts)
+    path = write_realm_import(tmp_path / "import", config, accounts, MAIL)
     assert path.name == "infracalc.json"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert json.loads(path.read_text())["realm"] == "infracalc"
