@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import Provide
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_200_OK
 
@@ -175,7 +176,12 @@ class ConsolePages(Controller):
 
     @get("/projects/{project_id:str}", name="project")
     async def project(
-        self, request: AnyRequest, context: Context, person: SignedIn, project_id: str, url: str | None = None
+        self,
+        request: AnyRequest,
+        context: Context,
+        person: SignedIn,
+        project_id: FromPath[str],
+        url: FromQuery[str | None] = None,
     ) -> Template:
         """Members, governance, rules in force; for leads the request form and their requests; the URL check."""
         checked = None
@@ -228,7 +234,7 @@ class ConsolePages(Controller):
 
     @post("/projects/{project_id:str}/egress-requests", name="egress-request")
     async def request_rule(
-        self, request: AnyRequest, context: Context, person: SignedIn, project_id: str
+        self, request: AnyRequest, context: Context, person: SignedIn, project_id: FromPath[str]
     ) -> Template | Response[Any]:
         """Ask for an external API (a lead of the project); bad values come back next to their field."""
         form = await request.form()
@@ -269,7 +275,7 @@ class ConsolePages(Controller):
 
     @post("/projects/{project_id:str}/egress-rules/{rule_id:str}/revoke", name="egress-revoke")
     async def revoke(
-        self, request: AnyRequest, context: Context, person: SignedIn, project_id: str, rule_id: str
+        self, request: AnyRequest, context: Context, person: SignedIn, project_id: FromPath[str], rule_id: FromPath[str]
     ) -> Template | Response[Any]:
         """Revoke a rule in force (a lead of the project, or CASD staff)."""
         try:
@@ -305,7 +311,7 @@ class ConsolePages(Controller):
 
     @post("/staff/egress-requests/{rule_id:str}/{verdict:str}", name="staff-egress-decide")
     async def decide(
-        self, request: AnyRequest, context: Context, person: SignedIn, rule_id: str, verdict: str
+        self, request: AnyRequest, context: Context, person: SignedIn, rule_id: FromPath[str], verdict: FromPath[str]
     ) -> Template | Response[Any]:
         """Approve or deny with a comment; a request decided meanwhile says so."""
         if verdict not in {"approve", "deny"}:
@@ -336,7 +342,9 @@ class ConsolePages(Controller):
         return render(request, "console/staff_projects.html", {"person": person, "staff": True, "projects": visible})
 
     @get("/projects/{project_id:str}/governance", name="governance")
-    async def governance(self, request: AnyRequest, context: Context, person: SignedIn, project_id: str) -> Template:
+    async def governance(
+        self, request: AnyRequest, context: Context, person: SignedIn, project_id: FromPath[str]
+    ) -> Template:
         """The switch form (CASD staff): the new owner and a reason."""
         project = await projects.read_project(context, person, project_id)
         other = Governance.INFRACALC if project.governance == Governance.CASD else Governance.CASD
@@ -370,7 +378,7 @@ class ConsolePages(Controller):
 
     @post("/projects/{project_id:str}/governance", name="governance-switch")
     async def switch(
-        self, request: AnyRequest, context: Context, person: SignedIn, project_id: str
+        self, request: AnyRequest, context: Context, person: SignedIn, project_id: FromPath[str]
     ) -> Template | Response[Any]:
         """First post: the consequences to confirm; second post (``confirm=yes``): the switch."""
         form = await request.form()

@@ -27,6 +27,7 @@ import aiohttp
 import anyio.to_thread
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import Cookie
+from litestar.params import FromQuery
 from litestar.response import Redirect, Template
 
 from infracalc.identity import SecondFactorMissing, TokenError, TokenVerifier
@@ -120,7 +121,7 @@ class LoginPages(Controller):
     include_in_schema = False
 
     @get("/login", name="login")
-    async def login(self, request: AnyRequest, context: Context, next: str | None = None) -> Response[Any]:
+    async def login(self, request: AnyRequest, context: Context, next: FromQuery[str | None] = None) -> Response[Any]:
         """Send the browser to Keycloak (password, then TOTP), to come back to ``next`` (a local path)."""
         target = local_path(next)
         if context.settings.web_client_secret is None:
