@@ -33,7 +33,8 @@ States move only as :data:`TRANSITIONS` allows; anything else raises :class:`Inv
 Like :mod:`infracalc.casd.sessions`, nothing here commits: every function works in the caller's
 transaction, and writes its audit events (through the ``audit`` callable the caller passes, the
 service's ``context.record``) and the session events of the submitting bubble in it. The object
-is written before the rows: a caller whose commit fails deletes it (:attr:`Submitted.object_key`).
+is written before the transaction (:func:`stage`), so that no database lock is held while a large
+file travels to the store; a caller whose transaction fails deletes it (:func:`deleted_on_failure`).
 
 Errors, all under :class:`ExportError`: :class:`InvalidExport` (bad input), :class:`UnknownExport`,
 :class:`InvalidTransition` (a move the state does not allow), :class:`SelfReview`,
@@ -43,11 +44,12 @@ Errors, all under :class:`ExportError`: :class:`InvalidExport` (bad input), :cla
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import os
 import random
 import secrets
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -59,7 +61,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from infracalc.casd import sessions
 from infracalc.casd.checks import CheckReport, CheckSettings, Outcome, RiskLevel, check_output, strip_active_content
 from infracalc.casd.filenames import InvalidFileName, check_file_name
-from infracalc.casd.objects import DOWNLOAD_SECONDS, ObjectStore
+from infracalc.casd.objects import DOWNLOAD_SECONDS, ObjectStore, ObjectStoreError
 from infracalc.config import SettingError
 from infracalc.db import (
     Export,
@@ -400,11 +402,73 @@ async def check(
     return await asyncio.to_thread(run)
 
 
+@dataclass(frozen=True, slots=True)
+class Staged:
+    """A version's file already in the object store, before the transaction that records it."""
+
+    export_id: str
+    version: int
+    #: Where it is stored: the caller deletes it when the transaction does not commit.
+    key: str
+    size: int
+    sha256: str
+    #: The governance it is tagged with (set again in the transaction if the project switched meanwhile).
+    governance: Governance
+
+
+@contextlib.asynccontextmanager
+async def deleted_on_failure(store: ObjectStore) -> AsyncIterator[list[str]]:
+    """Collects the keys of staged objects; deletes them if the block (its commit included) fails.
+
+    ::
+
+        async with deleted_on_failure(store) as staged_keys:
+            staged = await stage(store, checked, ...)
+            staged_keys.append(staged.key)
+            async with sessions() as db, db.begin():
+                await submit(db, store, checked, staged=staged, ...)
+    """
+    keys: list[str] = []
+    try:
+        yield keys
+    except BaseException:
+        for key in keys:
+            with contextlib.suppress(ObjectStoreError):
+                await asyncio.shield(store.delete(key))  # even when the caller was cancelled
+        raise
+
+
+def new_export_id() -> str:
+    """A fresh export id (random, 16 hex characters)."""
+    return secrets.token_hex(_ID_BYTES)
+
+
+async def stage(
+    store: ObjectStore,
+    checked: Checked,
+    *,
+    project_id: str,
+    export_id: str,
+    version: int,
+    governance: Governance,
+    settings: ExportSettings,
+) -> Staged:
+    """Store a checked file as version ``version`` of export ``export_id``, outside any transaction.
+
+    :func:`submit` and :func:`resubmit` then record it; ``governance`` is the project's as the caller
+    last read it (they retag the object if it changed before their transaction).
+    """
+    key = object_key(project_id, export_id, version, checked.name)
+    stored = await store.put_file(key, checked.path, governance=governance, max_bytes=settings.max_bytes)
+    return Staged(export_id, version, key, stored.size, stored.sha256, governance)
+
+
 async def submit(
     db_session: AsyncSession,
     store: ObjectStore,
     checked: Checked,
     *,
+    staged: Staged | None,
     project_id: str,
     session_id: str,
     requested_by: str,
@@ -414,12 +478,14 @@ async def submit(
     audit: Audit,
     clock: Clock = utc_now,
 ) -> Submitted | Refused:
-    """Store and record a new export from a bubble, and route it; does not commit.
+    """Record a new export from a bubble, and route it; does not commit.
 
     Args:
         db_session: The caller's session, in a transaction.
-        store: Where the file is stored.
+        store: Where the file is stored (a staged object is retagged there if the governance changed).
         checked: The file and its checks (:func:`check`); a file that failed them is refused here.
+        staged: The file as :func:`stage` stored it (version 1 of a new id); ``None`` exactly when the
+            checks failed it.
         project_id: The bubble's project.
         session_id: The bubble's id (its session's id): the export's events go to that session.
         requested_by: The person the bubble works for; they may never review this export.
@@ -442,9 +508,10 @@ async def submit(
     report = checked.report
     if report.outcome == Outcome.FAIL:
         return await _refuse(events, actor, report, name=checked.name, export_id=None)
+    staged = _staged_as(staged, project_id, version=1, name=checked.name)
     now = clock()
     export = Export(
-        id=secrets.token_hex(_ID_BYTES),
+        id=staged.export_id,
         project_id=project.id,
         session_id=session_id,
         requested_by=requested_by,
@@ -459,12 +526,12 @@ async def submit(
         created_at=now,
         updated_at=now,
     )
-    return await _store_version(
+    return await _record_version(
         db_session,
         store,
         events,
         export,
-        version=1,
+        staged=staged,
         checked=checked,
         actor=actor,
         settings=settings,
@@ -478,6 +545,7 @@ async def resubmit(
     store: ObjectStore,
     checked: Checked,
     *,
+    staged: Staged | None,
     export_id: str,
     project_id: str,
     session_id: str,
@@ -489,13 +557,14 @@ async def resubmit(
 ) -> Submitted | Refused:
     """Submit a new version of an export whose reviewers asked for changes; the votes start again.
 
-    ``checked`` comes from :func:`check` (with the export's name). The new version keeps the export's
+    ``checked`` comes from :func:`check` (with the export's name), ``staged`` from :func:`stage` (the
+    next version number; ``None`` exactly when the checks failed it). The new version keeps the export's
     name and is routed afresh (its own risk, the project's
     governance now). Its events go to the session of the bubble that first submitted the export.
 
     Raises:
         UnknownExport: no export of ``project_id`` has this id.
-        InvalidTransition: no changes were requested.
+        InvalidTransition: no changes were requested, or another version arrived since ``staged`` was made.
     """
     export = await _export(db_session, export_id, for_update=True)
     if export.project_id != project_id:
@@ -509,20 +578,20 @@ async def resubmit(
     report = checked.report
     if report.outcome == Outcome.FAIL:
         return await _refuse(events, actor, report, name=export.name, export_id=export.id, via_session=session_id)
+    staged = _staged_as(staged, project_id, version=export.current_version + 1, name=export.name, export_id=export.id)
     now = clock()
     move(export, ExportState.SUBMITTED)
     export.governance = project.governance
     export.risk_level = report.risk_level.value
     export.risk_score = report.risk_score
     export.sampled = False
-    version = export.current_version + 1
-    export.current_version = version
-    return await _store_version(
+    export.current_version = staged.version
+    return await _record_version(
         db_session,
         store,
         events,
         export,
-        version=version,
+        staged=staged,
         checked=checked,
         actor=actor,
         settings=settings,
@@ -552,13 +621,35 @@ async def _refuse(
     return refused
 
 
-async def _store_version(
+def _staged_as(
+    staged: Staged | None, project_id: str, *, version: int, name: str, export_id: str | None = None
+) -> Staged:
+    """``staged``, checked to be the object this version must have.
+
+    Raises:
+        InvalidTransition: it holds another version (one more arrived since it was staged).
+        ValueError: no staged object, or one for another export (a bug of the caller).
+    """
+    if staged is None:
+        raise ValueError("a file that passed the checks must be staged first (stage())")
+    if export_id is not None and staged.export_id != export_id:
+        raise ValueError(f"the staged object belongs to export {staged.export_id}, not {export_id}")
+    if staged.version != version:
+        raise InvalidTransition(
+            f"export {staged.export_id} is at version {version - 1} now: submit the new version again"
+        )
+    if staged.key != object_key(project_id, staged.export_id, version, name):
+        raise ValueError(f"the staged object {staged.key} is not where version {version} of {name} belongs")
+    return staged
+
+
+async def _record_version(
     db_session: AsyncSession,
     store: ObjectStore,
     events: _Events,
     export: Export,
     *,
-    version: int,
+    staged: Staged,
     checked: Checked,
     actor: str,
     settings: ExportSettings,
@@ -567,81 +658,77 @@ async def _store_version(
     via_session: str | None = None,
 ) -> Submitted:
     report, stripped = checked.report, checked.stripped
-    key = object_key(export.project_id, export.id, version, export.name)
-    stored = await store.put_file(key, checked.path, governance=export.governance, max_bytes=settings.max_bytes)
-    try:
-        move(export, ExportState.CHECKED)
-        plan = route(export.governance, report.risk_level)
-        export.required_reviews = plan.required_reviews
-        row = ExportVersion(
-            export_id=export.id,
-            version=version,
-            object_key=key,
-            size=stored.size,
-            sha256=stored.sha256,
-            report=report.to_json(),
-            justification=checked.justification,
-            submitted_at=now,
-        )
-        if version == 1:
-            db_session.add(export)
-            await db_session.flush()
-        db_session.add(row)
-        details: dict[str, Any] = {
-            "export": export.id,
-            "version": version,
-            "name": export.name,
-            "size": stored.size,
-            "sha256": stored.sha256,
-            "scripts_stripped": stripped,
-            "required_reviews": plan.required_reviews,
-            **_summary(report),
-        }
-        if via_session is not None:
-            details["bubble"] = via_session
-        if plan.sample:
-            move(export, ExportState.RELEASED)
-            draw = sampler.random()
-            export.sampled = draw < settings.sample_rate
-            details["state"] = export.state.value
-            events.add(
-                actor, "export.submit", f"export {export.name} v{version} submitted ({report.risk_level})", details
-            )
-            events.add(
-                actor,
-                "export.sample",
-                f"export {export.name}: sampling draw {draw:.4f} against {settings.sample_rate}: "
-                + ("queued for a review after release" if export.sampled else "not sampled"),
-                {
-                    "export": export.id,
-                    "version": version,
-                    "draw": draw,
-                    "rate": settings.sample_rate,
-                    "sampled": export.sampled,
-                },
-            )
-            events.add(
-                actor,
-                "export.release",
-                f"export {export.name} v{version} released at once (low risk, INFRACALC governance)",
-                {"export": export.id, "version": version, "reason": "low risk under INFRACALC governance"},
-            )
-        else:
-            move(export, ExportState.IN_REVIEW)
-            details["state"] = export.state.value
-            events.add(
-                actor,
-                "export.submit",
-                f"export {export.name} v{version} submitted ({report.risk_level}): "
-                f"{plan.required_reviews} reviewer(s) needed",
-                details,
-            )
-        export.updated_at = now
+    key, version = staged.key, staged.version
+    if staged.governance != export.governance:
+        # The project switched between staging and this transaction: the tag follows the record.
+        await store.set_governance(key, export.governance)
+    move(export, ExportState.CHECKED)
+    plan = route(export.governance, report.risk_level)
+    export.required_reviews = plan.required_reviews
+    row = ExportVersion(
+        export_id=export.id,
+        version=version,
+        object_key=key,
+        size=staged.size,
+        sha256=staged.sha256,
+        report=report.to_json(),
+        justification=checked.justification,
+        submitted_at=now,
+    )
+    if version == 1:
+        db_session.add(export)
         await db_session.flush()
-        await events.write()
-    except BaseException:
-        await asyncio.shield(store.delete(key))
-        raise
+    db_session.add(row)
+    details: dict[str, Any] = {
+        "export": export.id,
+        "version": version,
+        "name": export.name,
+        "size": staged.size,
+        "sha256": staged.sha256,
+        "scripts_stripped": stripped,
+        "required_reviews": plan.required_reviews,
+        **_summary(report),
+    }
+    if via_session is not None:
+        details["bubble"] = via_session
+    if plan.sample:
+        move(export, ExportState.RELEASED)
+        draw = sampler.random()
+        export.sampled = draw < settings.sample_rate
+        details["state"] = export.state.value
+        events.add(actor, "export.submit", f"export {export.name} v{version} submitted ({report.risk_level})", details)
+        events.add(
+            actor,
+            "export.sample",
+            f"export {export.name}: sampling draw {draw:.4f} against {settings.sample_rate}: "
+            + ("queued for a review after release" if export.sampled else "not sampled"),
+            {
+                "export": export.id,
+                "version": version,
+                "draw": draw,
+                "rate": settings.sample_rate,
+                "sampled": export.sampled,
+            },
+        )
+        events.add(
+            actor,
+            "export.release",
+            f"export {export.name} v{version} released at once (low risk, INFRACALC governance)",
+            {"export": export.id, "version": version, "reason": "low risk under INFRACALC governance"},
+        )
+    else:
+        move(export, ExportState.IN_REVIEW)
+        details["state"] = export.state.value
+        events.add(
+            actor,
+            "export.submit",
+            f"export {export.name} v{version} submitted ({report.risk_level}): "
+            f"{plan.required_reviews} reviewer(s) needed",
+            details,
+        )
+    export.updated_at = now
+    await db_session.flush()
+    await events.write()
     return Submitted(export=export, version=row, report=report, stripped=stripped, object_key=key)
 
 

@@ -1,23 +1,24 @@
 """Exports through the API: each route asks OPA, then calls :mod:`infracalc.casd.exports` in one transaction.
 
 The CASD module does the work (checks, storage, routing, reviews, the audit and session events);
-this layer authorizes, spools the upload before any transaction opens (so that no write lock is
-held while a large file arrives or is checked), turns the module's errors into API errors, and
-deletes a stored object whose transaction did not commit.
+this layer authorizes, spools, checks and stores the upload before any transaction opens (so that
+no write lock is held while a large file arrives, is checked or travels to the object store), turns
+the module's errors into API errors, and deletes a stored object whose transaction did not commit.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterable, AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from infracalc.casd import exports
+from infracalc.casd.checks import Outcome
 from infracalc.casd.objects import ObjectStore, ObjectStoreError
-from infracalc.db import Export, ExportReview, ExportState, ExportVersion
+from infracalc.db import Export, ExportReview, ExportState, ExportVersion, Project
 from infracalc.service.context import ServiceContext
 from infracalc.service.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceError
 from infracalc.service.exports.schemas import (
@@ -166,23 +167,27 @@ async def submit(
                 contributors=upload.contributors,
                 settings=context.settings.exports,
             )
-        async with _cleanup_on_failure(store) as stored_keys, context.sessions() as session, session.begin():
-            with _api_errors():
-                result = await exports.submit(
-                    session,
-                    store,
-                    checked,
-                    project_id=slug,
-                    session_id=bubble.bubble_id,
-                    requested_by=bubble.username,
-                    actor=bubble.actor,
-                    settings=context.settings.exports,
-                    sampler=context.export_sampler,
-                    audit=context.record,
-                )
-            if isinstance(result, exports.Submitted):
-                stored_keys.append(result.object_key)
-                answer = _detail(result.export, [result.version], [])
+        async with exports.deleted_on_failure(store) as stored_keys:
+            staged = await _stage(context, store, checked, slug, exports.new_export_id(), version=1)
+            if staged is not None:
+                stored_keys.append(staged.key)
+            async with context.sessions() as session, session.begin():
+                with _api_errors():
+                    result = await exports.submit(
+                        session,
+                        store,
+                        checked,
+                        staged=staged,
+                        project_id=slug,
+                        session_id=bubble.bubble_id,
+                        requested_by=bubble.username,
+                        actor=bubble.actor,
+                        settings=context.settings.exports,
+                        sampler=context.export_sampler,
+                        audit=context.record,
+                    )
+                if isinstance(result, exports.Submitted):
+                    answer = _detail(result.export, [result.version], [])
     if isinstance(result, exports.Refused):
         raise ChecksFailed("the output checks refused the file: " + "; ".join(result.reasons), field="file")
     return answer
@@ -211,27 +216,62 @@ async def resubmit(
                 contributors=upload.contributors,
                 settings=context.settings.exports,
             )
-        async with _cleanup_on_failure(store) as stored_keys, context.sessions() as session, session.begin():
-            with _api_errors():
-                result = await exports.resubmit(
-                    session,
-                    store,
-                    checked,
-                    export_id=export_id,
-                    project_id=export.project_id,
-                    session_id=bubble.bubble_id,
-                    actor=bubble.actor,
-                    settings=context.settings.exports,
-                    sampler=context.export_sampler,
-                    audit=context.record,
-                )
-            if isinstance(result, exports.Submitted):
-                stored_keys.append(result.object_key)
-                _, versions, reviews = await exports.get(session, export_id)
-                answer = _detail(result.export, versions, reviews)
+        async with exports.deleted_on_failure(store) as stored_keys:
+            # The version after the one read above; the transaction refuses it if another arrived meanwhile.
+            staged = await _stage(
+                context, store, checked, export.project_id, export.id, version=export.current_version + 1
+            )
+            if staged is not None:
+                stored_keys.append(staged.key)
+            async with context.sessions() as session, session.begin():
+                with _api_errors():
+                    result = await exports.resubmit(
+                        session,
+                        store,
+                        checked,
+                        staged=staged,
+                        export_id=export_id,
+                        project_id=export.project_id,
+                        session_id=bubble.bubble_id,
+                        actor=bubble.actor,
+                        settings=context.settings.exports,
+                        sampler=context.export_sampler,
+                        audit=context.record,
+                    )
+                if isinstance(result, exports.Submitted):
+                    _, versions, reviews = await exports.get(session, export_id)
+                    answer = _detail(result.export, versions, reviews)
     if isinstance(result, exports.Refused):
         raise ChecksFailed("the output checks refused the file: " + "; ".join(result.reasons), field="file")
     return answer
+
+
+async def _stage(
+    context: ServiceContext,
+    store: ObjectStore,
+    checked: exports.Checked,
+    slug: str,
+    export_id: str,
+    *,
+    version: int,
+) -> exports.Staged | None:
+    """Store a file that passed the checks, before any transaction; ``None`` for one they failed."""
+    if checked.report.outcome == Outcome.FAIL:
+        return None
+    async with context.read_sessions() as session:
+        project = await session.get(Project, slug)
+    if project is None:
+        raise NotFound(f"no project {slug!r}")
+    with _api_errors():
+        return await exports.stage(
+            store,
+            checked,
+            project_id=slug,
+            export_id=export_id,
+            version=version,
+            governance=project.governance,
+            settings=context.settings.exports,
+        )
 
 
 async def list_project(context: ServiceContext, principal: Principal, slug: str) -> list[ExportOut]:
@@ -337,16 +377,3 @@ def _bubble(principal: Principal) -> BubblePrincipal:
     if not isinstance(principal, BubblePrincipal):  # the policy lets bubbles alone submit
         raise Forbidden("exports are submitted from a bubble of the project")
     return principal
-
-
-@contextlib.asynccontextmanager
-async def _cleanup_on_failure(store: ObjectStore) -> AsyncIterator[list[str]]:
-    """Delete the objects recorded in the list if the block (its commit included) fails."""
-    keys: list[str] = []
-    try:
-        yield keys
-    except BaseException:
-        for key in keys:
-            with contextlib.suppress(ObjectStoreError):
-                await store.delete(key)
-        raise

@@ -57,14 +57,32 @@ def table(path: Path, small: bool) -> Path:
     return path
 
 
-async def submit(sessions: Sessions, store: ObjectStore, log: AuditLog, path: Path) -> exports.Submitted:
+async def stage(
+    store: ObjectStore, checked: exports.Checked, governance: Governance, version: int = 1, export_id: str = ""
+) -> exports.Staged:
+    return await exports.stage(
+        store,
+        checked,
+        project_id="cohort",
+        export_id=export_id or exports.new_export_id(),
+        version=version,
+        governance=governance,
+        settings=exports.ExportSettings(),
+    )
+
+
+async def submit(
+    sessions: Sessions, store: ObjectStore, log: AuditLog, path: Path, governance: Governance = Governance.CASD
+) -> exports.Submitted:
     settings = exports.ExportSettings()
     checked = await exports.check(path, name=path.name, justification=JUSTIFICATION, settings=settings)
+    staged = await stage(store, checked, governance)
     async with sessions() as db, db.begin():
         result = await exports.submit(
             db,
             store,
             checked,
+            staged=staged,
             project_id="cohort",
             session_id=BUBBLE,
             requested_by="rita",
@@ -82,7 +100,7 @@ async def count(sessions: Sessions, model: type[Any]) -> int:
         return int(await db.scalar(select(func.count()).select_from(model)) or 0)
 
 
-async def test_a_failure_after_the_object_was_written_leaves_no_object_and_no_row(
+async def test_a_failure_after_the_object_was_staged_leaves_no_object_and_no_row(
     session_factory: Sessions, store: ObjectStore, checkpoint_signer: CheckpointSigner, tmp_path: Path
 ) -> None:
     await project(session_factory, Governance.CASD)
@@ -96,22 +114,77 @@ async def test_a_failure_after_the_object_was_written_leaves_no_object_and_no_ro
     async def failing_audit(session: AsyncSession, **_: Any) -> None:
         raise AuditDown
 
+    seen_before_the_transaction: list[str] = []
+
+    async def submit_staged() -> None:
+        async with exports.deleted_on_failure(store) as staged_keys:
+            staged = await stage(store, checked, Governance.CASD)
+            staged_keys.append(staged.key)
+            seen_before_the_transaction.extend(await store.keys(""))
+            async with session_factory() as db, db.begin():
+                await exports.submit(
+                    db,
+                    store,
+                    checked,
+                    staged=staged,
+                    project_id="cohort",
+                    session_id=BUBBLE,
+                    requested_by="rita",
+                    actor=f"bubble:{BUBBLE}",
+                    settings=settings,
+                    sampler=random.Random(1),
+                    audit=failing_audit,
+                )
+
     with pytest.raises(AuditDown):
-        async with session_factory() as db, db.begin():
+        await submit_staged()
+    assert len(seen_before_the_transaction) == 1  # stored before any transaction opened
+    assert await store.keys("") == []
+    assert await store.pending_uploads() == []
+    assert await count(session_factory, Export) == 0
+
+
+async def test_a_switch_between_staging_and_recording_retags_the_object(
+    session_factory: Sessions, store: ObjectStore, checkpoint_signer: CheckpointSigner, tmp_path: Path
+) -> None:
+    # Staged under INFRACALC as last read; the project is CASD by the time the transaction runs.
+    await project(session_factory, Governance.CASD)
+    submitted = await submit(
+        session_factory,
+        store,
+        AuditLog(checkpoint_signer),
+        table(tmp_path / "t.csv", small=False),
+        Governance.INFRACALC,
+    )
+    assert submitted.export.governance == Governance.CASD
+    assert await store.governance_of(submitted.object_key) == Governance.CASD
+
+
+async def test_a_staged_version_overtaken_by_another_is_refused(
+    session_factory: Sessions, store: ObjectStore, checkpoint_signer: CheckpointSigner, tmp_path: Path
+) -> None:
+    await project(session_factory, Governance.CASD)
+    settings = exports.ExportSettings()
+    checked = await exports.check(
+        table(tmp_path / "t.csv", small=False), name="t.csv", justification=JUSTIFICATION, settings=settings
+    )
+    # Version 3 of an export at version 1 (another resubmission was expected in between): refused, nothing written.
+    staged = await stage(store, checked, Governance.CASD, version=3)
+    async with session_factory() as db, db.begin():
+        with pytest.raises(exports.InvalidTransition, match="submit the new version again"):
             await exports.submit(
                 db,
                 store,
                 checked,
+                staged=staged,
                 project_id="cohort",
                 session_id=BUBBLE,
                 requested_by="rita",
                 actor=f"bubble:{BUBBLE}",
                 settings=settings,
                 sampler=random.Random(1),
-                audit=failing_audit,
+                audit=AuditLog(checkpoint_signer).append,
             )
-    assert await store.keys("") == []
-    assert await store.pending_uploads() == []
     assert await count(session_factory, Export) == 0
 
 
