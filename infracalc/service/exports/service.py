@@ -9,7 +9,7 @@ the module's errors into API errors, and deletes a stored object whose transacti
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterable, Iterator, Sequence
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -158,39 +158,36 @@ async def submit(
     await context.authorize(principal, "export.submit", project=slug)
     bubble = _bubble(principal)
     store = _store(context)
-    async with _upload(context, body, content_type, content_length) as upload:
-        with _api_errors():
-            checked = await exports.check(
-                upload.path,
-                name=upload.name,
-                justification=upload.justification,
-                contributors=upload.contributors,
-                settings=context.settings.exports,
-            )
-        async with exports.deleted_on_failure(store) as stored_keys:
-            staged = await _stage(context, store, checked, slug, exports.new_export_id(), version=1)
-            if staged is not None:
-                stored_keys.append(staged.key)
-            async with context.sessions() as session, session.begin():
-                with _api_errors():
-                    result = await exports.submit(
-                        session,
-                        store,
-                        checked,
-                        staged=staged,
-                        project_id=slug,
-                        session_id=bubble.bubble_id,
-                        requested_by=bubble.username,
-                        actor=bubble.actor,
-                        settings=context.settings.exports,
-                        sampler=context.export_sampler,
-                        audit=context.record,
-                    )
-                if isinstance(result, exports.Submitted):
-                    answer = _detail(result.export, [result.version], [])
-    if isinstance(result, exports.Refused):
-        raise ChecksFailed("the output checks refused the file: " + "; ".join(result.reasons), field="file")
-    return answer
+
+    async def record(session: AsyncSession, checked: exports.Checked, staged: exports.Staged | None) -> _Recorded:
+        return await exports.submit(
+            session,
+            store,
+            checked,
+            staged=staged,
+            project_id=slug,
+            session_id=bubble.bubble_id,
+            requested_by=bubble.username,
+            actor=bubble.actor,
+            settings=context.settings.exports,
+            sampler=context.export_sampler,
+            audit=context.record,
+        )
+
+    async def answer(_: AsyncSession, result: exports.Submitted) -> ExportDetail:
+        return _detail(result.export, [result.version], [])
+
+    return await _new_version(
+        context,
+        store,
+        _upload(context, body, content_type, content_length),
+        name=None,
+        slug=slug,
+        export_id=exports.new_export_id(),
+        version=1,
+        record=record,
+        answer=answer,
+    )
 
 
 async def resubmit(
@@ -207,43 +204,81 @@ async def resubmit(
     await context.authorize(principal, "export.submit", project=export.project_id)
     bubble = _bubble(principal)
     store = _store(context)
-    async with _upload(context, body, content_type, content_length) as upload:
+
+    async def record(session: AsyncSession, checked: exports.Checked, staged: exports.Staged | None) -> _Recorded:
+        return await exports.resubmit(
+            session,
+            store,
+            checked,
+            staged=staged,
+            export_id=export_id,
+            project_id=export.project_id,
+            session_id=bubble.bubble_id,
+            actor=bubble.actor,
+            settings=context.settings.exports,
+            sampler=context.export_sampler,
+            audit=context.record,
+        )
+
+    async def answer(session: AsyncSession, result: exports.Submitted) -> ExportDetail:
+        _, versions, reviews = await exports.get(session, export_id)
+        return _detail(result.export, versions, reviews)
+
+    return await _new_version(
+        context,
+        store,
+        _upload(context, body, content_type, content_length),
+        name=export.name,
+        slug=export.project_id,
+        export_id=export.id,
+        # The version after the one read above; the transaction refuses it if another arrived meanwhile.
+        version=export.current_version + 1,
+        record=record,
+        answer=answer,
+    )
+
+
+_Recorded = exports.Submitted | exports.Refused
+
+
+async def _new_version(
+    context: ServiceContext,
+    store: ObjectStore,
+    upload_of: contextlib.AbstractAsyncContextManager[Upload],
+    *,
+    name: str | None,
+    slug: str,
+    export_id: str,
+    version: int,
+    record: Callable[[AsyncSession, exports.Checked, exports.Staged | None], Awaitable[_Recorded]],
+    answer: Callable[[AsyncSession, exports.Submitted], Awaitable[ExportDetail]],
+) -> ExportDetail:
+    """Spool and check the upload, stage the file, then ``record`` it in one transaction.
+
+    The object is deleted if anything after staging fails (the commit included); a file the checks
+    failed is recorded as refused (its audit event) and answered with :class:`ChecksFailed`.
+    """
+    async with upload_of as upload:
         with _api_errors():
             checked = await exports.check(
                 upload.path,
-                name=export.name,
+                name=name or upload.name,
                 justification=upload.justification,
                 contributors=upload.contributors,
                 settings=context.settings.exports,
             )
         async with exports.deleted_on_failure(store) as stored_keys:
-            # The version after the one read above; the transaction refuses it if another arrived meanwhile.
-            staged = await _stage(
-                context, store, checked, export.project_id, export.id, version=export.current_version + 1
-            )
+            staged = await _stage(context, store, checked, slug, export_id, version=version)
             if staged is not None:
                 stored_keys.append(staged.key)
             async with context.sessions() as session, session.begin():
                 with _api_errors():
-                    result = await exports.resubmit(
-                        session,
-                        store,
-                        checked,
-                        staged=staged,
-                        export_id=export_id,
-                        project_id=export.project_id,
-                        session_id=bubble.bubble_id,
-                        actor=bubble.actor,
-                        settings=context.settings.exports,
-                        sampler=context.export_sampler,
-                        audit=context.record,
-                    )
+                    result = await record(session, checked, staged)
                 if isinstance(result, exports.Submitted):
-                    _, versions, reviews = await exports.get(session, export_id)
-                    answer = _detail(result.export, versions, reviews)
+                    detail = await answer(session, result)
     if isinstance(result, exports.Refused):
         raise ChecksFailed("the output checks refused the file: " + "; ".join(result.reasons), field="file")
-    return answer
+    return detail
 
 
 async def _stage(
