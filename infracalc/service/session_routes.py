@@ -5,7 +5,8 @@ session: a session is the record of a run, so these events are not also audit ev
 session takes no more hub events (409): the hub reports a stop before it revokes the bubble.
 
 ``GET /sessions`` searches them (:mod:`infracalc.casd.session_search`): by user, project, a time range
-the session overlaps, and the words of its events, newest first, a page at a time.
+the session overlaps, and the words of its events, newest first, a page at a time. Searching and
+reading are :mod:`infracalc.service.session_queries`, which the console's pages call too.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from litestar.handlers import BaseRouteHandler
 from litestar.params import JSONBody, Parameter, QueryParameter
 
 from infracalc.casd import session_search, sessions
-from infracalc.db import Governance, SessionRecord, utc_now
+from infracalc.db import SessionRecord, utc_now
+from infracalc.service import session_queries
 from infracalc.service.context import Context, ServiceContext
 from infracalc.service.errors import Conflict, InvalidInput, NotFound
 from infracalc.service.principals import Principal
+from infracalc.service.session_queries import SessionEventOut, SessionOut, SessionPageOut
 
 #: Where a hub event comes from, in a session's timeline.
 HUB = "hub"
@@ -35,48 +38,6 @@ MAX_DETAILS_BYTES = 4 * 1024
 MAX_HUB_EVENT_BODY = 64 * 1024
 
 SessionId = Parameter(str, description="the session's id (its bubble's id)", max_length=32)
-
-
-class SessionEventOut(msgspec.Struct):
-    """One line of a session's timeline."""
-
-    at: datetime
-    source: str
-    kind: str
-    summary: str
-    details: dict[str, Any]
-
-
-class SessionOut(msgspec.Struct):
-    """A session: who worked on which project, under which governance, when; and what happened, oldest first."""
-
-    id: str
-    project: str
-    username: str
-    governance: Governance
-    opened_at: datetime
-    closed_at: datetime | None
-    events: list[SessionEventOut]
-
-
-class FoundSessionOut(msgspec.Struct):
-    """A session that matched a search; with a text, how many of its events matched and a line of the newest."""
-
-    id: str
-    project: str
-    username: str
-    governance: Governance
-    opened_at: datetime
-    closed_at: datetime | None
-    matching_events: int | None
-    snippet: str | None
-
-
-class SessionPageOut(msgspec.Struct):
-    """A page of sessions, newest first; ask for the next with ``cursor=next_cursor`` while it is not null."""
-
-    sessions: list[FoundSessionOut]
-    next_cursor: str | None
 
 
 class HubEventIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -122,52 +83,17 @@ class SessionController(Controller):
         cursor: Annotated[str | None, Parameter(description="next_cursor of the previous page", max_length=512)] = None,
     ) -> SessionPageOut:
         """Sessions matching every criterion given, newest first; ``q`` is plain words, never query syntax."""
-        await context.authorize(request.user, "session.search")
         query = session_search.SessionQuery(
             username=user, project=project, since=since, until=until, text=q or None, limit=limit, cursor=cursor
         )
-        try:
-            async with context.read_sessions() as db_session:
-                page = await session_search.search_sessions(db_session, query)
-        except session_search.InvalidSearch as error:
-            raise InvalidInput(str(error), field=error.field) from None
-        return SessionPageOut(
-            sessions=[
-                FoundSessionOut(
-                    id=found.session.id,
-                    project=found.session.project_id,
-                    username=found.session.username,
-                    governance=found.session.governance,
-                    opened_at=found.session.opened_at,
-                    closed_at=found.session.closed_at,
-                    matching_events=found.matching_events,
-                    snippet=found.snippet,
-                )
-                for found in page.sessions
-            ],
-            next_cursor=page.next_cursor,
-        )
+        return await session_queries.search(context, request.user, query)
 
     @get("/{session_id:str}", summary="A session and its timeline (CASD staff)")
     async def read(
         self, request: Request[Principal, Any, Any], context: Context, session_id: str = SessionId
     ) -> SessionOut:
         """The session of a bubble run, with its events in time order."""
-        await context.authorize(request.user, "session.read")
-        async with context.read_sessions() as db_session:
-            found = await sessions.timeline(db_session, session_id)
-        if found is None:
-            raise NotFound(f"no session {session_id!r}")
-        record = found.session
-        return SessionOut(
-            id=record.id,
-            project=record.project_id,
-            username=record.username,
-            governance=record.governance,
-            opened_at=record.opened_at,
-            closed_at=record.closed_at,
-            events=[SessionEventOut(e.at, e.source, e.kind, e.summary, e.details) for e in found.events],
-        )
+        return await session_queries.read(context, request.user, session_id)
 
     @post(
         "/{session_id:str}/events",

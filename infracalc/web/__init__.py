@@ -13,7 +13,9 @@ from litestar.types import ControllerRouterHandler
 from infracalc.web.console import ConsolePages
 from infracalc.web.enroll import EnrollPages
 from infracalc.web.login import LoginPages
+from infracalc.web.oversight import OversightPages
 from infracalc.web.pages import STATIC, csrf_config, template_config
+from infracalc.web.staff_enrollments import StaffEnrollmentPages
 
 
 def web_routes() -> list[ControllerRouterHandler]:
@@ -22,8 +24,19 @@ def web_routes() -> list[ControllerRouterHandler]:
         EnrollPages,
         LoginPages,
         ConsolePages,
+        OversightPages,
+        StaffEnrollmentPages,
         create_static_files_router(path="/static", directories=[STATIC], include_in_schema=False),
     ]
 
 
-__all__ = ["ConsolePages", "EnrollPages", "LoginPages", "csrf_config", "template_config", "web_routes"]
+__all__ = [
+    "ConsolePages",
+    "EnrollPages",
+    "LoginPages",
+    "OversightPages",
+    "StaffEnrollmentPages",
+    "csrf_config",
+    "template_config",
+    "web_routes",
+]

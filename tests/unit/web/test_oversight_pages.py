@@ -1,0 +1,279 @@
+"""The oversight and enrollment pages' templates and helpers: both languages, labelled fields, escaped values.
+
+Also: how a time typed in a filter is read, how an event's details are shown, what the invitation
+form sends, and which kind of tampering a verification problem names.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import jinja2
+import pytest
+
+from infracalc.db import EnrollmentState, Governance, MemberRole
+from infracalc.service.audit_queries import (
+    AuditEventOut,
+    AuditWindow,
+    CheckpointOut,
+    Verification,
+    fault_kind,
+)
+from infracalc.service.enrollments.schemas import EnrollmentLink, EnrollmentOut
+from infracalc.service.principals import Person
+from infracalc.service.projects.schemas import ProjectSummary
+from infracalc.service.session_queries import FoundSessionOut, SessionEventOut, SessionOut, SessionPageOut
+from infracalc.web.i18n import LANGUAGES, translator
+from infracalc.web.oversight import as_json, form_time
+from infracalc.web.pages import TEMPLATES
+from infracalc.web.staff_enrollments import invitation_body
+
+WHEN = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+PERSON = Person(username="<bruno>", roles=frozenset({"casd-staff"}), acr="mfa", subject="s")
+EVENT = AuditEventOut(
+    seq=7,
+    at=WHEN,
+    actor="<evil>",
+    action="governance.switch",
+    project_id="<cohort>",
+    governance="CASD",
+    details={"reason": "<script>"},
+    prev_hash="0" * 64,
+    hash="1" * 64,
+)
+FOUND = FoundSessionOut(
+    id="s1",
+    project="<cohort>",
+    username="<evil>",
+    governance=Governance.CASD,
+    opened_at=WHEN,
+    closed_at=None,
+    matching_events=2,
+    snippet="<script>",
+)
+SESSION = SessionOut(
+    id="s1",
+    project="<cohort>",
+    username="<evil>",
+    governance=Governance.INFRACALC,
+    opened_at=WHEN,
+    closed_at=WHEN + timedelta(hours=1),
+    events=[SessionEventOut(WHEN, "bubble", "code", "<script>", {"cell": "<evil>"})],
+)
+ENROLLMENT = EnrollmentOut(
+    id="e1",
+    email="ada@<evil>.org",
+    first_name="<script>",
+    last_name="L",
+    username="ada",
+    project="cohort",
+    role=MemberRole.MEMBER,
+    state=EnrollmentState.INVITED,
+    expired=True,
+    invited_by="<bruno>",
+    invited_at=WHEN,
+    expires_at=WHEN,
+    networks=[],
+    confirmed_at=None,
+    completed_at=None,
+    revoked_by=None,
+    revoked_at=None,
+)
+ERRORS = {name: f"bad <{name}>" for name in ("project", "actor", "action", "since", "until", "user", "from", "to", "q")}
+TYPED_AUDIT = {"project": "<typed>", "actor": "", "action": "", "since": "", "until": ""}
+TYPED_SESSIONS = {"user": "<typed>", "project": "", "from": "", "to": "", "q": ""}
+INVITE_ERRORS = {
+    name: f"bad <{name}>"
+    for name in ("email", "first_name", "last_name", "project", "role", "expires_in_hours", "username")
+}
+
+PAGES: list[tuple[str, dict[str, Any]]] = [
+    (
+        "console/staff_audit.html",
+        {
+            "typed": TYPED_AUDIT,
+            "errors": {},
+            "window": AuditWindow([EVENT], older_before=7, newer_after=7),
+            "query": {"project": "<typed>"},
+            "verification": Verification(True, 7, 1, None, None, "ok"),
+            "fault_kind": None,
+            "checkpoint": CheckpointOut(seq=5, at=WHEN, key_id="abcd"),
+            "as_json": as_json,
+        },
+    ),
+    (
+        "console/staff_audit.html",
+        {
+            "typed": TYPED_AUDIT,
+            "errors": ERRORS,
+            "window": None,
+            "query": {},
+            "verification": Verification(False, 2, 0, 3, "event 3 was <modified>", "bad"),
+            "fault_kind": "modified",
+            "checkpoint": None,
+            "as_json": as_json,
+        },
+    ),
+    (
+        "console/staff_audit.html",
+        {
+            "typed": TYPED_AUDIT,
+            "errors": {},
+            "window": AuditWindow([], None, None),
+            "query": {},
+            "verification": None,
+            "fault_kind": None,
+            "checkpoint": None,
+            "as_json": as_json,
+        },
+    ),
+    (
+        "console/staff_sessions.html",
+        {"typed": TYPED_SESSIONS, "errors": {}, "page": SessionPageOut([FOUND], "c<ur>"), "query": {"user": "x"}},
+    ),
+    (
+        "console/staff_sessions.html",
+        {"typed": TYPED_SESSIONS, "errors": {**ERRORS, "cursor": "bad <cursor>"}, "page": None, "query": {}},
+    ),
+    (
+        "console/staff_sessions.html",
+        {"typed": TYPED_SESSIONS, "errors": {}, "page": SessionPageOut([], None), "query": {}},
+    ),
+    ("console/staff_session.html", {"session": SESSION, "as_json": as_json}),
+    (
+        "console/staff_session.html",
+        {"session": SessionOut("s2", "p", "u", Governance.CASD, WHEN, None, []), "as_json": as_json},
+    ),
+    (
+        "console/staff_enrollments.html",
+        {
+            "invitations": [ENROLLMENT],
+            "projects": [ProjectSummary(id="cohort", title="Birth <cohort>", governance=Governance.CASD)],
+            "roles": ["lead", "member"],
+            "typed": {"email": "<typed>", "project": "cohort", "role": "lead"},
+            "errors": INVITE_ERRORS,
+            "outcome": EnrollmentLink(ENROLLMENT, "https://x/enroll/<tok>", emailed=False),
+            "notice": "<notice>",
+            "max_hours": 336,
+        },
+    ),
+    (
+        "console/staff_enrollments.html",
+        {
+            "invitations": [],
+            "projects": [],
+            "roles": ["lead", "member"],
+            "typed": {},
+            "errors": {},
+            "outcome": None,
+            "notice": None,
+            "max_hours": 336,
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize(("template", "values"), PAGES)
+def test_every_oversight_page_renders_labels_its_fields_and_escapes(
+    language: str, template: str, values: dict[str, Any]
+) -> None:
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined
+    )
+    html = environment.get_template(template).render(
+        lang=language,
+        other_lang="en" if language == "fr" else "fr",
+        t=translator(language),
+        csrf_input='<input type="hidden" name="_csrf_token" value="x">',
+        person=PERSON,
+        staff=True,
+        **values,
+    )
+    assert f'<html lang="{language}">' in html
+    assert "&lt;bruno&gt;" in html
+    for link in ("/staff/audit", "/staff/sessions", "/staff/enrollments"):
+        assert f'href="{link}"' in html  # the navigation bar of CASD staff
+    for raw in ("<evil>", "<script>", "<cohort>", "<typed>", "<notice>", "<modified>", "<tok>", "<cursor>", "<ur>"):
+        assert raw not in html, f"{raw} unescaped in {template}"
+    for raw in re.findall(r"bad <[a-z_]+>", html):
+        raise AssertionError(f"{raw} unescaped in {template}")
+    for form in re.findall(r"<form[^>]*>.*?</form>", html, flags=re.S):
+        if 'method="post"' in form:
+            assert 'name="_csrf_token"' in form
+    for field_id in re.findall(r'<(?:input|textarea|select)(?![^>]*type="hidden")[^>]*\bid="([^"]+)"', html):
+        assert f'<label for="{field_id}">' in html, field_id
+
+
+def test_the_field_errors_show_next_to_their_fields() -> None:
+    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True)
+    _, values = PAGES[1]
+    html = environment.get_template("console/staff_audit.html").render(
+        lang="en", other_lang="fr", t=translator("en"), csrf_input="", person=PERSON, staff=True, **values
+    )
+    for name in ("project", "actor", "action", "since", "until"):
+        assert f'id="{name}-error"' in html
+    assert "Log NOT intact: event modified, at sequence number 3." in html
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("2026-11-29T09:30", datetime(2026, 11, 29, 9, 30, tzinfo=UTC)),
+        ("2026-11-29 09:30", datetime(2026, 11, 29, 9, 30, tzinfo=UTC)),
+        ("2026-11-29", datetime(2026, 11, 29, tzinfo=UTC)),
+        ("2026-11-29T09:30:00Z", datetime(2026, 11, 29, 9, 30, tzinfo=UTC)),
+        ("2026-11-29T10:30+01:00", datetime(2026, 11, 29, 10, 30, tzinfo=timezone(timedelta(hours=1)))),
+    ],
+)
+def test_a_typed_time_without_a_zone_is_utc(typed: str, expected: datetime) -> None:
+    assert form_time(typed) == expected
+
+
+@pytest.mark.parametrize("typed", ["yesterday", "2026-13-01", "29/11/2026", ""])
+def test_a_typed_value_that_is_no_time_is_refused(typed: str) -> None:
+    with pytest.raises(ValueError, match=r"\w"):
+        form_time(typed)
+
+
+def test_details_show_on_one_line_keys_sorted() -> None:
+    assert as_json({"b": [1, "é"], "a": None}) == '{"a": null, "b": [1, "é"]}'
+
+
+def test_the_invitation_form_sends_what_the_api_takes() -> None:
+    typed = {
+        "email": " ada@example.org ",
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "project": "cohort",
+        "role": "lead",
+        "expires_in_hours": "48",
+        "username": "",
+    }
+    assert invitation_body(typed) == {
+        "email": "ada@example.org",
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "project": "cohort",
+        "role": "lead",
+        "expires_in_hours": 48,
+    }
+    with pytest.raises(ValueError, match="invalid literal"):
+        invitation_body({**typed, "expires_in_hours": "two days"})
+
+
+@pytest.mark.parametrize(
+    ("problem", "kind"),
+    [
+        ("event 3 was modified: its contents no longer match its hash", "modified"),
+        ("event 4 was inserted: event 5 links to event 3, skipping it", "inserted"),
+        ("the log was truncated: it ends at seq 3 but ...", "truncated"),
+        ("checkpoint at seq 2 has an invalid signature: it was forged or altered", "forged"),
+        (None, None),
+        ("something else", None),
+    ],
+)
+def test_the_kind_of_tampering_is_read_from_the_problem(problem: str | None, kind: str | None) -> None:
+    assert fault_kind(problem) == kind
