@@ -281,6 +281,10 @@ MESSAGES: Final[Mapping[str, Mapping[str, str]]] = {
         "invite.username": "Identifiant (facultatif)",
         "invite.username_help": "Par défaut, tiré de l'adresse e-mail.",
         "invite.submit": "Inviter",
+        "invite.existing": "{email} a déjà un compte ({username}) : inutile de l'inviter, "
+        "ajoutez-le au projet {project} comme {role}.",
+        "invite.add_member": "Ajouter {username} au projet {project}",
+        "invite.member_added": "{username} est maintenant {role} du projet {project}.",
     },
     "en": {
         "site.name": "INFRACALC",
@@ -538,6 +542,10 @@ MESSAGES: Final[Mapping[str, Mapping[str, str]]] = {
         "invite.username": "Username (optional)",
         "invite.username_help": "Made from the e-mail address by default.",
         "invite.submit": "Invite",
+        "invite.existing": "{email} already has an account ({username}): no invitation is needed, "
+        "add them to project {project} as {role}.",
+        "invite.add_member": "Add {username} to project {project}",
+        "invite.member_added": "{username} is now {role} of project {project}.",
     },
 }
 

@@ -11,6 +11,7 @@ field with what was typed kept; an invitation used or revoked meanwhile says so.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any, Final
 
 import msgspec
@@ -31,6 +32,7 @@ from infracalc.service.enrollments.schemas import (
 from infracalc.service.errors import Conflict, InvalidInput, NotFound
 from infracalc.service.principals import Person
 from infracalc.service.projects import service as projects
+from infracalc.service.projects.schemas import MemberPut
 from infracalc.web.console import STAFF_ROLE, ConsolePages
 from infracalc.web.i18n import translator
 from infracalc.web.pages import PAGE_HEADERS, language, render
@@ -58,6 +60,16 @@ def invitation_body(typed: dict[str, str]) -> dict[str, Any]:
     if "expires_in_hours" in body:
         body["expires_in_hours"] = int(body["expires_in_hours"])
     return body
+
+
+@dataclass(frozen=True, slots=True)
+class MemberOffer:
+    """What the page offers when the invited e-mail already has an account: that account's membership."""
+
+    email: str
+    username: str
+    project: str
+    role: MemberRole
 
 
 def _checked_id(enrollment_id: str) -> str:
@@ -92,6 +104,7 @@ class StaffEnrollmentPages(Controller):
         errors: dict[str, str] | None = None,
         outcome: EnrollmentLink | None = None,
         notice: str | None = None,
+        offer: MemberOffer | None = None,
         status_code: int = 200,
     ) -> Template:
         invitations = await enrollments.list_enrollments(context, person, None)
@@ -109,6 +122,7 @@ class StaffEnrollmentPages(Controller):
                 "errors": errors or {},
                 "outcome": outcome,
                 "notice": notice,
+                "offer": offer,
                 "max_hours": MAX_EXPIRY_HOURS,
             },
             status_code=status_code,
@@ -142,6 +156,17 @@ class StaffEnrollmentPages(Controller):
             return await self._page(request, context, person, typed=typed, errors=errors, status_code=422)
         try:
             outcome = await enrollments.invite(context, person, invitation)
+        except enrollments.ExistingAccount as error:
+            # Issue 8: offer the membership instead of an invitation.
+            return await self._page(
+                request,
+                context,
+                person,
+                typed=typed,
+                errors={"email": str(error)},
+                offer=MemberOffer(invitation.email, error.username, error.project, error.role),
+                status_code=409,
+            )
         except (Conflict, InvalidInput) as error:
             return await self._page(
                 request, context, person, typed=typed, errors={error.field or "email": str(error)}, status_code=409
@@ -155,6 +180,24 @@ class StaffEnrollmentPages(Controller):
                 request, context, person, typed=typed, notice=t("invite.directory_down"), status_code=503
             )
         return await self._page(request, context, person, outcome=outcome, status_code=201)
+
+    @post("/membership", name="staff-enrollments-membership")
+    async def add_member(self, request: AnyRequest, context: Context, person: SignedIn) -> Template:
+        """The offer made when an invited e-mail already has an account: add that account to the project."""
+        form = await request.form()
+        username, project = str(form.get("username", "")), str(form.get("project", ""))
+        t = translator(language(request))
+        try:
+            role = MemberRole(str(form.get("role", "")))
+            member = await projects.put_member(context, person, project, username, MemberPut(role))
+        except ValueError:
+            return await self._page(request, context, person, notice=t("invite.bad_role"), status_code=422)
+        except NotFound as error:
+            return await self._page(request, context, person, notice=str(error), status_code=404)
+        notice = t(
+            "invite.member_added", username=member.username, role=t(f"role.{member.role.value}"), project=project
+        )
+        return await self._page(request, context, person, notice=notice)
 
     @post("/{enrollment_id:str}/resend", name="staff-enrollments-resend")
     async def resend(

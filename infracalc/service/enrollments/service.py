@@ -34,7 +34,7 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from infracalc.db import Enrollment, EnrollmentState, Member, UserNetwork, utc_now
+from infracalc.db import Enrollment, EnrollmentState, Member, MemberRole, UserNetwork, utc_now
 from infracalc.identity.directory import AccountExists
 from infracalc.mail import MailError, send
 from infracalc.policy.sync import network_order
@@ -69,6 +69,18 @@ class LinkRefused(ServiceError):
         self.reason = reason
         self.status = {"unknown": 404, "other_browser": 403, "not_finished": 409}.get(reason, 410)
         self.code = {404: "not_found", 403: "forbidden", 409: "conflict"}.get(self.status, "gone")
+
+
+class ExistingAccount(Conflict):
+    """The invited e-mail already has an account: the person needs a membership, not an invitation."""
+
+    def __init__(self, email: str, username: str, project: str, role: MemberRole) -> None:
+        super().__init__(
+            f"{email} already has an account ({username!r}): add the membership instead with "
+            f"PUT /api/v1/projects/{project}/members/{username}",
+            field="email",
+        )
+        self.username, self.project, self.role = username, project, role
 
 
 def digest(secret: str) -> str:
@@ -143,11 +155,7 @@ async def invite(context: ServiceContext, principal: Principal, request: Enrollm
         )
     existing = await context.directory.username_of_email(email)
     if existing is not None:
-        raise Conflict(
-            f"{email} already has an account ({existing!r}): add the membership instead with "
-            f"PUT /api/v1/projects/{request.project}/members/{existing}",
-            field="email",
-        )
+        raise ExistingAccount(email, existing, request.project, request.role)
     username = await _free_username(context, request.username, email)
     try:
         user_id = await context.directory.create_invitee(username, email, request.first_name, request.last_name)

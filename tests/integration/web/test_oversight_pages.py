@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from tests.fixtures.enrollment import Mailbox
 from tests.fixtures.keycloak import KeycloakServer
 from tests.fixtures.service import People, ServiceUnderTest
 from tests.integration.service.test_egress_events import start_bubble
 from tests.integration.service.test_enrollments import PROJECT, everything, keycloak_user, make_project, new_email
 from tests.integration.web.test_console_pages import csrf, database, sign_in
+from tests.support.mailbox import Mailbox
 
 pytestmark = pytest.mark.integration
 
@@ -271,6 +271,30 @@ async def test_staff_invite_resend_and_revoke_from_the_page(
         assert "This invitation changed meanwhile" in stale.text
         assert "already revoked" in stale.text or "cannot be sent again" in stale.text
     assert await everything(service, keycloak, email) == before
+
+
+async def test_an_invited_email_with_an_account_gets_its_membership_offered(
+    enroll_service: ServiceUnderTest, people: People
+) -> None:
+    service = enroll_service
+    await make_project(service, people)
+    await sign_in(service, people, "staff")
+    taken = await invite_form(service, email=people.accounts["researcher"].email)
+    assert taken.status_code == 409
+    # That person needs a membership, not an invitation: the page offers it, and one click adds it.
+    researcher = people.accounts["researcher"].username
+    assert 'id="offer-form"' in taken.text
+    assert f"add them to project {PROJECT} as project member" in taken.text
+    added = await service.client.post(
+        "/staff/enrollments/membership?lang=en",
+        data={"_csrf_token": await csrf(service), "username": researcher, "project": PROJECT, "role": "member"},
+    )
+    assert added.status_code == 200, added.text
+    assert f"{researcher} is now project member of project {PROJECT}" in added.text
+    assert service.opa_data("members")[PROJECT][researcher] == {"role": "member"}
+    audit = (await service.client.get("/api/v1/audit", headers=people.headers("staff"))).json()
+    events = audit["events"] if isinstance(audit, dict) else audit
+    assert any(e["action"] == "member.add" and e["details"]["username"] == researcher for e in events)
 
 
 async def test_a_lead_cannot_invite_from_the_page(
