@@ -14,6 +14,7 @@ from infracalc.web.console import ConsolePages
 from infracalc.web.enroll import EnrollPages
 from infracalc.web.login import LoginPages
 from infracalc.web.pages import STATIC, csrf_config, template_config
+from infracalc.web.reviews import ReviewPages
 
 
 def web_routes() -> list[ControllerRouterHandler]:
@@ -22,8 +23,9 @@ def web_routes() -> list[ControllerRouterHandler]:
         EnrollPages,
         LoginPages,
         ConsolePages,
+        ReviewPages,
         create_static_files_router(path="/static", directories=[STATIC], include_in_schema=False),
     ]
 
 
-__all__ = ["ConsolePages", "EnrollPages", "LoginPages", "csrf_config", "template_config", "web_routes"]
+__all__ = ["ConsolePages", "EnrollPages", "LoginPages", "ReviewPages", "csrf_config", "template_config", "web_routes"]
