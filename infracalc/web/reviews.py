@@ -21,6 +21,7 @@ from urllib.parse import quote
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import Provide
+from litestar.params import FromPath
 from litestar.response import Redirect, Stream, Template
 
 from infracalc.db import ExportState, ImportState, ReviewVerdict, Sensitivity
@@ -99,7 +100,9 @@ class ReviewPages(Controller):
         )
 
     @get("/staff/exports/{export_id:str}", name="staff-export")
-    async def export_detail(self, request: AnyRequest, context: Context, person: SignedIn, export_id: str) -> Template:
+    async def export_detail(
+        self, request: AnyRequest, context: Context, person: SignedIn, export_id: FromPath[str]
+    ) -> Template:
         """One export: each version and its checks' report, the votes, a way to read the files, the vote form."""
         return await self._export(request, context, person, export_id)
 
@@ -138,7 +141,7 @@ class ReviewPages(Controller):
 
     @post("/staff/exports/{export_id:str}/reviews", name="staff-export-review")
     async def review_export(
-        self, request: AnyRequest, context: Context, person: SignedIn, export_id: str
+        self, request: AnyRequest, context: Context, person: SignedIn, export_id: FromPath[str]
     ) -> Template | Response[Any]:
         """A vote on the version the page showed; the comment is required unless approving."""
         form = await request.form()
@@ -171,7 +174,7 @@ class ReviewPages(Controller):
 
     @get("/staff/exports/{export_id:str}/versions/{version:int}/file", name="staff-export-file")
     async def inspect_export(
-        self, request: AnyRequest, context: Context, person: SignedIn, export_id: str, version: int
+        self, request: AnyRequest, context: Context, person: SignedIn, export_id: FromPath[str], version: FromPath[int]
     ) -> Response[Any]:
         """The version's file, through the audited reviewer's link (``export.inspect``)."""
         link = await exports.inspect(context, person, export_id, version)
@@ -179,7 +182,12 @@ class ReviewPages(Controller):
 
     @get("/projects/{project_id:str}/exports/{export_id:str}/download", name="export-download")
     async def download_export(
-        self, request: AnyRequest, context: Context, person: SignedIn, project_id: str, export_id: str
+        self,
+        request: AnyRequest,
+        context: Context,
+        person: SignedIn,
+        project_id: FromPath[str],
+        export_id: FromPath[str],
     ) -> Template | Response[Any]:
         """A released export, through the audited download link (members of its project)."""
         export = await exports.read(context, person, export_id)
@@ -210,7 +218,9 @@ class ReviewPages(Controller):
         )
 
     @get("/staff/imports/{import_id:str}", name="staff-import")
-    async def import_detail(self, request: AnyRequest, context: Context, person: SignedIn, import_id: str) -> Template:
+    async def import_detail(
+        self, request: AnyRequest, context: Context, person: SignedIn, import_id: FromPath[str]
+    ) -> Template:
         """One import: what the checks saw, a way to read it, and the decision form."""
         return await self._import(request, context, person, import_id)
 
@@ -254,7 +264,7 @@ class ReviewPages(Controller):
 
     @post("/staff/imports/{import_id:str}/decision", name="staff-import-decide")
     async def decide_import(
-        self, request: AnyRequest, context: Context, person: SignedIn, import_id: str
+        self, request: AnyRequest, context: Context, person: SignedIn, import_id: FromPath[str]
     ) -> Template | Response[Any]:
         """Approve (with a sensitivity) or reject, with a reason; an import decided meanwhile says so."""
         form = await request.form()
@@ -295,7 +305,9 @@ class ReviewPages(Controller):
         return Redirect("/staff/imports", headers=PAGE_HEADERS)
 
     @get("/staff/imports/{import_id:str}/file", name="staff-import-file")
-    async def read_import(self, request: AnyRequest, context: Context, person: SignedIn, import_id: str) -> Stream:
+    async def read_import(
+        self, request: AnyRequest, context: Context, person: SignedIn, import_id: FromPath[str]
+    ) -> Stream:
         """The import's bytes, for the reviewer to read before deciding (audited ``import.read``)."""
         row = await self._find_import(context, person, import_id)
         content = await imports.read_content(context, person, row.project, import_id)
