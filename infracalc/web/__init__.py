@@ -15,6 +15,7 @@ from infracalc.web.enroll import EnrollPages
 from infracalc.web.login import LoginPages
 from infracalc.web.oversight import OversightPages
 from infracalc.web.pages import STATIC, csrf_config, template_config
+from infracalc.web.reviews import ReviewPages
 from infracalc.web.staff_enrollments import StaffEnrollmentPages
 
 
@@ -26,6 +27,7 @@ def web_routes() -> list[ControllerRouterHandler]:
         ConsolePages,
         OversightPages,
         StaffEnrollmentPages,
+        ReviewPages,
         create_static_files_router(path="/static", directories=[STATIC], include_in_schema=False),
     ]
 
@@ -35,6 +37,7 @@ __all__ = [
     "EnrollPages",
     "LoginPages",
     "OversightPages",
+    "ReviewPages",
     "StaffEnrollmentPages",
     "csrf_config",
     "template_config",

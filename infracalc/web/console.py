@@ -32,6 +32,7 @@ from infracalc.service.users import service as users
 from infracalc.service.users.schemas import NetworksPut
 from infracalc.web.i18n import translator
 from infracalc.web.pages import PAGE_HEADERS, language, message, render
+from infracalc.web.review_views import project_files
 from infracalc.web.sessions import LoginRequired, SignedIn, login_url, provide_person
 
 AnyRequest = Request[Any, Any, Any]
@@ -228,6 +229,7 @@ class ConsolePages(Controller):
                 "errors": errors or {},
                 "typed": typed or {"ports": "443", "expires_in_days": "90"},
                 "notice": notice,
+                "project_files": await project_files(context, person, project_id),
             },
             status_code=status_code if not errors else 422,
         )
