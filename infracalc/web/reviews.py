@@ -20,24 +20,22 @@ from urllib.parse import quote
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
-from litestar.di import Provide
 from litestar.params import FromPath
 from litestar.response import Redirect, Stream, Template
 
 from infracalc.db import ExportState, ImportState, ReviewVerdict, Sensitivity
-from infracalc.policy import PolicyUnavailable
 from infracalc.service.context import Context, ServiceContext
-from infracalc.service.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceError
+from infracalc.service.errors import Conflict, Forbidden, InvalidInput, NotFound
 from infracalc.service.exports import service as exports
 from infracalc.service.exports.schemas import ReviewIn
 from infracalc.service.imports import service as imports
-from infracalc.service.imports.schemas import ImportApproval, ImportOut, ImportRejection
+from infracalc.service.imports.schemas import ImportApproval, ImportRejection
 from infracalc.service.principals import Person
-from infracalc.web.console import _login_redirect, _person, _refusal, _unavailable
+from infracalc.web.console import ConsolePages
 from infracalc.web.i18n import Translate, translator
 from infracalc.web.pages import PAGE_HEADERS, language, render
 from infracalc.web.review_views import APPROVED_WITHOUT_COMMENT, findings, review_status, size_text
-from infracalc.web.sessions import LoginRequired, SignedIn
+from infracalc.web.sessions import SignedIn
 
 AnyRequest = Request[Any, Any, Any]
 #: The verdicts the export form offers, as the domain names them.
@@ -74,12 +72,9 @@ class ReviewPages(Controller):
 
     path = "/"
     include_in_schema = False
-    dependencies = {"person": Provide(_person)}  # noqa: RUF012 - Litestar's controller attribute
-    exception_handlers = {  # noqa: RUF012 - Litestar's controller attribute
-        LoginRequired: _login_redirect,
-        ServiceError: _refusal,
-        PolicyUnavailable: _unavailable,
-    }
+    # The console's: the signed-in person, and its pages for a refusal, a login to make, OPA gone.
+    dependencies = dict(ConsolePages.dependencies)  # noqa: RUF012 - Litestar's controller attribute
+    exception_handlers = dict(ConsolePages.exception_handlers)  # noqa: RUF012 - Litestar's controller attribute
 
     # -- exports -------------------------------------------------------------------------------
 
@@ -224,14 +219,6 @@ class ReviewPages(Controller):
         """One import: what the checks saw, a way to read it, and the decision form."""
         return await self._import(request, context, person, import_id)
 
-    async def _find_import(self, context: ServiceContext, person: Person, import_id: str) -> ImportOut:
-        """The import, looked for in the review queue first, then among those decided (CASD staff)."""
-        for state in (ImportState.IN_REVIEW, ImportState.RELEASED, ImportState.REJECTED):
-            found = next((row for row in await imports.queue(context, person, state) if row.id == import_id), None)
-            if found is not None:
-                return found
-        raise NotFound(f"no import {import_id!r}")
-
     async def _import(
         self,
         request: AnyRequest,
@@ -244,7 +231,7 @@ class ReviewPages(Controller):
         notice: str | None = None,
         status_code: int = 200,
     ) -> Template:
-        row = await self._find_import(context, person, import_id)
+        row = await imports.read(context, person, import_id)
         return render(
             request,
             "console/review_import.html",
@@ -280,7 +267,7 @@ class ReviewPages(Controller):
             errors["comment"] = t("reviews.reason_required")
         if errors:
             return await self._import(request, context, person, import_id, typed=typed, errors=errors, status_code=422)
-        current = await self._find_import(context, person, import_id)
+        current = await imports.read(context, person, import_id)
         if current.state != ImportState.IN_REVIEW or _form_text(form, "state") != ImportState.IN_REVIEW.value:
             return await self._import(
                 request,
@@ -309,7 +296,7 @@ class ReviewPages(Controller):
         self, request: AnyRequest, context: Context, person: SignedIn, import_id: FromPath[str]
     ) -> Stream:
         """The import's bytes, for the reviewer to read before deciding (audited ``import.read``)."""
-        row = await self._find_import(context, person, import_id)
+        row = await imports.read(context, person, import_id)
         content = await imports.read_content(context, person, row.project, import_id)
         return Stream(
             content.chunks,

@@ -239,6 +239,20 @@ async def queue(context: ServiceContext, principal: Principal, state: ImportStat
     return [_out(row) for row in rows]
 
 
+async def read(context: ServiceContext, principal: Principal, import_id: str) -> ImportOut:
+    """One import, whatever its state, for its reviewers (CASD staff: the queue's permission).
+
+    Raises:
+        NotFound: there is no such import.
+    """
+    await context.authorize(principal, "import.queue")
+    async with context.read_sessions() as session:
+        row = await session.get(Import, import_id)
+    if row is None:
+        raise NotFound(f"no import {import_id!r}")
+    return _out(row)
+
+
 async def approve(context: ServiceContext, principal: Principal, import_id: str, request: ImportApproval) -> ImportOut:
     """Release an import in review with its sensitivity (CASD staff); OPA knows before this returns.
 
