@@ -45,13 +45,23 @@ def xlsx(rows: int = 3) -> bytes:
     return buffer.getvalue()
 
 
-def ooxml(kind: str, extra: Mapping[str, bytes] | None = None, *, overrides: Mapping[str, str] | None = None) -> bytes:
-    """A minimal OOXML package of ``kind`` (a key of :data:`OOXML_MAIN`), plus ``extra`` parts and content types."""
+def ooxml(
+    kind: str,
+    extra: Mapping[str, bytes] | None = None,
+    *,
+    overrides: Mapping[str, str] | None = None,
+    doctype: str = "",
+) -> bytes:
+    """A minimal OOXML package of ``kind`` (a key of :data:`OOXML_MAIN`), plus ``extra`` parts and content types.
+
+    ``doctype`` goes before the content types' root element (packages never have one).
+    """
     main, main_type = OOXML_MAIN[kind]
     types = {f"/{main}": main_type, **(overrides or {})}
     content_types = (
         '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-        '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+        + doctype
+        + '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
         '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
         '<Default Extension="xml" ContentType="application/xml"/>'
         + "".join(f'<Override PartName="{name}" ContentType="{value}"/>' for name, value in types.items())
