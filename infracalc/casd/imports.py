@@ -231,13 +231,15 @@ class _Looker:
                     continue
                 self.text.feed(chunk)
                 if self.file_type is not None:
-                    await self._spool(chunk)
+                    if self.spool is not None:
+                        await self._spool(self.spool, chunk)
                     yield chunk
                     continue
                 head += chunk
                 if len(head) >= HEAD_BYTES:
                     self._decide(bytes(head), complete=False)
-                    await self._spool(bytes(head))
+                    if self.spool is not None:
+                        await self._spool(self.spool, bytes(head))
                     yield bytes(head)
         except ImportRefused:
             raise
@@ -249,7 +251,8 @@ class _Looker:
         if self.file_type is None:
             self._decide(bytes(head), complete=True)
             if head:
-                await self._spool(bytes(head))
+                if self.spool is not None:
+                    await self._spool(self.spool, bytes(head))
                 yield bytes(head)
         if self.spool is not None:
             await self._check_office_document(self.spool)
@@ -267,19 +270,19 @@ class _Looker:
                 self.file_type = found
                 return
             extension = PurePosixPath(self.name).suffix.lower()
+            # A password-protected Office file is a compound document (the package is encrypted inside).
+            hint = " (a password-protected or legacy Office file: remove the password)" if found.name == "ole2" else ""
             raise ImportRefused(
                 "type_mismatch",
-                f"the name says {extension} ({self.office.description}) but the content is {found.description}: "
-                "the extension must agree with the content",
+                f"the name says {extension} ({self.office.description}) but the content is {found.description}"
+                f"{hint}: the extension must agree with the content",
             )
         if found.archive:
             hint = f"; {OFFICE_HINT}" if found.name == "zip" else ""
             raise ImportRefused("archive", f"{ARCHIVE_REFUSAL} (the content is {found.description}{hint})")
         self.file_type = found
 
-    async def _spool(self, data: bytes) -> None:
-        if self.spool is None:
-            return
+    async def _spool(self, spool: BinaryIO, data: bytes) -> None:
         self.spooled += len(data)
         if self.spooled > self.office_max_bytes:
             raise ImportRefused(
@@ -288,7 +291,7 @@ class _Looker:
                 "(INFRACALC_EXPORT_MAX_UNCOMPRESSED_BYTES, also what its parts may expand to)",
             )
         try:
-            await asyncio.to_thread(self.spool.write, data)
+            await asyncio.to_thread(spool.write, data)
         except OSError as error:
             raise ImportRefused(
                 "storage", f"the office document could not be spooled for its checks: {error}"

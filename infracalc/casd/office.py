@@ -29,6 +29,7 @@ defence. Every refusal is a :class:`PackageRefused` whose ``reason`` says which 
 from __future__ import annotations
 
 import io
+import posixpath
 import re
 import struct
 import zipfile
@@ -446,7 +447,7 @@ def _identify_ooxml(archive: zipfile.ZipFile, names: set[str], entries: int) -> 
     main: str | None = None
     for relationship in _xml(archive, by_folded[_ROOT_RELATIONSHIPS.casefold()]):
         if relationship.tag == f"{_REL}Relationship" and relationship.get("Type") in _OFFICE_DOCUMENT_RELATIONSHIPS:
-            main = relationship.get("Target", "").lstrip("/").casefold()
+            main = posixpath.normpath(relationship.get("Target", "").lstrip("/")).casefold()
             break
     if main is None or main not in by_folded:
         return Package(None, "a ZIP archive with content types but no main document part", (), entries)

@@ -144,6 +144,15 @@ REFUSALS = {
         "the name says .ods (an OpenDocument spreadsheet (ods)) but the content is an Excel workbook (xlsx): "
         "the extension must agree with the content",
     ),
+    "a password-protected workbook": (
+        "cohort.xlsx",
+        office.OLE2,
+        415,
+        "type_mismatch",
+        "the name says .xlsx (an Excel workbook (xlsx)) but the content is a Microsoft compound document "
+        "(xls, doc, msi) (a password-protected or legacy Office file: remove the password): "
+        "the extension must agree with the content",
+    ),
     "text named as a workbook": (
         "cohort.xlsx",
         b"id;age\n1;34\n",
