@@ -7,6 +7,8 @@ the command line and CASD's own tools can call it alike. ``tests/unit/casd`` che
 - :mod:`infracalc.casd.sessions`: the record of each bubble run and its timeline.
 - :mod:`infracalc.casd.session_search`: finding sessions by user, project, time and words.
 - :mod:`infracalc.casd.objects`: the object store of imports and exports (streamed uploads, governance tags).
+- :mod:`infracalc.casd.filetypes`: what a file is from its content, one sniffer for imports and exports.
+- :mod:`infracalc.casd.office`: office documents (OOXML, ODF) told apart from archives and checked within limits.
 - :mod:`infracalc.casd.checks`: output checks (disclosure control) on files leaving a bubble.
 """
 

@@ -5,9 +5,17 @@ A file arrives as a stream of bytes with a name. :func:`receive` checks the name
 ``projects/<project>/imports/<id>/<name>`` (multipart, per-part and whole-file SHA-256, a size
 cap, the ``governance`` tag), and looks at the content on the way (:mod:`infracalc.casd.filetypes`):
 archives and compressed streams are refused as soon as their first bytes arrive, since they hide
-what they hold (a zip bomb among them). Anything wrong, at any point (name, size, empty file,
-archive, a client that goes away, an S3 failure), raises :class:`ImportRefused` after the upload
-was aborted: no object is left.
+what they hold (a zip bomb among them).
+
+Office documents (xlsx, docx, pptx, ods, odt, odp) are ZIP archives too. A file named so whose
+content starts like a ZIP is also spooled, as it streams to the object store, to an anonymous
+temporary file of at most ``office_max_bytes``; once its last byte has arrived, and before the
+upload is completed, :func:`infracalc.casd.office.check_office_document` checks it: a real package of
+the type its extension says, without macros, within the limits on entries and expanded size, no
+archive inside. Macro-enabled extensions (``.xlsm``...) are refused by name, before a byte is read.
+
+Anything wrong, at any point (name, size, empty file, archive, office document, a client that goes
+away, an S3 failure), raises :class:`ImportRefused` after the upload was aborted: no object is left.
 
 :func:`route` then says where a stored file goes, by its project's governance:
 
@@ -24,11 +32,14 @@ database at all, so that no transaction stays open while a large file streams in
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+import tempfile
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import PurePosixPath
+from typing import BinaryIO
 
 from sqlalchemy import exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,6 +47,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from infracalc.casd.filenames import InvalidFileName, check_file_name
 from infracalc.casd.filetypes import HEAD_BYTES, FileType, TextCheck, sniff
 from infracalc.casd.objects import EmptyObject, ObjectStore, ObjectStoreError, ObjectTooLarge, StoredObject
+from infracalc.casd.office import (
+    DEFAULT_MAX_EXPANDED_BYTES,
+    MACRO_EXTENSIONS,
+    OFFICE_EXTENSIONS,
+    PackageRefused,
+    check_office_document,
+    office_format_for_name,
+)
 from infracalc.casd.sessions import NewEvent, append_events
 from infracalc.db import Governance, Import, ImportState, Sensitivity, SessionRecord, utc_now
 from infracalc.errors import InfracalcError
@@ -51,6 +70,18 @@ CODE_MAX_BYTES = 256 * 1024
 DEFAULT_MAX_BYTES = 5 * 1024**3
 #: What the refusal of an archive says.
 ARCHIVE_REFUSAL = "archives are not accepted: upload the files themselves"
+#: What the refusal of a ZIP archive adds.
+OFFICE_HINT = "office documents are accepted under their own extension: " + ", ".join(sorted(OFFICE_EXTENSIONS))
+#: The import refusal of each :class:`~infracalc.casd.office.PackageRefused` reason.
+_PACKAGE_REFUSALS = {
+    "archive": "archive",
+    "macros": "macros",
+    "mismatch": "type_mismatch",
+    "unreadable": "office_document",
+    "too_large": "office_document",
+    "nested": "office_document",
+}
+_ZIP_LOCAL_HEADER = b"PK\x03\x04"
 #: The source of the session events this module writes.
 SOURCE = "service"
 
@@ -62,8 +93,11 @@ class ImportFailure(InfracalcError):
 class ImportRefused(ImportFailure):
     """The file was not imported, and nothing of it was kept; ``reason`` names the check that failed.
 
-    Reasons: ``file_name``, ``too_large``, ``empty``, ``archive``, ``interrupted`` (the bytes
-    stopped coming: a client that went away), ``storage`` (the object store failed).
+    Reasons: ``file_name``, ``too_large``, ``empty``, ``archive``, ``macros`` (a macro-enabled office
+    document), ``type_mismatch`` (an office document's extension says another type than its content),
+    ``office_document`` (a broken or unsafe office document: a zip bomb, an archive inside...),
+    ``interrupted`` (the bytes stopped coming: a client that went away), ``storage`` (the object
+    store failed, or the office document could not be spooled).
     """
 
     def __init__(self, reason: str, message: str) -> None:
@@ -124,8 +158,11 @@ async def receive(
     governance: Governance | str,
     max_bytes: int,
     import_id: str | None = None,
+    office_max_bytes: int = DEFAULT_MAX_EXPANDED_BYTES,
 ) -> Received:
     """Check ``name``, then stream ``chunks`` into quarantine, looking at the content on the way.
+
+    ``office_max_bytes`` bounds an office document: its file, and what its entries expand to.
 
     Raises:
         ImportRefused: the name, size, type or transfer failed a check, or the store failed; the
@@ -135,9 +172,15 @@ async def receive(
         normal = check_file_name(name)
     except InvalidFileName as error:
         raise ImportRefused("file_name", str(error)) from None
+    extension = PurePosixPath(normal).suffix.lower()
+    if extension in MACRO_EXTENSIONS:
+        raise ImportRefused(
+            "macros",
+            f"documents with macros ({extension}) are not accepted: save it without macros (.xlsx, .docx, .pptx)",
+        )
     owner = Governance(governance)
     import_id = import_id or new_import_id()
-    looker = _Looker(chunks)
+    looker = _Looker(chunks, name=normal, office_max_bytes=office_max_bytes)
     try:
         stored = await objects.put_stream(
             object_key(project_id, import_id, normal), looker.chunks(), governance=owner, max_bytes=max_bytes
@@ -148,6 +191,8 @@ async def receive(
         raise ImportRefused("empty", "the file is empty") from None
     except ObjectStoreError as error:
         raise ImportRefused("storage", f"the file could not be stored: {error}") from error
+    finally:
+        looker.close()
     if looker.file_type is None:  # pragma: no cover - set before the first byte is passed on
         raise ImportRefused("storage", "the file's type was not determined")
     return Received(
@@ -161,12 +206,22 @@ async def receive(
 
 
 class _Looker:
-    """Passes a stream on, naming its type from its first bytes and following whether it stays text."""
+    """Passes a stream on, naming its type from its first bytes and following whether it stays text.
 
-    def __init__(self, source: AsyncIterable[bytes]) -> None:
+    A file named as an office document whose content starts like a ZIP is also spooled, then
+    checked as a whole once its last byte has arrived, before the stream ends (so a refusal aborts
+    the upload before it is completed).
+    """
+
+    def __init__(self, source: AsyncIterable[bytes], *, name: str, office_max_bytes: int) -> None:
         self.source = source
+        self.name = name
+        self.office = office_format_for_name(name)
+        self.office_max_bytes = office_max_bytes
         self.file_type: FileType | None = None
         self.text = TextCheck(limit=CODE_MAX_BYTES)
+        self.spool: BinaryIO | None = None
+        self.spooled = 0
 
     async def chunks(self) -> AsyncIterator[bytes]:
         head = bytearray()
@@ -176,11 +231,15 @@ class _Looker:
                     continue
                 self.text.feed(chunk)
                 if self.file_type is not None:
+                    if self.spool is not None:
+                        await self._spool(self.spool, chunk)
                     yield chunk
                     continue
                 head += chunk
                 if len(head) >= HEAD_BYTES:
                     self._decide(bytes(head), complete=False)
+                    if self.spool is not None:
+                        await self._spool(self.spool, bytes(head))
                     yield bytes(head)
         except ImportRefused:
             raise
@@ -192,12 +251,64 @@ class _Looker:
         if self.file_type is None:
             self._decide(bytes(head), complete=True)
             if head:
+                if self.spool is not None:
+                    await self._spool(self.spool, bytes(head))
                 yield bytes(head)
+        if self.spool is not None:
+            await self._check_office_document(self.spool)
+
+    def close(self) -> None:
+        """Delete the spooled copy, if any."""
+        if self.spool is not None:
+            self.spool.close()
 
     def _decide(self, head: bytes, *, complete: bool) -> None:
-        self.file_type = sniff(head, complete=complete)
-        if self.file_type.archive:
-            raise ImportRefused("archive", f"{ARCHIVE_REFUSAL} (the content is {self.file_type.description})")
+        found = sniff(head, complete=complete)
+        if self.office is not None and head:
+            if head.startswith(_ZIP_LOCAL_HEADER):
+                self.spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close(), whatever happens
+                self.file_type = found
+                return
+            extension = PurePosixPath(self.name).suffix.lower()
+            # A password-protected Office file is a compound document (the package is encrypted inside).
+            hint = " (a password-protected or legacy Office file: remove the password)" if found.name == "ole2" else ""
+            raise ImportRefused(
+                "type_mismatch",
+                f"the name says {extension} ({self.office.description}) but the content is {found.description}"
+                f"{hint}: the extension must agree with the content",
+            )
+        if found.archive:
+            hint = f"; {OFFICE_HINT}" if found.name == "zip" else ""
+            raise ImportRefused("archive", f"{ARCHIVE_REFUSAL} (the content is {found.description}{hint})")
+        self.file_type = found
+
+    async def _spool(self, spool: BinaryIO, data: bytes) -> None:
+        self.spooled += len(data)
+        if self.spooled > self.office_max_bytes:
+            raise ImportRefused(
+                "too_large",
+                f"an office document may be at most {self.office_max_bytes} bytes "
+                "(INFRACALC_EXPORT_MAX_UNCOMPRESSED_BYTES, also what its parts may expand to)",
+            )
+        try:
+            await asyncio.to_thread(spool.write, data)
+        except OSError as error:
+            raise ImportRefused(
+                "storage", f"the office document could not be spooled for its checks: {error}"
+            ) from None
+
+    async def _check_office_document(self, spool: BinaryIO) -> None:
+        try:
+            found = await asyncio.to_thread(
+                check_office_document, spool, name=self.name, max_expanded_bytes=self.office_max_bytes
+            )
+        except PackageRefused as refusal:
+            reason = _PACKAGE_REFUSALS[refusal.reason]
+            message = f"{ARCHIVE_REFUSAL} ({refusal}; {OFFICE_HINT})" if reason == "archive" else str(refusal)
+            raise ImportRefused(reason, message) from None
+        except OSError as error:
+            raise ImportRefused("storage", f"the office document could not be checked: {error}") from None
+        self.file_type = FileType(found.name, found.description, media_type=found.media_type)
 
 
 def route(received: Received) -> Routing:
@@ -424,6 +535,7 @@ __all__ = [
     "CODE_EXTENSIONS",
     "CODE_MAX_BYTES",
     "DEFAULT_MAX_BYTES",
+    "OFFICE_HINT",
     "ImportFailure",
     "ImportNotInReview",
     "ImportRefused",

@@ -5,7 +5,7 @@ check, PASS, REVIEW or FAIL with a reason in plain language, and a disclosure-ri
 the exports module uses to route the file to review. The rules follow ACRO (AI-SDC)'s statistical
 disclosure control: small counts, zeros, dominance (N-K) and p-ratio. One concept per module:
 
-- :mod:`~infracalc.casd.checks.filetypes`: the type from the content (the name is a hint);
+- :mod:`infracalc.casd.filetypes` (shared with imports): the type from the content (the name is a hint);
 - :mod:`~infracalc.casd.checks.tables`: CSV/TSV and XLSX read row by row within limits;
 - :mod:`~infracalc.casd.checks.disclosure`: which cells are counts, and the rules;
 - :mod:`~infracalc.casd.checks.markup`: active content in HTML/SVG, found and stripped;
@@ -19,12 +19,12 @@ from __future__ import annotations
 
 from infracalc.casd.checks.check import DEFAULT_SETTINGS, check_output
 from infracalc.casd.checks.errors import CheckError, ParseRefused
-from infracalc.casd.checks.filetypes import ALLOWED_TYPES
 from infracalc.casd.checks.findings import Finding, Outcome
 from infracalc.casd.checks.markup import strip_active_content
 from infracalc.casd.checks.report import CheckReport
 from infracalc.casd.checks.risk import RiskLevel
 from infracalc.casd.checks.settings import CheckSettings
+from infracalc.casd.filetypes import ALLOWED_TYPES
 
 __all__ = [
     "ALLOWED_TYPES",

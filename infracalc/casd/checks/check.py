@@ -15,13 +15,13 @@ from pathlib import Path
 
 from infracalc.casd.checks.disclosure import CountRules, contributor_findings
 from infracalc.casd.checks.errors import ParseRefused
-from infracalc.casd.checks.filetypes import ALLOWED_TYPES, Detection, detect_type
 from infracalc.casd.checks.findings import Finding, Outcome
 from infracalc.casd.checks.markup import MARKUP_TYPES, find_active_content
 from infracalc.casd.checks.report import CheckReport
 from infracalc.casd.checks.risk import MANUAL_REVIEW, risk_level, risk_score
 from infracalc.casd.checks.settings import CheckSettings
 from infracalc.casd.checks.tables import check_workbook_archive, csv_rows, workbook_sheets
+from infracalc.casd.filetypes import ALLOWED_TYPES, Detection, detect_type
 
 _log = logging.getLogger(__name__)
 

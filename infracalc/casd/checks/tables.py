@@ -7,11 +7,12 @@ refused before it is held in memory. Then each row is refused when it has more t
 than ``max_rows`` rows. The csv module's own field limit is process-wide: it is raised to
 ``max_cell_bytes`` when that is larger (never lowered), and the cell limit is applied here.
 
-XLSX workbooks are checked as ZIP archives first: the parts' declared sizes (which Python's
-:mod:`zipfile` enforces while reading) must add up to at most ``max_uncompressed_bytes`` (zip
-bombs), and each worksheet's XML is scanned, streaming, for its rows and the cells in each row,
-because openpyxl builds a whole row in memory. Only then is the workbook opened with openpyxl in
-read-only mode, every sheet in turn.
+XLSX workbooks are checked as office packages first, with the imports' defence
+(:func:`infracalc.casd.office.check_package`): a sound archive whose parts' declared sizes add up
+to at most ``max_uncompressed_bytes`` (zip bombs), every part read once within that limit, none an
+archive itself. Then each worksheet's XML is scanned, streaming, for its rows and the cells in each
+row, because openpyxl builds a whole row in memory. Only then is the workbook opened with openpyxl
+in read-only mode, every sheet in turn.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from pathlib import Path
 from typing import IO
 
 from infracalc.casd.checks.errors import ParseRefused
-from infracalc.casd.checks.filetypes import MAX_ZIP_ENTRIES, zip_entry_count
 from infracalc.casd.checks.settings import CheckSettings
+from infracalc.casd.office import PackageRefused, check_package
 
 _SCAN_CHUNK = 1024 * 1024
 _TAG_PREFIX = 64  # enough of a tag to recognise it
@@ -155,17 +156,14 @@ def check_workbook_archive(path: Path, settings: CheckSettings) -> WorkbookParts
             worksheet over the row or column limits.
     """
     try:
-        entries = zip_entry_count(path)
-        if entries > MAX_ZIP_ENTRIES:
-            raise ParseRefused(f"the workbook has {entries:,} parts, more than {MAX_ZIP_ENTRIES:,}")
+        check_package(path, max_expanded_bytes=settings.max_uncompressed_bytes)
+    except PackageRefused as error:
+        if error.reason == "unreadable":
+            raise ParseRefused(f"the workbook is not a readable XLSX (ZIP) archive: {error}") from None
+        raise ParseRefused(str(error)) from None
+    try:
         with zipfile.ZipFile(path) as archive:
             infos = archive.infolist()
-            expanded = sum(info.file_size for info in infos)
-            if expanded > settings.max_uncompressed_bytes:
-                raise ParseRefused(
-                    f"the workbook expands to {expanded:,} bytes, more than {settings.max_uncompressed_bytes:,} "
-                    "(INFRACALC_EXPORT_MAX_UNCOMPRESSED_BYTES): too large to check, or a zip bomb"
-                )
             for info in infos:
                 if _WORKSHEET.fullmatch(info.filename):
                     _scan_worksheet(archive, info.filename, settings)

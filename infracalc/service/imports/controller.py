@@ -49,8 +49,9 @@ class ProjectImportController(Controller):
     ) -> ImportOut:
         """Stream the file into quarantine; it is released at once (a small code file under INFRACALC) or reviewed.
 
-        Refusals leave nothing behind: 413 over the cap, 415 for another declared type or an archive,
-        422 for a bad name or an empty file, 400 for a body cut short.
+        Refusals leave nothing behind: 413 over the cap, 415 for another declared type, an archive, an
+        office document with macros or of another type than its name says, 422 for a bad name, an empty
+        file or an unsafe office document, 400 for a body cut short.
         """
         media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         try:

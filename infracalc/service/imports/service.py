@@ -7,7 +7,8 @@ the project's open sessions about an immediate release). If that transaction fai
 deleted again.
 
 A refused upload (a bad name, a declared type that is not ``application/octet-stream``, too large,
-empty, an archive, a body cut short, an S3 failure) leaves no object and no row: the upload was
+empty, an archive, an office document with macros, of another type than its name says or unsafe, a
+body cut short, an S3 failure) leaves no object and no row: the upload was
 aborted before the error reached this module, which then writes exactly one audit event,
 ``import.refuse`` with the reason, in a small transaction of its own (the upload's work was never
 in a transaction, so there is nothing to roll back first).
@@ -56,6 +57,9 @@ _REFUSALS: dict[str, type[ServiceError]] = {
     "too_large": TooLarge,
     "empty": InvalidInput,
     "archive": UnsupportedMediaType,
+    "macros": UnsupportedMediaType,
+    "type_mismatch": UnsupportedMediaType,
+    "office_document": InvalidInput,
     "interrupted": BadRequest,
     "storage": Unavailable,
     "media_type": UnsupportedMediaType,
@@ -133,7 +137,13 @@ async def upload(
     try:
         _check_declared(media_type, content_length, cap)
         received = await imports.receive(
-            objects, chunks, project_id=slug, name=name, governance=governance, max_bytes=cap
+            objects,
+            chunks,
+            project_id=slug,
+            name=name,
+            governance=governance,
+            max_bytes=cap,
+            office_max_bytes=context.settings.exports.checks.max_uncompressed_bytes,
         )
     except imports.ImportRefused as refusal:
         await _record_refusal(context, principal, slug=slug, governance=governance, name=name, refusal=refusal)

@@ -334,8 +334,8 @@ async def refused_cleanly(
             zip_bomb(),
             415,
             "archive",
-            "archives are not accepted: upload the files themselves (the content is ZIP archive "
-            "(or a format built on ZIP: xlsx, docx, odt, jar))",
+            "archives are not accepted: upload the files themselves (the content is a ZIP archive; office documents "
+            "are accepted under their own extension: .docx, .odp, .ods, .odt, .pptx, .xlsx)",
         ),
         (
             "notes.txt",

@@ -1,4 +1,4 @@
-"""Imports against ``infracalc serve`` as a process: a client that disconnects half-way, and the CLI.
+"""Imports against ``infracalc serve`` as a process: a client that disconnects half-way, the CLI, an office document.
 
 In-process test clients buffer request bodies, so a real disconnect needs a real server and a
 raw socket.
@@ -22,12 +22,14 @@ import requests
 
 from infracalc.casd.objects import ObjectStore
 from infracalc.identity import proxy_secret
+from infracalc.import_client import upload_file
 from infracalc.stack.ports import free_port
 from infracalc.storage import make_s3_client
 from tests.fixtures.keycloak import KeycloakServer
 from tests.fixtures.live_service import LiveService
 from tests.fixtures.servers import OpaServer, S3Server
 from tests.fixtures.service import People, service_env
+from tests.support import office
 from tests.support.processes import answers, start_server
 
 pytestmark = pytest.mark.integration
@@ -249,4 +251,46 @@ async def test_a_body_of_undeclared_length_over_the_cap_is_refused_part_way(
     [refusal] = audit(live, people)
     assert (refusal["action"], refusal["details"]["reason"]) == ("import.refuse", "too_large")
     assert await store.keys("") == []
+    assert await store.pending_uploads() == []
+
+
+async def test_an_office_document_streamed_in_blocks_is_checked_whole_and_one_cut_short_leaves_nothing(
+    live_service: LiveService, people: People, s3: S3Server, tmp_path: Path
+) -> None:
+    make_project(live_service, people, "cohort", "INFRACALC")
+    store = store_of(live_service, s3)
+    picture = b"\x89PNG\r\n\x1a\n" + os.urandom(12 * MIB)
+    workbook = tmp_path / "cohort.xlsx"
+    workbook.write_bytes(office.add_parts(office.xlsx(), {"xl/media/image1.png": picture}))
+
+    imported = upload_file(live_service.api, people.token("researcher"), "cohort", workbook)
+    assert (imported["detected_type"], imported["state"], imported["size"]) == (
+        "xlsx",
+        "in_review",
+        workbook.stat().st_size,
+    )
+    key = f"projects/cohort/imports/{imported['id']}/cohort.xlsx"
+    assert await store.keys("") == [key]
+
+    url = urlsplit(live_service.url)
+    head = (
+        "POST /api/v1/projects/cohort/imports?name=again.xlsx HTTP/1.1\r\n"
+        f"Host: {url.netloc}\r\n"
+        f"Authorization: Bearer {people.token('researcher')}\r\n"
+        "Content-Type: application/octet-stream\r\n"
+        f"Content-Length: {workbook.stat().st_size}\r\n\r\n"
+    )
+    with socket.create_connection((url.hostname, url.port), timeout=30) as connection:
+        connection.sendall(head.encode() + workbook.read_bytes()[: 10 * MIB])  # the client goes before the end
+        deadline = time.monotonic() + 60
+        while not await store.pending_uploads() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(await store.pending_uploads()) == 1
+
+    deadline = time.monotonic() + 60
+    while len(audit(live_service, people, "import.refuse")) < 1 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    [refusal] = audit(live_service, people, "import.refuse")
+    assert refusal["details"]["reason"] == "interrupted"
+    assert await store.keys("") == [key]
     assert await store.pending_uploads() == []

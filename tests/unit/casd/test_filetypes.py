@@ -1,4 +1,4 @@
-"""File types from content: archive signatures, common formats, text to the last byte."""
+"""File types from content: archive signatures, common formats, text to the last byte; one sniffer for all."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ import gzip
 import io
 import tarfile
 import zipfile
+from pathlib import Path
 
 import pytest
 
-from infracalc.casd.filetypes import HEAD_BYTES, TextCheck, sniff
+from infracalc.casd.filetypes import HEAD_BYTES, TextCheck, detect_type, sniff
 
 
 def _zip() -> bytes:
@@ -99,3 +100,29 @@ def test_text_check_follows_the_whole_stream_up_to_its_limit() -> None:
     check.feed(b"ok\n")
     check.feed(b"\x00")
     assert not check.text
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"%PDF-1.7\n...",
+        b"\x89PNG\r\n\x1a\n\x00\x00",
+        gzip.compress(b"x" * 100),
+        _tar(),
+        b"MZ\x90\x00" + bytes(40),
+        b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(100),
+        b"PAR1\x00\x15",
+        b"II*\x00" + bytes(20),
+    ],
+)
+def test_imports_and_output_checks_name_a_binary_format_alike(content: bytes, tmp_path: Path) -> None:
+    # One table of signatures: the import's sniff and the export's detection cannot drift apart.
+    path = tmp_path / "file.bin"
+    path.write_bytes(content)
+    assert detect_type(path, "file.bin").detected_type == sniff(content[:HEAD_BYTES], complete=True).name
+
+
+def test_a_zip_is_opened_by_the_output_checks_only_to_name_what_it_holds(tmp_path: Path) -> None:
+    path = tmp_path / "data.zip"
+    path.write_bytes(_zip())
+    assert (sniff(_zip(), complete=True).name, detect_type(path, "data.zip").detected_type) == ("zip", "zip")

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from infracalc.casd.checks import ALLOWED_TYPES, Outcome
+from tests.support import office
 
 from .conftest import Check, checks, finding, write_workbook
 
@@ -60,11 +61,11 @@ def test_each_allowed_type_is_recognised_from_its_content(
         (b"\x1f\x8b\x08\x00" + bytes(20), "gzip"),
         (b"PAR1" + bytes(20), "parquet"),
         (_zip({"data.csv": b"a,b\n1,2\n"}), "zip"),
-        (_zip({"[Content_Types].xml": b"<Types/>", "word/document.xml": b"<w/>"}), "docx"),
-        (
-            _zip({"[Content_Types].xml": b"<Types/>", "xl/workbook.xml": b"<w/>", "xl/vbaProject.bin": b"macro"}),
-            "xlsm",
-        ),
+        (_zip({"[Content_Types].xml": b"<Types/>", "word/document.xml": b"<w/>"}), "zip"),  # no main part
+        (office.ooxml("docx"), "docx"),
+        (office.odf("ods"), "ods"),
+        (office.add_parts(office.ooxml("xlsx"), {"xl/vbaProject.bin": office.OLE2}), "xlsm"),
+        (office.ooxml("xlsm"), "xlsm"),
         (b'<?xml version="1.0"?><data><row/></data>', "xml"),
     ],
 )
