@@ -288,7 +288,7 @@ class _Looker:
             raise ImportRefused(
                 "too_large",
                 f"an office document may be at most {self.office_max_bytes} bytes "
-                "(INFRACALC_EXPORT_MAX_UNCOMPRESSED_BYTES, also what its parts may expand to)",
+                "(INFRACALC_OFFICE_MAX_EXPANDED_BYTES, also what its parts may expand to)",
             )
         try:
             await asyncio.to_thread(spool.write, data)

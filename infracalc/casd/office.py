@@ -481,7 +481,7 @@ def _check_contents(archive: zipfile.ZipFile, max_expanded_bytes: int) -> None:
         raise PackageRefused(
             "too_large",
             f"the document expands to {declared:,} bytes, more than {max_expanded_bytes:,} "
-            "(INFRACALC_EXPORT_MAX_UNCOMPRESSED_BYTES): too large to check, or a zip bomb",
+            "(INFRACALC_OFFICE_MAX_EXPANDED_BYTES): too large to check, or a zip bomb",
         )
     budget = max_expanded_bytes
     for info in infos:

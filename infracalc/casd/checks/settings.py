@@ -77,7 +77,8 @@ class CheckSettings:
     max_cell_bytes: int = 128 * 1024
     #: ``INFRACALC_EXPORT_MAX_ROW_BYTES``: the longest CSV/TSV record, in characters (default 4 MiB).
     max_row_bytes: int = 4 * 1024 * 1024
-    #: ``INFRACALC_EXPORT_MAX_UNCOMPRESSED_BYTES``: the most an XLSX may expand to (default 128 MiB; zip bombs).
+    #: ``INFRACALC_OFFICE_MAX_EXPANDED_BYTES``: the most an office document, imported or exported, may expand to
+    #: (default 128 MiB; zip bombs).
     max_uncompressed_bytes: int = 128 * 1024 * 1024
 
     def __post_init__(self) -> None:
@@ -108,6 +109,6 @@ class CheckSettings:
                 env, "INFRACALC_EXPORT_MAX_ROW_BYTES", default.max_row_bytes, minimum=1, maximum=2**30
             ),
             max_uncompressed_bytes=_integer(
-                env, "INFRACALC_EXPORT_MAX_UNCOMPRESSED_BYTES", default.max_uncompressed_bytes, minimum=1, maximum=2**40
+                env, "INFRACALC_OFFICE_MAX_EXPANDED_BYTES", default.max_uncompressed_bytes, minimum=1, maximum=2**40
             ),
         )

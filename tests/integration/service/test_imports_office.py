@@ -188,7 +188,7 @@ async def office_capped_service(
 ) -> AsyncIterator[ServiceUnderTest]:
     """The service with office documents capped at 1 MiB (the output checks' expansion limit)."""
     env = service_env(database_url, opa.url, keycloak, tmp_path, s3, proxy_secret_sha256=proxy_secret.digest("x"))
-    settings = ServiceSettings.from_env({**env, "INFRACALC_EXPORT_MAX_UNCOMPRESSED_BYTES": str(1024 * 1024)})
+    settings = ServiceSettings.from_env({**env, "INFRACALC_OFFICE_MAX_EXPANDED_BYTES": str(1024 * 1024)})
     app = create_app(settings)
     async with AsyncTestClient(app) as client:
         yield ServiceUnderTest(app, client, settings, opa)
@@ -202,7 +202,7 @@ async def test_an_office_document_over_its_limit_is_refused_while_it_streams(
     big = office.add_parts(office.xlsx(), {"xl/media/image1.png": b"\x89PNG\r\n\x1a\n" + os.urandom(2 * 1024 * 1024)})
     message = (
         "an office document may be at most 1048576 bytes "
-        "(INFRACALC_EXPORT_MAX_UNCOMPRESSED_BYTES, also what its parts may expand to)"
+        "(INFRACALC_OFFICE_MAX_EXPANDED_BYTES, also what its parts may expand to)"
     )
     before = await service.snapshot()
     answer = await upload(service, people, "cohort", "chart.xlsx", big, expect=413)

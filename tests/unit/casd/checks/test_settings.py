@@ -35,7 +35,7 @@ def test_every_variable_is_read() -> None:
             "INFRACALC_EXPORT_MAX_ROWS": "1_000",
             "INFRACALC_EXPORT_MAX_CELL_BYTES": "100",
             "INFRACALC_EXPORT_MAX_ROW_BYTES": "1000",
-            "INFRACALC_EXPORT_MAX_UNCOMPRESSED_BYTES": "4096",
+            "INFRACALC_OFFICE_MAX_EXPANDED_BYTES": "4096",
         }
     )
     assert settings == CheckSettings(
