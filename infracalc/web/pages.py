@@ -18,6 +18,7 @@ from litestar.response import Template
 from litestar.template import TemplateConfig
 
 from infracalc.web.i18n import LANGUAGE_COOKIE, LANGUAGES, pick_language, translator
+from infracalc.web.reasons import translate_reason
 
 HERE: Final = Path(__file__).resolve().parent
 TEMPLATES: Final = HERE / "templates"
@@ -58,6 +59,11 @@ def csrf_config(secret: str, *, secure: bool) -> CSRFConfig:
 def language(request: Request[Any, Any, Any]) -> str:
     """The language the page is shown in (see :func:`infracalc.web.i18n.pick_language`)."""
     return pick_language(request.query_params.get("lang"), request.cookies.get(LANGUAGE_COOKIE))
+
+
+def reason(request: Request[Any, Any, Any], error: BaseException | str) -> str:
+    """The policy's reason or the domain's message (an error's text) in the page's language."""
+    return translate_reason(str(error), language(request))
 
 
 def render(
