@@ -84,7 +84,13 @@ def render(
         )
     return Template(
         template_name=template,
-        context={"lang": lang, "other_lang": other, "t": translator(lang), **(values or {})},
+        context={
+            "lang": lang,
+            "other_lang": other,
+            "t": translator(lang),
+            "reason_text": lambda text: translate_reason(str(text), lang),
+            **(values or {}),
+        },
         status_code=status_code,
         headers=PAGE_HEADERS,
         cookies=all_cookies,

@@ -1,8 +1,8 @@
 """The domain's and the policy's reasons in the page's language: English as written, French from a catalogue.
 
-OPA's reasons (``policies/infracalc/authz/authz.rego``) and the domain's messages
-(``infracalc/service/**``, the CASD modules, the host and network validators) are English
-sentences, and the API keeps them so. A page in French shows them through
+OPA's reasons (``policies/infracalc/authz/authz.rego``, and ``egress/egress.rego`` for the URL
+check) and the domain's messages (``infracalc/service/**``, the CASD modules, the host and network
+validators) are English sentences, and the API keeps them so. A page in French shows them through
 :func:`translate_reason`: each catalogue entry is an English sentence with named fields
 (``"only CASD staff may {staff_what}"``) and its French sentence; the text is matched against the
 English side, and the values found are put into the French side, themselves translated when they
@@ -243,6 +243,40 @@ POLICY_REASONS: Final[Mapping[str, str]] = {
     "sortie",
 }
 
+#: The egress policy's reasons (``egress.rego``), which the project page's URL check shows.
+EGRESS_REASONS: Final[Mapping[str, str]] = {
+    "no rule allows this connection": "aucune règle n'autorise cette connexion",
+    "rule {rule} of project {project} allows {host}:{port}": "l'accès {rule} du projet {project} autorise "
+    "{host}:{port}",
+    "unknown bubble, revoked bubble or wrong token": "bulle inconnue, bulle révoquée ou jeton erroné",
+    "the request names no bubble (bubble.id)": "la demande ne nomme aucune bulle (bubble.id)",
+    "the request names no project (bubble.project)": "la demande ne nomme aucun projet (bubble.project)",
+    "project {project} is under CASD governance: no external API": "le projet {project} est sous gouvernance "
+    "CASD : aucune API externe",
+    "project {project} has no known governance owner: no external API": "le projet {project} n'a pas de "
+    "gouvernance connue : aucune API externe",
+    "the request names no host": "la demande ne nomme aucun hôte",
+    "malformed host {host}": "hôte mal formé : {host}",
+    "the port must be an integer from 1 to 65535": "le port doit être un entier de 1 à 65535",
+    "the scheme must be connect or http": "le schéma doit être connect ou http",
+    "a plain-HTTP request must name its method": "une requête HTTP en clair doit nommer sa méthode",
+    "a plain-HTTP request must name a path starting with /": "une requête HTTP en clair doit nommer un chemin "
+    "commençant par /",
+    "the path holds a dot segment or an encoded dot, which could escape a path prefix": "le chemin contient un "
+    "segment « . » ou « .. », ou un point encodé, qui pourrait sortir d'un préfixe de chemin",
+    "rule {rule} of project {project} would allow {host}:{port} but {lapse}": "l'accès {rule} du projet {project} "
+    "autoriserait {host}:{port}, mais il {lapse}",
+    "rule {rule} restricts methods/paths, which cannot be enforced through a TLS tunnel (CONNECT)": "l'accès {rule} "
+    "restreint méthodes et chemins, ce qu'un tunnel TLS (CONNECT) ne permet pas d'appliquer",
+    "no approved rule of project {project} allows {request} on {host}:{port}": "aucun accès approuvé du projet "
+    "{project} n'autorise {request} sur {host}:{port}",
+    "no approved rule of project {project} allows {host}:{port}": "aucun accès approuvé du projet {project} "
+    "n'autorise {host}:{port}",
+    # Why a rule no longer applies ({lapse} above).
+    "expired at {when}": "a expiré le {when}",
+    "has no valid expiry": "n'a pas d'expiration valide",
+}
+
 #: The domain's messages that pages show (refusals, stale decisions, values refused next to a field).
 DOMAIN_MESSAGES: Final[Mapping[str, str]] = {
     # not found
@@ -411,7 +445,13 @@ class Sentence:
         return _FIELD.sub(lambda field: values[field.group(1)], self.french)
 
 
+#: Fields that hold a sentence of the catalogue themselves (the egress policy's ``lapse``).
+NESTED_FIELDS: Final = frozenset({"lapse"})
+
+
 def _french_value(field: str, value: str) -> str:
+    if field in NESTED_FIELDS:
+        return translate_reason(value, "fr")
     vocabulary = VOCABULARIES.get(field)
     return vocabulary.phrases.get(value, value) if vocabulary is not None else value
 
@@ -449,7 +489,7 @@ def sentence(english: str, french: str) -> Sentence:
 
 #: Every sentence, those without fields first (looked up as they are), then in catalogue order.
 CATALOGUE: Final[tuple[Sentence, ...]] = tuple(
-    sentence(english, french) for english, french in {**POLICY_REASONS, **DOMAIN_MESSAGES}.items()
+    sentence(english, french) for english, french in {**POLICY_REASONS, **EGRESS_REASONS, **DOMAIN_MESSAGES}.items()
 )
 _LITERALS: Final[Mapping[str, str]] = {
     entry.english: entry.french for entry in CATALOGUE if not _FIELD.search(entry.english)
@@ -479,6 +519,7 @@ __all__ = [
     "BUBBLE_WHAT",
     "CATALOGUE",
     "DOMAIN_MESSAGES",
+    "EGRESS_REASONS",
     "POLICY_REASONS",
     "STAFF_WHAT",
     "USER_WHAT",

@@ -299,3 +299,8 @@ async def test_a_refusal_shows_the_policys_reason_in_the_pages_language(
     project = await service.client.get(f"/projects/{PROJECT}")
     assert f"{researcher} is not a member of project {PROJECT}" in html.unescape(project.text)
     assert await service.snapshot() == before
+    # The egress policy's reason of the URL check, in French too.
+    await sign_in(service, people, "lead")
+    check = await service.client.get(f"/projects/{PROJECT}?lang=fr&url=https://api.example.org/")
+    assert check.status_code == 200
+    assert f"aucun accès approuvé du projet {PROJECT} n'autorise api.example.org:443" in html.unescape(check.text)

@@ -27,7 +27,10 @@ from infracalc.web.reasons import (
     translate_reason,
 )
 
-POLICY = (Path(__file__).resolve().parents[3] / "policies" / "infracalc" / "authz" / "authz.rego").read_text()
+POLICIES = Path(__file__).resolve().parents[3] / "policies" / "infracalc"
+POLICY = (POLICIES / "authz" / "authz.rego").read_text()
+#: The egress policy: its reasons reach the project page through the "would this URL be allowed?" check.
+EGRESS_POLICY = (POLICIES / "egress" / "egress.rego").read_text()
 _STRING = r'"((?:[^"\\]|\\.)*)"'
 #: Values with regex metacharacters, ``%`` and braces: they must come out exactly as they went in.
 ODD_VALUES = ("a.b*c+(d)", "50%_%s_%v", "x{project}y", r"back\1slash$&", "[é]|^")
@@ -56,12 +59,23 @@ def _literal_reasons() -> set[str]:
     return found
 
 
-def _templates() -> list[tuple[str, list[str]]]:
-    """Every ``sprintf`` of the policy: its format and its arguments' expressions."""
+def _templates(policy: str = POLICY) -> list[tuple[str, list[str]]]:
+    """Every ``sprintf`` of ``policy`` that says something: its format and its arguments' expressions."""
     return [
         (template, [argument.strip() for argument in arguments.split(",")])
-        for template, arguments in re.findall(rf"sprintf\({_STRING},\s*\[([^\]]*(?:\[[^\]]*\][^\]]*)*)\]\)", POLICY)
+        for template, arguments in re.findall(
+            rf"sprintf\(\s*{_STRING},\s*\[([^\]]*(?:\[[^\]]*\][^\]]*)*)\],?\s*\)", policy
+        )
+        if re.search("[a-z]", re.sub("%[svq]", "", template))  # not "%s %s", which only joins values
     ]
+
+
+def _egress_reasons() -> set[str]:
+    """The egress policy's reasons written as strings: its decisions', refusals' and denials' (``else := "..."``)."""
+    found = set(re.findall(rf'"reason":\s*{_STRING}', EGRESS_POLICY))
+    found.update(re.findall(rf"^(?:refusal|denial|expiry_text\(ns\)) := {_STRING}", EGRESS_POLICY, re.MULTILINE))
+    found.update(re.findall(rf"^\}} else := {_STRING}", EGRESS_POLICY, re.MULTILINE))
+    return found
 
 
 #: The policy's phrase tables, by the argument expression that reads them in a ``sprintf``.
@@ -85,14 +99,17 @@ def _fillings(arguments: list[str]) -> list[list[str]]:
 
 
 def _format(template: str, values: list[str]) -> str:
-    pieces = re.split(r"%[sv]", template)
+    pieces = re.split(r"%[svq]", template)
     assert len(pieces) == len(values) + 1, template
     return pieces[0] + "".join(value + piece for value, piece in zip(values, pieces[1:], strict=True))
 
 
 def _english_left(text: str) -> bool:
     """Whether ``text`` still holds English words of the policy (a sign the sentence was not translated)."""
-    return bool(re.search(r"\b(may|only|the|project|staff)\b", text.replace("CASD", "")))
+    for value in ODD_VALUES:
+        text = text.replace(value, " ")
+    text = re.sub(r"\S+\.\S+", " ", text)  # names such as bubble.project are the API's, in every language
+    return bool(re.search(r"\b(may|only|the|project|staff|rule|allows?)\b", text))
 
 
 def test_the_policy_is_parsed() -> None:
@@ -122,6 +139,36 @@ def test_every_sprintf_of_the_policy_has_a_french_sentence_with_its_values(templ
         for value, argument in zip(values, arguments, strict=True):
             if argument not in PHRASES:
                 assert value in french, (english, french)
+
+
+def test_the_egress_policy_is_parsed() -> None:
+    assert {"unknown project", "has no valid expiry", "the scheme must be connect or http"} <= _egress_reasons()
+    assert len(_egress_reasons()) >= 12
+    assert len(_templates(EGRESS_POLICY)) >= 7
+
+
+@pytest.mark.parametrize("reason", sorted(_egress_reasons()))
+def test_every_literal_reason_of_the_egress_policy_has_a_french_sentence(reason: str) -> None:
+    french = translate_reason(reason, "fr")
+    assert french != reason
+    assert not _english_left(french), french
+
+
+@pytest.mark.parametrize(("template", "arguments"), _templates(EGRESS_POLICY))
+def test_every_sprintf_of_the_egress_policy_has_a_french_sentence_with_its_values(
+    template: str, arguments: list[str]
+) -> None:
+    english = _format(template, [ODD_VALUES[index % len(ODD_VALUES)] for index in range(len(arguments))])
+    french = translate_reason(english, "fr")
+    assert french != english, english
+    assert not _english_left(french), french
+
+
+def test_an_egress_denial_says_why_in_french_with_the_lapse_translated() -> None:
+    english = "rule r1 of project p.1 would allow api.example.org:443 but expired at 2026-11-29T10:00:00Z"
+    assert translate_reason(english, "fr") == (
+        "l'accès r1 du projet p.1 autoriserait api.example.org:443, mais il a expiré le 2026-11-29T10:00:00Z"
+    )
 
 
 @pytest.mark.parametrize("table", sorted(set(PHRASES.values())))
