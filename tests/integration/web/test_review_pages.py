@@ -262,7 +262,7 @@ async def test_the_requester_cannot_review_their_own_export(service: ServiceUnde
     answer = await vote_page(service, export_id, "approve", "mine")
     assert answer.status_code == 403
     assert 'id="verdict-error"' in answer.text
-    assert "the requester of an export may not review it" in answer.text
+    assert "le demandeur d&#39;un export ne peut pas le relire" in answer.text  # the policy's reason, in French
     assert await service.snapshot() == before
 
 
