@@ -332,7 +332,7 @@ DOMAIN_MESSAGES: Final[Mapping[str, str]] = {
     "a review needs a comment for the requester": "une relecture demande un commentaire pour le demandeur",
     "the comment is longer than {limit} characters": "le commentaire dépasse {limit} caractères",
     # invitations
-    "an invitation for {email} is pending ({invitation}): resend it (POST /api/v1/enrollments/{other}/resend) or "
+    "an invitation for {email} is pending ({invitation}): resend it (POST /api/v1/enrollments/{invitation}/resend) or "
     "revoke it first": "une invitation pour {email} est en cours ({invitation}) : renvoyez-la ou révoquez-la d'abord",
     "{email} already has an account ({user}): add the membership instead with PUT "
     "/api/v1/projects/{project}/members/{name}": "{email} a déjà un compte ({user}) : ajoutez-le plutôt comme membre "

@@ -275,3 +275,25 @@ def test_the_host_messages_of_the_request_form_are_translated(host: str) -> None
 def test_the_url_check_messages_are_translated(url: str) -> None:
     shown = _refusal(lambda: proxy_input("p", url))
     assert translate_reason(shown, "fr") != shown, shown
+
+
+@pytest.mark.parametrize(
+    ("english", "french"),
+    [
+        ("no project 'survey'", "aucun projet 'survey'"),
+        (
+            "an invitation for a@b.org is pending (e1): resend it (POST /api/v1/enrollments/e1/resend)"
+            " or revoke it first",
+            "une invitation pour a@b.org est en cours (e1) : renvoyez-la ou révoquez-la d'abord",
+        ),
+        ("egress rule r1 is revoked: only an approved rule can be revoked", None),
+        ("export x1 is in_review: it can be downloaded once released", None),
+        ("ana voted reject on version 2 of export x1 already: one vote per reviewer and version", None),
+    ],
+)
+def test_the_domains_messages_are_translated(english: str, french: str | None) -> None:
+    translated = translate_reason(english, "fr")
+    assert translated != english
+    if french is not None:
+        assert translated == french
+    assert not _english_left(translated), translated
