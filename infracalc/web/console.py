@@ -31,7 +31,7 @@ from infracalc.service.projects.schemas import GovernanceSwitch
 from infracalc.service.users import service as users
 from infracalc.service.users.schemas import NetworksPut
 from infracalc.web.i18n import translator
-from infracalc.web.pages import PAGE_HEADERS, language, message, render
+from infracalc.web.pages import PAGE_HEADERS, language, message, reason, render
 from infracalc.web.review_views import project_files
 from infracalc.web.sessions import LoginRequired, SignedIn, login_url, provide_person
 
@@ -54,7 +54,7 @@ def _refusal(request: AnyRequest, error: ServiceError) -> Template:
     return render(
         request,
         "message.html",
-        {"heading": t(key), "text": str(error), "kind": "error", **_nav(request)},
+        {"heading": t(key), "text": reason(request, error), "kind": "error", **_nav(request)},
         status_code=error.status,
     )
 
@@ -69,11 +69,12 @@ def _nav(request: AnyRequest) -> dict[str, Any]:
     return {"person": person} if person is not None else {}
 
 
-def _validation_errors(error: msgspec.ValidationError, default: str) -> dict[str, str]:
+def _validation_errors(request: AnyRequest, error: msgspec.ValidationError, default: str) -> dict[str, str]:
+    """The message of a schema's refusal, next to the field it names (``default`` when it names none)."""
     text = str(error)
     found = _AT_FIELD.search(text)
     field = found.group(1) if found else default
-    return {field: text.split(" - at ", 1)[0]}
+    return {field: reason(request, text.split(" - at ", 1)[0])}
 
 
 def _is_staff(person: Person) -> bool:
@@ -165,11 +166,11 @@ class ConsolePages(Controller):
                 context, person, person.username, msgspec.convert({"networks": wanted}, NetworksPut)
             )
         except (InvalidInput, msgspec.ValidationError) as error:
-            text = str(error).split(": ", 1)[-1].split(" - at ", 1)[0]
+            text = reason(request, str(error).split(": ", 1)[-1].split(" - at ", 1)[0])
             return await self._home(request, context, person, typed=typed, errors={"network": text}, status_code=422)
         except Forbidden as error:
             return await self._home(
-                request, context, person, typed=typed, errors={"network": str(error)}, status_code=403
+                request, context, person, typed=typed, errors={"network": reason(request, error)}, status_code=403
             )
         return Redirect("/", headers=PAGE_HEADERS)
 
@@ -191,7 +192,7 @@ class ConsolePages(Controller):
             try:
                 checked = await egress.check(context, person, project_id, url)
             except InvalidInput as error:
-                errors["url"] = str(error)
+                errors["url"] = reason(request, error)
         return await self._project(request, context, person, project_id, checked=checked, url=url or "", errors=errors)
 
     async def _project(
@@ -268,9 +269,9 @@ class ConsolePages(Controller):
             try:
                 await egress.request_rule(context, person, project_id, msgspec.convert(body, EgressRequestCreate))
             except msgspec.ValidationError as error:
-                errors = _validation_errors(error, "host")
+                errors = _validation_errors(request, error, "host")
             except InvalidInput as error:
-                errors = {error.field or "host": str(error)}
+                errors = {error.field or "host": reason(request, error)}
         if errors:
             return await self._project(request, context, person, project_id, errors=errors, typed=typed)
         return Redirect(f"/projects/{project_id}?done=requested", headers=PAGE_HEADERS)
@@ -283,7 +284,9 @@ class ConsolePages(Controller):
         try:
             await egress.revoke(context, person, project_id, rule_id)
         except Conflict as error:
-            return await self._project(request, context, person, project_id, notice=str(error), status_code=409)
+            return await self._project(
+                request, context, person, project_id, notice=reason(request, error), status_code=409
+            )
         return Redirect(f"/projects/{project_id}", headers=PAGE_HEADERS)
 
     # -- CASD staff ----------------------------------------------------------------------------
@@ -331,7 +334,11 @@ class ConsolePages(Controller):
             await egress.decide(context, person, rule_id, decision, approve=verdict == "approve")
         except (Conflict, NotFound) as error:
             return await self._pending(
-                request, context, person, notice=t("staff.already_decided", detail=str(error)), status_code=409
+                request,
+                context,
+                person,
+                notice=t("staff.already_decided", detail=reason(request, error)),
+                status_code=409,
             )
         return Redirect("/staff/egress-requests", headers=PAGE_HEADERS)
 
@@ -389,12 +396,16 @@ class ConsolePages(Controller):
         try:
             switch = msgspec.convert({"owner": typed["owner"], "reason": typed["reason"].strip()}, GovernanceSwitch)
         except msgspec.ValidationError as error:
-            return self._governance(request, person, project, typed, errors=_validation_errors(error, "reason"))
+            return self._governance(
+                request, person, project, typed, errors=_validation_errors(request, error, "reason")
+            )
         if form.get("confirm") != "yes":
             consequences = await projects.switch_consequences(context, person, project_id, switch.owner)
             return self._governance(request, person, project, typed, consequences=consequences)
         try:
             await projects.switch_governance(context, person, project_id, switch)
         except Forbidden as error:
-            return self._governance(request, person, project, typed, errors={"owner": str(error)}, status_code=403)
+            return self._governance(
+                request, person, project, typed, errors={"owner": reason(request, error)}, status_code=403
+            )
         return Redirect(f"/projects/{project_id}", headers=PAGE_HEADERS)

@@ -26,7 +26,7 @@ from infracalc.service.enrollments import service
 from infracalc.service.enrollments.service import BROWSER_COOKIE, Invitation, LinkRefused
 from infracalc.service.errors import InvalidInput
 from infracalc.web.i18n import translator
-from infracalc.web.pages import language, message, render
+from infracalc.web.pages import language, message, reason, render
 
 AnyRequest = Request[Any, Any, Any]
 Token = Parameter(str, description="the enrollment link's token", min_length=20, max_length=128)
@@ -99,7 +99,7 @@ class EnrollPages(Controller):
             service.enrollment_networks(networks)
         except InvalidInput as error:
             # The page shows the message next to the field: the API's "networks[0]: " prefix says nothing more.
-            errors["networks"] = str(error).split(": ", 1)[-1]
+            errors["networks"] = reason(request, str(error).split(": ", 1)[-1])
         if not accepted:
             errors["accept"] = t("enroll.accept_required")
         if errors:

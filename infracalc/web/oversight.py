@@ -25,7 +25,7 @@ from infracalc.service.errors import InvalidInput, NotFound
 from infracalc.service.principals import Person
 from infracalc.web.console import STAFF_ROLE, ConsolePages
 from infracalc.web.i18n import Translate, translator
-from infracalc.web.pages import language, render
+from infracalc.web.pages import language, reason, render
 from infracalc.web.sessions import SignedIn
 
 AnyRequest = Request[Any, Any, Any]
@@ -200,7 +200,7 @@ class OversightPages(Controller):
                 page = await session_queries.search(context, person, query)
             except InvalidInput as error:
                 field = error.field or "q"  # a bad cursor ("cursor") shows above the form
-                errors[field] = str(error).removeprefix(f"{field}: ")
+                errors[field] = reason(request, str(error).removeprefix(f"{field}: "))
         else:
             await context.authorize(person, "session.search")
         return render(

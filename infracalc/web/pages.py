@@ -18,6 +18,7 @@ from litestar.response import Template
 from litestar.template import TemplateConfig
 
 from infracalc.web.i18n import LANGUAGE_COOKIE, LANGUAGES, pick_language, translator
+from infracalc.web.reasons import translate_reason
 
 HERE: Final = Path(__file__).resolve().parent
 TEMPLATES: Final = HERE / "templates"
@@ -60,6 +61,11 @@ def language(request: Request[Any, Any, Any]) -> str:
     return pick_language(request.query_params.get("lang"), request.cookies.get(LANGUAGE_COOKIE))
 
 
+def reason(request: Request[Any, Any, Any], error: BaseException | str) -> str:
+    """The policy's reason or the domain's message (an error's text) in the page's language."""
+    return translate_reason(str(error), language(request))
+
+
 def render(
     request: Request[Any, Any, Any],
     template: str,
@@ -78,7 +84,13 @@ def render(
         )
     return Template(
         template_name=template,
-        context={"lang": lang, "other_lang": other, "t": translator(lang), **(values or {})},
+        context={
+            "lang": lang,
+            "other_lang": other,
+            "t": translator(lang),
+            "reason_text": lambda text: translate_reason(str(text), lang),
+            **(values or {}),
+        },
         status_code=status_code,
         headers=PAGE_HEADERS,
         cookies=all_cookies,

@@ -33,7 +33,7 @@ from infracalc.service.imports.schemas import ImportApproval, ImportRejection
 from infracalc.service.principals import Person
 from infracalc.web.console import ConsolePages
 from infracalc.web.i18n import Translate, translator
-from infracalc.web.pages import PAGE_HEADERS, language, render
+from infracalc.web.pages import PAGE_HEADERS, language, reason, render
 from infracalc.web.review_views import APPROVED_WITHOUT_COMMENT, findings, review_status, size_text
 from infracalc.web.sessions import SignedIn
 
@@ -48,12 +48,12 @@ def _form_text(form: Any, name: str) -> str:
     return str(form.get(name, ""))
 
 
-def _comment_error(error: msgspec.ValidationError | InvalidInput) -> str:
-    """The part of a validation message a reviewer needs (``Expected `str` of length <= 4000``)."""
-    return str(error).split(" - at ", 1)[0]
+def _comment_error(request: AnyRequest, error: msgspec.ValidationError | InvalidInput) -> str:
+    """The part of a validation message a reviewer needs (``Expected `str` of length <= 4000``), in their language."""
+    return reason(request, str(error).split(" - at ", 1)[0])
 
 
-def _vote(typed: dict[str, str], t: Translate) -> tuple[ReviewIn | None, dict[str, str]]:
+def _vote(request: AnyRequest, typed: dict[str, str], t: Translate) -> tuple[ReviewIn | None, dict[str, str]]:
     """The vote the export form asks for, or the messages to show next to its fields."""
     comment = typed["comment"].strip()
     if typed["verdict"] not in _EXPORT_VERDICTS:
@@ -64,7 +64,7 @@ def _vote(typed: dict[str, str], t: Translate) -> tuple[ReviewIn | None, dict[st
         body = {"verdict": typed["verdict"], "comment": comment or APPROVED_WITHOUT_COMMENT}
         return msgspec.convert(body, ReviewIn), {}
     except msgspec.ValidationError as error:
-        return None, {"comment": _comment_error(error)}
+        return None, {"comment": _comment_error(request, error)}
 
 
 class ReviewPages(Controller):
@@ -141,7 +141,7 @@ class ReviewPages(Controller):
         """A vote on the version the page showed; the comment is required unless approving."""
         form = await request.form()
         typed = {"verdict": _form_text(form, "verdict"), "comment": _form_text(form, "comment")}
-        vote, errors = _vote(typed, translator(language(request)))
+        vote, errors = _vote(request, typed, translator(language(request)))
         if vote is None:
             return await self._export(request, context, person, export_id, typed=typed, errors=errors, status_code=422)
         current = await exports.read(context, person, export_id)
@@ -151,13 +151,13 @@ class ReviewPages(Controller):
         try:
             await exports.review(context, person, export_id, vote)
         except InvalidInput as error:
-            errors = {error.field or "comment": _comment_error(error)}
+            errors = {error.field or "comment": _comment_error(request, error)}
             return await self._export(request, context, person, export_id, typed=typed, errors=errors, status_code=422)
         except Forbidden as error:
-            errors = {"verdict": str(error)}
+            errors = {"verdict": reason(request, error)}
             return await self._export(request, context, person, export_id, typed=typed, errors=errors, status_code=403)
         except Conflict as error:
-            return await self._export_decided(request, context, person, export_id, str(error))
+            return await self._export_decided(request, context, person, export_id, reason(request, error))
         return Redirect(f"/staff/exports/{export_id}", headers=PAGE_HEADERS)
 
     async def _export_decided(
@@ -195,7 +195,12 @@ class ReviewPages(Controller):
             return render(
                 request,
                 "message.html",
-                {"heading": t("reviews.not_released"), "text": str(error), "kind": "error", "person": person},
+                {
+                    "heading": t("reviews.not_released"),
+                    "text": reason(request, error),
+                    "kind": "error",
+                    "person": person,
+                },
                 status_code=409,
             )
         return Redirect(link.url, status_code=303, headers=PAGE_HEADERS)
@@ -284,10 +289,10 @@ class ReviewPages(Controller):
             else:
                 await imports.reject(context, person, import_id, msgspec.convert({"comment": comment}, ImportRejection))
         except msgspec.ValidationError as error:
-            errors = {"comment": _comment_error(error)}
+            errors = {"comment": _comment_error(request, error)}
             return await self._import(request, context, person, import_id, typed=typed, errors=errors, status_code=422)
         except Conflict as error:
-            notice = t("reviews.already_decided", detail=str(error))
+            notice = t("reviews.already_decided", detail=reason(request, error))
             return await self._import(request, context, person, import_id, notice=notice, status_code=409)
         return Redirect("/staff/imports", headers=PAGE_HEADERS)
 

@@ -35,7 +35,7 @@ from infracalc.service.projects import service as projects
 from infracalc.service.projects.schemas import MemberPut
 from infracalc.web.console import STAFF_ROLE, ConsolePages
 from infracalc.web.i18n import translator
-from infracalc.web.pages import PAGE_HEADERS, language, render
+from infracalc.web.pages import PAGE_HEADERS, language, reason, render
 from infracalc.web.sessions import SignedIn
 
 AnyRequest = Request[Any, Any, Any]
@@ -163,17 +163,22 @@ class StaffEnrollmentPages(Controller):
                 context,
                 person,
                 typed=typed,
-                errors={"email": str(error)},
+                errors={"email": reason(request, error)},
                 offer=MemberOffer(invitation.email, error.username, error.project, error.role),
                 status_code=409,
             )
         except (Conflict, InvalidInput) as error:
             return await self._page(
-                request, context, person, typed=typed, errors={error.field or "email": str(error)}, status_code=409
+                request,
+                context,
+                person,
+                typed=typed,
+                errors={error.field or "email": reason(request, error)},
+                status_code=409,
             )
         except NotFound as error:
             return await self._page(
-                request, context, person, typed=typed, errors={"project": str(error)}, status_code=404
+                request, context, person, typed=typed, errors={"project": reason(request, error)}, status_code=404
             )
         except DirectoryUnavailable:
             return await self._page(
@@ -193,7 +198,7 @@ class StaffEnrollmentPages(Controller):
         except ValueError:
             return await self._page(request, context, person, notice=t("invite.bad_role"), status_code=422)
         except NotFound as error:
-            return await self._page(request, context, person, notice=str(error), status_code=404)
+            return await self._page(request, context, person, notice=reason(request, error), status_code=404)
         notice = t(
             "invite.member_added", username=member.username, role=t(f"role.{member.role.value}"), project=project
         )
@@ -209,7 +214,7 @@ class StaffEnrollmentPages(Controller):
             outcome = await enrollments.resend(context, person, _checked_id(enrollment_id))
         except (Conflict, NotFound) as error:
             return await self._page(
-                request, context, person, notice=t("invite.stale", detail=str(error)), status_code=409
+                request, context, person, notice=t("invite.stale", detail=reason(request, error)), status_code=409
             )
         return await self._page(request, context, person, outcome=outcome)
 
@@ -223,7 +228,7 @@ class StaffEnrollmentPages(Controller):
             await enrollments.revoke(context, person, _checked_id(enrollment_id))
         except (Conflict, NotFound) as error:
             return await self._page(
-                request, context, person, notice=t("invite.stale", detail=str(error)), status_code=409
+                request, context, person, notice=t("invite.stale", detail=reason(request, error)), status_code=409
             )
         except DirectoryUnavailable:
             return await self._page(request, context, person, notice=t("invite.directory_down"), status_code=503)

@@ -321,11 +321,12 @@ async def test_unknown_and_expired_links_are_refused_pages(
 @pytest.mark.parametrize(
     ("networks", "why"),
     [
-        ("203.0.112.0/23", "is too wide: IPv4 networks may be /24 at widest"),
-        ("2001:db8::/48", "is too wide: IPv6 networks may be /56 at widest"),
-        ("not-a-network", "is not a network in CIDR form"),
-        ("203.0.113.7/24", "has host bits set"),
-        ("", "register at least one network"),
+        # The page is in French: the domain's "is too wide: IPv4 networks may be /24 at widest" and so on.
+        ("203.0.112.0/23", "est trop large : un réseau IPv4 est au plus un /24"),
+        ("2001:db8::/48", "est trop large : un réseau IPv6 est au plus un /56"),
+        ("not-a-network", "n'est pas un réseau au format CIDR"),
+        ("203.0.113.7/24", "a des bits d'hôte non nuls (vouliez-vous dire 203.0.113.0/24 ?)"),
+        ("", "enregistrez au moins un réseau"),
     ],
 )
 async def test_invalid_or_too_wide_networks_are_shown_next_to_the_field(

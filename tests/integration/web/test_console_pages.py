@@ -9,6 +9,7 @@ Every refusal is checked to change nothing: rows, the audit log, OPA's copy (``s
 from __future__ import annotations
 
 import contextlib
+import html
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from types import SimpleNamespace
@@ -266,3 +267,40 @@ async def test_changing_networks_needs_a_recent_login_and_says_so(service: Servi
     added = await service.client.post("/networks", data={"_csrf_token": token, "network": "203.0.113.0/24"})
     assert added.status_code == 200  # redirected home
     assert "203.0.113.0/24" in added.text
+
+
+async def test_a_refusal_shows_the_policys_reason_in_the_pages_language(
+    service: ServiceUnderTest, people: People
+) -> None:
+    await setup_project(service, people)
+    await sign_in(service, people, "researcher", login_age=timedelta(hours=1))
+    researcher = people.username("researcher")
+    token = await csrf(service)
+    before = await service.snapshot()
+    # French by default: the policy's reason, a staff action's phrase and values put in.
+    queue = await service.client.get("/staff/egress-requests")
+    assert queue.status_code == 403
+    assert "seul le personnel du CASD peut approuver ou refuser les demandes d'accès externe" in html.unescape(
+        queue.text
+    )
+    assert "only CASD staff" not in html.unescape(queue.text)
+    project = await service.client.get(f"/projects/{PROJECT}")
+    assert project.status_code == 403
+    assert f"{researcher} n'est pas membre du projet {PROJECT}" in html.unescape(project.text)
+    # Next to a field: the networks need a recent login.
+    networks = await service.client.post("/networks", data={"_csrf_token": token, "network": "203.0.113.0/24"})
+    assert networks.status_code == 403
+    assert 'id="network-error"' in networks.text
+    assert "modifiez vos réseaux enregistrés dans les 5 minutes" in html.unescape(networks.text)
+    # In English, the policy's own words.
+    queue = await service.client.get("/staff/egress-requests?lang=en")
+    assert queue.status_code == 403
+    assert "only CASD staff may approve or deny egress requests" in html.unescape(queue.text)
+    project = await service.client.get(f"/projects/{PROJECT}")
+    assert f"{researcher} is not a member of project {PROJECT}" in html.unescape(project.text)
+    assert await service.snapshot() == before
+    # The egress policy's reason of the URL check, in French too.
+    await sign_in(service, people, "lead")
+    check = await service.client.get(f"/projects/{PROJECT}?lang=fr&url=https://api.example.org/")
+    assert check.status_code == 200
+    assert f"aucun accès approuvé du projet {PROJECT} n'autorise api.example.org:443" in html.unescape(check.text)

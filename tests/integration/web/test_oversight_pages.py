@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 import pytest
+from markupsafe import escape
 from sqlalchemy import text
 
 from tests.fixtures.keycloak import KeycloakServer
@@ -121,12 +122,13 @@ async def test_a_bad_filter_is_shown_next_to_its_field_with_what_was_typed(
 @pytest.mark.parametrize(
     ("method", "path", "reason"),
     [
-        ("GET", "/staff/audit", "only CASD staff may read the audit log"),
-        ("GET", "/staff/audit?since=yesterday", "only CASD staff may read the audit log"),
-        ("POST", "/staff/audit/verify", "only CASD staff may verify the audit log"),
-        ("GET", "/staff/sessions?q=pandas", "only CASD staff may search sessions"),
-        ("GET", "/staff/sessions/whatever", "only CASD staff may read sessions"),
-        ("GET", "/staff/enrollments", "only CASD staff may list invitations"),
+        # The pages are in French: the policy's "only CASD staff may read the audit log" and so on.
+        ("GET", "/staff/audit", "seul le personnel du CASD peut lire le journal d'audit"),
+        ("GET", "/staff/audit?since=yesterday", "seul le personnel du CASD peut lire le journal d'audit"),
+        ("POST", "/staff/audit/verify", "seul le personnel du CASD peut vérifier le journal d'audit"),
+        ("GET", "/staff/sessions?q=pandas", "seul le personnel du CASD peut rechercher des sessions"),
+        ("GET", "/staff/sessions/whatever", "seul le personnel du CASD peut lire les sessions"),
+        ("GET", "/staff/enrollments", "seul le personnel du CASD peut lister les invitations"),
     ],
 )
 async def test_a_researcher_gets_the_policys_reason_and_changes_nothing(
@@ -141,7 +143,7 @@ async def test_a_researcher_gets_the_policys_reason_and_changes_nothing(
     else:
         answer = await service.client.post(path, data={"_csrf_token": token})
     assert answer.status_code == 403
-    assert f'id="message" class="error" role="alert">{reason}</p>' in answer.text
+    assert f'id="message" class="error" role="alert">{escape(reason)}</p>' in answer.text
     assert 'href="/staff/audit"' not in answer.text  # no staff links in the navigation bar
     assert await service.snapshot() == before
 

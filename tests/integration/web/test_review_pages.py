@@ -106,13 +106,13 @@ async def test_a_researcher_opening_the_queues_gets_the_policys_reason(
     before = await service.snapshot()
     queue = await service.client.get("/staff/exports")
     assert queue.status_code == 403
-    assert "only CASD staff may list the exports awaiting review" in queue.text
+    assert "seul le personnel du CASD peut lister les exports en attente de relecture" in queue.text
     detail = await service.client.get(f"/staff/exports/{export_id}")
     assert detail.status_code == 403
-    assert "only CASD staff may list the exports awaiting review" in detail.text
+    assert "seul le personnel du CASD peut lister les exports en attente de relecture" in detail.text
     imports = await service.client.get("/staff/imports")
     assert imports.status_code == 403
-    assert "only CASD staff may see the imports waiting for review" in imports.text
+    assert "seul le personnel du CASD peut voir les imports en attente de relecture" in imports.text
     assert (await service.client.get(f"/staff/imports/{import_id}")).status_code == 403
     vote = await vote_page(service, export_id, "approve", "fine")
     assert vote.status_code == 403
@@ -262,7 +262,7 @@ async def test_the_requester_cannot_review_their_own_export(service: ServiceUnde
     answer = await vote_page(service, export_id, "approve", "mine")
     assert answer.status_code == 403
     assert 'id="verdict-error"' in answer.text
-    assert "the requester of an export may not review it" in answer.text
+    assert "le demandeur d&#39;un export ne peut pas le relire" in answer.text  # the policy's reason, in French
     assert await service.snapshot() == before
 
 

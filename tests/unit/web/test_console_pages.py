@@ -22,6 +22,7 @@ from infracalc.service.users.schemas import UserProject
 from infracalc.web.i18n import LANGUAGES, translator
 from infracalc.web.login import _pending_login, _read_pending_login
 from infracalc.web.pages import TEMPLATES
+from infracalc.web.reasons import translate_reason
 from infracalc.web.sessions import digest, local_path, login_url
 
 WHEN = datetime(2026, 12, 1, tzinfo=UTC)
@@ -123,6 +124,7 @@ def test_every_console_page_renders_labels_its_fields_and_escapes(
         lang=language,
         other_lang="en" if language == "fr" else "fr",
         t=translator(language),
+        reason_text=lambda text: translate_reason(text, language),
         csrf_input='<input type="hidden" name="_csrf_token" value="x">',
         person=PERSON,
         staff=True,
