@@ -27,7 +27,7 @@ from infracalc.service.egress_rules.schemas import EgressCheckOut, EgressDecisio
 from infracalc.service.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceError
 from infracalc.service.principals import Person
 from infracalc.service.projects import service as projects
-from infracalc.service.projects.schemas import GovernanceSwitch
+from infracalc.service.projects.schemas import GovernanceSwitch, MemberPut, ProjectCreate
 from infracalc.service.users import service as users
 from infracalc.service.users.schemas import NetworksPut
 from infracalc.web.i18n import translator
@@ -39,6 +39,8 @@ AnyRequest = Request[Any, Any, Any]
 #: The field a msgspec validation error names (``... - at `$.ports[0]```).
 _AT_FIELD = re.compile(r"at `\$\.([a-z_]+)")
 STAFF_ROLE = "casd-staff"
+#: What the request form of the project page starts with.
+_REQUEST_DEFAULTS = {"ports": "443", "expires_in_days": "90"}
 
 
 def _login_redirect(request: AnyRequest, error: LoginRequired) -> Response[Any]:
@@ -228,7 +230,7 @@ class ConsolePages(Controller):
                 "checked": checked,
                 "url": url,
                 "errors": errors or {},
-                "typed": typed or {"ports": "443", "expires_in_days": "90"},
+                "typed": typed or dict(_REQUEST_DEFAULTS),
                 "notice": notice,
                 "project_files": await project_files(context, person, project_id),
             },
@@ -284,6 +286,57 @@ class ConsolePages(Controller):
         try:
             await egress.revoke(context, person, project_id, rule_id)
         except Conflict as error:
+            return await self._project(
+                request, context, person, project_id, notice=reason(request, error), status_code=409
+            )
+        return Redirect(f"/projects/{project_id}", headers=PAGE_HEADERS)
+
+    @post("/projects/{project_id:str}/members", name="members-put")
+    async def put_member(
+        self, request: AnyRequest, context: Context, person: SignedIn, project_id: FromPath[str]
+    ) -> Template | Response[Any]:
+        """Add a member or change a member's role (a lead of the project, or CASD staff)."""
+        form = await request.form()
+        typed = {
+            "member_username": str(form.get("member_username", "")).strip(),
+            "member_role": str(form.get("role", "")),
+        }
+        t = translator(language(request))
+        errors: dict[str, str] = {}
+        if not typed["member_username"]:
+            errors["member_username"] = t("members.username_required")
+        try:
+            body = msgspec.convert({"role": typed["member_role"]}, MemberPut)
+        except msgspec.ValidationError:
+            errors["member_role"] = t("members.bad_role")
+        if not errors:
+            try:
+                await projects.put_member(context, person, project_id, typed["member_username"], body)
+            except NotFound as error:
+                if f"no project {project_id!r}" in str(error):
+                    raise
+                errors["member_username"] = reason(request, error)
+        if errors:
+            return await self._project(
+                request, context, person, project_id, errors=errors, typed={**_REQUEST_DEFAULTS, **typed}
+            )
+        return Redirect(f"/projects/{project_id}", headers=PAGE_HEADERS)
+
+    @post("/projects/{project_id:str}/members/{username:str}/remove", name="members-remove")
+    async def remove_member(
+        self,
+        request: AnyRequest,
+        context: Context,
+        person: SignedIn,
+        project_id: FromPath[str],
+        username: FromPath[str],
+    ) -> Template | Response[Any]:
+        """Remove a member (a lead of the project, or CASD staff); one already gone says so."""
+        try:
+            await projects.remove_member(context, person, project_id, username)
+        except NotFound as error:
+            if f"no project {project_id!r}" in str(error):
+                raise
             return await self._project(
                 request, context, person, project_id, notice=reason(request, error), status_code=409
             )
@@ -347,8 +400,49 @@ class ConsolePages(Controller):
         """Every project with its governance, and the way to switch it (CASD staff)."""
         if not _is_staff(person):
             raise Forbidden(translator(language(request))("staff.only"))
+        return await self._staff_projects(request, context, person)
+
+    async def _staff_projects(
+        self,
+        request: AnyRequest,
+        context: ServiceContext,
+        person: Person,
+        *,
+        typed: dict[str, str] | None = None,
+        errors: dict[str, str] | None = None,
+        status_code: int = 200,
+    ) -> Template:
         visible = await projects.visible_projects(context, person)
-        return render(request, "console/staff_projects.html", {"person": person, "staff": True, "projects": visible})
+        return render(
+            request,
+            "console/staff_projects.html",
+            {
+                "person": person,
+                "staff": True,
+                "projects": visible,
+                "owners": [owner.value for owner in Governance],
+                "typed": typed or {"governance": Governance.CASD.value},
+                "errors": errors or {},
+            },
+            status_code=status_code,
+        )
+
+    @post("/staff/projects", name="staff-projects-create")
+    async def create_project(self, request: AnyRequest, context: Context, person: SignedIn) -> Template | Response[Any]:
+        """Create a project (CASD staff): its id, title and governance; bad values come back next to their field."""
+        if not _is_staff(person):
+            raise Forbidden(translator(language(request))("staff.only"))
+        form = await request.form()
+        typed = {name: str(form.get(name, "")).strip() for name in ("id", "title", "governance")}
+        try:
+            created = await projects.create_project(context, person, msgspec.convert(typed, ProjectCreate))
+        except msgspec.ValidationError as error:
+            errors = _validation_errors(request, error, "id")
+        except Conflict as error:
+            errors = {"id": reason(request, error)}
+        else:
+            return Redirect(f"/projects/{created.id}", headers=PAGE_HEADERS)
+        return await self._staff_projects(request, context, person, typed=typed, errors=errors, status_code=422)
 
     @get("/projects/{project_id:str}/governance", name="governance")
     async def governance(

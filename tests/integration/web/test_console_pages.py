@@ -304,3 +304,100 @@ async def test_a_refusal_shows_the_policys_reason_in_the_pages_language(
     check = await service.client.get(f"/projects/{PROJECT}?lang=fr&url=https://api.example.org/")
     assert check.status_code == 200
     assert f"aucun accès approuvé du projet {PROJECT} n'autorise api.example.org:443" in html.unescape(check.text)
+
+
+async def test_a_lead_manages_the_members_from_the_project_page(service: ServiceUnderTest, people: People) -> None:
+    await setup_project(service, people)
+    await sign_in(service, people, "lead")
+    token = await csrf(service)
+    researcher = people.username("researcher")
+    members = f"/projects/{PROJECT}/members"
+
+    added = await service.client.post(
+        members, data={"_csrf_token": token, "member_username": researcher, "role": "member"}, follow_redirects=False
+    )
+    assert added.status_code == 302, added.text
+    page = await service.client.get(f"/projects/{PROJECT}?lang=en")
+    assert f'<li id="member-{researcher}">{researcher} — project member' in page.text
+    assert service.opa_data("members")[PROJECT][researcher] == {"role": "member"}
+
+    # An unknown person, a role that does not exist: the message next to the field, what was typed kept.
+    before = await service.snapshot()
+    unknown = await service.client.post(
+        f"{members}?lang=en", data={"_csrf_token": token, "member_username": "nobody-at-all", "role": "member"}
+    )
+    assert unknown.status_code == 422
+    assert 'id="member_username-error"' in unknown.text
+    assert 'value="nobody-at-all"' in unknown.text
+    bad_role = await service.client.post(
+        f"{members}?lang=en", data={"_csrf_token": token, "member_username": researcher, "role": "owner"}
+    )
+    assert bad_role.status_code == 422
+    assert "Choose lead or member." in bad_role.text
+    assert await service.snapshot() == before
+
+    removed = await service.client.post(
+        f"{members}/{researcher}/remove", data={"_csrf_token": token}, follow_redirects=False
+    )
+    assert removed.status_code == 302
+    assert researcher not in service.opa_data("members")[PROJECT]
+    # Removed meanwhile (this page was stale): said, and nothing changes.
+    before = await service.snapshot()
+    again = await service.client.post(f"{members}/{researcher}/remove?lang=en", data={"_csrf_token": token})
+    assert again.status_code == 409
+    assert f"is not a member of project '{PROJECT}'" in html.unescape(again.text)
+    assert await service.snapshot() == before
+
+    # A researcher cannot manage members: the policy's reason, nothing written.
+    await sign_in(service, people, "researcher")
+    before = await service.snapshot()
+    refused = await service.client.post(
+        members, data={"_csrf_token": await csrf(service), "member_username": researcher, "role": "lead"}
+    )
+    assert refused.status_code in {403, 404}
+    assert 'id="message"' in refused.text
+    assert await service.snapshot() == before
+
+
+async def test_casd_staff_create_a_project_from_the_page(service: ServiceUnderTest, people: People) -> None:
+    await sign_in(service, people, "staff")
+    token = await csrf(service)
+    before = await service.snapshot()
+    bad = await service.client.post(
+        "/staff/projects?lang=en",
+        data={"_csrf_token": token, "id": "Not A Slug", "title": "Births", "governance": "CASD"},
+    )
+    assert bad.status_code == 422
+    assert 'id="id-error"' in bad.text
+    assert 'value="Not A Slug"' in bad.text
+    assert 'value="Births"' in bad.text
+    assert await service.snapshot() == before
+
+    created = await service.client.post(
+        "/staff/projects",
+        data={"_csrf_token": token, "id": "births", "title": "Births", "governance": "INFRACALC"},
+        follow_redirects=False,
+    )
+    assert created.status_code == 302, created.text
+    assert created.headers["location"] == "/projects/births"
+    page = await service.client.get("/projects/births?lang=en")
+    assert page.status_code == 200
+    assert "Births" in page.text
+    listed = (await service.client.get("/api/v1/projects/births", headers=people.headers("staff"))).json()
+    assert listed["governance"] == "INFRACALC"
+
+    before = await service.snapshot()
+    duplicate = await service.client.post(
+        "/staff/projects?lang=en", data={"_csrf_token": token, "id": "births", "title": "Again", "governance": "CASD"}
+    )
+    assert duplicate.status_code == 422
+    assert 'id="id-error"' in duplicate.text
+    assert await service.snapshot() == before
+
+    await sign_in(service, people, "researcher")
+    refused = await service.client.post(
+        "/staff/projects",
+        data={"_csrf_token": await csrf(service), "id": "mine", "title": "Mine", "governance": "CASD"},
+    )
+    assert refused.status_code == 403
+    assert await service.snapshot() == before

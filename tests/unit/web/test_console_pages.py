@@ -54,7 +54,14 @@ PROJECT = ProjectOut(
     created_at=WHEN,
     members=[MemberOut("bruno", MemberRole.LEAD, WHEN)],
 )
-ERRORS = {"host": "bad <host>", "network": "bad <net>", "reason": "too <short>", "owner": "no <way>"}
+ERRORS = {
+    "host": "bad <host>",
+    "network": "bad <net>",
+    "reason": "too <short>",
+    "owner": "no <way>",
+    "member_username": "no <user>",
+    "id": "bad <id>",
+}
 
 PAGES: list[tuple[str, dict[str, Any]]] = [
     (
@@ -98,7 +105,15 @@ PAGES: list[tuple[str, dict[str, Any]]] = [
     ),
     ("console/staff_egress.html", {"waiting": [RULE], "notice": "<n>", "errors": {"r1": {"comment": "<c>"}}}),
     ("console/staff_egress.html", {"waiting": [], "notice": None, "errors": {}}),
-    ("console/staff_projects.html", {"projects": [PROJECT]}),
+    (
+        "console/staff_projects.html",
+        {
+            "projects": [PROJECT],
+            "owners": ["CASD", "INFRACALC"],
+            "typed": {"id": "<id>", "title": "<t>"},
+            "errors": ERRORS,
+        },
+    ),
     (
         "console/governance.html",
         {
