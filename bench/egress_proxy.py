@@ -74,6 +74,7 @@ import requests
 
 from infracalc.config import SOURCE_ROOT, ToolSettings
 from infracalc.errors import InfracalcError
+from infracalc.identity import proxy_secret
 from infracalc.stack.ports import free_port
 from infracalc.stack.process import ManagedProcess, ServerFailed, ServerSpec, tail
 from infracalc.stack.servers import opa_spec
@@ -613,7 +614,7 @@ def infracalc_runs(
             "INFRACALC_EGRESS_METRICS_PORT": str(metrics_port),
             "INFRACALC_OPA_URL": f"http://127.0.0.1:{opa_port}",
             "INFRACALC_SERVICE_URL": sink_url,
-            "INFRACALC_EGRESS_PROXY_SECRET": secrets.token_hex(32),
+            "INFRACALC_EGRESS_PROXY_SECRET": proxy_secret.mint(),
             "INFRACALC_EGRESS_TEST_MODE": TEST_MODE_CONSENT,
             "INFRACALC_EGRESS_TEST_ALLOW_RANGES": f"{UPSTREAM_ADDRESS}/32",
             "INFRACALC_EGRESS_TEST_HOSTS": str(hosts),
