@@ -6,11 +6,9 @@ progress is believed only when the cookie carries this service's signature.
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from typing import Any
 
-import jinja2
 import pytest
 
 from infracalc.db import EgressRuleStatus, Governance, MemberRole
@@ -19,11 +17,10 @@ from infracalc.service.principals import Person
 from infracalc.service.projects.schemas import MemberOut, ProjectOut
 from infracalc.service.projects.service import SwitchConsequences
 from infracalc.service.users.schemas import UserProject
-from infracalc.web.i18n import LANGUAGES, translator
+from infracalc.web.i18n import LANGUAGES
 from infracalc.web.login import _pending_login, _read_pending_login
-from infracalc.web.pages import TEMPLATES
-from infracalc.web.reasons import translate_reason
 from infracalc.web.sessions import digest, local_path, login_url
+from tests.support.pages import assert_forms_are_guarded_and_labelled, render_page
 
 WHEN = datetime(2026, 12, 1, tzinfo=UTC)
 PERSON = Person(username="<bruno>", roles=frozenset({"casd-staff"}), acr="mfa", subject="s")
@@ -132,31 +129,13 @@ PAGES: list[tuple[str, dict[str, Any]]] = [
 def test_every_console_page_renders_labels_its_fields_and_escapes(
     language: str, template: str, values: dict[str, Any]
 ) -> None:
-    environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined
-    )
-    html = environment.get_template(template).render(
-        lang=language,
-        other_lang="en" if language == "fr" else "fr",
-        t=translator(language),
-        reason_text=lambda text: translate_reason(text, language),
-        csrf_input='<input type="hidden" name="_csrf_token" value="x">',
-        person=PERSON,
-        staff=True,
-        **values,
-    )
+    html = render_page(template, language, person=PERSON, staff=True, **values)
     assert f'<html lang="{language}">' in html
     assert "&lt;bruno&gt;" in html  # the navigation bar names who is signed in
     assert 'action="/logout"' in html
     for raw in ("<evil>", "<script>", "<cohort>", "<typed>", "<host>", "<net>", "<notice>", "<no rule>", "<why>"):
         assert raw not in html, f"{raw} unescaped in {template}"
-    # Every POST form carries the CSRF token.
-    for form in re.findall(r"<form[^>]*>.*?</form>", html, flags=re.S):
-        if 'method="post"' in form:
-            assert 'name="_csrf_token"' in form
-    # Every visible field has a label.
-    for field_id in re.findall(r'<(?:input|textarea|select)(?![^>]*type="hidden")[^>]*\bid="([^"]+)"', html):
-        assert f'<label for="{field_id}">' in html, field_id
+    assert_forms_are_guarded_and_labelled(html)
 
 
 @pytest.mark.parametrize(

@@ -29,6 +29,7 @@ from infracalc.web.i18n import LANGUAGES, translator
 from infracalc.web.oversight import as_json, form_time
 from infracalc.web.pages import TEMPLATES
 from infracalc.web.staff_enrollments import invitation_body
+from tests.support.pages import assert_forms_are_guarded_and_labelled, render_page
 
 WHEN = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
 PERSON = Person(username="<bruno>", roles=frozenset({"casd-staff"}), acr="mfa", subject="s")
@@ -180,18 +181,7 @@ PAGES: list[tuple[str, dict[str, Any]]] = [
 def test_every_oversight_page_renders_labels_its_fields_and_escapes(
     language: str, template: str, values: dict[str, Any]
 ) -> None:
-    environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined
-    )
-    html = environment.get_template(template).render(
-        lang=language,
-        other_lang="en" if language == "fr" else "fr",
-        t=translator(language),
-        csrf_input='<input type="hidden" name="_csrf_token" value="x">',
-        person=PERSON,
-        staff=True,
-        **values,
-    )
+    html = render_page(template, language, person=PERSON, staff=True, **values)
     assert f'<html lang="{language}">' in html
     assert "&lt;bruno&gt;" in html
     for link in ("/staff/audit", "/staff/sessions", "/staff/enrollments"):
@@ -200,11 +190,7 @@ def test_every_oversight_page_renders_labels_its_fields_and_escapes(
         assert raw not in html, f"{raw} unescaped in {template}"
     for raw in re.findall(r"bad <[a-z_]+>", html):
         raise AssertionError(f"{raw} unescaped in {template}")
-    for form in re.findall(r"<form[^>]*>.*?</form>", html, flags=re.S):
-        if 'method="post"' in form:
-            assert 'name="_csrf_token"' in form
-    for field_id in re.findall(r'<(?:input|textarea|select)(?![^>]*type="hidden")[^>]*\bid="([^"]+)"', html):
-        assert f'<label for="{field_id}">' in html, field_id
+    assert_forms_are_guarded_and_labelled(html)
 
 
 def test_the_field_errors_show_next_to_their_fields() -> None:

@@ -7,7 +7,6 @@ say about a given set of votes, and that every template renders, labels its fiel
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,6 +28,7 @@ from infracalc.service.projects.schemas import MemberOut, ProjectOut
 from infracalc.web.i18n import LANGUAGES, translator
 from infracalc.web.pages import TEMPLATES
 from infracalc.web.review_views import ProjectFiles, findings, review_status, size_text
+from tests.support.pages import assert_forms_are_guarded_and_labelled, render_page
 
 WHEN = datetime(2026, 12, 1, tzinfo=UTC)
 PERSON = Person(username="<rita>", roles=frozenset({"casd-staff"}), acr="mfa", subject="s")
@@ -260,28 +260,13 @@ PAGES: list[tuple[str, dict[str, Any]]] = [
 def test_every_review_page_renders_labels_its_fields_and_escapes(
     language: str, template: str, values: dict[str, Any]
 ) -> None:
-    environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined
-    )
-    html = environment.get_template(template).render(
-        lang=language,
-        other_lang="en" if language == "fr" else "fr",
-        t=translator(language),
-        csrf_input='<input type="hidden" name="_csrf_token" value="x">',
-        person=PERSON,
-        staff=True,
-        **values,
-    )
+    html = render_page(template, language, person=PERSON, staff=True, **values)
     assert f'<html lang="{language}">' in html
     assert 'id="nav-staff-exports"' in html
     assert 'id="nav-staff-imports"' in html
     for raw in ("<rita", "<bruno>", "<why>", "<10>", "<1>", "<typed>", "<comment>", "<way>", "<notice>", "<staff>"):
         assert raw not in html, f"{raw} unescaped in {template}"
-    for form in re.findall(r"<form[^>]*>.*?</form>", html, flags=re.S):
-        if 'method="post"' in form:
-            assert 'name="_csrf_token"' in form
-    for field_id in re.findall(r'<(?:input|textarea|select)(?![^>]*type="hidden")[^>]*\bid="([^"]+)"', html):
-        assert f'<label for="{field_id}">' in html, field_id
+    assert_forms_are_guarded_and_labelled(html)
 
 
 def test_the_queue_shows_the_two_reviewer_rule() -> None:
