@@ -71,6 +71,25 @@ async def stage(
     )
 
 
+async def record(
+    db: AsyncSession, store: ObjectStore, checked: exports.Checked, staged: exports.Staged | None, audit: Any
+) -> exports.Submitted | exports.Refused:
+    """``exports.submit`` of a staged file by the test bubble, in ``db``'s transaction."""
+    return await exports.submit(
+        db,
+        store,
+        checked,
+        staged=staged,
+        project_id="cohort",
+        session_id=BUBBLE,
+        requested_by="rita",
+        actor=f"bubble:{BUBBLE}",
+        settings=exports.ExportSettings(),
+        sampler=random.Random(1),
+        audit=audit,
+    )
+
+
 async def submit(
     sessions: Sessions, store: ObjectStore, log: AuditLog, path: Path, governance: Governance = Governance.CASD
 ) -> exports.Submitted:
@@ -78,19 +97,7 @@ async def submit(
     checked = await exports.check(path, name=path.name, justification=JUSTIFICATION, settings=settings)
     staged = await stage(store, checked, governance)
     async with sessions() as db, db.begin():
-        result = await exports.submit(
-            db,
-            store,
-            checked,
-            staged=staged,
-            project_id="cohort",
-            session_id=BUBBLE,
-            requested_by="rita",
-            actor=f"bubble:{BUBBLE}",
-            settings=settings,
-            sampler=random.Random(1),
-            audit=log.append,
-        )
+        result = await record(db, store, checked, staged, log.append)
     assert isinstance(result, exports.Submitted)
     return result
 
@@ -122,19 +129,7 @@ async def test_a_failure_after_the_object_was_staged_leaves_no_object_and_no_row
             staged_keys.append(staged.key)
             seen_before_the_transaction.extend(await store.keys(""))
             async with session_factory() as db, db.begin():
-                await exports.submit(
-                    db,
-                    store,
-                    checked,
-                    staged=staged,
-                    project_id="cohort",
-                    session_id=BUBBLE,
-                    requested_by="rita",
-                    actor=f"bubble:{BUBBLE}",
-                    settings=settings,
-                    sampler=random.Random(1),
-                    audit=failing_audit,
-                )
+                await record(db, store, checked, staged, failing_audit)
 
     with pytest.raises(AuditDown):
         await submit_staged()
@@ -172,19 +167,7 @@ async def test_a_staged_version_overtaken_by_another_is_refused(
     staged = await stage(store, checked, Governance.CASD, version=3)
     async with session_factory() as db, db.begin():
         with pytest.raises(exports.InvalidTransition, match="submit the new version again"):
-            await exports.submit(
-                db,
-                store,
-                checked,
-                staged=staged,
-                project_id="cohort",
-                session_id=BUBBLE,
-                requested_by="rita",
-                actor=f"bubble:{BUBBLE}",
-                settings=settings,
-                sampler=random.Random(1),
-                audit=AuditLog(checkpoint_signer).append,
-            )
+            await record(db, store, checked, staged, AuditLog(checkpoint_signer).append)
     assert await count(session_factory, Export) == 0
 
 
