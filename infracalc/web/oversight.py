@@ -35,6 +35,8 @@ AUDIT_PAGE_SIZE: Final = 50
 SESSIONS_PAGE_SIZE: Final = 25
 #: The longest text a filter field takes (names, project ids and actions are far shorter).
 MAX_FILTER_LENGTH: Final = 128
+#: The most digits a cursor may have (18 always fit a signed 64-bit BIGINT).
+MAX_CURSOR_DIGITS: Final = 18
 #: The longest session id a timeline URL may name (ids are 32 hex characters).
 MAX_SESSION_ID: Final = 64
 #: The filter fields of the audit viewer and of the session search, in the order of their forms.
@@ -94,7 +96,9 @@ def _times(
 def _cursor(request: AnyRequest, name: str) -> int | None:
     """A whole number of the audit viewer's URL (a cursor, a page size); ``None`` when absent, zero or not one."""
     value = str(request.query_params.get(name, ""))
-    return int(value) or None if value.isdigit() and len(value) < 19 else None  # noqa: PLR2004 - fits a BIGINT
+    if not value.isdigit() or len(value) > MAX_CURSOR_DIGITS:
+        return None
+    return int(value) or None
 
 
 def _page_size(request: AnyRequest) -> dict[str, str]:
