@@ -313,7 +313,7 @@ class ConsolePages(Controller):
             try:
                 await projects.put_member(context, person, project_id, typed["member_username"], body)
             except NotFound as error:
-                if f"no project {project_id!r}" in str(error):
+                if error.field != "username":  # no such project: the refusal page
                     raise
                 errors["member_username"] = reason(request, error)
         if errors:
@@ -335,7 +335,7 @@ class ConsolePages(Controller):
         try:
             await projects.remove_member(context, person, project_id, username)
         except NotFound as error:
-            if f"no project {project_id!r}" in str(error):
+            if error.field != "username":  # no such project: the refusal page
                 raise
             return await self._project(
                 request, context, person, project_id, notice=reason(request, error), status_code=409

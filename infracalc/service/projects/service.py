@@ -120,7 +120,7 @@ async def put_member(
     """
     await context.authorize(principal, "member.put", project=slug, username=username, role=request.role.value)
     if not await context.directory.exists(username):
-        raise NotFound(f"no user {username!r} in the realm")
+        raise NotFound(f"no user {username!r} in the realm", field="username")
     async with context.sessions() as session, session.begin():
         project = await existing_project(session, slug)
         member = await session.get(Member, (slug, username))
@@ -157,7 +157,7 @@ async def remove_member(context: ServiceContext, principal: Principal, slug: str
         project = await existing_project(session, slug)
         member = await session.get(Member, (slug, username))
         if member is None:
-            raise NotFound(f"{username!r} is not a member of project {slug!r}")
+            raise NotFound(f"{username!r} is not a member of project {slug!r}", field="username")
         role = member.role.value
         await session.delete(member)
         await context.record(
