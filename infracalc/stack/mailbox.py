@@ -19,6 +19,7 @@ import email.policy
 import html
 import itertools
 import os
+import re
 import signal
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,6 +35,8 @@ from aiosmtpd.smtp import Envelope, Session
 MAX_MESSAGE_BYTES = 1024 * 1024
 #: Messages listed on the page, newest first.
 LISTED = 200
+#: The name :meth:`Mailbox.deliver` gives a message (so no other file, and no path, can be read).
+_MESSAGE_NAME = re.compile(r"\d{8}T\d{12}Z-\d+\.eml")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,9 +78,10 @@ class Mailbox:
 
     def read(self, name: str) -> StoredMessage | None:
         """The message called ``name``, or ``None`` when there is none (or the name is not one of ours)."""
-        if name not in self.names():
+        path = self.directory / name
+        if not _MESSAGE_NAME.fullmatch(name) or not path.is_file():
             return None
-        content = (self.directory / name).read_bytes()
+        content = path.read_bytes()
         message = email.message_from_bytes(content, policy=email.policy.default)
         if not isinstance(message, EmailMessage):  # the default policy always builds EmailMessage
             return None
