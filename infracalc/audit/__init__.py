@@ -20,13 +20,41 @@ log is not an error but a :class:`VerificationReport` with ``ok=False``.
 
 from __future__ import annotations
 
-from infracalc.audit.canonical import GENESIS_HASH, canonical_json, chain_hash, event_text, format_time
-from infracalc.audit.errors import AuditError, AuditKeyError
-from infracalc.audit.log import AuditEntry, AuditLog, Clock
-from infracalc.audit.models import AuditCheckpoint, AuditEvent, AuditHead
-from infracalc.audit.settings import AuditSettings
-from infracalc.audit.signer import CheckpointSigner, key_id, load_public_key, public_key_pem
-from infracalc.audit.verify import VerificationReport, verify, verify_database
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from infracalc.audit.canonical import GENESIS_HASH, canonical_json, chain_hash, event_text, format_time
+    from infracalc.audit.errors import AuditError, AuditKeyError
+    from infracalc.audit.log import AuditEntry, AuditLog, Clock
+    from infracalc.audit.models import AuditCheckpoint, AuditEvent, AuditHead
+    from infracalc.audit.settings import AuditSettings
+    from infracalc.audit.signer import CheckpointSigner, key_id, load_public_key, public_key_pem
+    from infracalc.audit.verify import VerificationReport, verify, verify_database
+
+# Each name is imported from its module on first use, so that a module needing only the standard
+# library (the verification worker, :mod:`infracalc.audit.segments`) starts without SQLAlchemy.
+_HOMES = {
+    "canonical": ("GENESIS_HASH", "canonical_json", "chain_hash", "event_text", "format_time"),
+    "errors": ("AuditError", "AuditKeyError"),
+    "log": ("AuditEntry", "AuditLog", "Clock"),
+    "models": ("AuditCheckpoint", "AuditEvent", "AuditHead"),
+    "settings": ("AuditSettings",),
+    "signer": ("CheckpointSigner", "key_id", "load_public_key", "public_key_pem"),
+    "verify": ("VerificationReport", "verify", "verify_database"),
+}
+_MODULE_OF = {name: module for module, names in _HOMES.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    """Import ``name`` from the module that defines it (PEP 562)."""
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "GENESIS_HASH",

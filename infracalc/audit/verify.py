@@ -24,8 +24,6 @@ import contextlib
 import hashlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from json.encoder import encode_basestring
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -33,10 +31,19 @@ from sqlalchemy import String, Text, func, select, type_coerce
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from infracalc.audit.canonical import GENESIS_HASH, checkpoint_message, event_text, format_time
+from infracalc.audit.canonical import event_text
+from infracalc.audit.chain import (
+    ChainPosition,
+    CheckpointRow,
+    EventRow,
+    seal_problem,
+    signature_problem,
+    time_text,
+    walk,
+)
 from infracalc.audit.errors import AuditError
 from infracalc.audit.models import AuditCheckpoint, AuditEvent, AuditHead
-from infracalc.audit.signer import key_id, signature_valid
+from infracalc.audit.signer import key_id
 from infracalc.db.engine import create_engine, session_factory
 from infracalc.db.settings import DatabaseSettings
 
@@ -104,29 +111,11 @@ class _Fault(Exception):
         self.problem = problem
 
 
-def _time_text(at: object) -> str:
-    """The canonical time of a stored ``at``: SQLite gives text, PostgreSQL a datetime.
-
-    SQLite's text (``YYYY-MM-DD HH:MM:SS.ffffff``, always six digits) converts by position. Only
-    the space at index 10 is checked: any other difference from what was hashed changes the result,
-    so it cannot go unnoticed.
-
-    Raises:
-        TypeError: ``at`` is neither (SQLite stores anything anywhere): the event cannot be right.
-        IndexError: the text is too short to be a time.
-    """
-    if type(at) is str and at[10] == " ":
-        return f"{at[:10]}T{at[11:]}Z"
-    if isinstance(at, datetime):
-        return format_time(at)
-    raise TypeError(f"not a stored time: {at!r}")
-
-
 def _event_hash(prev_hash: str, seq: int, fields: Sequence[Any]) -> str | None:
     """The hash of an event with ``fields`` (at, actor, action, project, governance, details) at ``seq``."""
     at, actor, action, project_id, governance, details = fields
     try:
-        text = event_text(seq, _time_text(at), actor, action, project_id, governance, details)
+        text = event_text(seq, time_text(at), actor, action, project_id, governance, details)
         return hashlib.sha256((prev_hash + text).encode()).hexdigest()
     except (TypeError, ValueError, IndexError, UnicodeError):
         # A value of the wrong type (SQLite stores anything anywhere) cannot hash to the stored hash.
@@ -142,18 +131,13 @@ class _Walk:
         self.trusted_key_id = key_id(public_key)
         self.batch_size = batch_size
         self.checkpoints = 0
-        # The walk's position: the next seq expected, the last hash, the one before it.
-        self.expected = 1
-        self.prev = GENESIS_HASH
-        self.before_prev = ""
-        self.head_seq = 0
-        self.head_hash: str | None = None
-        self.pending: asyncio.Future[Sequence[Sequence[Any]]] | None = None
+        self.position = ChainPosition()
+        self.pending: asyncio.Future[Sequence[EventRow]] | None = None
 
     @property
     def events(self) -> int:
         """Events checked so far."""
-        return self.expected - 1
+        return self.position.walked
 
     async def run(self) -> None:
         # Seals first: what they cover was committed before them, so concurrent appends cannot fool the checks.
@@ -163,20 +147,20 @@ class _Walk:
         last_sealed = await self.session.scalar(select(func.max(AuditCheckpoint.seq)))
         if head is None:
             raise _Fault(None, "the audit head row is missing: the table was emptied or the database never migrated")
-        self.head_seq = head.seq
+        self.position.head_seq = head.seq
         fetch = await self._event_fetcher()
         # Read ahead: the next batch is fetched (in SQLite's driver thread, or over the network) while
         # this one is checked. Anything else that queries first waits for it (_quiet).
         self.pending = asyncio.ensure_future(fetch(0))
         try:
             while rows := await self.pending:
-                checkpoints = await self._checkpoints(self.expected - 1, rows[-1][0])
+                checkpoints = await self._checkpoints(self.position.walked, rows[-1][0])
                 self.pending = asyncio.ensure_future(fetch(rows[-1][0]))
                 await asyncio.sleep(0)  # let the read-ahead start before the CPU-bound loop
                 await self._check_rows(rows, checkpoints)
         finally:
             await self._quiet()
-        last_seq = self.expected - 1
+        last_seq = self.position.walked
         await self._check_tail(last_seq, last_sealed)
         if head.seq > last_seq:
             raise _Fault(
@@ -184,7 +168,7 @@ class _Walk:
                 f"the log was truncated: it ends at seq {last_seq} but its head records seq {head.seq}, "
                 f"so events {last_seq + 1} to {head.seq} were deleted",
             )
-        if self.head_hash is not None and self.head_hash != head.hash:
+        if self.position.head_hash is not None and self.position.head_hash != head.hash:
             raise _Fault(
                 head.seq,
                 f"the head records another hash for seq {head.seq} than event {head.seq} has: the log was rewritten",
@@ -196,49 +180,22 @@ class _Walk:
             with contextlib.suppress(Exception):
                 await self.pending
 
-    async def _check_rows(self, rows: Sequence[Sequence[Any]], checkpoints: dict[int, Sequence[Any]]) -> None:
-        """Check one batch of events in order, and the checkpoints sealing them."""
-        expected, prev, before_prev, head_seq = self.expected, self.prev, self.before_prev, self.head_seq
-        sha256 = hashlib.sha256
-        # Actors, actions, projects and owners repeat: quote each distinct value once per batch.
-        quoted: dict[str | None, str] = {None: "null"}
+    async def _check_rows(self, rows: Sequence[EventRow], checkpoints: dict[int, CheckpointRow]) -> None:
+        """Check one batch of events in order, and the checkpoints sealing them; stop at the first fault."""
+        sealed: list[tuple[CheckpointRow, str]] = []
+        stop = walk(rows, self.position, checkpoints, sealed)
+        for checkpoint, event_hash in sealed:  # in seq order, all before the event that stopped the walk
+            self._check_checkpoint(checkpoint, event_hash)
+        if stop is None:
+            return
+        row = rows[stop]
+        if row[0] != self.position.expected:
+            raise _Fault(self.position.expected, _missing(self.position.expected, row[0]))
+        if row[-2] != self.position.prev:
+            await self._diagnose_link(row, self.position.before_prev)
+        await self._diagnose_content(row)
 
-        def quote(value: str) -> str:
-            text = quoted[value] = encode_basestring(value)  # TypeError for what is not text: a bad event
-            return text
-
-        lookup = quoted.get
-        try:
-            for row in rows:
-                seq, at, actor, action, project_id, governance, details, prev_hash, digest = row
-                if seq != expected:
-                    raise _Fault(expected, _missing(expected, seq))
-                if prev_hash != prev:
-                    await self._diagnose_link(row, before_prev)
-                try:
-                    # event_text and _time_text, inlined: this runs for every event, and a call costs a tenth
-                    # of it. Any difference from event_text would make every intact log of the tests fail.
-                    at_text = f"{at[:10]}T{at[11:]}Z" if type(at) is str and at[10] == " " else _time_text(at)
-                    hashed = (
-                        f'{prev}{{"action":{lookup(action) or quote(action)},"actor":{lookup(actor) or quote(actor)},'
-                        f'"at":"{at_text}","details":{details},"governance":{lookup(governance) or quote(governance)},'
-                        f'"project_id":{lookup(project_id) or quote(project_id)},"seq":{seq}}}'
-                    )
-                    good = sha256(hashed.encode()).hexdigest() == digest
-                except (TypeError, ValueError, IndexError, UnicodeError):
-                    good = False
-                if not good:
-                    await self._diagnose_content(row)
-                if checkpoints and seq in checkpoints:
-                    self._check_checkpoint(checkpoints.pop(seq), digest)
-                if seq == head_seq:
-                    self.head_hash = digest
-                before_prev, prev = prev, digest
-                expected += 1
-        finally:
-            self.expected, self.prev, self.before_prev = expected, prev, before_prev
-
-    async def _event_fetcher(self) -> Callable[[int], Awaitable[Sequence[Sequence[Any]]]]:
+    async def _event_fetcher(self) -> Callable[[int], Awaitable[Sequence[EventRow]]]:
         """A function returning the next batch of events after a given seq, as plain tuples."""
         connection = await self.session.connection()
         if connection.dialect.name == "sqlite":
@@ -246,53 +203,38 @@ class _Walk:
             if driver is None:
                 raise AuditError("the SQLite connection was closed during verification")
 
-            async def fetch_sqlite(after: int) -> Sequence[Sequence[Any]]:
+            async def fetch_sqlite(after: int) -> Sequence[EventRow]:
                 cursor = await driver.execute(_SQLITE_EVENTS, (after, self.batch_size))
                 try:
-                    rows: Sequence[Sequence[Any]] = await cursor.fetchall()
+                    rows: Sequence[EventRow] = await cursor.fetchall()
                 finally:
                     await cursor.close()
                 return rows
 
             return fetch_sqlite
 
-        async def fetch(after: int) -> Sequence[Sequence[Any]]:
+        async def fetch(after: int) -> Sequence[EventRow]:
             query = select(*_EVENT_COLUMNS).where(_EVENTS.seq > after).order_by(_EVENTS.seq).limit(self.batch_size)
             return (await self.session.execute(query)).all()
 
         return fetch
 
-    async def _checkpoints(self, after: int, through: int) -> dict[int, Sequence[Any]]:
+    async def _checkpoints(self, after: int, through: int) -> dict[int, CheckpointRow]:
         query = select(*_CHECKPOINT_COLUMNS).where(_CHECKPOINTS.seq <= through)
         if after > 0:
             query = query.where(_CHECKPOINTS.seq > after)
         return {row[0]: row for row in (await self.session.execute(query)).all()}
 
-    def _check_signature(self, checkpoint: Sequence[Any]) -> None:
-        seq, sealed_hash, at, signature, signer_id = checkpoint
-        if signer_id != self.trusted_key_id:
-            raise _Fault(
-                seq,
-                f"checkpoint at seq {seq} is signed by key {signer_id}, not by the trusted key "
-                f"{self.trusted_key_id}: it was forged with another key",
-            )
-        try:
-            message = checkpoint_message(seq, sealed_hash, _time_text(at), signer_id)
-            valid = signature_valid(self.public_key, bytes.fromhex(signature), message)
-        except (TypeError, ValueError, IndexError):
-            valid = False
-        if not valid:
-            raise _Fault(seq, f"checkpoint at seq {seq} has an invalid signature: it was forged or altered")
+    def _check_signature(self, checkpoint: CheckpointRow) -> None:
+        problem = signature_problem(checkpoint, self.public_key, self.trusted_key_id)
+        if problem is not None:
+            raise _Fault(checkpoint[0], problem)
 
-    def _check_checkpoint(self, checkpoint: Sequence[Any], event_hash: str) -> None:
+    def _check_checkpoint(self, checkpoint: CheckpointRow, event_hash: str) -> None:
         self._check_signature(checkpoint)
-        seq = checkpoint[0]
-        if checkpoint[1] != event_hash:
-            raise _Fault(
-                seq,
-                f"checkpoint at seq {seq} does not match event {seq}: the log up to seq {seq} was rewritten "
-                "after it was sealed",
-            )
+        problem = seal_problem(checkpoint, event_hash)
+        if problem is not None:
+            raise _Fault(checkpoint[0], problem)
         self.checkpoints += 1
 
     async def _check_tail(self, last_seq: int, last_sealed: int | None) -> None:
@@ -313,7 +255,7 @@ class _Walk:
             f"so events {last_seq + 1} to {beyond[0]} were deleted",
         )
 
-    async def _diagnose_link(self, row: Sequence[Any], before_prev: str) -> None:
+    async def _diagnose_link(self, row: EventRow, before_prev: str) -> None:
         """Event ``seq`` does not link to its predecessor: find out why, and stop."""
         await self._quiet()
         seq, *fields, prev_hash, digest = row
@@ -327,7 +269,7 @@ class _Walk:
         await self._diagnose_reorder(row)
         raise _Fault(seq, f"event {seq} was modified: its prev_hash does not link to event {seq - 1}")
 
-    async def _diagnose_content(self, row: Sequence[Any]) -> None:
+    async def _diagnose_content(self, row: EventRow) -> None:
         """Event ``seq`` links right but does not match its hash: moved contents, or modified."""
         await self._quiet()
         seq, own_prev = row[0], row[-2]
@@ -337,7 +279,7 @@ class _Walk:
         await self._diagnose_reorder(row)
         raise _Fault(seq, f"event {seq} was modified: its contents no longer match its hash")
 
-    async def _diagnose_reorder(self, row: Sequence[Any]) -> None:
+    async def _diagnose_reorder(self, row: EventRow) -> None:
         """Stop with "reordered" when event ``seq``'s contents belong at a later position of the log.
 
         Two kinds of swap: whole rows (the event keeps its own prev_hash and hash, only ``seq`` is
