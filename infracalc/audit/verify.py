@@ -22,8 +22,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
+import logging
+import os
+import sqlite3
+import sys
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -31,7 +36,7 @@ from sqlalchemy import String, Text, func, select, type_coerce
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from infracalc.audit.canonical import event_text
+from infracalc.audit.canonical import GENESIS_HASH, event_text
 from infracalc.audit.chain import (
     ChainPosition,
     CheckpointRow,
@@ -43,12 +48,21 @@ from infracalc.audit.chain import (
 )
 from infracalc.audit.errors import AuditError
 from infracalc.audit.models import AuditCheckpoint, AuditEvent, AuditHead
+from infracalc.audit.segments import SQLITE_EVENTS, SegmentReport, SegmentRequest, check_segment, read_report
 from infracalc.audit.signer import key_id
 from infracalc.db.engine import create_engine, session_factory
 from infracalc.db.settings import DatabaseSettings
 
+_log = logging.getLogger(__name__)
+
 #: Events read per query.
 BATCH_SIZE = 10_000
+#: Fewest events worth a worker process of their own: a worker costs a process start (about 0.1 s).
+MIN_SEGMENT = 25_000
+#: About as many events as this process walks while a worker process starts (0.1 to 0.2 s).
+WORKER_START_EVENTS = 10_000
+#: Most worker processes one verification starts.
+MAX_WORKERS = 8
 
 _EVENTS = AuditEvent.__table__.c
 _CHECKPOINTS = AuditCheckpoint.__table__.c
@@ -70,12 +84,6 @@ _CHECKPOINT_COLUMNS = (
     type_coerce(_CHECKPOINTS.at, String),
     _CHECKPOINTS.signature,
     _CHECKPOINTS.key_id,
-)
-# The same query as plain SQL, for SQLite's driver directly: building SQLAlchemy rows would cost more
-# than checking them. Every column is stored as text there; ``at`` as SQLAlchemy writes datetimes.
-_SQLITE_EVENTS = (
-    "SELECT seq, at, actor, action, project_id, governance, details, prev_hash, hash "
-    "FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?"
 )
 
 
@@ -204,7 +212,7 @@ class _Walk:
                 raise AuditError("the SQLite connection was closed during verification")
 
             async def fetch_sqlite(after: int) -> Sequence[EventRow]:
-                cursor = await driver.execute(_SQLITE_EVENTS, (after, self.batch_size))
+                cursor = await driver.execute(SQLITE_EVENTS, (after, self.batch_size))
                 try:
                     rows: Sequence[EventRow] = await cursor.fetchall()
                 finally:
@@ -322,19 +330,41 @@ def _missing(expected: int, found: int) -> str:
 
 
 async def verify(
-    session: AsyncSession, public_key: Ed25519PublicKey, *, batch_size: int = BATCH_SIZE
+    session: AsyncSession,
+    public_key: Ed25519PublicKey,
+    *,
+    batch_size: int = BATCH_SIZE,
+    workers: int | None = None,
+    min_segment: int = MIN_SEGMENT,
 ) -> VerificationReport:
     """Recompute the whole chain and check every checkpoint; report the first fault.
+
+    A long log in a SQLite file is first verified a segment per CPU, the first here and the others by
+    worker processes (see :mod:`infracalc.audit.segments`); when they cannot all vouch for their
+    segment, or the database is PostgreSQL, one pass here walks the log and names the first fault.
 
     Args:
         session: a session on the database (a read-only one from
             :func:`~infracalc.db.session_factory` keeps SQLite's write lock free while verifying).
         public_key: the trusted checkpoint key (see :func:`~infracalc.audit.load_public_key`).
         batch_size: events read per query.
+        workers: most worker processes (default: the CPUs this process may use, at most
+            :data:`MAX_WORKERS`); 1 verifies in this process only.
+        min_segment: fewest events per worker.
 
     Returns:
         The report; ``ok`` is False with ``first_bad_seq`` and ``problem`` when the log was tampered with.
     """
+    if workers is None:
+        workers = min(
+            len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, MAX_WORKERS
+        )
+    if workers > 1:
+        vouched = await verify_in_segments(
+            session, public_key, workers=workers, min_segment=min_segment, batch_size=batch_size
+        )
+        if vouched is not None:
+            return vouched
     walk = _Walk(session, public_key, batch_size)
     try:
         await walk.run()
@@ -347,6 +377,125 @@ async def verify(
             problem=fault.problem,
         )
     return VerificationReport(ok=True, events_checked=walk.events, checkpoints_checked=walk.checkpoints)
+
+
+async def verify_in_segments(
+    session: AsyncSession,
+    public_key: Ed25519PublicKey,
+    *,
+    workers: int,
+    min_segment: int = MIN_SEGMENT,
+    batch_size: int = BATCH_SIZE,
+) -> VerificationReport | None:
+    """The log verified intact by up to ``workers`` processes at once, or None when they cannot say so.
+
+    None means: the database is not a SQLite file, the log is shorter than two segments of
+    ``min_segment`` events, a worker failed, or a segment or a seam between two is not right. Only
+    a full pass (:func:`verify`) then says whether the log was tampered with, and where.
+    """
+    connection = await session.connection()
+    database = connection.engine.url.database
+    if connection.dialect.name != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    head = (await session.execute(select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1))).one_or_none()
+    last_sealed = await session.scalar(select(func.max(AuditCheckpoint.seq)))
+    last_seq = await session.scalar(select(func.max(AuditEvent.seq)))
+    if head is None or not isinstance(last_seq, int):
+        return None
+    count = min(workers, last_seq // max(min_segment, 1))
+    if count < 2:  # noqa: PLR2004 - one segment is the single pass, without a process to start
+        return None
+    raw_key = public_key.public_bytes_raw().hex()
+    requests = [
+        SegmentRequest(
+            database=database,
+            first=first,
+            last=None if index == count - 1 else last,  # the last segment reads to the end
+            head_seq=head.seq,
+            public_key=raw_key,
+            batch_size=batch_size,
+        )
+        for index, (first, last) in enumerate(_segment_bounds(last_seq, count))
+    ]
+    # The first segment is walked here (in a thread, so the event loop keeps turning) while the
+    # others' processes start.
+    reports = await asyncio.gather(
+        _walk_segment_here(requests[0]), *(_run_segment(request) for request in requests[1:])
+    )
+    return _stitched(reports, head_seq=head.seq, head_hash=head.hash, last_sealed=last_sealed or 0)
+
+
+def _segment_bounds(events: int, count: int) -> list[tuple[int, int]]:
+    """``count`` consecutive ranges of seq covering 1 to ``events``, the first longer by a process start.
+
+    The first segment is walked in this process, the others by workers that must start first: the
+    first gets up to :data:`WORKER_START_EVENTS` more events than the others (at most twice their
+    share), so that all end together.
+    """
+    first_length = min(events // count + min(WORKER_START_EVENTS, events // count), events - (count - 1))
+    share, extra = divmod(events - first_length, count - 1)
+    bounds = [(1, first_length)]
+    for index in range(count - 1):
+        first = bounds[-1][1] + 1
+        bounds.append((first, first + share + (index < extra) - 1))
+    return bounds
+
+
+def _usable_cpus() -> int:
+    """The CPUs this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+async def _walk_segment_here(request: SegmentRequest) -> SegmentReport | None:
+    """Walk one segment in a thread of this process; its report, or None when the database failed."""
+    try:
+        return await asyncio.to_thread(check_segment, request)
+    except sqlite3.Error as error:
+        _log.warning("audit verification of events %d and on failed: %s", request.first, error)
+        return None
+
+
+async def _run_segment(request: SegmentRequest) -> SegmentReport | None:
+    """Run one worker process; its report, or None when it failed."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "infracalc.audit.segments",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    output, errors = await process.communicate(json.dumps(asdict(request)).encode())
+    if process.returncode != 0:
+        last_line = (errors.decode(errors="replace").strip().splitlines() or ["no message"])[-1]
+        _log.warning("audit verification worker for events %d and on failed: %s", request.first, last_line)
+        return None
+    try:
+        return read_report(output.decode())
+    except ValueError as error:
+        _log.warning("audit verification worker for events %d and on answered nonsense: %s", request.first, error)
+        return None
+
+
+def _stitched(
+    reports: Sequence[SegmentReport | None], *, head_seq: int, head_hash: str, last_sealed: int
+) -> VerificationReport | None:
+    """The whole log's report from its segments' (in order), or None unless every segment and seam is right."""
+    seam = GENESIS_HASH
+    checkpoints = 0
+    seen_head: str | None = None
+    for report in reports:
+        if report is None or not report.right or report.first_prev != seam or report.last_hash is None:
+            return None
+        seam = report.last_hash
+        checkpoints += report.checkpoints
+        seen_head = report.head_hash or seen_head
+    walked = reports[-1].last_seq if reports[-1] is not None else 0
+    if head_seq > walked or last_sealed > walked or (head_seq > 0 and seen_head != head_hash):
+        return None
+    return VerificationReport(ok=True, events_checked=walked, checkpoints_checked=checkpoints)
 
 
 async def verify_database(settings: DatabaseSettings, public_key: Ed25519PublicKey) -> VerificationReport:

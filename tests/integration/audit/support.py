@@ -53,7 +53,13 @@ async def execute(sessions: async_sessionmaker[AsyncSession], *statements: str, 
             await session.execute(text(statement), params)
 
 
-async def verify_now(engine: AsyncEngine, signer: CheckpointSigner, batch_size: int = 5_000) -> VerificationReport:
-    """Verify through a read-only session, as the CLI does."""
+async def verify_now(
+    engine: AsyncEngine, signer: CheckpointSigner, batch_size: int = 5_000, *, segments: int = 1
+) -> VerificationReport:
+    """Verify through a read-only session, as the CLI does.
+
+    ``segments`` > 1 lets that many segments of at least one event be walked at once (SQLite files
+    only); 1 verifies in one pass.
+    """
     async with make_session_factory(engine, read_only=True)() as session, session.begin():
-        return await verify(session, signer.public_key, batch_size=batch_size)
+        return await verify(session, signer.public_key, batch_size=batch_size, workers=segments, min_segment=1)
