@@ -960,6 +960,26 @@ async def get(db_session: AsyncSession, export_id: str) -> tuple[Export, list[Ex
     return export, list(versions.all()), list(reviews.all())
 
 
+async def get_many(
+    db_session: AsyncSession, export_ids: Sequence[str]
+) -> list[tuple[Export, list[ExportVersion], list[ExportReview]]]:
+    """Like :func:`get` for each of ``export_ids`` (in that order), in three queries; unknown ids are left out."""
+    if not export_ids:
+        return []
+    found = {export.id: export for export in await db_session.scalars(select(Export).where(Export.id.in_(export_ids)))}
+    versions: dict[str, list[ExportVersion]] = {export_id: [] for export_id in found}
+    for version in await db_session.scalars(
+        select(ExportVersion).where(ExportVersion.export_id.in_(found)).order_by(ExportVersion.version)
+    ):
+        versions[version.export_id].append(version)
+    reviews: dict[str, list[ExportReview]] = {export_id: [] for export_id in found}
+    for vote in await db_session.scalars(
+        select(ExportReview).where(ExportReview.export_id.in_(found)).order_by(ExportReview.at, ExportReview.id)
+    ):
+        reviews[vote.export_id].append(vote)
+    return [(found[i], versions[i], reviews[i]) for i in export_ids if i in found]
+
+
 async def find(
     db_session: AsyncSession,
     *,

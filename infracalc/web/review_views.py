@@ -132,5 +132,5 @@ class ProjectFiles:
 async def project_files(context: ServiceContext, person: Person, project_id: str) -> ProjectFiles:
     """The project's exports, each with its reviews, and its imports, newest first (members and staff)."""
     listed = await exports.list_project(context, person, project_id)
-    details = [await exports.read(context, person, export.id) for export in listed]
+    details = await exports.read_many(context, person, listed)
     return ProjectFiles(exports=details, imports=await imports.list_imports(context, person, project_id))

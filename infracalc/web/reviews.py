@@ -82,7 +82,7 @@ class ReviewPages(Controller):
     async def export_queue(self, request: AnyRequest, context: Context, person: SignedIn) -> Template:
         """Exports awaiting a review, with the checks' reasons and the votes against the two-reviewer rule."""
         waiting = await exports.queue(context, person, None, None)
-        details = [await exports.read(context, person, export.id) for export in waiting]
+        details = await exports.read_many(context, person, waiting)
         return render(
             request,
             "console/review_exports.html",

@@ -340,6 +340,18 @@ async def read(context: ServiceContext, principal: Principal, export_id: str) ->
     return _detail(export, versions, reviews)
 
 
+async def read_many(context: ServiceContext, principal: Principal, listed: Sequence[ExportOut]) -> list[ExportDetail]:
+    """:func:`read` for each export listed (by :func:`queue` or :func:`list_project`), in one database read.
+
+    OPA decides ``export.read`` once per project; an export gone since it was listed is left out.
+    """
+    for project_id in dict.fromkeys(export.project for export in listed):
+        await context.authorize(principal, "export.read", project=project_id)
+    async with context.read_sessions() as session:
+        found = await exports.get_many(session, [export.id for export in listed])
+    return [_detail(export, versions, reviews) for export, versions, reviews in found]
+
+
 async def review(context: ServiceContext, principal: Principal, export_id: str, vote: ReviewIn) -> ExportDetail:
     """A CASD staff member's vote on the export's current version."""
     export = await _read_export(context, export_id)

@@ -217,3 +217,34 @@ async def test_the_requester_and_a_second_vote_are_refused_in_the_module_too(
     with pytest.raises(exports.InvalidTransition):
         await vote("sue", "approve")
     assert await count(session_factory, ExportReview) == 1
+
+
+async def test_many_exports_read_at_once_are_what_each_reads_alone(
+    session_factory: Sessions, store: ObjectStore, checkpoint_signer: CheckpointSigner, tmp_path: Path
+) -> None:
+    await project(session_factory, Governance.CASD)
+    log = AuditLog(checkpoint_signer)
+    ids = [
+        (await submit(session_factory, store, log, table(tmp_path / f"t{index}.csv", small=index % 2 == 0))).export.id
+        for index in range(3)
+    ]
+    async with session_factory() as db, db.begin():  # votes on two of them, so reviews differ between exports
+        await exports.review(db, export_id=ids[0], reviewer="sam", verdict="approve", comment="ok", audit=log.append)
+        await exports.review(db, export_id=ids[2], reviewer="sue", verdict="changes", comment="no", audit=log.append)
+    wanted = [ids[2], "no-such-export", ids[0], ids[1]]
+    async with session_factory() as db:
+        together = await exports.get_many(db, wanted)
+        alone = [await exports.get(db, export_id) for export_id in (ids[2], ids[0], ids[1])]
+
+    def shown(found: tuple[Export, list[Any], list[Any]]) -> tuple[Any, ...]:
+        export, versions, reviews = found
+        return (
+            export.id,
+            [(version.version, version.sha256) for version in versions],
+            [(vote.reviewer, vote.verdict) for vote in reviews],
+        )
+
+    assert [shown(found) for found in together] == [shown(found) for found in alone]
+    assert [len(reviews) for _, _, reviews in together] == [1, 1, 0]
+    async with session_factory() as db:
+        assert await exports.get_many(db, []) == []
