@@ -2,7 +2,8 @@
 
 Each test builds the same log (12 events, checkpoints at 5 and 10), alters the database as an
 attacker with SQL access would, and checks ``verify``'s report. They run with small batches (4
-events per query, so faults fall on batch boundaries) and with the default batch size.
+events per query, so faults fall on batch boundaries), with the default batch size, and with four
+segments walked at once (on SQLite; see test_segments.py).
 """
 
 from __future__ import annotations
@@ -247,9 +248,11 @@ CASES: list[tuple[Tampering, int, str]] = [
 ]
 
 
-@pytest.fixture(params=[4, 5_000], ids=["batch4", "batch5000"])
-def batch_size(request: pytest.FixtureRequest) -> int:
-    return int(request.param)
+@pytest.fixture(params=[(4, 1), (5_000, 1), (4, 4)], ids=["batch4", "batch5000", "segments4"])
+def way(request: pytest.FixtureRequest) -> tuple[int, int]:
+    """How to verify: events per query, and segments walked at once (1: one pass; more: SQLite only)."""
+    batch_size, segments = request.param
+    return int(batch_size), int(segments)
 
 
 @pytest.fixture(params=[1, 4], ids=["one-pass", "segments4"])
@@ -280,8 +283,7 @@ async def test_tampering_is_found_and_named(
     session_factory: Sessions,
     audit_log: AuditLog,
     checkpoint_signer: CheckpointSigner,
-    batch_size: int,
-    segments: int,
+    way: tuple[int, int],
     tamper: Tampering,
     first_bad: int,
     problem: str,
@@ -289,6 +291,7 @@ async def test_tampering_is_found_and_named(
     await append_events(session_factory, audit_log, 12)
     assert audit_log.clock() > START
     await tamper(session_factory, checkpoint_signer)
+    batch_size, segments = way
     report = await verify_now(engine, checkpoint_signer, batch_size=batch_size, segments=segments)
     assert not report.ok
     assert report.first_bad_seq == first_bad, report.problem
