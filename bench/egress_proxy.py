@@ -15,9 +15,13 @@ Run as root with ``.venv/bin/python bench/egress_proxy.py`` (options: ``--connec
 
 Set-up latency is the time from the start of the TCP connect to the upstream's reply to a first
 5-byte request (for a proxy: connect, CONNECT, its ``200``, then that round trip through the
-tunnel), over N sequential connections after 100 not counted: p50 and p99. Throughput is one
-download of B bytes (default 1 GiB) from the upstream to the client through one connection.
-MB/s are 10^6 bytes per second.
+tunnel), over N sequential connections after 100 not counted: p50 and p99. Throughput is the
+fastest of three downloads of B bytes (default 1 GiB) from the upstream to the client through one
+connection. MB/s are 10^6 bytes per second. Every contender stays up for the whole run, and the
+samples are taken in rounds (N/10 set-ups of each contender in turn, ten times; then one download
+of each, three times), so that the other work on a shared machine weighs on all of them alike.
+Each download also reports the CPU seconds per GiB that the client, the upstream and the proxy
+spent on it: where the cores are few, the three share them.
 
 The upstream must not be on loopback: the INFRACALC proxy refuses to dial 127.0.0.0/8, even in its
 test mode (Smokescreen too, unless told otherwise), and every contender must reach the same
