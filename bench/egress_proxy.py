@@ -266,10 +266,14 @@ def open_channel(contender: Contender) -> tuple[socket.socket, bytes]:
     return sock, rest
 
 
-def set_up_seconds(contender: Contender) -> float:
-    """Seconds from the start of the connect to the upstream's reply to a first request."""
+def set_up_seconds(contender: Contender) -> tuple[float, float]:
+    """Seconds from the start of the connect to the upstream's reply to a first request, and to the channel.
+
+    The second figure is the time until the channel is open: the proxy's ``200`` (or the TCP connect).
+    """
     started = time.perf_counter()
     sock, reply = open_channel(contender)
+    opened = time.perf_counter() - started
     with sock:
         sock.sendall(PING)
         while len(reply) < len(PONG):
@@ -280,11 +284,11 @@ def set_up_seconds(contender: Contender) -> float:
         elapsed = time.perf_counter() - started
     if reply != PONG:
         raise BenchError(f"{contender.name}: unexpected reply {reply!r}")
-    return elapsed
+    return elapsed, opened
 
 
-def measure_set_up(contender: Contender, connections: int, *, warm_up: int = WARM_UP) -> list[float]:
-    """Set-up latencies of ``connections`` sequential connections, after ``warm_up`` not counted."""
+def measure_set_up(contender: Contender, connections: int, *, warm_up: int = WARM_UP) -> list[tuple[float, float]]:
+    """Set-up latencies (see :func:`set_up_seconds`) of ``connections`` sequential connections, after ``warm_up``."""
     for _ in range(warm_up):
         set_up_seconds(contender)
     return [set_up_seconds(contender) for _ in range(connections)]
@@ -362,6 +366,10 @@ class Figures:
 
     name: str
     set_up: tuple[float, ...] = ()
+    #: Seconds until the channel was open (the proxy's ``200``, or the TCP connect), per connection.
+    opened: tuple[float, ...] = ()
+    #: The proxy's CPU seconds per connection during the set-up samples (0 for a direct connection).
+    proxy_cpu_per_connection: float = 0.0
     #: Bytes per second: the fastest of the downloads.
     throughput: float = 0.0
     #: Every download's bytes per second, in order.
@@ -395,12 +403,16 @@ def measure_all(
     audited = {c.name: decisions_received(c.sink_url, settle=0.5) for c in contenders if c.sink_url}
     for contender in contenders:
         measure_set_up(contender, 0)
-    set_up: dict[str, list[float]] = {contender.name: [] for contender in contenders}
+    set_up: dict[str, list[tuple[float, float]]] = {contender.name: [] for contender in contenders}
+    proxy_cpu: dict[str, float] = dict.fromkeys((contender.name for contender in contenders if contender.pid), 0.0)
     per_round = -(-connections // ROUNDS)
     for done in range(0, connections, per_round):
         print(f"  set-up, round {done // per_round + 1} of {ROUNDS} ...", flush=True)
         for contender in contenders:
+            before = cpu_seconds(contender.pid) if contender.pid else 0.0
             set_up[contender.name] += measure_set_up(contender, min(per_round, connections - done), warm_up=0)
+            if contender.pid:
+                proxy_cpu[contender.name] += cpu_seconds(contender.pid) - before
     downloads: dict[str, list[Download]] = {contender.name: [] for contender in contenders}
     for number in range(DOWNLOADS):
         print(f"  downloads, round {number + 1} of {DOWNLOADS} ...", flush=True)
@@ -419,7 +431,9 @@ def measure_all(
         rows.append(
             Figures(
                 contender.name,
-                tuple(set_up[contender.name]),
+                tuple(total for total, _ in set_up[contender.name]),
+                tuple(opened for _, opened in set_up[contender.name]),
+                proxy_cpu.get(contender.name, 0.0) / connections,
                 best.rate,
                 tuple(download.rate for download in downloads[contender.name]),
                 best.cpu_per_gib,
@@ -453,6 +467,13 @@ def print_table(rows: Sequence[Figures], direct: Figures) -> None:
             rates = ", ".join(f"{rate / 1e6:.0f}" for rate in row.downloads)
             cpu = ", ".join(f"{name} {seconds:.2f}" for name, seconds in sorted(row.cpu_per_gib.items()))
             print(f"  {row.name:<38} {rates:<20} CPU s/GiB: {cpu}")
+    print("\nSet-up, where the time goes (p50 until the channel is open; p50 of the whole minus that; proxy CPU):")
+    for row in rows:
+        if row.missing is None:
+            opened = statistics.median(row.opened)
+            proxy_cpu = row.proxy_cpu_per_connection
+            cpu_text = f"proxy {proxy_cpu * 1e3:.3f} ms CPU per connection" if proxy_cpu else ""
+            print(f"  {row.name:<38} open {opened * 1e3:.3f} ms, rest {(row.p50 - opened) * 1e3:.3f} ms  {cpu_text}")
 
 
 def print_verdict(candidate: Figures, direct: Figures, smokescreen: Figures | None) -> None:
