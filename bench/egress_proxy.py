@@ -15,9 +15,13 @@ Run as root with ``.venv/bin/python bench/egress_proxy.py`` (options: ``--connec
 
 Set-up latency is the time from the start of the TCP connect to the upstream's reply to a first
 5-byte request (for a proxy: connect, CONNECT, its ``200``, then that round trip through the
-tunnel), over N sequential connections after 100 not counted: p50 and p99. Throughput is one
-download of B bytes (default 1 GiB) from the upstream to the client through one connection.
-MB/s are 10^6 bytes per second.
+tunnel), over N sequential connections after 100 not counted: p50 and p99. Throughput is the
+fastest of three downloads of B bytes (default 1 GiB) from the upstream to the client through one
+connection. MB/s are 10^6 bytes per second. Every contender stays up for the whole run, and the
+samples are taken in rounds (N/10 set-ups of each contender in turn, ten times; then one download
+of each, three times), so that the other work on a shared machine weighs on all of them alike.
+Each download also reports the CPU seconds per GiB that the client, the upstream and the proxy
+spent on it: where the cores are few, the three share them.
 
 The upstream must not be on loopback: the INFRACALC proxy refuses to dial 127.0.0.0/8, even in its
 test mode (Smokescreen too, unless told otherwise), and every contender must reach the same
@@ -48,7 +52,6 @@ import argparse
 import atexit
 import base64
 import contextlib
-import dataclasses
 import hashlib
 import http.server
 import json
@@ -97,6 +100,11 @@ PING = b"PING\n"
 PONG = b"PONG\n"
 CHUNK = 1 << 20
 WARM_UP = 100
+#: Timed downloads per contender; the fastest counts (the same for every contender).
+DOWNLOADS = 3
+#: Set-up samples are taken in this many rounds, each contender in turn within a round, so that a
+#: change of the machine's load (other work on shared cores) weighs on every contender alike.
+ROUNDS = 10
 LOGS = SOURCE_ROOT / "test-artifacts" / "logs"
 
 
@@ -204,6 +212,12 @@ class Contender:
     target: str = ""
     #: Extra request headers for the CONNECT request (credentials).
     headers: Mapping[str, str] = field(default_factory=dict)
+    #: The proxy's process, whose CPU time a download costs; ``None`` for a direct connection.
+    pid: int | None = None
+    #: Where the proxy reports its decisions (the INFRACALC proxy), to count them; empty otherwise.
+    sink_url: str = ""
+    #: A remark printed under the table.
+    note: str = ""
 
     def connect_request(self, target: str | None = None, *, credentials: bool = True) -> bytes:
         """The CONNECT request for ``target`` (default: the upstream), with or without the credentials."""
@@ -252,10 +266,14 @@ def open_channel(contender: Contender) -> tuple[socket.socket, bytes]:
     return sock, rest
 
 
-def set_up_seconds(contender: Contender) -> float:
-    """Seconds from the start of the connect to the upstream's reply to a first request."""
+def set_up_seconds(contender: Contender) -> tuple[float, float]:
+    """Seconds from the start of the connect to the upstream's reply to a first request, and to the channel.
+
+    The second figure is the time until the channel is open: the proxy's ``200`` (or the TCP connect).
+    """
     started = time.perf_counter()
     sock, reply = open_channel(contender)
+    opened = time.perf_counter() - started
     with sock:
         sock.sendall(PING)
         while len(reply) < len(PONG):
@@ -266,21 +284,42 @@ def set_up_seconds(contender: Contender) -> float:
         elapsed = time.perf_counter() - started
     if reply != PONG:
         raise BenchError(f"{contender.name}: unexpected reply {reply!r}")
-    return elapsed
+    return elapsed, opened
 
 
-def measure_set_up(contender: Contender, connections: int) -> tuple[float, ...]:
-    """Set-up latencies of ``connections`` sequential connections, after ``WARM_UP`` not counted."""
-    for _ in range(WARM_UP):
+def measure_set_up(contender: Contender, connections: int, *, warm_up: int = WARM_UP) -> list[tuple[float, float]]:
+    """Set-up latencies (see :func:`set_up_seconds`) of ``connections`` sequential connections, after ``warm_up``."""
+    for _ in range(warm_up):
         set_up_seconds(contender)
-    return tuple(set_up_seconds(contender) for _ in range(connections))
+    return [set_up_seconds(contender) for _ in range(connections)]
 
 
-def measure_throughput(contender: Contender, size: int) -> float:
-    """Bytes per second of one download of ``size`` bytes from the upstream."""
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of process ``pid`` (all its threads) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True, slots=True)
+class Download:
+    """One timed download: bytes per second, and each process's CPU seconds per GiB spent on it."""
+
+    rate: float
+    cpu_per_gib: Mapping[str, float]
+
+
+def measure_throughput(contender: Contender, size: int, upstream_pid: int | None) -> Download:
+    """One download of ``size`` bytes from the upstream: its rate, and what it cost the processes on the path.
+
+    On a machine with few cores the client, the upstream and the proxy share them: the CPU time
+    each spends per GiB says how much of the rate a proxy's own work can explain.
+    """
+    pids = {name: pid for name, pid in (("upstream", upstream_pid), ("proxy", contender.pid)) if pid is not None}
     sock, early = open_channel(contender)
     with sock:
         buffer = memoryview(bytearray(CHUNK))
+        before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        client_before = os.times()
         started = time.perf_counter()
         sock.sendall(f"SEND {size}\n".encode())
         received = len(early)
@@ -290,7 +329,10 @@ def measure_throughput(contender: Contender, size: int) -> float:
                 raise BenchError(f"{contender.name}: the transfer stopped after {received} of {size} bytes")
             received += count
         elapsed = time.perf_counter() - started
-    return size / elapsed
+        client_after = os.times()
+        spent = {name: cpu_seconds(pids[name]) - seconds for name, seconds in before.items()}
+    spent["client"] = client_after.user + client_after.system - client_before.user - client_before.system
+    return Download(size / elapsed, {name: seconds * (1 << 30) / size for name, seconds in spent.items()})
 
 
 def refuses(contender: Contender, target: str, *, credentials: bool = True) -> str | None:
@@ -324,8 +366,16 @@ class Figures:
 
     name: str
     set_up: tuple[float, ...] = ()
-    #: Bytes per second.
+    #: Seconds until the channel was open (the proxy's ``200``, or the TCP connect), per connection.
+    opened: tuple[float, ...] = ()
+    #: The proxy's CPU seconds per connection during the set-up samples (0 for a direct connection).
+    proxy_cpu_per_connection: float = 0.0
+    #: Bytes per second: the fastest of the downloads.
     throughput: float = 0.0
+    #: Every download's bytes per second, in order.
+    downloads: tuple[float, ...] = ()
+    #: CPU seconds per GiB of each process (client, upstream, proxy) in the fastest download.
+    cpu_per_gib: Mapping[str, float] = field(default_factory=dict)
     #: Why the contender was not measured; ``None`` when it was.
     missing: str | None = None
     #: A remark printed under the table.
@@ -342,11 +392,55 @@ class Figures:
         return statistics.quantiles(self.set_up, n=100)[98]
 
 
-def measure(contender: Contender, connections: int, size: int, note: str = "") -> Figures:
-    """Set-up latencies, then throughput, of one contender."""
-    print(f"  measuring {contender.name} ...", flush=True)
-    set_up = measure_set_up(contender, connections)
-    return Figures(contender.name, set_up, measure_throughput(contender, size), note=note)
+def measure_all(
+    contenders: Sequence[Contender], connections: int, size: int, upstream_pid: int | None
+) -> list[Figures]:
+    """Set-up latencies, then throughput (the fastest of ``DOWNLOADS``), of every contender, interleaved.
+
+    Each contender is warmed up; then ``ROUNDS`` rounds take ``connections / ROUNDS`` set-up samples
+    of each contender in turn, and ``DOWNLOADS`` rounds one download of each.
+    """
+    audited = {c.name: decisions_received(c.sink_url, settle=0.5) for c in contenders if c.sink_url}
+    for contender in contenders:
+        measure_set_up(contender, 0)
+    set_up: dict[str, list[tuple[float, float]]] = {contender.name: [] for contender in contenders}
+    proxy_cpu: dict[str, float] = dict.fromkeys((contender.name for contender in contenders if contender.pid), 0.0)
+    per_round = -(-connections // ROUNDS)
+    for done in range(0, connections, per_round):
+        print(f"  set-up, round {done // per_round + 1} of {ROUNDS} ...", flush=True)
+        for contender in contenders:
+            before = cpu_seconds(contender.pid) if contender.pid else 0.0
+            set_up[contender.name] += measure_set_up(contender, min(per_round, connections - done), warm_up=0)
+            if contender.pid:
+                proxy_cpu[contender.name] += cpu_seconds(contender.pid) - before
+    downloads: dict[str, list[Download]] = {contender.name: [] for contender in contenders}
+    for number in range(DOWNLOADS):
+        print(f"  downloads, round {number + 1} of {DOWNLOADS} ...", flush=True)
+        for contender in contenders:
+            downloads[contender.name].append(measure_throughput(contender, size, upstream_pid))
+    for contender in contenders:
+        if contender.sink_url:
+            received = decisions_received(contender.sink_url, settle=0.5) - audited[contender.name]
+            audited[contender.name] = received
+    rows = []
+    for contender in contenders:
+        best = max(downloads[contender.name], key=lambda download: download.rate)
+        note = contender.note
+        if contender.name in audited:
+            note = f"{audited[contender.name]} decisions received by the audit sink"
+        rows.append(
+            Figures(
+                contender.name,
+                tuple(total for total, _ in set_up[contender.name]),
+                tuple(opened for _, opened in set_up[contender.name]),
+                proxy_cpu.get(contender.name, 0.0) / connections,
+                best.rate,
+                tuple(download.rate for download in downloads[contender.name]),
+                best.cpu_per_gib,
+                note=note,
+            )
+        )
+    return rows
 
 
 def print_table(rows: Sequence[Figures], direct: Figures) -> None:
@@ -367,6 +461,19 @@ def print_table(rows: Sequence[Figures], direct: Figures) -> None:
     for row in rows:
         if row.missing is None and row.note:
             print(f"{row.name}: {row.note}")
+    print(f"\nDownloads (MB/s, the fastest of {DOWNLOADS} counts) and CPU seconds per GiB in the fastest:")
+    for row in rows:
+        if row.missing is None:
+            rates = ", ".join(f"{rate / 1e6:.0f}" for rate in row.downloads)
+            cpu = ", ".join(f"{name} {seconds:.2f}" for name, seconds in sorted(row.cpu_per_gib.items()))
+            print(f"  {row.name:<38} {rates:<20} CPU s/GiB: {cpu}")
+    print("\nSet-up, where the time goes (p50 until the channel is open; p50 of the whole minus that; proxy CPU):")
+    for row in rows:
+        if row.missing is None:
+            opened = statistics.median(row.opened)
+            proxy_cpu = row.proxy_cpu_per_connection
+            cpu_text = f"proxy {proxy_cpu * 1e3:.3f} ms CPU per connection" if proxy_cpu else ""
+            print(f"  {row.name:<38} open {opened * 1e3:.3f} ms, rest {(row.p50 - opened) * 1e3:.3f} ms  {cpu_text}")
 
 
 def print_verdict(candidate: Figures, direct: Figures, smokescreen: Figures | None) -> None:
@@ -481,7 +588,11 @@ def smokescreen(stack: contextlib.ExitStack, binary: Path, work: Path, upstream:
     process = start(stack, ServerSpec(name="smokescreen", argv=argv, health_url=""))
     wait_accepting(process, ("127.0.0.1", port))
     contender = Contender(
-        f"smokescreen {versions.SMOKESCREEN_VERSION}", ("127.0.0.1", port), f"{UPSTREAM_ADDRESS}:{upstream[1]}"
+        f"smokescreen {versions.SMOKESCREEN_VERSION}",
+        ("127.0.0.1", port),
+        f"{UPSTREAM_ADDRESS}:{upstream[1]}",
+        pid=process.pid,
+        note="enforce mode, default ACL rule",
     )
     check_refusals(
         contender,
@@ -583,30 +694,30 @@ def decisions_received(sink_url: str, *, settle: float = 0.0) -> int:
         time.sleep(settle)
 
 
-#: The INFRACALC proxy's two runs: name, and the environment that makes the difference.
-INFRACALC_RUNS: tuple[tuple[str, Mapping[str, str]], ...] = (
-    ("infracalc proxy (decision cache warm)", {}),
-    ("infracalc proxy (no cache)", {"INFRACALC_EGRESS_DECISION_CACHE_SECONDS": "0"}),
+#: The INFRACALC proxy's two runs: name, process name (for its log), and the environment that makes the difference.
+INFRACALC_RUNS: tuple[tuple[str, str, Mapping[str, str]], ...] = (
+    ("infracalc proxy (decision cache warm)", "infracalc-proxy-cache", {}),
+    ("infracalc proxy (no cache)", "infracalc-proxy-no-cache", {"INFRACALC_EGRESS_DECISION_CACHE_SECONDS": "0"}),
 )
 
 
-def infracalc_runs(
-    stack: contextlib.ExitStack, work: Path, upstream_port: int, *, connections: int, size: int, rows: list[Figures]
-) -> None:
-    """Both INFRACALC proxy runs (decision cache warm, then none) against one OPA and one sink, added to ``rows``."""
+def infracalc_contenders(stack: contextlib.ExitStack, work: Path, upstream_port: int) -> list[Contender]:
+    """Both INFRACALC proxies (decision cache warm, and none) against one OPA, each reporting to a sink of its own."""
     opa_binary = install(ToolSettings.from_env(), report=lambda _line: None).opa
-    opa_port, sink_port = free_port(), free_port()
+    opa_port = free_port()
     opa = start(stack, opa_spec(opa_binary, host="127.0.0.1", port=opa_port, policies_dir=SOURCE_ROOT / "policies"))
-    sink_url = f"http://127.0.0.1:{sink_port}"
-    sink_argv = [sys.executable, str(Path(__file__).resolve()), "--serve-sink", f"127.0.0.1:{sink_port}"]
-    sink = start(stack, ServerSpec(name="sink", argv=sink_argv, health_url=f"{sink_url}/health"))
     opa.wait_healthy()
-    sink.wait_healthy()
     bubble = Bubble.mint()
     load_opa(f"http://127.0.0.1:{opa_port}", bubble, upstream_port)
     hosts = work / "hosts"
     hosts.write_text(f"{UPSTREAM_ADDRESS} {UPSTREAM_NAME}\n")
-    for name, extra in INFRACALC_RUNS:
+    contenders = []
+    for name, process_name, extra in INFRACALC_RUNS:
+        sink_port = free_port()
+        sink_url = f"http://127.0.0.1:{sink_port}"
+        sink_argv = [sys.executable, str(Path(__file__).resolve()), "--serve-sink", f"127.0.0.1:{sink_port}"]
+        sink = start(stack, ServerSpec(name=f"{process_name}-sink", argv=sink_argv, health_url=f"{sink_url}/health"))
+        sink.wait_healthy()
         port, metrics_port = free_port(), free_port()
         env = {
             "INFRACALC_EGRESS_PROXY_HOST": "127.0.0.1",
@@ -621,33 +732,31 @@ def infracalc_runs(
             **extra,
         }
         spec = ServerSpec(
-            name="infracalc-proxy",
+            name=process_name,
             argv=[sys.executable, "-m", "infracalc", "egress-proxy"],
             env=env,
             health_url=f"http://127.0.0.1:{metrics_port}/metrics",
             start_timeout=30.0,
         )
-        # Each run stops its proxy before the next starts, so that only one proxy holds the CPU.
-        with contextlib.ExitStack() as run_stack:
-            proxy = start(run_stack, spec)
-            proxy.wait_healthy()
-            contender = Contender(
-                name,
-                ("127.0.0.1", port),
-                f"{UPSTREAM_NAME}:{upstream_port}",
-                {"Proxy-Authorization": bubble.proxy_authorization},
-            )
-            check_refusals(
-                contender,
-                [
-                    (f"{UPSTREAM_NAME}:{upstream_port + 1}", True, "a port no rule allows"),
-                    (contender.target, False, "no credentials"),
-                ],
-            )
-            before = decisions_received(sink_url, settle=0.5)
-            figures = measure(contender, connections, size)
-            audited = decisions_received(sink_url, settle=0.5) - before
-            rows.append(dataclasses.replace(figures, note=f"{audited} decisions received by the audit sink"))
+        proxy = start(stack, spec)
+        proxy.wait_healthy()
+        contender = Contender(
+            name,
+            ("127.0.0.1", port),
+            f"{UPSTREAM_NAME}:{upstream_port}",
+            {"Proxy-Authorization": bubble.proxy_authorization},
+            pid=proxy.pid,
+            sink_url=sink_url,
+        )
+        check_refusals(
+            contender,
+            [
+                (f"{UPSTREAM_NAME}:{upstream_port + 1}", True, "a port no rule allows"),
+                (contender.target, False, "no credentials"),
+            ],
+        )
+        contenders.append(contender)
+    return contenders
 
 
 # Entry points.
@@ -665,33 +774,35 @@ def run(arguments: argparse.Namespace, stack: contextlib.ExitStack) -> None:
     upstream = (UPSTREAM_ADDRESS, free_port(UPSTREAM_ADDRESS))
     upstream_argv = [sys.executable, str(Path(__file__).resolve()), "--serve-upstream", f"{upstream[0]}:{upstream[1]}"]
     # No HTTP health route: ready once it accepts connections.
-    wait_accepting(start(stack, ServerSpec(name="upstream", argv=upstream_argv, health_url="")), upstream)
+    upstream_process = start(stack, ServerSpec(name="upstream", argv=upstream_argv, health_url=""))
+    wait_accepting(upstream_process, upstream)
+    upstream_pid = upstream_process.pid
     size, connections = arguments.bytes, arguments.connections
     print(
         f"Egress proxies: upstream {upstream[0]}:{upstream[1]} (on a local {kind} device), {connections} sequential "
-        f"connections after {WARM_UP} not counted, one download of {size:,} bytes (upstream to client) each; "
+        f"connections after {WARM_UP} not counted (in {ROUNDS} interleaved rounds), the fastest of {DOWNLOADS} "
+        f"downloads of {size:,} bytes (upstream to client) each; "
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}",
         flush=True,
     )
-    direct = measure(Contender("direct (no proxy)", upstream), connections, size)
-    rows = [direct]
-    smokescreen_figures: Figures | None = None
+    contenders = [Contender("direct (no proxy)", upstream)]
     if smokescreen_binary is not None:
-        with contextlib.ExitStack() as run_stack:
-            contender = smokescreen(run_stack, smokescreen_binary, work, upstream)
-            smokescreen_figures = measure(contender, connections, size, note="enforce mode, default ACL rule")
-        rows.append(smokescreen_figures)
+        contenders.append(smokescreen(stack, smokescreen_binary, work, upstream))
     if problem is not None:
         problem = f"not available ({problem})"
     else:
         try:
-            infracalc_runs(stack, work, upstream[1], connections=connections, size=size, rows=rows)
+            contenders += infracalc_contenders(stack, work, upstream[1])
         except (InfracalcError, BenchError, OSError, requests.RequestException) as error:
             problem = f"failed ({type(error).__name__}: {error})"
+    # Every contender stays up while the others are measured: idle, a proxy costs next to nothing,
+    # and interleaving makes the load of the moment the same for all.
+    rows = measure_all(contenders, connections, size, upstream_pid)
+    direct = rows[0]
+    smokescreen_figures = next((row for row in rows if row.name.startswith("smokescreen")), None)
     if problem is not None:
         print(f"infracalc proxy: {problem}")
-        measured = {row.name for row in rows}
-        rows += [Figures(name, missing=problem) for name, _ in INFRACALC_RUNS if name not in measured]
+        rows += [Figures(name, missing=problem) for name, _, _ in INFRACALC_RUNS]
     print_table(rows, direct)
     if any(row.missing is None and row.name.startswith("infracalc") for row in rows):
         print(

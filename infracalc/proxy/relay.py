@@ -7,7 +7,7 @@ receive-and-send loop does the same job more slowly.
 
 A :class:`Relay` ends when both directions reached end of file, when either side fails, when
 nothing moved for ``idle_timeout`` seconds, or when :meth:`Relay.cut` is called (revocation). It
-counts the bytes of each direction as they pass, for metrics and the session record.
+counts the bytes each direction delivers, for metrics and the session record.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import os
 import socket
 import time
 from dataclasses import dataclass
-from typing import Any
 
 #: Bytes moved per splice call; the pipe between the two sockets is grown to hold as much.
 CHUNK = 1024 * 1024
@@ -33,7 +32,10 @@ _GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutE
 
 @dataclass(slots=True)
 class Counters:
-    """Bytes moved so far: ``upstream`` from the bubble to the server, ``downstream`` back."""
+    """Bytes delivered so far: ``upstream`` from the bubble to the server, ``downstream`` back.
+
+    A byte counts once written to the receiving side, so a cut leaves out what was read but dropped.
+    """
 
     upstream: int = 0
     downstream: int = 0
@@ -67,64 +69,83 @@ class Relay:
         self.counters = Counters()
         self.ended_by = ""
         self._last_activity = time.monotonic()
-        self._cut = asyncio.Event()
         self._cut_reason = ""
+        self._ended: asyncio.Future[str] | None = None
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._eofs = 0
 
     def cut(self, reason: str) -> None:
         """End the relay now (a revoked rule, a project moved to CASD); ``reason`` is kept as :attr:`ended_by`."""
-        if not self._cut.is_set():
+        if not self._cut_reason:
             self._cut_reason = reason
-            self._cut.set()
+            if self._ended is not None and not self._ended.done():
+                self._ended.set_result(reason)
 
     async def run(self, first_upstream: bytes = b"") -> str:
         """Relay until the end; return why it ended (``"closed"``, ``"idle"``, ``"reset"`` or the cut's reason).
 
         ``first_upstream`` is sent to the server first: bytes the client sent right behind its request head.
         """
+        loop = asyncio.get_running_loop()
+        ended: asyncio.Future[str] = loop.create_future()
+        self._ended = ended
         try:
             if first_upstream:
-                await asyncio.get_running_loop().sock_sendall(self.server, first_upstream)
+                await loop.sock_sendall(self.server, first_upstream)
                 self.counters.upstream += len(first_upstream)
-            pumps: set[asyncio.Future[Any]] = {
-                asyncio.ensure_future(self._pump(self.client, self.server, upstream=True)),
-                asyncio.ensure_future(self._pump(self.server, self.client, upstream=False)),
-            }
-            cut: asyncio.Future[Any] = asyncio.ensure_future(self._cut.wait())
-            idle: asyncio.Future[Any] = asyncio.ensure_future(self._watch_idle())
-            self.ended_by = "closed"
+            if self._cut_reason:  # cut before the pumps started
+                return self._end(self._cut_reason)
+            # Two tasks, and a timer for idleness: each tunnel's set-up pays for no more (a cut, a
+            # pump's end or the timer settles ``ended``).
+            pumps = (
+                loop.create_task(self._pump(self.client, self.server, upstream=True)),
+                loop.create_task(self._pump(self.server, self.client, upstream=False)),
+            )
+            for pump in pumps:
+                pump.add_done_callback(self._pump_done)
+            self._idle_timer = loop.call_later(self.idle_timeout, self._check_idle)
             try:
-                # Until both directions reached end of file, or one failed, or a cut or idleness.
-                while pumps:
-                    done, _ = await asyncio.wait({*pumps, cut, idle}, return_when=asyncio.FIRST_COMPLETED)
-                    if cut in done:
-                        self.ended_by = self._cut_reason
-                        break
-                    if idle in done:
-                        self.ended_by = "idle"
-                        break
-                    finished = done & pumps
-                    pumps -= finished
-                    if any(pump.result() != "eof" for pump in finished):
-                        self.ended_by = "reset"
-                        break
+                self.ended_by = await ended
             finally:
-                remaining: list[asyncio.Future[Any]] = [*pumps, cut, idle]
-                for task in remaining:
-                    task.cancel()
-                await asyncio.gather(*remaining, return_exceptions=True)
+                self._idle_timer.cancel()
+                for pump in pumps:
+                    pump.cancel()
+                await asyncio.gather(*pumps, return_exceptions=True)
         except _GONE:
             self.ended_by = "reset"
         finally:
+            self._ended = None
             _close(self.client)
             _close(self.server)
         return self.ended_by
 
-    async def _watch_idle(self) -> None:
-        while True:
-            remaining = self._last_activity + self.idle_timeout - time.monotonic()
-            if remaining <= 0:
-                return
-            await asyncio.sleep(remaining)
+    def _end(self, reason: str) -> str:
+        """Settle the relay's end with ``reason`` unless it is already settled; return the reason kept."""
+        if self._ended is not None and not self._ended.done():
+            self._ended.set_result(reason)
+        self.ended_by = reason
+        return reason
+
+    def _pump_done(self, pump: asyncio.Task[str]) -> None:
+        ended = self._ended
+        if ended is None or ended.done() or pump.cancelled():
+            return
+        error = pump.exception()
+        if error is not None:
+            ended.set_exception(error)
+        elif pump.result() != "eof":
+            ended.set_result("reset")
+        else:
+            self._eofs += 1
+            if self._eofs == 2:  # noqa: PLR2004 - both directions
+                ended.set_result("closed")
+
+    def _check_idle(self) -> None:
+        remaining = self._last_activity + self.idle_timeout - time.monotonic()
+        if remaining <= 0:
+            self._end("idle")
+        else:
+            self._idle_timer = asyncio.get_running_loop().call_later(remaining, self._check_idle)
 
     def _moved(self, count: int, *, upstream: bool) -> None:
         self._last_activity = time.monotonic()
@@ -171,12 +192,14 @@ class Relay:
                     continue
                 if count == 0:
                     return
-                self._moved(count, upstream=upstream)
                 while count:
                     try:
-                        count -= os.splice(read_end, sink_fd, count, flags=_SPLICE_FLAGS)
+                        written = os.splice(read_end, sink_fd, count, flags=_SPLICE_FLAGS)
                     except BlockingIOError:
                         await _ready(sink_fd, readable=False)
+                        continue
+                    count -= written
+                    self._moved(written, upstream=upstream)
         finally:
             os.close(read_end)
             os.close(write_end)
@@ -195,8 +218,8 @@ class Relay:
                 return
             if remaining is not None:
                 remaining -= count
-            self._moved(count, upstream=upstream)
             await loop.sock_sendall(sink, view[:count])
+            self._moved(count, upstream=upstream)
 
 
 async def _ready(fd: int, *, readable: bool) -> None:

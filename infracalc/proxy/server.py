@@ -323,7 +323,11 @@ class EgressProxy:
         allow = decision.allow and refused is None
         label, reason = refused if refused is not None else (decision.label, decision.reason)
         self.metrics.decisions.labels("allow" if allow else "deny", label).inc()
-        logger.info(
+        # The line is written once the current step is over, so that the answer to the bubble (and
+        # the tunnel's first bytes) need not wait for the logging machinery; the audit event below
+        # is queued at once, before any answer.
+        asyncio.get_running_loop().call_soon(
+            logger.info,
             "%s bubble=%s project=%s %s %s%s rule=%s address=%s: %s",
             "allow" if allow else "deny",
             bubble_id,

@@ -53,6 +53,13 @@ def test_an_approved_host_is_reached_through_a_tls_tunnel(
     assert closed[0]["bytes_up"] > 0
     assert closed[0]["bytes_down"] > 0
     assert egress_proxy.proxy.metric("infracalc_egress_decisions_total", result="allow", reason="allowed") == 1
+    log = egress_proxy.proxy.log_path.read_text().splitlines()
+    logged = [line for line in log if " infracalc.egress allow " in line]
+    assert len(logged) == 1
+    assert logged[0].endswith(
+        f"allow bubble={login.bubble_id} project={egress_data.project} CONNECT api.allowed.test:443 rule={rule} "
+        f"address=10.231.200.2: {decisions[0]['reason']}"
+    )
 
 
 def test_an_unapproved_host_gets_403_with_the_reason(
@@ -69,6 +76,10 @@ def test_an_unapproved_host_gets_403_with_the_reason(
     denied = egress_proxy.sink.wait_for(lambda event: event["kind"] == "decision" and not event["allow"])
     assert denied[0]["host"] == "api.other.test"
     assert "address" not in denied[0]
+    log = egress_proxy.proxy.log_path.read_text().splitlines()
+    logged = [line for line in log if " infracalc.egress deny " in line]
+    assert len(logged) == 1
+    assert f"deny bubble={login.bubble_id} project={egress_data.project} CONNECT api.other.test:443 " in logged[0]
 
 
 def test_a_port_not_in_the_rule_is_refused(lab: Lab, egress_proxy: ProxyUnderTest, egress_data: EgressData) -> None:

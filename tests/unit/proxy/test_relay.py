@@ -97,3 +97,89 @@ async def test_a_reset_on_one_side_ends_the_relay() -> None:
     bubble.close()  # RST
     assert await asyncio.wait_for(running, 2) in {"reset", "closed"}
     upstream.close()
+
+
+async def test_counters_are_exact_on_ten_megabytes_each_way_at_once() -> None:
+    client_side, bubble = pair()
+    server_side, upstream = pair()
+    bubble.setblocking(False)
+    upstream.setblocking(False)
+    relay = Relay(client_side, server_side, idle_timeout=5)
+    running = asyncio.create_task(relay.run())
+    loop = asyncio.get_running_loop()
+    up_payload = bytes(range(256)) * 40_000  # 10,240,000 bytes
+    down_payload = bytes(reversed(range(256))) * 40_001
+
+    async def send(sock: socket.socket, payload: bytes) -> None:
+        await loop.sock_sendall(sock, payload)
+        sock.shutdown(socket.SHUT_WR)
+
+    _, _, at_upstream, at_bubble = await asyncio.gather(
+        send(bubble, up_payload), send(upstream, down_payload), recv_all(upstream), recv_all(bubble)
+    )
+    assert at_upstream == up_payload
+    assert at_bubble == down_payload
+    assert await asyncio.wait_for(running, 5) == "closed"
+    assert (relay.counters.upstream, relay.counters.downstream) == (len(up_payload), len(down_payload))
+    bubble.close()
+    upstream.close()
+
+
+async def test_a_cut_before_the_relay_starts_ends_it_at_once() -> None:
+    client_side, bubble = pair()
+    server_side, upstream = pair()
+    relay = Relay(client_side, server_side, idle_timeout=60)
+    relay.cut("project moved to CASD")
+    assert await asyncio.wait_for(relay.run(b"never sent"), 2) == "project moved to CASD"
+    assert relay.counters.upstream == len(b"never sent")  # sent before the cut was looked at
+    assert bubble.recv(10) == b""
+    assert upstream.recv(100) == b"never sent"
+    assert upstream.recv(10) == b""
+
+
+async def test_a_cut_ends_a_relay_blocked_on_a_peer_that_does_not_read() -> None:
+    client_side, bubble = pair()
+    server_side, upstream = pair()
+    upstream.setblocking(False)
+    relay = Relay(client_side, server_side, idle_timeout=60)
+    running = asyncio.create_task(relay.run())
+    # The bubble never reads: the downstream pump fills the bubble's socket and waits to write,
+    # until nothing moves any more and the upstream cannot send either.
+    sent, chunk, still = 0, bytes(1 << 20), 0
+    while still < 3:
+        try:
+            sent += upstream.send(chunk)
+            still = 0
+        except BlockingIOError:
+            before = relay.counters.downstream
+            await asyncio.sleep(0.05)
+            still = still + 1 if relay.counters.downstream == before else 0
+    assert not running.done()
+    relay.cut("rule r1 was revoked")
+    assert await asyncio.wait_for(running, 2) == "rule r1 was revoked"
+    assert 0 < relay.counters.downstream <= sent
+    bubble.settimeout(2)
+    received = 0
+    while data := bubble.recv(1 << 20):
+        received += len(data)
+    assert received == relay.counters.downstream  # what was counted reached the bubble, then the end
+    bubble.close()
+    upstream.close()
+
+
+async def test_a_relay_that_keeps_moving_bytes_is_not_idle() -> None:
+    client_side, bubble = pair()
+    server_side, upstream = pair()
+    upstream.setblocking(False)
+    relay = Relay(client_side, server_side, idle_timeout=0.3)
+    running = asyncio.create_task(relay.run())
+    loop = asyncio.get_running_loop()
+    for _ in range(8):  # 0.8 s in all, never 0.3 s without a byte
+        bubble.sendall(b"tick")
+        assert await asyncio.wait_for(loop.sock_recv(upstream, 10), 1) == b"tick"
+        await asyncio.sleep(0.1)
+    assert not running.done()
+    assert await asyncio.wait_for(running, 2) == "idle"
+    assert relay.counters.upstream == 32
+    bubble.close()
+    upstream.close()
