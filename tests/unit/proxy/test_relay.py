@@ -171,13 +171,13 @@ async def test_a_relay_that_keeps_moving_bytes_is_not_idle() -> None:
     client_side, bubble = pair()
     server_side, upstream = pair()
     upstream.setblocking(False)
-    relay = Relay(client_side, server_side, idle_timeout=0.3)
+    relay = Relay(client_side, server_side, idle_timeout=1.0)
     running = asyncio.create_task(relay.run())
     loop = asyncio.get_running_loop()
-    for _ in range(8):  # 0.8 s in all, never 0.3 s without a byte
+    for _ in range(8):  # 2 s in all, never 1 s without a byte (a wide margin on a busy machine)
         bubble.sendall(b"tick")
         assert await asyncio.wait_for(loop.sock_recv(upstream, 10), 1) == b"tick"
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.25)
     assert not running.done()
     assert await asyncio.wait_for(running, 2) == "idle"
     assert relay.counters.upstream == 32
