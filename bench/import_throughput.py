@@ -134,6 +134,8 @@ class Profile:
     def __enter__(self) -> Profile:
         if self.path is not None:
             py_spy = Path(sys.executable).with_name("py-spy")
+            if not py_spy.exists():
+                raise SystemExit(f"--profile needs py-spy beside {sys.executable} (pip install py-spy)")
             argv = [str(py_spy), "record", "--pid", str(self.pid), "--format", "raw", "--rate", "250", "--nonblocking"]
             self._process = subprocess.Popen([*argv, "--output", str(self.path), "--threads"])
             time.sleep(1.0)  # py-spy attaches
