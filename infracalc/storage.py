@@ -62,11 +62,23 @@ class S3Settings:
         )
 
 
-def make_s3_client(settings: S3Settings) -> S3Client:
-    """A boto3 S3 client for ``settings``, configured for S3-compatible servers."""
+def make_s3_client(settings: S3Settings, *, sign_payload: bool = True) -> S3Client:
+    """A boto3 S3 client for ``settings``, configured for S3-compatible servers.
+
+    Args:
+        settings: where the server is, and the keys.
+        sign_payload: whether each request's signature covers the SHA-256 of its body (botocore's
+            default over plain HTTP). Only for a client that sends nothing but multipart parts, each
+            with its own SHA-256 checksum (:class:`infracalc.casd.objects.ObjectStore`'s ``part_client``),
+            may it be ``False``: the checksum header is signed and the server checks the body against
+            it, so the body is as well protected without being hashed twice on each side.
+    """
     config = Config(
         signature_version="s3v4",
-        s3={"addressing_style": "path"},
+        # Left unset, payload signing follows botocore's default (always over plain HTTP).
+        s3={"addressing_style": "path"}
+        if sign_payload
+        else {"addressing_style": "path", "payload_signing_enabled": False},
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
         retries={"max_attempts": 3, "mode": "standard"},

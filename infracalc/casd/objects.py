@@ -6,15 +6,22 @@ Every object lives in one bucket under its project (``projects/<project>/imports
 governance switch re-tags the project's prefix with :meth:`ObjectStore.retag`, which only touches
 objects whose tag differs and can therefore be run again until it completes.
 
-Uploads are multipart: one part is buffered at a time (constant memory whatever the file's size),
-each part is sent with its SHA-256, which the S3 server checks, and the whole file's SHA-256 is
-computed on the way. Whatever goes wrong during an upload (the size cap, an empty body, a client
-that disconnects, a cancelled task, an S3 error), the multipart upload is aborted before the error
-propagates: no object and no orphaned parts are left behind.
+Uploads are multipart and keep memory constant whatever the file's size: the body is copied into
+part buffers (8 MiB), and at most ``parts_in_flight`` (4) full parts are hashed or sent to S3 while
+the next one fills, so an upload holds at most five part buffers, reused from part to part. Each
+part is sent with its SHA-256, which the S3 server checks, and the whole file's SHA-256 is computed
+on the way: a worker thread computes both digests of a part in one pass, part after part in the
+file's order, while the event loop goes on receiving. Whatever goes wrong during an upload (the
+size cap, an empty body, a client that disconnects, a cancelled task, an S3 error), the multipart
+upload is aborted before the error propagates: no object and no orphaned parts are left behind.
+
+Parts may be sent by a client of their own, made with ``make_s3_client(settings, sign_payload=False)``:
+a part's checksum header is signed and checked by S3 against the body, so signing the body as well
+(botocore's default over plain HTTP) would only hash every byte once more on each side.
 
 boto3 is synchronous: every call runs in a worker thread, so the event loop keeps serving.
 
-    store = ObjectStore(make_s3_client(settings), "infracalc")
+    store = ObjectStore(make_s3_client(settings), "infracalc", part_client=make_s3_client(settings, sign_payload=False))
     stored = await store.put_stream(key, request.stream(), governance=Governance.INFRACALC, max_bytes=cap)
 """
 
@@ -25,7 +32,7 @@ import base64
 import contextlib
 import hashlib
 import itertools
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
@@ -40,7 +47,7 @@ from infracalc.storage import S3Client
 
 #: Size of every multipart part but the last (S3's minimum is 5 MiB).
 DEFAULT_PART_SIZE = 8 * 1024 * 1024
-#: Parts sent to S3 at once while the next ones arrive: memory is about (this + 1) parts per upload.
+#: Parts hashed or sent to S3 at once while the next one arrives: an upload holds at most (this + 1) part buffers.
 DEFAULT_PARTS_IN_FLIGHT = 4
 #: S3's smallest part but the last.
 MINIMUM_PART_SIZE = 5 * 1024 * 1024
@@ -48,6 +55,9 @@ MINIMUM_PART_SIZE = 5 * 1024 * 1024
 GOVERNANCE_TAG = "governance"
 #: How long a presigned download stays valid by default: 15 minutes.
 DOWNLOAD_SECONDS = 900
+
+#: Bytes hashed at a time by both digests of a part, so that each step is read from the cache once.
+_HASH_STEP = 1024 * 1024
 
 _T = TypeVar("_T")
 
@@ -93,14 +103,17 @@ class ObjectStore:
         client: S3Client,
         bucket: str,
         *,
+        part_client: S3Client | None = None,
         part_size: int = DEFAULT_PART_SIZE,
         parts_in_flight: int = DEFAULT_PARTS_IN_FLIGHT,
     ) -> None:
+        """A store on ``bucket``; ``part_client``, when given, sends the parts of uploads (see the module's notes)."""
         if part_size < MINIMUM_PART_SIZE:
             raise ValueError(f"part_size must be at least {MINIMUM_PART_SIZE} bytes (S3's minimum), got {part_size}")
         if parts_in_flight < 1:
             raise ValueError(f"parts_in_flight must be at least 1, got {parts_in_flight}")
         self.client = client
+        self.part_client = client if part_client is None else part_client
         self.bucket = bucket
         self.part_size = part_size
         self.parts_in_flight = parts_in_flight
@@ -309,54 +322,54 @@ class ObjectStore:
 
     async def _send_parts(self, key: str, upload_id: str, chunks: AsyncIterable[bytes], max_bytes: int) -> StoredObject:
         whole = hashlib.sha256()
-        size = 0
+        cutter = _PartCutter(self.part_size, max_bytes)
         parts: dict[int, tuple[dict[str, Any], str]] = {}
-        buffer = bytearray()
         in_flight: set[asyncio.Task[None]] = set()
         numbers = itertools.count(1)
+        # Done once the latest part is in the whole file's digest: each part waits for the one before.
+        hashed: asyncio.Future[None] | None = None
 
-        def upload_part(number: int, data: bytes) -> None:
-            # In a worker thread: hashing releases the GIL, so parts are hashed and sent side by side.
-            digest = hashlib.sha256(data).digest()
-            answer = self.client.upload_part(
+        async def send_part(
+            number: int, buffer: bytearray, previous: asyncio.Future[None] | None, done_hashing: asyncio.Future[None]
+        ) -> None:
+            try:
+                if previous is not None:
+                    await previous
+                # Off the event loop (hashlib releases the GIL): the next parts keep arriving meanwhile.
+                digest = await asyncio.to_thread(_digest_part, whole, buffer)
+            finally:
+                done_hashing.set_result(None)  # even on failure, so that no later part waits forever
+            answer = await self._call(
+                self.part_client.upload_part,
                 Bucket=self.bucket,
                 Key=key,
                 UploadId=upload_id,
                 PartNumber=number,
-                Body=data,
+                # A bytearray goes out in one send as it is (botocore wraps bytes in a file read 16 KiB at a time).
+                Body=buffer,
                 ChecksumSHA256=base64.b64encode(digest).decode(),
             )
             parts[number] = (
                 {"PartNumber": number, "ETag": answer["ETag"], "ChecksumSHA256": answer["ChecksumSHA256"]},
                 digest.hex(),
             )
+            cutter.give_back(buffer)
 
-        async def send(data: bytes) -> None:
-            # The whole file's digest, in order, off the event loop; then the part goes out while the
-            # next ones arrive, at most ``parts_in_flight`` at a time.
-            await asyncio.to_thread(whole.update, data)
+        async def send(buffer: bytearray) -> None:
+            # At most ``parts_in_flight`` parts are hashed or sent at a time while the next one fills.
             while len(in_flight) >= self.parts_in_flight:
                 done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
                 in_flight.difference_update(done)
                 for task in done:
                     task.result()
-            in_flight.add(asyncio.create_task(self._call(upload_part, number=next(numbers), data=data)))
+            nonlocal hashed
+            previous, hashed = hashed, asyncio.get_running_loop().create_future()
+            in_flight.add(asyncio.create_task(send_part(next(numbers), buffer, previous, hashed)))
 
         try:
-            async for chunk in chunks:
-                if not chunk:
-                    continue
-                size += len(chunk)
-                if size > max_bytes:
-                    raise ObjectTooLarge(f"the file is larger than the limit of {max_bytes} bytes")
-                buffer += chunk
-                while len(buffer) >= self.part_size:  # a chunk may hold several parts
-                    await send(bytes(buffer[: self.part_size]))
-                    del buffer[: self.part_size]
-            if size == 0:
-                raise EmptyObject("the file is empty")
-            if buffer:
-                await send(bytes(buffer))
+            async with contextlib.aclosing(cutter.parts(chunks)) as buffers:
+                async for buffer in buffers:
+                    await send(buffer)
         finally:
             # Every part still being sent finishes (or fails) before the upload is completed or
             # aborted: a part arriving after the abort could otherwise outlive it.
@@ -373,7 +386,7 @@ class ObjectStore:
             MultipartUpload={"Parts": [part for part, _ in ordered]},
         )
         return StoredObject(
-            key=key, size=size, sha256=whole.hexdigest(), part_sha256=tuple(digest for _, digest in ordered)
+            key=key, size=cutter.size, sha256=whole.hexdigest(), part_sha256=tuple(digest for _, digest in ordered)
         )
 
     async def _abort(self, key: str, upload_id: str) -> None:
@@ -395,6 +408,62 @@ def _status(error: ObjectStoreError) -> int | None:
         status = cause.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         return status if isinstance(status, int) else None
     return None
+
+
+class _PartCutter:
+    """Cuts a stream into part buffers, reusing the buffers given back once their part is stored."""
+
+    def __init__(self, part_size: int, max_bytes: int) -> None:
+        self.part_size = part_size
+        self.max_bytes = max_bytes
+        #: Bytes received so far.
+        self.size = 0
+        self._free: list[bytearray] = []
+
+    def give_back(self, buffer: bytearray) -> None:
+        """``buffer``'s part is stored: it may be filled again."""
+        self._free.append(buffer)
+
+    async def parts(self, chunks: AsyncIterable[bytes]) -> AsyncGenerator[bytearray, None]:
+        """Full buffers of ``part_size`` bytes, then the rest (shorter; never empty).
+
+        Raises:
+            ObjectTooLarge: more than ``max_bytes`` arrived (before they are passed on).
+            EmptyObject: ``chunks`` carried no byte.
+        """
+        buffer = bytearray(self.part_size)
+        filled = 0
+        async for chunk in chunks:
+            self.size += len(chunk)
+            if self.size > self.max_bytes:
+                raise ObjectTooLarge(f"the file is larger than the limit of {self.max_bytes} bytes")
+            with memoryview(chunk) as view:
+                taken = 0
+                while taken < len(view):  # a chunk may fill several parts
+                    step = min(len(view) - taken, self.part_size - filled)
+                    buffer[filled : filled + step] = view[taken : taken + step]
+                    filled += step
+                    taken += step
+                    if filled == self.part_size:
+                        yield buffer
+                        buffer = self._free.pop() if self._free else bytearray(self.part_size)
+                        filled = 0
+        if self.size == 0:
+            raise EmptyObject("the file is empty")
+        if filled:
+            del buffer[filled:]  # the last part: this buffer is not filled again
+            yield buffer
+
+
+def _digest_part(whole: hashlib._Hash, part: bytearray) -> bytes:
+    """The part's SHA-256, adding the part to ``whole`` on the way: both digests in one pass over memory."""
+    digest = hashlib.sha256()
+    with memoryview(part) as view:
+        for start in range(0, len(view), _HASH_STEP):
+            piece = view[start : start + _HASH_STEP]
+            digest.update(piece)
+            whole.update(piece)
+    return digest.digest()
 
 
 async def _file_chunks(path: Path, size: int) -> AsyncIterator[bytes]:

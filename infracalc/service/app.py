@@ -90,7 +90,9 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
         verifier=verifier,
         directory=KeycloakDirectory(settings.keycloak_internal_url, REALM, API_AUDIENCE, settings.api_client_secret),
         s3=s3,
-        objects=None if s3 is None or settings.s3 is None else ObjectStore(s3, settings.s3.bucket),
+        objects=None
+        if s3 is None or settings.s3 is None
+        else ObjectStore(s3, settings.s3.bucket, part_client=make_s3_client(settings.s3, sign_payload=False)),
         export_sampler=settings.exports.sampler(),
     )
     app.state.context = context

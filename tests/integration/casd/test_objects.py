@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import secrets
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -23,7 +26,12 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 async def store(s3: S3Server) -> AsyncIterator[ObjectStore]:
     """A store on a bucket of its own, created by the store itself, emptied afterwards."""
-    objects = ObjectStore(make_s3_client(s3.settings), "test-" + secrets.token_hex(6), part_size=MINIMUM_PART_SIZE)
+    objects = ObjectStore(
+        make_s3_client(s3.settings),
+        "test-" + secrets.token_hex(6),
+        part_client=make_s3_client(s3.settings, sign_payload=False),  # as the service makes it
+        part_size=MINIMUM_PART_SIZE,
+    )
     assert await objects.ensure_bucket() is True
     assert await objects.ensure_bucket() is False  # a second call finds it and changes nothing
     yield objects
@@ -194,3 +202,111 @@ async def test_missing_objects(store: ObjectStore) -> None:
 def test_parts_smaller_than_s3_allows_are_refused(s3: S3Server) -> None:
     with pytest.raises(ValueError, match="at least"):
         ObjectStore(make_s3_client(s3.settings), "any", part_size=1024)
+
+
+PART = MINIMUM_PART_SIZE
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def headers_of(request: Any) -> dict[str, str]:
+    """A prepared request's headers, as text (botocore holds some as bytes once signed)."""
+    return {name: value.decode() if isinstance(value, bytes) else value for name, value in request.headers.items()}
+
+
+def part_number(request: Any) -> int:
+    """The part number of an ``UploadPart`` request."""
+    return int(parse_qs(urlsplit(request.url).query)["partNumber"][0])
+
+
+@pytest.mark.parametrize("size", [1, PART - 1, PART, PART + 1, 2 * PART, 3 * PART + 7])
+async def test_the_digests_are_those_of_the_bytes_around_part_boundaries(store: ObjectStore, size: int) -> None:
+    data = secrets.token_bytes(size)
+
+    # Chunks of an odd size: parts begin and end inside chunks.
+    stored = await store.put_stream(f"cut/{size}.bin", chunks_of(data, size=100_003), governance="CASD", max_bytes=size)
+
+    assert stored.size == size
+    assert stored.sha256 == sha256(data)
+    assert stored.part_sha256 == tuple(sha256(data[start : start + PART]) for start in range(0, size, PART))
+    assert b"".join([chunk async for chunk in store.read(stored.key)]) == data
+
+
+async def test_parts_go_with_a_signed_checksum_in_place_of_a_signed_body(store: ObjectStore) -> None:
+    sent: list[dict[str, str]] = []
+    store.part_client.meta.events.register(
+        "before-send.s3.UploadPart", lambda request, **_: sent.append(headers_of(request))
+    )
+    data = secrets.token_bytes(PART + 10)
+
+    stored = await store.put_stream("unsigned.bin", chunks_of(data), governance="CASD", max_bytes=len(data))
+
+    assert stored.sha256 == sha256(data)
+    assert len(sent) == 2
+    for headers in sent:
+        assert headers["X-Amz-Content-SHA256"] == "UNSIGNED-PAYLOAD"
+        signed = headers["Authorization"].split("SignedHeaders=")[1].split(",")[0].split(";")
+        assert "x-amz-checksum-sha256" in signed
+
+
+async def test_a_store_without_a_part_client_signs_each_part_s_body(s3: S3Server, store: ObjectStore) -> None:
+    signing = ObjectStore(make_s3_client(s3.settings), store.bucket, part_size=PART)
+    sent: dict[int, str] = {}
+    signing.part_client.meta.events.register(
+        "before-send.s3.UploadPart",
+        lambda request, **_: sent.update({part_number(request): headers_of(request)["X-Amz-Content-SHA256"]}),
+    )
+    data = secrets.token_bytes(PART + 10)
+
+    stored = await signing.put_stream("signed.bin", chunks_of(data), governance="CASD", max_bytes=len(data))
+
+    assert stored.sha256 == sha256(data)
+    assert sent == {1: sha256(data[:PART]), 2: sha256(data[PART:])}
+
+
+@pytest.mark.parametrize(
+    ("event", "code"),
+    [
+        # The checksum is changed before signing: S3 finds that the body does not match it.
+        ("before-sign", "BadDigest"),
+        # Changed after signing (as on the wire): the signature no longer holds, since it covers the checksum.
+        ("before-send", "SignatureDoesNotMatch"),
+    ],
+)
+async def test_a_part_refused_while_others_are_in_flight_aborts_the_upload(
+    store: ObjectStore, event: str, code: str
+) -> None:
+    sent: list[int] = []
+
+    def tamper(request: Any, **_: Any) -> None:
+        number = part_number(request)
+        sent.append(number)
+        if number == 2:
+            del request.headers["x-amz-checksum-sha256"]
+            request.headers["x-amz-checksum-sha256"] = base64.b64encode(hashlib.sha256(b"other").digest()).decode()
+
+    store.part_client.meta.events.register(f"{event}.s3.UploadPart", tamper)
+    data = secrets.token_bytes(4 * PART + 1)
+
+    with pytest.raises(ObjectStoreError, match=rf"refused upload_part \({code}\)"):
+        await store.put_stream("tampered.bin", chunks_of(data), governance="CASD", max_bytes=len(data))
+
+    assert len(sent) > 2  # later parts were on their way when part 2 was refused
+    assert await nothing_left(store)
+
+
+async def test_an_upload_holds_one_part_buffer_more_than_the_parts_in_flight(s3: S3Server, store: ObjectStore) -> None:
+    narrow = ObjectStore(store.client, store.bucket, part_client=store.part_client, part_size=PART, parts_in_flight=2)
+    bodies: list[Any] = []
+    narrow.part_client.meta.events.register(
+        "before-parameter-build.s3.UploadPart", lambda params, **_: bodies.append(params["Body"])
+    )
+    data = secrets.token_bytes(5 * PART + 1)
+
+    stored = await narrow.put_stream("reused.bin", chunks_of(data), governance="CASD", max_bytes=len(data))
+
+    assert stored.sha256 == sha256(data)
+    assert len(bodies) == 6
+    assert len({id(body) for body in bodies}) <= 3  # the list keeps every body alive: ids are not reused

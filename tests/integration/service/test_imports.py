@@ -8,13 +8,16 @@ uploads, of which only one ``import.refuse`` audit event may be new.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import io
+import secrets
 import time
 import zipfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -125,6 +128,62 @@ async def test_a_small_code_file_is_released_at_once_under_infracalc(service: Se
     [released] = await audit(service, people, "import.release")
     assert (released["details"]["by"], released["details"]["sessions"]) == ("routing", 1)
     assert "import.release" in await timeline_kinds(service, people, bubble_id)
+
+
+def binary(size: int) -> bytes:
+    """``size`` bytes of a binary file: a fixed head (no archive's signature, by chance), then random bytes."""
+    head = b"INFRACALC test data\x00"
+    return head + secrets.token_bytes(size - len(head))
+
+
+async def test_the_recorded_digests_are_those_of_the_file_around_part_boundaries(
+    service: ServiceUnderTest, people: People
+) -> None:
+    await make_project(service, people, "cohort", "INFRACALC")
+    part = service.objects.part_size
+    for size in (part - 1, part, part + 1, 2 * part + 1):
+        content = binary(size)
+
+        imported = await upload(service, people, "cohort", f"data-{size}.bin", content)
+
+        digests = [hashlib.sha256(content[start : start + part]).hexdigest() for start in range(0, size, part)]
+        assert (imported["size"], imported["sha256"]) == (size, hashlib.sha256(content).hexdigest())
+        assert imported["part_sha256"] == digests
+        created = (await audit(service, people, "import.create"))[-1]
+        assert (created["details"]["sha256"], created["details"]["part_sha256"]) == (imported["sha256"], digests)
+        key = f"projects/cohort/imports/{imported['id']}/data-{size}.bin"
+        assert b"".join([chunk async for chunk in service.objects.read(key)]) == content
+
+
+async def test_a_part_refused_by_s3_while_others_are_on_their_way_leaves_nothing(
+    service: ServiceUnderTest, people: People
+) -> None:
+    await make_project(service, people, "cohort", "INFRACALC")
+    await upload(service, people, "cohort", "kept.py", CODE)
+    before = await service.snapshot()
+    sent: list[int] = []
+
+    def corrupt_part_2(request: Any, **_: Any) -> None:
+        # Its checksum no longer matches its bytes: the S3 server refuses the part.
+        number = int(parse_qs(urlsplit(request.url).query)["partNumber"][0])
+        sent.append(number)
+        if number == 2:
+            del request.headers["x-amz-checksum-sha256"]
+            request.headers["x-amz-checksum-sha256"] = base64.b64encode(hashlib.sha256(b"other").digest()).decode()
+
+    events = service.objects.part_client.meta.events
+    events.register("before-sign.s3.UploadPart", corrupt_part_2)
+    try:
+        answer = await upload(
+            service, people, "cohort", "data.bin", binary(4 * service.objects.part_size + 1), expect=503
+        )
+    finally:
+        events.unregister("before-sign.s3.UploadPart", corrupt_part_2)
+
+    assert len(sent) > 2  # later parts were on their way when part 2 was refused
+    message = "the file could not be stored: the object store refused upload_part (BadDigest)"
+    assert answer["message"] == message
+    await refused_cleanly(service, people, before, "storage", message)
 
 
 @pytest.mark.parametrize(
