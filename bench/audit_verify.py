@@ -43,7 +43,7 @@ from infracalc.audit import (
 )
 from infracalc.audit.canonical import checkpoint_message
 from infracalc.audit.segments import SQLITE_EVENTS  # the very query verify runs on SQLite
-from infracalc.audit.verify import BATCH_SIZE
+from infracalc.audit.verification import BATCH_SIZE
 from infracalc.db import DatabaseSettings, create_engine, session_factory, upgrade
 
 EVENTS = 100_000

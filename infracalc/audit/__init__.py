@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from infracalc.audit.models import AuditCheckpoint, AuditEvent, AuditHead
     from infracalc.audit.settings import AuditSettings
     from infracalc.audit.signer import CheckpointSigner, key_id, load_public_key, public_key_pem
-    from infracalc.audit.verify import VerificationReport, verify, verify_database
+    from infracalc.audit.verification import VerificationReport, verify, verify_database
 
 # Each name is imported from its module on first use, so that a module needing only the standard
 # library (the verification worker, :mod:`infracalc.audit.segments`) starts without SQLAlchemy.
@@ -41,7 +41,7 @@ _HOMES = {
     "models": ("AuditCheckpoint", "AuditEvent", "AuditHead"),
     "settings": ("AuditSettings",),
     "signer": ("CheckpointSigner", "key_id", "load_public_key", "public_key_pem"),
-    "verify": ("VerificationReport", "verify", "verify_database"),
+    "verification": ("VerificationReport", "verify", "verify_database"),
 }
 _MODULE_OF = {name: module for module, names in _HOMES.items() for name in names}
 

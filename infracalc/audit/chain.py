@@ -2,7 +2,7 @@
 
 :func:`walk` checks events in ``seq`` order against a :class:`ChainPosition` and stops at the first
 event that is not right, without saying why: finding out what happened (deleted, inserted,
-reordered, modified) is the caller's slower job (:mod:`infracalc.audit.verify`). Checkpoints met on
+reordered, modified) is the caller's slower job (:mod:`infracalc.audit.verification`). Checkpoints met on
 the way are not checked here either, only collected with the event hash they should seal, so that
 the caller verifies signatures in order before it diagnoses the event that stopped the walk.
 

@@ -3,7 +3,7 @@
 - :class:`AuditError`: the log cannot be written or read as asked (missing head row, bad details...).
 - :class:`AuditKeyError`: the checkpoint key file is missing, unreadable, too widely readable, or not Ed25519.
 
-A log that *was tampered with* is not an error: :func:`~infracalc.audit.verify` reports it.
+A log that *was tampered with* is not an error: :func:`~infracalc.audit.verification.verify` reports it.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 The chain can be checked in pieces: inside a segment ``[first, last]`` every event must follow the
 one before it and hash right, and each segment's first ``prev_hash`` must be the last hash of the
 segment before. So each worker process walks one segment of the database file (read-only, with the
-standard library's driver) and reports its two ends; :func:`infracalc.audit.verify.verify` stitches
+standard library's driver) and reports its two ends; :func:`infracalc.audit.verification.verify` stitches
 the reports. Verification is CPU-bound and Python holds one core per process: two cores verify a
 long log about twice as fast.
 

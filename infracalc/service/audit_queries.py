@@ -24,7 +24,7 @@ from infracalc.service.principals import Principal
 MAX_PAGE = 500
 #: Events verified per database read when the log is verified.
 VERIFY_BATCH = 1000
-#: The words a verification problem uses for the kind of tampering it found (see :mod:`infracalc.audit.verify`).
+#: The words a verification problem uses for the kind of tampering it found (see :mod:`infracalc.audit.verification`).
 _FAULT_KIND = re.compile(r"\b(inserted|deleted|modified|reordered|truncated|forged|rewritten|missing)\b")
 
 

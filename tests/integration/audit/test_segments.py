@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from infracalc.audit import AuditLog, CheckpointSigner, VerificationReport
-from infracalc.audit.verify import _segment_bounds, verify_in_segments
+from infracalc.audit.verification import _segment_bounds, verify_in_segments
 from infracalc.db import session_factory as make_session_factory
 from tests.integration.audit.support import append_events, verify_now
 from tests.integration.audit.test_tampering import CASES, Tampering
@@ -73,7 +73,7 @@ async def test_a_failing_worker_costs_a_full_pass_not_a_wrong_answer(
 ) -> None:
     await append_events(session_factory, audit_log, 12)
     monkeypatch.setattr(sys, "executable", "/bin/false")  # every worker process exits with status 1
-    with caplog.at_level(logging.WARNING, logger="infracalc.audit.verify"):
+    with caplog.at_level(logging.WARNING, logger="infracalc.audit.verification"):
         assert await in_segments(engine, checkpoint_signer, 3) is None
         report = await verify_now(engine, checkpoint_signer, segments=3)
     assert report == VerificationReport(ok=True, events_checked=12, checkpoints_checked=2)
