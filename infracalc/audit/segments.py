@@ -34,14 +34,9 @@ from infracalc.audit.signer import key_id
 
 #: The events after a seq, as verification reads them from SQLite (every column is stored as text
 #: there, ``at`` as SQLAlchemy writes datetimes).
-SQLITE_EVENTS = (
-    "SELECT seq, at, actor, action, project_id, governance, details, prev_hash, hash "
-    "FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?"
-)
-_SQLITE_SEGMENT_EVENTS = (
-    "SELECT seq, at, actor, action, project_id, governance, details, prev_hash, hash "
-    "FROM audit_events WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?"
-)
+_SELECT_EVENTS = "SELECT seq, at, actor, action, project_id, governance, details, prev_hash, hash FROM audit_events"
+SQLITE_EVENTS = f"{_SELECT_EVENTS} WHERE seq > ? ORDER BY seq LIMIT ?"
+_SQLITE_SEGMENT_EVENTS = f"{_SELECT_EVENTS} WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?"
 _SQLITE_CHECKPOINTS = "SELECT seq, hash, at, signature, key_id FROM audit_checkpoints WHERE seq > ? AND seq <= ?"
 _T = TypeVar("_T")
 #: ``last`` of the final segment, which reads to the end of the log.

@@ -486,13 +486,13 @@ def _stitched(
     seam = GENESIS_HASH
     checkpoints = 0
     seen_head: str | None = None
+    walked = 0
     for report in reports:
         if report is None or not report.right or report.first_prev != seam or report.last_hash is None:
             return None
-        seam = report.last_hash
+        seam, walked = report.last_hash, report.last_seq
         checkpoints += report.checkpoints
         seen_head = report.head_hash or seen_head
-    walked = reports[-1].last_seq if reports[-1] is not None else 0
     if head_seq > walked or last_sealed > walked or (head_seq > 0 and seen_head != head_hash):
         return None
     return VerificationReport(ok=True, events_checked=walked, checkpoints_checked=checkpoints)

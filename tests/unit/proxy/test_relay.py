@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from typing import Any
 
 from infracalc.proxy.relay import Relay
 
@@ -18,6 +19,13 @@ def pair() -> tuple[socket.socket, socket.socket]:
     return inside, outside
 
 
+def tunnel(**options: Any) -> tuple[Relay, socket.socket, socket.socket]:
+    """A relay between two fresh pairs (``options`` for :class:`Relay`), the bubble's end and the upstream's end."""
+    client_side, bubble = pair()
+    server_side, upstream = pair()
+    return Relay(client_side, server_side, **options), bubble, upstream
+
+
 async def recv_all(sock: socket.socket) -> bytes:
     loop = asyncio.get_running_loop()
     received = bytearray()
@@ -27,11 +35,9 @@ async def recv_all(sock: socket.socket) -> bytes:
 
 
 async def test_bytes_go_both_ways_and_end_when_both_sides_close() -> None:
-    client_side, bubble = pair()
-    server_side, upstream = pair()
+    relay, bubble, upstream = tunnel(idle_timeout=5)
     bubble.setblocking(False)
     upstream.setblocking(False)
-    relay = Relay(client_side, server_side, idle_timeout=5)
     running = asyncio.create_task(relay.run(b"first:"))
     loop = asyncio.get_running_loop()
     payload = bytes(range(256)) * 8192  # 2 MiB
@@ -48,10 +54,8 @@ async def test_bytes_go_both_ways_and_end_when_both_sides_close() -> None:
 
 
 async def test_a_body_limit_stops_reading_the_client_after_the_body() -> None:
-    client_side, bubble = pair()
-    server_side, upstream = pair()
+    relay, bubble, upstream = tunnel(idle_timeout=5, upstream_limit=4)
     upstream.setblocking(False)
-    relay = Relay(client_side, server_side, idle_timeout=5, upstream_limit=4)
     running = asyncio.create_task(relay.run(b"HEAD"))
     bubble.sendall(b"bodyGET /smuggled HTTP/1.1\r\n\r\n")
     loop = asyncio.get_running_loop()
@@ -68,18 +72,14 @@ async def test_a_body_limit_stops_reading_the_client_after_the_body() -> None:
 
 
 async def test_an_idle_relay_ends_and_closes_both_sides() -> None:
-    client_side, bubble = pair()
-    server_side, upstream = pair()
-    relay = Relay(client_side, server_side, idle_timeout=0.2)
+    relay, bubble, upstream = tunnel(idle_timeout=0.2)
     assert await asyncio.wait_for(relay.run(), 5) == "idle"
     assert bubble.recv(10) == b""
     assert upstream.recv(10) == b""
 
 
 async def test_a_cut_ends_an_open_relay_at_once_with_its_reason() -> None:
-    client_side, bubble = pair()
-    server_side, upstream = pair()
-    relay = Relay(client_side, server_side, idle_timeout=60)
+    relay, bubble, upstream = tunnel(idle_timeout=60)
     running = asyncio.create_task(relay.run())
     await asyncio.sleep(0.05)
     relay.cut("rule r1 was revoked")
@@ -89,9 +89,7 @@ async def test_a_cut_ends_an_open_relay_at_once_with_its_reason() -> None:
 
 
 async def test_a_reset_on_one_side_ends_the_relay() -> None:
-    client_side, bubble = pair()
-    server_side, upstream = pair()
-    relay = Relay(client_side, server_side, idle_timeout=60)
+    relay, bubble, upstream = tunnel(idle_timeout=60)
     running = asyncio.create_task(relay.run())
     bubble.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
     bubble.close()  # RST
@@ -100,11 +98,9 @@ async def test_a_reset_on_one_side_ends_the_relay() -> None:
 
 
 async def test_counters_are_exact_on_ten_megabytes_each_way_at_once() -> None:
-    client_side, bubble = pair()
-    server_side, upstream = pair()
+    relay, bubble, upstream = tunnel(idle_timeout=5)
     bubble.setblocking(False)
     upstream.setblocking(False)
-    relay = Relay(client_side, server_side, idle_timeout=5)
     running = asyncio.create_task(relay.run())
     loop = asyncio.get_running_loop()
     up_payload = bytes(range(256)) * 40_000  # 10,240,000 bytes
@@ -126,9 +122,7 @@ async def test_counters_are_exact_on_ten_megabytes_each_way_at_once() -> None:
 
 
 async def test_a_cut_before_the_relay_starts_ends_it_at_once() -> None:
-    client_side, bubble = pair()
-    server_side, upstream = pair()
-    relay = Relay(client_side, server_side, idle_timeout=60)
+    relay, bubble, upstream = tunnel(idle_timeout=60)
     relay.cut("project moved to CASD")
     assert await asyncio.wait_for(relay.run(b"never sent"), 2) == "project moved to CASD"
     assert relay.counters.upstream == len(b"never sent")  # sent before the cut was looked at
@@ -138,10 +132,8 @@ async def test_a_cut_before_the_relay_starts_ends_it_at_once() -> None:
 
 
 async def test_a_cut_ends_a_relay_blocked_on_a_peer_that_does_not_read() -> None:
-    client_side, bubble = pair()
-    server_side, upstream = pair()
+    relay, bubble, upstream = tunnel(idle_timeout=60)
     upstream.setblocking(False)
-    relay = Relay(client_side, server_side, idle_timeout=60)
     running = asyncio.create_task(relay.run())
     # The bubble never reads: the downstream pump fills the bubble's socket and waits to write,
     # until nothing moves any more and the upstream cannot send either.
@@ -168,10 +160,8 @@ async def test_a_cut_ends_a_relay_blocked_on_a_peer_that_does_not_read() -> None
 
 
 async def test_a_relay_that_keeps_moving_bytes_is_not_idle() -> None:
-    client_side, bubble = pair()
-    server_side, upstream = pair()
+    relay, bubble, upstream = tunnel(idle_timeout=1.0)
     upstream.setblocking(False)
-    relay = Relay(client_side, server_side, idle_timeout=1.0)
     running = asyncio.create_task(relay.run())
     loop = asyncio.get_running_loop()
     for _ in range(8):  # 2 s in all, never 1 s without a byte (a wide margin on a busy machine)
