@@ -7,9 +7,11 @@ ids, so that the number of series stays small whatever the bubbles ask for.
 from __future__ import annotations
 
 import threading
+from typing import Any
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.metrics import MetricWrapperBase
 
 #: Seconds buckets for the latency the decision adds (OPA on loopback answers in about a millisecond).
 DECISION_BUCKETS = (0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
@@ -64,6 +66,15 @@ class ProxyMetrics:
             "Decisions and tunnel ends waiting to be delivered to the service.",
             registry=self.registry,
         )
+        self._children: dict[tuple[MetricWrapperBase, tuple[str, ...]], Any] = {}
+
+    def labelled(self, metric: MetricWrapperBase, *values: str) -> Any:
+        """``metric.labels(*values)``, remembered: label values are few and stable, and each look-up takes a lock."""
+        key = (metric, values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child
 
     def serve(self, host: str, port: int) -> tuple[WSGIServer, threading.Thread]:
         """Serve ``/metrics`` on ``host:port`` from a background thread; returns the server (to shut down)."""

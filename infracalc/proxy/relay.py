@@ -1,9 +1,11 @@
 """Moving bytes both ways between a bubble and an upstream, until either side is done or the tunnel is cut.
 
 On Linux the bytes never enter Python: each direction moves them socket → pipe → socket with
-``splice(2)``, the way Go's ``io.Copy`` does between TCP connections (and so Smokescreen), and the
-event loop only wakes the pump when a socket is readable or writable. Elsewhere a plain
-receive-and-send loop does the same job more slowly.
+``splice(2)``, the way Go's ``io.Copy`` does between TCP connections (and so Smokescreen). Each
+direction is a :class:`_Pump` that the event loop calls back when the socket it waits on is ready:
+no task, and one registration for as long as it waits on the same side, so that a short tunnel
+costs little to start and end. Elsewhere (and for a plain-HTTP body, which must stop at its
+length) the pump receives into a buffer and sends from it instead.
 
 A :class:`Relay` ends when both directions reached end of file, when either side fails, when
 nothing moved for ``idle_timeout`` seconds, or when :meth:`Relay.cut` is called (revocation). It
@@ -18,16 +20,29 @@ import errno
 import fcntl
 import os
 import socket
+import sys
+import termios
 import time
 from dataclasses import dataclass
+
+from infracalc.proxy import sockets
 
 #: Bytes moved per splice call; the pipe between the two sockets is grown to hold as much.
 CHUNK = 1024 * 1024
 _HAS_SPLICE = hasattr(os, "splice")
 _SPLICE_FLAGS = getattr(os, "SPLICE_F_MOVE", 0) | getattr(os, "SPLICE_F_NONBLOCK", 0)
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+#: Empty pipes kept for the next tunnels (two per tunnel at most are in use).
+MAX_SPARE_PIPES = 64
+_SPARE_PIPES: list[tuple[int, int]] = []
+#: A read smaller than this (and than asked) ends the callback: an exchange of messages rather
+#: than a transfer, whose next read would only say "nothing yet" (one system call saved each time).
+SHORT_READ = 64 * 1024
+#: Chunks moved at most per readiness callback, before the event loop serves other connections.
+ROUNDS = 16
 #: Errors that mean the peer went away, not that the proxy is broken.
 _GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError)
+_GONE_ERRNOS = frozenset({errno.ECONNRESET, errno.EPIPE, errno.ENOTCONN, errno.EBADF})
 
 
 @dataclass(slots=True)
@@ -91,26 +106,25 @@ class Relay:
         self._ended = ended
         try:
             if first_upstream:
-                await loop.sock_sendall(self.server, first_upstream)
+                await sockets.send_all(self.server, first_upstream)
                 self.counters.upstream += len(first_upstream)
             if self._cut_reason:  # cut before the pumps started
                 return self._end(self._cut_reason)
-            # Two tasks, and a timer for idleness: each tunnel's set-up pays for no more (a cut, a
-            # pump's end or the timer settles ``ended``).
-            pumps = (
-                loop.create_task(self._pump(self.client, self.server, upstream=True)),
-                loop.create_task(self._pump(self.server, self.client, upstream=False)),
-            )
-            for pump in pumps:
-                pump.add_done_callback(self._pump_done)
-            self._idle_timer = loop.call_later(self.idle_timeout, self._check_idle)
+            # Two pumps driven by readiness callbacks and a timer for idleness: each tunnel's set-up
+            # pays for no task (a cut, a pump's end or the timer settles ``ended``).
+            pumps: list[_Pump] = []
             try:
+                pumps.append(_Pump(self, self.client, self.server, upstream=True, limit=self.upstream_limit))
+                pumps.append(_Pump(self, self.server, self.client, upstream=False, limit=None))
+                for pump in pumps:
+                    pump.start()
+                self._idle_timer = loop.call_later(self.idle_timeout, self._check_idle)
                 self.ended_by = await ended
             finally:
-                self._idle_timer.cancel()
+                if self._idle_timer is not None:
+                    self._idle_timer.cancel()
                 for pump in pumps:
-                    pump.cancel()
-                await asyncio.gather(*pumps, return_exceptions=True)
+                    pump.stop()
         except _GONE:
             self.ended_by = "reset"
         finally:
@@ -126,14 +140,14 @@ class Relay:
         self.ended_by = reason
         return reason
 
-    def _pump_done(self, pump: asyncio.Task[str]) -> None:
+    def _pump_done(self, result: str | BaseException) -> None:
+        """A pump finished: ``"eof"``, ``"reset"`` or the error that stopped it."""
         ended = self._ended
-        if ended is None or ended.done() or pump.cancelled():
+        if ended is None or ended.done():
             return
-        error = pump.exception()
-        if error is not None:
-            ended.set_exception(error)
-        elif pump.result() != "eof":
+        if isinstance(result, BaseException):
+            ended.set_exception(result)
+        elif result != "eof":
             ended.set_result("reset")
         else:
             self._eofs += 1
@@ -154,94 +168,171 @@ class Relay:
         else:
             self.counters.downstream += count
 
-    async def _pump(self, source: socket.socket, sink: socket.socket, *, upstream: bool) -> str:
-        """Move ``source`` to ``sink`` until end of file (then half-close ``sink``): ``"eof"`` or ``"reset"``.
 
-        With a limit (upstream only), stop once it is reached, leaving both sockets as they are.
-        """
-        limit = self.upstream_limit if upstream else None
-        try:
-            if limit is not None:
-                await self._copy(source, sink, upstream=upstream, limit=limit)
-                return "eof"
-            if _HAS_SPLICE:
-                await self._splice(source, sink, upstream=upstream)
-            else:
-                await self._copy(source, sink, upstream=upstream)
-        except _GONE:
-            return "reset"
-        except OSError as error:
-            if error.errno in (errno.ECONNRESET, errno.EPIPE, errno.ENOTCONN, errno.EBADF):
-                return "reset"
-            raise
-        with contextlib.suppress(OSError):
-            sink.shutdown(socket.SHUT_WR)
-        return "eof"
+class _Pump:
+    """One direction of a relay, driven by the event loop's readiness callbacks, with no task of its own.
 
-    async def _splice(self, source: socket.socket, sink: socket.socket, *, upstream: bool) -> None:
-        read_end, write_end = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        try:
-            with contextlib.suppress(OSError):
-                fcntl.fcntl(write_end, _F_SETPIPE_SZ, CHUNK)
-            source_fd, sink_fd = source.fileno(), sink.fileno()
-            while True:
-                try:
-                    count = os.splice(source_fd, write_end, CHUNK, flags=_SPLICE_FLAGS)
-                except BlockingIOError:
-                    await _ready(source_fd, readable=True)
-                    continue
-                if count == 0:
-                    return
-                while count:
-                    try:
-                        written = os.splice(read_end, sink_fd, count, flags=_SPLICE_FLAGS)
-                    except BlockingIOError:
-                        await _ready(sink_fd, readable=False)
-                        continue
-                    count -= written
-                    self._moved(written, upstream=upstream)
-        finally:
-            os.close(read_end)
-            os.close(write_end)
+    It reads the source while it is readable, writes what it read to the sink while the sink takes
+    it, and waits for whichever of the two is blocking, registered with the loop for as long as it
+    waits on the same side (not once per read, as ``sock_recv`` would). At end of file it half-closes
+    the sink; with a ``limit`` it stops once that many bytes went through, leaving both sockets as
+    they are. It reports its end to the relay with ``"eof"``, ``"reset"`` or the unexpected error.
+    """
 
-    async def _copy(
-        self, source: socket.socket, sink: socket.socket, *, upstream: bool, limit: int | None = None
+    def __init__(
+        self, relay: Relay, source: socket.socket, sink: socket.socket, *, upstream: bool, limit: int | None
     ) -> None:
-        loop = asyncio.get_running_loop()
-        buffer = bytearray(256 * 1024)
-        view = memoryview(buffer)
-        remaining = limit
-        while remaining is None or remaining > 0:
-            wanted = len(buffer) if remaining is None else min(len(buffer), remaining)
-            count = await loop.sock_recv_into(source, view[:wanted])
-            if count == 0:
-                return
-            if remaining is not None:
-                remaining -= count
-            await loop.sock_sendall(sink, view[:count])
-            self._moved(count, upstream=upstream)
+        self._relay = relay
+        self._loop = asyncio.get_running_loop()
+        self._source, self._sink = source, sink
+        self._source_fd, self._sink_fd = source.fileno(), sink.fileno()
+        self._upstream = upstream
+        self._remaining = limit
+        self._held: _Pipe | _Buffer | None = _Pipe() if _HAS_SPLICE and limit is None else _Buffer()
+        self._waiting_on = ""  # "source", "sink", or "" (not registered)
+        self._done = False
+
+    def start(self) -> None:
+        """Begin: move what is already there, then wait for more."""
+        self._move()
+
+    def stop(self) -> None:
+        """Stop waiting and give back what the pump holds (the relay is over); once only."""
+        self._done = True
+        self._wait_on("")
+        if self._held is not None:
+            self._held.release()
+            self._held = None
+
+    def _move(self) -> None:
+        """Move bytes until a side would block (then wait on it) or end, at most ``ROUNDS`` chunks per call."""
+        held = self._held
+        if self._done or held is None:
+            return
+        short = False
+        try:
+            for _ in range(ROUNDS):
+                if not held.pending:
+                    if self._remaining == 0:
+                        self._finish("eof")
+                        return
+                    size = CHUNK if self._remaining is None else min(CHUNK, self._remaining)
+                    count = held.fill(self._source, size)
+                    if count == 0:
+                        with contextlib.suppress(OSError):
+                            self._sink.shutdown(socket.SHUT_WR)
+                        self._finish("eof")
+                        return
+                    if self._remaining is not None:
+                        self._remaining -= count
+                    short = count < min(size, SHORT_READ)
+                written = held.drain(self._sink)
+                self._relay._moved(written, upstream=self._upstream)  # the relay's own pump
+                if short and not held.pending:
+                    break  # a small read: the source is most likely empty, wait rather than ask in vain
+        except (BlockingIOError, InterruptedError):
+            pass
+        except _GONE:
+            self._finish("reset")
+            return
+        except OSError as error:
+            self._finish("reset" if error.errno in _GONE_ERRNOS else error)
+            return
+        # Wait for the side that blocked, or let other work run before going on (a full round).
+        self._wait_on("sink" if held.pending else "source")
+
+    def _wait_on(self, side: str) -> None:
+        """Be called back when ``side`` is ready (``""``: on nothing), changing the registration only if needed."""
+        if side == self._waiting_on:
+            return
+        if self._waiting_on == "source":
+            self._loop.remove_reader(self._source_fd)
+        elif self._waiting_on == "sink":
+            self._loop.remove_writer(self._sink_fd)
+        if side == "source":
+            self._loop.add_reader(self._source_fd, self._move)
+        elif side == "sink":
+            self._loop.add_writer(self._sink_fd, self._move)
+        self._waiting_on = side
+
+    def _finish(self, result: str | BaseException) -> None:
+        self._done = True
+        self._wait_on("")
+        self._relay._pump_done(result)
 
 
-async def _ready(fd: int, *, readable: bool) -> None:
-    """Wait until ``fd`` is readable (or writable)."""
-    loop = asyncio.get_running_loop()
-    waiter: asyncio.Future[None] = loop.create_future()
+class _Pipe:
+    """Bytes in flight held in a kernel pipe: ``splice(2)`` moves them socket → pipe → socket, never into Python.
 
-    def wake() -> None:
-        if not waiter.done():
-            waiter.set_result(None)
+    Pipes are reused from tunnel to tunnel (making one is three system calls, closing it two more),
+    but only when the kernel says they are empty: no byte of one tunnel can reach another.
+    """
 
-    if readable:
-        loop.add_reader(fd, wake)
-    else:
-        loop.add_writer(fd, wake)
-    try:
-        await waiter
-    finally:
-        if readable:
-            loop.remove_reader(fd)
+    def __init__(self) -> None:
+        if _SPARE_PIPES:
+            self._read_end, self._write_end = _SPARE_PIPES.pop()
         else:
-            loop.remove_writer(fd)
+            self._read_end, self._write_end = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+            with contextlib.suppress(OSError):
+                fcntl.fcntl(self._write_end, _F_SETPIPE_SZ, CHUNK)
+        self.pending = 0
+
+    def fill(self, source: socket.socket, size: int) -> int:
+        """Move up to ``size`` bytes from ``source`` into the pipe; 0 at end of file."""
+        count = os.splice(source.fileno(), self._write_end, size, flags=_SPLICE_FLAGS)
+        self.pending += count
+        return count
+
+    def drain(self, sink: socket.socket) -> int:
+        """Move what the pipe holds (or as much as ``sink`` takes) out to ``sink``."""
+        count = os.splice(self._read_end, sink.fileno(), self.pending, flags=_SPLICE_FLAGS)
+        self.pending -= count
+        return count
+
+    def release(self) -> None:
+        """Keep the pipe for another tunnel if it is empty and fewer than ``MAX_SPARE_PIPES`` wait; else close it."""
+        ends = (self._read_end, self._write_end)
+        if self.pending == 0 and len(_SPARE_PIPES) < MAX_SPARE_PIPES and _unread(self._read_end) == 0:
+            _SPARE_PIPES.append(ends)
+        else:
+            for end in ends:
+                os.close(end)
+
+
+def _unread(fd: int) -> int:
+    """Bytes waiting in pipe ``fd``, as the kernel counts them (-1 when it cannot tell)."""
+    try:
+        return int.from_bytes(fcntl.ioctl(fd, termios.FIONREAD, bytes(4)), sys.byteorder, signed=True)
+    except OSError:
+        return -1
+
+
+class _Buffer:
+    """Bytes in flight held in a buffer: ``recv_into`` and ``send`` (no ``splice`` here, or a body's limit)."""
+
+    SIZE = 256 * 1024
+
+    def __init__(self) -> None:
+        self._buffer = bytearray(self.SIZE)
+        self._view = memoryview(self._buffer)
+        self._start = 0
+        self.pending = 0
+
+    def fill(self, source: socket.socket, size: int) -> int:
+        """Receive up to ``size`` bytes from ``source``; 0 at end of file."""
+        count = source.recv_into(self._view, min(size, self.SIZE))
+        self._start, self.pending = 0, count
+        return count
+
+    def drain(self, sink: socket.socket) -> int:
+        """Send what the buffer holds (or as much as ``sink`` takes)."""
+        count = sink.send(self._view[self._start : self._start + self.pending])
+        self._start += count
+        self.pending -= count
+        return count
+
+    def release(self) -> None:
+        self._view.release()
 
 
 def _close(sock: socket.socket) -> None:

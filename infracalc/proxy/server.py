@@ -16,8 +16,9 @@ log and the bubble's session; every tunnel's end too, with its bytes and duratio
 connections are re-decided when their project's data changes or their rule expires
 (:mod:`infracalc.proxy.revisions`), and cut when refused.
 
-Sockets are used directly (``sock_accept``, ``sock_recv``, ``sock_connect``) rather than through
-asyncio streams, so that the relay can hand both file descriptors to ``splice(2)``.
+Sockets are used directly (:mod:`infracalc.proxy.sockets`) rather than through asyncio streams,
+so that the relay can hand both file descriptors to ``splice(2)``, and so that each connection
+costs a few system calls rather than the event loop's general-purpose ``sock_*`` machinery.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from typing import Any
 from infracalc.egress import AddressRefused, IPAddress, ResolutionFailed, Resolver, choose, resolve_once
 from infracalc.policy import PolicyClient
 from infracalc.proxy import credentials as proxy_credentials
+from infracalc.proxy import sockets
 from infracalc.proxy.decisions import DecisionSource, EgressDecision, policy_input
 from infracalc.proxy.events import MAX_PATH, MAX_REASON, EgressEvent, EventReporter, clip, now_text
 from infracalc.proxy.hosts_file import hosts_resolver
@@ -54,6 +56,9 @@ from infracalc.proxy.wire import (
 )
 
 logger = logging.getLogger("infracalc.egress")
+
+#: Connections accepted at most per wake of the accept loop, before the others get a turn.
+ACCEPT_BATCH = 64
 
 
 class _Refusal(Exception):
@@ -147,19 +152,24 @@ class EgressProxy:
             await self.reporter.flush()
 
     async def _accept_loop(self, listener: socket.socket) -> None:
+        """Accept every waiting connection each time the listener is readable; cancel to stop."""
         loop = asyncio.get_running_loop()
         while True:
-            try:
-                client, _ = await loop.sock_accept(listener)
-            except OSError as error:  # too many open files, for instance: keep serving the others
-                logger.error("accept failed: %s", error)  # noqa: TRY400 - expected, no traceback needed
-                await asyncio.sleep(0.05)
-                continue
-            client.setblocking(False)
-            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            task = asyncio.create_task(self._serve(client))
-            self._connections.add(task)
-            task.add_done_callback(self._connections.discard)
+            await sockets.wait_readable(listener.fileno())
+            for _ in range(ACCEPT_BATCH):
+                try:
+                    client, _ = listener.accept()
+                except (BlockingIOError, InterruptedError):
+                    break
+                except OSError as error:  # too many open files, for instance: keep serving the others
+                    logger.error("accept failed: %s", error)  # noqa: TRY400 - expected, no traceback needed
+                    await asyncio.sleep(0.05)
+                    break
+                client.setblocking(False)
+                client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                task = loop.create_task(self._serve(client))
+                self._connections.add(task)
+                task.add_done_callback(self._connections.discard)
 
     async def _serve(self, client: socket.socket) -> None:
         """Handle one connection from a bubble, from its first byte to its close."""
@@ -178,7 +188,7 @@ class EgressProxy:
         headers = (proxy_credentials.CHALLENGE,) if status == 407 else ()  # noqa: PLR2004
         with contextlib.suppress(OSError, TimeoutError):
             async with asyncio.timeout(2):
-                await asyncio.get_running_loop().sock_sendall(client, response(status, reason, headers=headers))
+                await sockets.send_all(client, response(status, reason, headers=headers))
 
     async def _handle(self, client: socket.socket) -> None:
         settings = self.settings
@@ -187,11 +197,11 @@ class EgressProxy:
             request = interpret(head)
             credentials = proxy_credentials.from_head(head)
         except ProxyError as error:
-            self.metrics.refusals.labels(error.label).inc()
+            self.metrics.labelled(self.metrics.refusals, error.label).inc()
             logger.info("refused before any decision: %s (%s)", error.label, error.reason)
             raise _Refusal(error.status, error.label, error.reason) from None
         if not self.reporter.accepting():
-            self.metrics.refusals.labels("events_undelivered").inc()
+            self.metrics.labelled(self.metrics.refusals, "events_undelivered").inc()
             logger.warning("refused: decisions cannot be delivered to the service (%d pending)", self.reporter.pending)
             raise _Refusal(503, "events_undelivered", "egress decisions cannot be recorded right now: denied")
         payload = policy_input(credentials, request)
@@ -228,7 +238,7 @@ class EgressProxy:
     ) -> None:
         bubble_id = tunnel.bubble_id
         try:
-            address = await self._address(request)
+            address = str(await self._address(request))
             upstream = await self._dial(address, request.destination.port)
         except _Refusal as refusal:
             self._decided(bubble_id, request, decision, refused=(refusal.label, refusal.reason))
@@ -242,9 +252,8 @@ class EgressProxy:
         head = request.head
         if request.kind is RequestKind.CONNECT:
             first, limit = head.rest, None
-            loop = asyncio.get_running_loop()
             try:
-                await loop.sock_sendall(client, CONNECTION_ESTABLISHED)
+                await sockets.send_all(client, CONNECTION_ESTABLISHED)
             except OSError:
                 upstream.close()
                 return
@@ -281,13 +290,13 @@ class EgressProxy:
         except ResolutionFailed as error:
             raise _Refusal(502, "resolution_failed", str(error)) from None
 
-    async def _dial(self, address: IPAddress, port: int) -> socket.socket:
-        family = socket.AF_INET6 if address.version == 6 else socket.AF_INET  # noqa: PLR2004
+    async def _dial(self, address: str, port: int) -> socket.socket:
+        """A connection to ``address`` (checked, as text) and ``port``."""
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
         upstream = socket.socket(family, socket.SOCK_STREAM)
         upstream.setblocking(False)
         try:
-            async with asyncio.timeout(self.settings.connect_timeout):
-                await asyncio.get_running_loop().sock_connect(upstream, (str(address), port))
+            await sockets.connect(upstream, (address, port), timeout=self.settings.connect_timeout)
         except TimeoutError:
             upstream.close()
             raise _Refusal(
@@ -316,13 +325,13 @@ class EgressProxy:
         request: ProxyRequest,
         decision: EgressDecision,
         *,
-        address: IPAddress | None = None,
+        address: str | None = None,
         refused: tuple[str, str] | None = None,
     ) -> None:
         """Log, count and report one decision (``refused``: label and reason of a refusal after the policy allowed)."""
         allow = decision.allow and refused is None
         label, reason = refused if refused is not None else (decision.label, decision.reason)
-        self.metrics.decisions.labels("allow" if allow else "deny", label).inc()
+        self.metrics.labelled(self.metrics.decisions, "allow" if allow else "deny", label).inc()
         # The line is written once the current step is over, so that the answer to the bubble (and
         # the tunnel's first bytes) need not wait for the logging machinery; the audit event below
         # is queued at once, before any answer.
@@ -353,17 +362,17 @@ class EgressProxy:
                 allow=allow,
                 reason=clip(reason, MAX_REASON) or "",
                 rule_id=decision.rule_id if allow else None,
-                address=None if address is None else str(address),
+                address=address,
             )
         )
         self.metrics.events_pending.set(self.reporter.pending)
 
     def _closed(self, tunnel: Tunnel, relay: Relay, ended_by: str) -> None:
         seconds = time.monotonic() - tunnel.opened_at
-        self.metrics.bytes.labels("upstream").inc(relay.counters.upstream)
-        self.metrics.bytes.labels("downstream").inc(relay.counters.downstream)
+        self.metrics.labelled(self.metrics.bytes, "upstream").inc(relay.counters.upstream)
+        self.metrics.labelled(self.metrics.bytes, "downstream").inc(relay.counters.downstream)
         label = ended_by if ended_by in {"closed", "idle", "reset"} else "cut"
-        self.metrics.tunnel_seconds.labels(label).observe(seconds)
+        self.metrics.labelled(self.metrics.tunnel_seconds, label).observe(seconds)
         self.reporter.submit(
             EgressEvent(
                 kind="tunnel_closed",

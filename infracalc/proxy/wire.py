@@ -20,6 +20,7 @@ directly.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import ipaddress
 import re
@@ -30,12 +31,15 @@ from urllib.parse import urlsplit
 
 from infracalc.egress import InvalidHost, normalise_host
 from infracalc.errors import InfracalcError
+from infracalc.proxy import sockets
 
 #: RFC 9110 token characters, for methods and header names.
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 #: A header value: visible characters, spaces and tabs (no control characters, no obs-fold).
 _FIELD_VALUE = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
 _VERSION = re.compile(rb"HTTP/1\.[01]")
+#: A request target: visible ASCII characters only.
+_TARGET = re.compile(rb"[\x21-\x7e]+")
 
 #: Headers that concern one connection only (RFC 9110 section 7.6.1), never forwarded.
 HOP_BY_HOP = frozenset(
@@ -154,25 +158,40 @@ async def read_head(sock: socket.socket, *, limit: int, timeout: float) -> Reque
     Raises:
         ProxyError: 408 (too slow), 431 (too large), 400 (closed early or malformed).
     """
-    loop = asyncio.get_running_loop()
     received = bytearray()
+    # Most heads have arrived whole by the time a connection is served: no timer for those.
+    with contextlib.suppress(BlockingIOError, InterruptedError):
+        head = _take_head(received, sock.recv(65536), limit)
+        if head is not None:
+            return head
     try:
         async with asyncio.timeout(timeout):
             while True:
-                chunk = await loop.sock_recv(sock, 65536)
-                if not chunk:
-                    raise ProxyError(400, "incomplete_request", "the connection closed before the request head ended")
-                searched_from = max(0, len(received) - 3)
-                received += chunk
-                end = received.find(b"\r\n\r\n", searched_from)
-                if end == -1 and len(received) > limit:
-                    raise ProxyError(431, "header_too_large", f"the request head is larger than {limit} bytes")
-                if end != -1:
-                    if end + 4 > limit:
-                        raise ProxyError(431, "header_too_large", f"the request head is larger than {limit} bytes")
-                    return parse_head(bytes(received[: end + 4]), rest=bytes(received[end + 4 :]))
+                head = _take_head(received, await sockets.receive(sock, 65536), limit)
+                if head is not None:
+                    return head
     except TimeoutError:
         raise ProxyError(408, "header_timeout", f"the request head did not arrive within {timeout:g} s") from None
+
+
+def _take_head(received: bytearray, chunk: bytes, limit: int) -> RequestHead | None:
+    """Add ``chunk`` to ``received``; the parsed head once its end arrived, else ``None``.
+
+    Raises:
+        ProxyError: 431 (too large), 400 (closed early or malformed).
+    """
+    if not chunk:
+        raise ProxyError(400, "incomplete_request", "the connection closed before the request head ended")
+    searched_from = max(0, len(received) - 3)
+    received += chunk
+    end = received.find(b"\r\n\r\n", searched_from)
+    if end == -1:
+        if len(received) > limit:
+            raise ProxyError(431, "header_too_large", f"the request head is larger than {limit} bytes")
+        return None
+    if end + 4 > limit:
+        raise ProxyError(431, "header_too_large", f"the request head is larger than {limit} bytes")
+    return parse_head(bytes(received[: end + 4]), rest=bytes(received[end + 4 :]))
 
 
 def parse_head(data: bytes, *, rest: bytes = b"") -> RequestHead:
@@ -187,9 +206,9 @@ def parse_head(data: bytes, *, rest: bytes = b"") -> RequestHead:
     parts = lines[0].split(b" ")
     if len(parts) != 3 or not _TOKEN.fullmatch(parts[0]) or not parts[1] or not _VERSION.fullmatch(parts[2]):  # noqa: PLR2004
         raise ProxyError(400, "malformed_request", "malformed request line: expected METHOD SP TARGET SP HTTP/1.1")
-    method, target, version = (part.decode("latin-1") for part in parts)
-    if any(ord(character) < 0x21 or ord(character) > 0x7E for character in target):  # noqa: PLR2004
+    if not _TARGET.fullmatch(parts[1]):
         raise ProxyError(400, "malformed_request", "the request target holds characters that are not allowed")
+    method, target, version = (part.decode("latin-1") for part in parts)
     headers: list[tuple[str, str]] = []
     for line in lines[1:-2]:
         name, colon, value = line.partition(b":")

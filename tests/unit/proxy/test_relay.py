@@ -1,11 +1,19 @@
-"""The relay on real sockets: bytes both ways, half-close, the body limit, idleness and cuts."""
+"""The relay on real sockets: bytes both ways, half-close, the body limit, idleness, cuts and reused pipes.
+
+Every test runs on both event loops (see ``conftest.py``).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import socket
 from typing import Any
 
+import pytest
+
+from infracalc.proxy import relay as relay_module
 from infracalc.proxy.relay import Relay
 
 
@@ -97,7 +105,11 @@ async def test_a_reset_on_one_side_ends_the_relay() -> None:
     upstream.close()
 
 
-async def test_counters_are_exact_on_ten_megabytes_each_way_at_once() -> None:
+@pytest.mark.parametrize("splice", [True, False], ids=["splice", "buffer"])
+async def test_counters_are_exact_on_ten_megabytes_each_way_at_once(
+    splice: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(relay_module, "_HAS_SPLICE", splice)  # without splice: the other systems' path
     relay, bubble, upstream = tunnel(idle_timeout=5)
     bubble.setblocking(False)
     upstream.setblocking(False)
@@ -173,3 +185,52 @@ async def test_a_relay_that_keeps_moving_bytes_is_not_idle() -> None:
     assert relay.counters.upstream == 32
     bubble.close()
     upstream.close()
+
+
+async def test_bytes_left_in_a_cut_tunnel_never_reach_the_next_one() -> None:
+    # A tunnel cut while its bubble does not read leaves bytes in its pipe; pipes are reused.
+    relay, bubble, upstream = tunnel(idle_timeout=60)
+    upstream.setblocking(False)
+    running = asyncio.create_task(relay.run())
+    secret = b"S" * (1 << 20)
+    for _ in range(16):
+        with contextlib.suppress(BlockingIOError):
+            upstream.send(secret)
+        await asyncio.sleep(0.01)
+    relay.cut("revoked")
+    assert await asyncio.wait_for(running, 2) == "revoked"
+    bubble.close()
+    upstream.close()
+    assert all(relay_module._unread(read_end) == 0 for read_end, _ in relay_module._SPARE_PIPES)
+    for _ in range(3):
+        relay, bubble, upstream = tunnel(idle_timeout=5)
+        running = asyncio.create_task(relay.run())
+        upstream.sendall(b"fresh")
+        upstream.shutdown(socket.SHUT_WR)
+        bubble.shutdown(socket.SHUT_WR)
+        bubble.setblocking(False)
+        assert await recv_all(bubble) == b"fresh"
+        assert await asyncio.wait_for(running, 2) == "closed"
+        bubble.close()
+        upstream.close()
+
+
+async def test_a_relay_that_ends_cleanly_gives_its_pipes_to_the_next() -> None:
+    while relay_module._SPARE_PIPES:  # start from none, to count them
+        for end in relay_module._SPARE_PIPES.pop():
+            os.close(end)
+    loop = asyncio.get_running_loop()
+    for _ in range(5):
+        relay, bubble, upstream = tunnel(idle_timeout=5)
+        bubble.setblocking(False)
+        upstream.setblocking(False)
+        running = asyncio.create_task(relay.run(b"ping"))
+        assert await loop.sock_recv(upstream, 10) == b"ping"
+        await loop.sock_sendall(upstream, b"pong")
+        assert await loop.sock_recv(bubble, 10) == b"pong"
+        bubble.shutdown(socket.SHUT_WR)
+        upstream.shutdown(socket.SHUT_WR)
+        assert await asyncio.wait_for(running, 2) == "closed"
+        bubble.close()
+        upstream.close()
+        assert len(relay_module._SPARE_PIPES) == 2
