@@ -6,6 +6,9 @@ Run as root with ``.venv/bin/python bench/egress_proxy.py`` (options: ``--connec
 - **direct**: the client connects to the upstream itself (the baseline);
 - **Smokescreen** (Stripe's egress proxy, the pinned version built by
   :func:`infracalc.tools.install_smokescreen`): enforce mode, an allowlist of exactly the upstream;
+- **splice floor**, for reference: ``bench/splice_relay.c`` (built with the machine's ``cc``),
+  which relays every connection to the upstream with ``splice(2)`` and nothing else (no CONNECT,
+  no credentials, no policy): the least any relay costs here, in set-up and in throughput;
 - **INFRACALC proxy** (``infracalc egress-proxy``), twice: with its decision cache (the default:
   a bubble's sequential connections to one host reuse a decision for up to 1 s) and without it.
   It asks a real OPA loaded with ``policies/`` and data for one bench project, bubble and rule,
@@ -95,6 +98,10 @@ UPSTREAM_NAME = "bench.infracalc.test"
 DECISION_PATHS = ("/api/v1/egress/decisions", "/api/v1/egress/events")
 #: The consent the INFRACALC proxy requires before it reads a test hosts file or allowed ranges.
 TEST_MODE_CONSENT = "i-understand-this-disables-ssrf-protection"
+
+#: The reference relay's source (see :func:`splice_floor`), and its row's name.
+SPLICE_RELAY_SOURCE = Path(__file__).resolve().parent / "splice_relay.c"
+SPLICE_FLOOR = "splice floor (C reference)"
 
 PING = b"PING\n"
 PONG = b"PONG\n"
@@ -476,8 +483,13 @@ def print_table(rows: Sequence[Figures], direct: Figures) -> None:
             print(f"  {row.name:<38} open {opened * 1e3:.3f} ms, rest {(row.p50 - opened) * 1e3:.3f} ms  {cpu_text}")
 
 
-def print_verdict(candidate: Figures, direct: Figures, smokescreen: Figures | None) -> None:
-    """The targets: set-up adds at most 1 ms at p50; throughput at least 80 % of direct; not slower than Smokescreen."""
+def print_verdict(
+    candidate: Figures, direct: Figures, smokescreen: Figures | None, floor: Figures | None = None
+) -> None:
+    """The targets: set-up adds at most 1 ms at p50; throughput at least 80 % of direct; not slower than Smokescreen.
+
+    With the reference relay measured (``floor``), also where the candidate stands against it.
+    """
 
     def mark(met: bool) -> str:
         return "met" if met else "NOT MET"
@@ -490,6 +502,12 @@ def print_verdict(candidate: Figures, direct: Figures, smokescreen: Figures | No
     share = candidate.throughput / direct.throughput
     print(f"  set-up adds <= 1 ms at p50 over direct: {added * 1e3:+.3f} ms -> {mark(added <= 1e-3)}")
     print(f"  throughput >= 80 % of direct: {share:.0%} -> {mark(share >= 0.8)}")
+    if floor is not None and floor.missing is None:
+        print(
+            f"  for reference, the splice floor: {floor.throughput / direct.throughput:.0%} of direct, "
+            f"+{(floor.p50 - direct.p50) * 1e3:.3f} ms at p50; this proxy moves "
+            f"{candidate.throughput / floor.throughput:.0%} of its MB/s"
+        )
     if smokescreen is None or smokescreen.missing is not None:
         print("  not slower than Smokescreen: not measured (--skip-smokescreen)")
         return
@@ -602,6 +620,36 @@ def smokescreen(stack: contextlib.ExitStack, binary: Path, work: Path, upstream:
         ],
     )
     return contender
+
+
+def splice_floor(stack: contextlib.ExitStack, work: Path, upstream: tuple[str, int]) -> Contender | str:
+    """Build and start the reference relay (``bench/splice_relay.c``); return how to reach it, or why not.
+
+    It relays every connection to the upstream with ``splice(2)`` and nothing else (no CONNECT, no
+    credentials, no policy): its rows are the least any relay costs on this machine.
+    """
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        return "no C compiler (cc) on PATH"
+    binary = work / "splice_relay"
+    build = subprocess.run(
+        [compiler, "-O2", "-pthread", "-o", str(binary), str(SPLICE_RELAY_SOURCE)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if build.returncode != 0:
+        return f"{compiler} failed: {build.stderr.strip()[-300:]}"
+    port = free_port()
+    argv = [str(binary), "127.0.0.1", str(port), upstream[0], str(upstream[1])]
+    process = start(stack, ServerSpec(name="splice-floor", argv=argv, health_url=""))
+    wait_accepting(process, ("127.0.0.1", port))
+    return Contender(
+        SPLICE_FLOOR,
+        ("127.0.0.1", port),
+        pid=process.pid,
+        note="reference only: splice(2) between two TCP connections, no CONNECT, no policy (bench/splice_relay.c)",
+    )
 
 
 def infracalc_proxy_problem() -> str | None:
@@ -788,6 +836,11 @@ def run(arguments: argparse.Namespace, stack: contextlib.ExitStack) -> None:
     contenders = [Contender("direct (no proxy)", upstream)]
     if smokescreen_binary is not None:
         contenders.append(smokescreen(stack, smokescreen_binary, work, upstream))
+    floor = splice_floor(stack, work, upstream)
+    if isinstance(floor, str):
+        print(f"{SPLICE_FLOOR}: not measured ({floor})")
+    else:
+        contenders.append(floor)
     if problem is not None:
         problem = f"not available ({problem})"
     else:
@@ -810,8 +863,9 @@ def run(arguments: argparse.Namespace, stack: contextlib.ExitStack) -> None:
             "its figures are the proxy's own cost."
         )
     print(f"Load average at the end: {os.getloadavg()[0]:.2f}")
+    floor_figures = next((row for row in rows if row.name == SPLICE_FLOOR), None)
     for row in rows[-2:]:
-        print_verdict(row, direct, smokescreen_figures)
+        print_verdict(row, direct, smokescreen_figures, floor_figures)
 
 
 def terminate(signal_number: int, _frame: FrameType | None) -> None:

@@ -383,18 +383,27 @@ class AddressPolicy:
         return policy
 
     def check(self, address: IPAddress) -> Verdict:
-        """Decide whether the proxy may dial ``address``, with the reason."""
-        info = describe_address(address)
-        if info.address_class is AddressClass.GLOBAL:
-            return Verdict(True, f"{info.describe()}: allowed", info.address_class)
-        for network in self.allow_ranges:
-            if network.version == address.version and address in network:
-                return Verdict(
-                    True,
-                    f"{info.describe()} but inside the test-only allow range {network}: allowed",
-                    info.address_class,
-                )
-        return Verdict(False, f"{info.describe()}: refused", info.address_class)
+        """Decide whether the proxy may dial ``address``, with the reason.
+
+        Remembered like :func:`describe_address`: the policy is immutable, and so is the verdict.
+        """
+        return _verdict(self, address)
+
+
+@functools.lru_cache(maxsize=4096)
+def _verdict(policy: AddressPolicy, address: IPAddress) -> Verdict:
+    """:meth:`AddressPolicy.check`'s answer."""
+    info = describe_address(address)
+    if info.address_class is AddressClass.GLOBAL:
+        return Verdict(True, f"{info.describe()}: allowed", info.address_class)
+    for network in policy.allow_ranges:
+        if network.version == address.version and address in network:
+            return Verdict(
+                True,
+                f"{info.describe()} but inside the test-only allow range {network}: allowed",
+                info.address_class,
+            )
+    return Verdict(False, f"{info.describe()}: refused", info.address_class)
 
 
 def _parse_network(text: str) -> IPNetwork:
@@ -412,12 +421,18 @@ async def _system_resolver(host: str, port: int) -> Sequence[AddrInfo]:
     return await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
 
 
+@functools.lru_cache(maxsize=4096)
+def _parse_address(text: str) -> IPAddress:
+    """``ip_address(text)``, remembered: a resolver answers with the same few addresses again and again."""
+    return ip_address(text)
+
+
 def _unique_addresses(entries: Iterable[AddrInfo]) -> list[IPAddress]:
     addresses: list[IPAddress] = []
     for family, _type, _proto, _canonname, sockaddr in entries:
         if family not in (socket.AF_INET, socket.AF_INET6):
             continue
-        address = ip_address(sockaddr[0])
+        address = _parse_address(sockaddr[0])
         if address not in addresses:
             addresses.append(address)
     return addresses

@@ -193,8 +193,8 @@ class _Pump:
         self._done = False
 
     def start(self) -> None:
-        """Begin: move what is already there, then wait for more."""
-        self._move()
+        """Begin: wait for the source (at once called back if it holds bytes already)."""
+        self._wait_on("source")
 
     def stop(self) -> None:
         """Stop waiting and give back what the pump holds (the relay is over); once only."""

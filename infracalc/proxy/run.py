@@ -45,9 +45,6 @@ async def serve(settings: ProxySettings) -> None:
 def main(settings: ProxySettings) -> None:
     """Run :func:`serve` on uvloop if it is installed (about a third less latency per tunnel), else asyncio."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    # One line per decision: skip what the format does not print (the logging HOWTO's "Optimization").
-    logging._srcfile = None  # the documented switch: no look-up of the calling frame
-    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     runner = asyncio.run
     with contextlib.suppress(ImportError):
         import uvloop  # noqa: PLC0415 - optional

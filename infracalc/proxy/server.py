@@ -57,8 +57,10 @@ from infracalc.proxy.wire import (
 
 logger = logging.getLogger("infracalc.egress")
 
-#: Connections accepted at most per wake of the accept loop, before the others get a turn.
+#: Connections accepted at most per call of the listener's callback, before other work gets a turn.
 ACCEPT_BATCH = 64
+#: Seconds without accepting after a failed accept (out of file descriptors, say): others go on.
+ACCEPT_PAUSE = 0.05
 
 
 class _Refusal(Exception):
@@ -100,6 +102,7 @@ class EgressProxy:
             poll_seconds=settings.revision_poll_seconds,
         )
         self._listener: socket.socket | None = None
+        self._accept_pause: asyncio.TimerHandle | None = None
         self._background: list[asyncio.Task[Any]] = []
         self._connections: set[asyncio.Task[None]] = set()
 
@@ -129,8 +132,8 @@ class EgressProxy:
         listener.setblocking(False)
         self._listener = listener
         await self.watcher.poll_once()  # the baseline, so that the first change is seen as one
+        asyncio.get_running_loop().add_reader(listener.fileno(), self._accept_ready)
         self._background = [
-            asyncio.create_task(self._accept_loop(listener), name="egress-accept"),
             asyncio.create_task(self.watcher.run(), name="egress-revisions"),
             asyncio.create_task(self.reporter.run(), name="egress-events"),
         ]
@@ -142,7 +145,10 @@ class EgressProxy:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         self._background = []
+        if self._accept_pause is not None:
+            self._accept_pause.cancel()
         if self._listener is not None:
+            asyncio.get_running_loop().remove_reader(self._listener.fileno())
             self._listener.close()
         for tunnel in self.tunnels.all():
             tunnel.cut("the proxy is stopping")
@@ -151,25 +157,28 @@ class EgressProxy:
         with contextlib.suppress(Exception):
             await self.reporter.flush()
 
-    async def _accept_loop(self, listener: socket.socket) -> None:
-        """Accept every waiting connection each time the listener is readable; cancel to stop."""
+    def _accept_ready(self) -> None:
+        """The listener's reader callback (registered once): accept waiting connections, ``ACCEPT_BATCH`` at most."""
+        listener = self._listener
+        if listener is None:
+            return
         loop = asyncio.get_running_loop()
-        while True:
-            await sockets.wait_readable(listener.fileno())
-            for _ in range(ACCEPT_BATCH):
-                try:
-                    client, _ = listener.accept()
-                except (BlockingIOError, InterruptedError):
-                    break
-                except OSError as error:  # too many open files, for instance: keep serving the others
-                    logger.error("accept failed: %s", error)  # noqa: TRY400 - expected, no traceback needed
-                    await asyncio.sleep(0.05)
-                    break
-                client.setblocking(False)
-                client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                task = loop.create_task(self._serve(client))
-                self._connections.add(task)
-                task.add_done_callback(self._connections.discard)
+        for _ in range(ACCEPT_BATCH):
+            try:
+                client, _ = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as error:  # too many open files, for instance: pause, then keep serving
+                logger.error("accept failed: %s", error)  # noqa: TRY400 - expected, no traceback needed
+                fd = listener.fileno()
+                loop.remove_reader(fd)
+                self._accept_pause = loop.call_later(ACCEPT_PAUSE, loop.add_reader, fd, self._accept_ready)
+                return
+            client.setblocking(False)
+            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            task = loop.create_task(self._serve(client))
+            self._connections.add(task)
+            task.add_done_callback(self._connections.discard)
 
     async def _serve(self, client: socket.socket) -> None:
         """Handle one connection from a bubble, from its first byte to its close."""

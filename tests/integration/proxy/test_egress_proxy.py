@@ -9,8 +9,11 @@ service's own route is tested with the service; the whole chain in tests/integra
 from __future__ import annotations
 
 import base64
+import os
+import resource
 import socket
 import time
+from pathlib import Path
 
 from tests.fixtures.egress import BubbleLogin, EgressData, ProxyUnderTest
 from tests.support.netns import Lab, Tunnel
@@ -326,6 +329,44 @@ def test_bad_input_is_refused_cleanly_and_the_proxy_keeps_serving(
     for label in ("malformed_request", "proxy_auth", "header_too_large", "header_timeout"):
         assert impatient.metric("infracalc_egress_refusals_total", reason=label) >= 1, label
     assert impatient.process.poll() is None
+
+
+def test_a_proxy_out_of_file_descriptors_pauses_and_serves_again(
+    lab: Lab, egress_proxy: ProxyUnderTest, egress_data: EgressData
+) -> None:
+    short = egress_proxy.another({"INFRACALC_EGRESS_HEADER_TIMEOUT": "30"})
+    egress_data.allow("api.allowed.test", [443])
+    login = egress_data.add_bubble()
+    pid = short.process.pid
+    limits = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+    in_use = len(os.listdir(f"/proc/{pid}/fd"))
+    resource.prlimit(pid, resource.RLIMIT_NOFILE, (in_use + 3, limits[1]))
+    waiting = [socket.create_connection(("127.0.0.1", short.port), timeout=5) for _ in range(12)]
+    try:
+        deadline = time.monotonic() + 5
+        while "accept failed" not in short.log_path.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "accept failed" in short.log_path.read_text()
+        # Connections wait in the backlog that it cannot accept: it pauses rather than spins.
+        ticks = _cpu_ticks(pid)
+        time.sleep(1.0)
+        assert _cpu_ticks(pid) - ticks < 30  # well under a third of a core (100 ticks a second)
+    finally:
+        for connection in waiting:
+            connection.close()
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, limits)
+    bubble = lab.bubbles[0]
+    result = bubble.namespace.http_get(
+        "https://api.allowed.test/anything", proxy=short.url(login, bubble), cafile=lab.ca_path
+    )
+    assert result.status == 200
+    assert short.process.poll() is None
+
+
+def _cpu_ticks(pid: int) -> int:
+    """User and system CPU time of process ``pid`` so far, in clock ticks."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
 
 
 def test_opa_unreachable_means_deny(lab: Lab, egress_proxy: ProxyUnderTest, egress_data: EgressData) -> None:
