@@ -11,8 +11,9 @@ For each connection from a bubble::
     connect to the address checked            → 502 / 504 (10 s)
     relay (CONNECT: "200" then bytes; plain HTTP: the request in origin form, then the answer)
 
-Every decision is logged (one line), counted in the metrics and sent to the service for the audit
-log and the bubble's session; every tunnel's end too, with its bytes and duration. Open
+Every decision is logged (one line, written in bursts: :mod:`infracalc.proxy.decision_log`),
+counted in the metrics and sent to the service for the audit log and the bubble's session; every
+tunnel's end too, with its bytes and duration. Open
 connections are re-decided when their project's data changes or their rule expires
 (:mod:`infracalc.proxy.revisions`), and cut when refused.
 
@@ -36,6 +37,7 @@ from infracalc.egress import AddressRefused, IPAddress, ResolutionFailed, Resolv
 from infracalc.policy import PolicyClient
 from infracalc.proxy import credentials as proxy_credentials
 from infracalc.proxy import sockets
+from infracalc.proxy.decision_log import DecisionLog
 from infracalc.proxy.decisions import DecisionSource, EgressDecision, policy_input
 from infracalc.proxy.events import MAX_PATH, MAX_REASON, EgressEvent, EventReporter, clip, now_text
 from infracalc.proxy.hosts_file import hosts_resolver
@@ -94,6 +96,7 @@ class EgressProxy:
         self.resolver = resolver
         self.decisions = DecisionSource(policy, cache_seconds=settings.decision_cache_seconds)
         self.tunnels = TunnelRegistry(settings.max_tunnels_per_bubble)
+        self.decision_log = DecisionLog(logger)
         self.watcher = RevisionWatcher(
             policy,
             self.decisions,
@@ -156,6 +159,7 @@ class EgressProxy:
             await asyncio.wait(self._connections, timeout=5)
         with contextlib.suppress(Exception):
             await self.reporter.flush()
+        self.decision_log.flush()
 
     def _accept_ready(self) -> None:
         """The listener's reader callback (registered once): accept waiting connections, ``ACCEPT_BATCH`` at most."""
@@ -341,11 +345,10 @@ class EgressProxy:
         allow = decision.allow and refused is None
         label, reason = refused if refused is not None else (decision.label, decision.reason)
         self.metrics.labelled(self.metrics.decisions, "allow" if allow else "deny", label).inc()
-        # The line is written once the current step is over, so that the answer to the bubble (and
-        # the tunnel's first bytes) need not wait for the logging machinery; the audit event below
-        # is queued at once, before any answer.
-        asyncio.get_running_loop().call_soon(
-            logger.info,
+        # The line is written with others a little later (see DecisionLog), so that the answer to
+        # the bubble and the tunnel's first bytes need not wait for it; the audit event below is
+        # queued at once, before any answer.
+        self.decision_log.add(
             "%s bubble=%s project=%s %s %s%s rule=%s address=%s: %s",
             "allow" if allow else "deny",
             bubble_id,

@@ -56,8 +56,7 @@ def test_an_approved_host_is_reached_through_a_tls_tunnel(
     assert closed[0]["bytes_up"] > 0
     assert closed[0]["bytes_down"] > 0
     assert egress_proxy.proxy.metric("infracalc_egress_decisions_total", result="allow", reason="allowed") == 1
-    log = egress_proxy.proxy.log_path.read_text().splitlines()
-    logged = [line for line in log if " infracalc.egress allow " in line]
+    logged = _log_lines(egress_proxy.proxy.log_path, " infracalc.egress allow ")
     assert len(logged) == 1
     assert logged[0].endswith(
         f"allow bubble={login.bubble_id} project={egress_data.project} CONNECT api.allowed.test:443 rule={rule} "
@@ -79,8 +78,7 @@ def test_an_unapproved_host_gets_403_with_the_reason(
     denied = egress_proxy.sink.wait_for(lambda event: event["kind"] == "decision" and not event["allow"])
     assert denied[0]["host"] == "api.other.test"
     assert "address" not in denied[0]
-    log = egress_proxy.proxy.log_path.read_text().splitlines()
-    logged = [line for line in log if " infracalc.egress deny " in line]
+    logged = _log_lines(egress_proxy.proxy.log_path, " infracalc.egress deny ")
     assert len(logged) == 1
     assert f"deny bubble={login.bubble_id} project={egress_data.project} CONNECT api.other.test:443 " in logged[0]
 
@@ -113,6 +111,7 @@ def test_wrong_missing_or_revoked_credentials_get_407(
     egress_data.remove_bubble(login.bubble_id)
     revoked = bubble.namespace.http_get(url, proxy=proxy.url(login, bubble), cafile=lab.ca_path)
     assert revoked.status == 407
+    assert len(_log_lines(proxy.log_path, " infracalc.egress deny ", count=2)) == 2  # wrong, revoked
     assert login.token not in proxy.log_path.read_text()
 
 
@@ -291,6 +290,16 @@ def test_a_bubble_cannot_hold_more_tunnels_than_its_cap(
     finally:
         for tunnel in tunnels:
             tunnel.close()
+
+
+def _log_lines(path: Path, needle: str, *, count: int = 1, wait: float = 5.0) -> list[str]:
+    """The lines of the proxy's log holding ``needle``, once ``count`` are there (decision lines come in bursts)."""
+    deadline = time.monotonic() + wait
+    while True:
+        lines = [line for line in path.read_text().splitlines() if needle in line]
+        if len(lines) >= count or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.05)
 
 
 def _raw(port: int, data: bytes, *, wait: float = 5.0) -> bytes:
