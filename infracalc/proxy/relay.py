@@ -193,8 +193,11 @@ class _Pump:
         self._done = False
 
     def start(self) -> None:
-        """Begin: wait for the source (at once called back if it holds bytes already)."""
-        self._wait_on("source")
+        """Begin: wait for the source (at once called back if it holds bytes already), unless already done."""
+        if self._remaining == 0:
+            self._finish("eof")  # a body-less request: the client is not read at all
+        else:
+            self._wait_on("source")
 
     def stop(self) -> None:
         """Stop waiting and give back what the pump holds (the relay is over); once only."""

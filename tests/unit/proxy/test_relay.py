@@ -79,6 +79,24 @@ async def test_a_body_limit_stops_reading_the_client_after_the_body() -> None:
     upstream.close()
 
 
+async def test_a_request_without_body_ends_with_the_answer_though_the_bubble_keeps_its_socket_open() -> None:
+    relay, bubble, upstream = tunnel(idle_timeout=30, upstream_limit=0)
+    upstream.setblocking(False)
+    running = asyncio.create_task(relay.run(b"GET / HTTP/1.1\r\n\r\n"))
+    loop = asyncio.get_running_loop()
+    received = b""
+    while not received.endswith(b"\r\n\r\n"):
+        received += await loop.sock_recv(upstream, 100)
+    await loop.sock_sendall(upstream, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    upstream.shutdown(socket.SHUT_WR)
+    # The bubble neither sends nor closes: the relay still ends when the answer is through.
+    assert await asyncio.wait_for(running, 2) == "closed"
+    bubble.settimeout(2)
+    assert bubble.recv(100).endswith(b"ok")
+    bubble.close()
+    upstream.close()
+
+
 async def test_an_idle_relay_ends_and_closes_both_sides() -> None:
     relay, bubble, upstream = tunnel(idle_timeout=0.2)
     assert await asyncio.wait_for(relay.run(), 5) == "idle"
