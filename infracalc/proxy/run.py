@@ -10,6 +10,7 @@ import signal
 from infracalc.policy import PolicyClient
 from infracalc.proxy.events import EventReporter
 from infracalc.proxy.metrics import ProxyMetrics
+from infracalc.proxy.redaction import RedactingFilter
 from infracalc.proxy.server import EgressProxy, describe
 from infracalc.proxy.settings import ProxySettings
 
@@ -45,6 +46,8 @@ async def serve(settings: ProxySettings) -> None:
 def main(settings: ProxySettings) -> None:
     """Run :func:`serve` on uvloop if it is installed (about a third less latency per tunnel), else asyncio."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactingFilter())  # no credential in any line, whoever writes it
     runner = asyncio.run
     with contextlib.suppress(ImportError):
         import uvloop  # noqa: PLC0415 - optional

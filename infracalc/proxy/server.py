@@ -42,6 +42,7 @@ from infracalc.proxy.decisions import DecisionSource, EgressDecision, policy_inp
 from infracalc.proxy.events import MAX_PATH, MAX_REASON, EgressEvent, EventReporter, clip, now_text
 from infracalc.proxy.hosts_file import hosts_resolver
 from infracalc.proxy.metrics import ProxyMetrics
+from infracalc.proxy.redaction import redact
 from infracalc.proxy.relay import Relay
 from infracalc.proxy.revisions import RevisionWatcher
 from infracalc.proxy.settings import ProxySettings
@@ -367,12 +368,12 @@ class EgressProxy:
                 bubble=bubble_id,
                 project=decision.project,
                 scheme=request.kind.value,
-                host=request.destination.host,
+                host=redact(request.destination.host),
                 port=request.destination.port,
-                method=clip(request.method, MAX_REASON) if request.kind is RequestKind.HTTP else None,
-                path=clip(request.path, MAX_PATH) if request.kind is RequestKind.HTTP else None,
+                method=clip(redact(request.method), MAX_REASON) if request.kind is RequestKind.HTTP else None,
+                path=clip(redact(request.path), MAX_PATH) if request.kind is RequestKind.HTTP else None,
                 allow=allow,
-                reason=clip(reason, MAX_REASON) or "",
+                reason=clip(redact(reason), MAX_REASON) or "",
                 rule_id=decision.rule_id if allow else None,
                 address=address,
             )
@@ -392,10 +393,10 @@ class EgressProxy:
                 bubble=tunnel.bubble_id,
                 project=tunnel.project,
                 scheme=tunnel.kind.value,
-                host=tunnel.destination.host,
+                host=redact(tunnel.destination.host),
                 port=tunnel.destination.port,
                 allow=True,
-                reason=clip(ended_by, MAX_REASON) or "",
+                reason=clip(redact(ended_by), MAX_REASON) or "",
                 rule_id=tunnel.rule_id,
                 bytes_up=relay.counters.upstream,
                 bytes_down=relay.counters.downstream,

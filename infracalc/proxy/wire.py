@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 from infracalc.egress import InvalidHost, normalise_host
 from infracalc.errors import InfracalcError
 from infracalc.proxy import sockets
+from infracalc.proxy.redaction import redact
 
 #: RFC 9110 token characters, for methods and header names.
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -257,8 +258,16 @@ def parse_authority(authority: str, *, default_port: int | None = None) -> Desti
     Raises:
         ProxyError: 400, malformed authority, host or port.
     """
-    if not authority or "@" in authority:
-        raise ProxyError(400, "bad_host", f"malformed host and port {authority!r}")
+    if "@" in authority:
+        # user:password@host: credentials where they do not belong, never quoted back or logged.
+        raise ProxyError(
+            400,
+            "userinfo",
+            "the request target holds credentials (user:password@host): the proxy takes them only in "
+            "Proxy-Authorization (set the proxy URL, not the target's)",
+        )
+    if not authority:
+        raise ProxyError(400, "bad_host", "the request names no host")
     if authority.startswith("["):
         close = authority.find("]")
         host_text, after = authority[: close + 1], authority[close + 1 :]
@@ -290,7 +299,10 @@ def interpret(head: RequestHead) -> ProxyRequest:
     if head.method == "CONNECT":
         destination = parse_authority(head.target)
         return ProxyRequest(RequestKind.CONNECT, destination, "CONNECT", "", head)
-    parts = urlsplit(head.target)
+    try:
+        parts = urlsplit(head.target)
+    except ValueError:  # an unclosed IPv6 bracket, for instance
+        raise ProxyError(400, "bad_host", "the request target is not a well-formed URL") from None
     if parts.scheme.lower() == "https":
         raise ProxyError(400, "https_absolute_uri", "an https:// URL must go through a CONNECT tunnel")
     if parts.scheme.lower() != "http" or not head.target.lower().startswith("http://"):
@@ -343,8 +355,8 @@ def _host_header(destination: Destination) -> str:
 
 
 def response(status: int, reason: str, *, headers: tuple[tuple[str, str], ...] = ()) -> bytes:
-    """A complete answer from the proxy itself: the status, ``reason`` as a text body, then close."""
-    body = (reason + "\n").encode("utf-8", "replace")
+    """A complete answer from the proxy itself: the status, ``reason`` (redacted) as a text body, then close."""
+    body = (redact(reason) + "\n").encode("utf-8", "replace")
     lines = [
         f"HTTP/1.1 {status} {_STATUS_TEXT.get(status, 'Error')}",
         "Content-Type: text/plain; charset=utf-8",

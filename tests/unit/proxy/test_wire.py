@@ -53,7 +53,7 @@ def test_connect_to_ip_literals_is_understood_and_marked() -> None:
         ("2001:db8::1:443", "bad_host"),
         ("[2001:db8::1", "bad_host"),
         ("[not-v6]:443", "bad_host"),
-        ("user@api.example.org:443", "bad_host"),
+        ("user@api.example.org:443", "userinfo"),
         ("127.1:443", "bad_host"),
         ("0x7f000001:443", "bad_host"),
         ("exa mple.org:443", "bad_host"),
