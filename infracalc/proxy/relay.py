@@ -10,6 +10,11 @@ length) the pump receives into a buffer and sends from it instead.
 A :class:`Relay` ends when both directions reached end of file, when either side fails, when
 nothing moved for ``idle_timeout`` seconds, or when :meth:`Relay.cut` is called (revocation). It
 counts the bytes each direction delivers, for metrics and the session record.
+
+A plain-HTTP exchange (a relay with an ``upstream_limit``, the request's body) ends sooner: as soon
+as either side closes, or when the answer is complete (:mod:`infracalc.proxy.answers`), whatever
+the other side does. After the body the client is still watched, for its close only: what it sends
+then is a request that no decision covered, read and dropped.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import time
 from dataclasses import dataclass
 
 from infracalc.proxy import sockets
+from infracalc.proxy.answers import AnswerFraming
 
 #: Bytes moved per splice call; the pipe between the two sockets is grown to hold as much.
 CHUNK = 1024 * 1024
@@ -66,6 +72,7 @@ class Relay:
         *,
         idle_timeout: float,
         upstream_limit: int | None = None,
+        answer: AnswerFraming | None = None,
     ) -> None:
         """Relay between ``client`` and ``server``.
 
@@ -74,13 +81,16 @@ class Relay:
             server: The upstream connection.
             idle_timeout: Seconds without a byte in either direction before the relay ends.
             upstream_limit: When set, at most this many bytes go from the client to the server,
-                then the client is no longer read (a plain-HTTP request's body: whatever follows
-                it would be a second request that no decision covered).
+                then the client is only watched for its close (a plain-HTTP request's body:
+                whatever follows it would be a second request that no decision covered). The
+                relay is then one exchange: it ends as soon as either side closes.
+            answer: For a plain-HTTP exchange, follows the answer, which ends the relay when complete.
         """
         self.client = client
         self.server = server
         self.idle_timeout = idle_timeout
         self.upstream_limit = upstream_limit
+        self.answer = answer
         self.counters = Counters()
         self.ended_by = ""
         self._last_activity = time.monotonic()
@@ -115,7 +125,7 @@ class Relay:
             pumps: list[_Pump] = []
             try:
                 pumps.append(_Pump(self, self.client, self.server, upstream=True, limit=self.upstream_limit))
-                pumps.append(_Pump(self, self.server, self.client, upstream=False, limit=None))
+                pumps.append(_Pump(self, self.server, self.client, upstream=False, limit=None, answer=self.answer))
                 for pump in pumps:
                     pump.start()
                 self._idle_timer = loop.call_later(self.idle_timeout, self._check_idle)
@@ -141,12 +151,14 @@ class Relay:
         return reason
 
     def _pump_done(self, result: str | BaseException) -> None:
-        """A pump finished: ``"eof"``, ``"reset"`` or the error that stopped it."""
+        """A pump finished: ``"eof"``, ``"answered"`` (a plain-HTTP answer ended), ``"reset"`` or its error."""
         ended = self._ended
         if ended is None or ended.done():
             return
         if isinstance(result, BaseException):
             ended.set_exception(result)
+        elif result == "answered" or (result == "eof" and self.upstream_limit is not None):
+            ended.set_result("closed")  # one exchange: over when either side closes or the answer ended
         elif result != "eof":
             ended.set_result("reset")
         else:
@@ -175,12 +187,21 @@ class _Pump:
     It reads the source while it is readable, writes what it read to the sink while the sink takes
     it, and waits for whichever of the two is blocking, registered with the loop for as long as it
     waits on the same side (not once per read, as ``sock_recv`` would). At end of file it half-closes
-    the sink; with a ``limit`` it stops once that many bytes went through, leaving both sockets as
-    they are. It reports its end to the relay with ``"eof"``, ``"reset"`` or the unexpected error.
+    the sink; with a ``limit`` it forwards no more than that many bytes, then only watches the source
+    for its close, dropping what it reads. With an ``answer``, it forwards the answer's bytes and no
+    more, and ends once the answer is complete. It reports its end to the relay with ``"eof"``,
+    ``"answered"``, ``"reset"`` or the unexpected error.
     """
 
     def __init__(
-        self, relay: Relay, source: socket.socket, sink: socket.socket, *, upstream: bool, limit: int | None
+        self,
+        relay: Relay,
+        source: socket.socket,
+        sink: socket.socket,
+        *,
+        upstream: bool,
+        limit: int | None,
+        answer: AnswerFraming | None = None,
     ) -> None:
         self._relay = relay
         self._loop = asyncio.get_running_loop()
@@ -188,16 +209,14 @@ class _Pump:
         self._source_fd, self._sink_fd = source.fileno(), sink.fileno()
         self._upstream = upstream
         self._remaining = limit
-        self._held: _Pipe | _Buffer | None = _Pipe() if _HAS_SPLICE and limit is None else _Buffer()
+        self._answer = answer
+        self._held: _Pipe | _Buffer | None = _Pipe() if _HAS_SPLICE and limit is None and answer is None else _Buffer()
         self._waiting_on = ""  # "source", "sink", or "" (not registered)
         self._done = False
 
     def start(self) -> None:
-        """Begin: wait for the source (at once called back if it holds bytes already), unless already done."""
-        if self._remaining == 0:
-            self._finish("eof")  # a body-less request: the client is not read at all
-        else:
-            self._wait_on("source")
+        """Begin: wait for the source (at once called back if it holds bytes already)."""
+        self._wait_on("source")
 
     def stop(self) -> None:
         """Stop waiting and give back what the pump holds (the relay is over); once only."""
@@ -217,7 +236,7 @@ class _Pump:
             for _ in range(ROUNDS):
                 if not held.pending:
                     if self._remaining == 0:
-                        self._finish("eof")
+                        self._watch_for_close()
                         return
                     size = CHUNK if self._remaining is None else min(CHUNK, self._remaining)
                     count = held.fill(self._source, size)
@@ -229,8 +248,13 @@ class _Pump:
                     if self._remaining is not None:
                         self._remaining -= count
                     short = count < min(size, SHORT_READ)
-                written = held.drain(self._sink)
+                    if self._answer is not None and isinstance(held, _Buffer):
+                        held.pending = self._answer.feed(held.filled())  # nothing past the answer's end
+                written = held.drain(self._sink) if held.pending else 0
                 self._relay._moved(written, upstream=self._upstream)  # the relay's own pump
+                if self._answer is not None and self._answer.complete and not held.pending:
+                    self._finish("answered")
+                    return
                 if short and not held.pending:
                     break  # a small read: the source is most likely empty, wait rather than ask in vain
         except (BlockingIOError, InterruptedError):
@@ -243,6 +267,21 @@ class _Pump:
             return
         # Wait for the side that blocked, or let other work run before going on (a full round).
         self._wait_on("sink" if held.pending else "source")
+
+    def _watch_for_close(self) -> None:
+        """After the body: read the source only to see it close (or fail), dropping what it sends."""
+        for _ in range(ROUNDS):
+            try:
+                dropped = self._source.recv(65536)  # a request after the one decided: never forwarded
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                self._finish("reset")
+                return
+            if not dropped:
+                self._finish("eof")
+                return
+        self._wait_on("source")
 
     def _wait_on(self, side: str) -> None:
         """Be called back when ``side`` is ready (``""``: on nothing), changing the registration only if needed."""
@@ -326,6 +365,10 @@ class _Buffer:
         count = source.recv_into(self._view, min(size, self.SIZE))
         self._start, self.pending = 0, count
         return count
+
+    def filled(self) -> memoryview:
+        """The bytes the last :meth:`fill` received (to be cut short with :attr:`pending`)."""
+        return self._view[: self.pending]
 
     def drain(self, sink: socket.socket) -> int:
         """Send what the buffer holds (or as much as ``sink`` takes)."""

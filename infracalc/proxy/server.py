@@ -37,6 +37,7 @@ from infracalc.egress import AddressRefused, IPAddress, ResolutionFailed, Resolv
 from infracalc.policy import PolicyClient
 from infracalc.proxy import credentials as proxy_credentials
 from infracalc.proxy import sockets
+from infracalc.proxy.answers import AnswerFraming
 from infracalc.proxy.decision_log import DecisionLog
 from infracalc.proxy.decisions import DecisionSource, EgressDecision, policy_input
 from infracalc.proxy.events import MAX_PATH, MAX_REASON, EgressEvent, EventReporter, clip, now_text
@@ -274,7 +275,8 @@ class EgressProxy:
         else:
             body = head.rest[: request.content_length]
             first, limit = origin_request(request) + body, request.content_length - len(body)
-        relay = Relay(client, upstream, idle_timeout=self.settings.idle_timeout, upstream_limit=limit)
+        answer = None if request.kind is RequestKind.CONNECT else AnswerFraming(request.method)
+        relay = Relay(client, upstream, idle_timeout=self.settings.idle_timeout, upstream_limit=limit, answer=answer)
         tunnel.relay = relay
         if tunnel.cut_reason is not None:
             relay.cut(tunnel.cut_reason)

@@ -15,6 +15,10 @@ speaks HTTP/1.1 with keep-alive, so one connection can carry many requests (the 
   the request target as received and ``body`` the request body decoded as UTF-8.
 - ``/bytes/<n>``: 200 with exactly ``n`` bytes (at most 64 MiB) of the repeating pattern
   ``bytes(range(256))``, so that a client can check the content as well as the length.
+- ``/keep-open[...]``: as ``/anything``, then the connection is kept open whatever the request's
+  ``Connection`` header said (an upstream that never closes: the next request or the idle
+  timeout ends it).
+- ``/stall[...]``: no answer; the connection is closed after 20 seconds.
 - anything else: 404 JSON ``{"error": ...}``.
 
 Once every listener is bound, the program prints one line, ``ready``, to stdout and writes nothing
@@ -32,6 +36,7 @@ import socketserver
 import ssl
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -45,6 +50,7 @@ BYTES_PATTERN = bytes(range(256))
 
 _CHUNK = 64 * 1024
 _IDLE_TIMEOUT = 30.0
+_STALL_SECONDS = 20.0
 
 
 def pattern_bytes(length: int) -> bytes:
@@ -103,6 +109,12 @@ class UpstreamHandler(BaseHTTPRequestHandler):
         route = self.path.split("?", 1)[0]
         if route == "/anything" or route.startswith("/anything/"):
             self._send_json(200, self._echo(body))
+        elif route == "/keep-open" or route.startswith("/keep-open/"):
+            self._send_json(200, self._echo(body))
+            self.close_connection = False
+        elif route == "/stall" or route.startswith("/stall/"):
+            time.sleep(_STALL_SECONDS)
+            self.close_connection = True
         elif route.startswith("/bytes/") and route.removeprefix("/bytes/").isdigit():
             length = int(route.removeprefix("/bytes/"))
             if length > MAX_BYTES:

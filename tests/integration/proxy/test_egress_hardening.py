@@ -11,6 +11,9 @@ from __future__ import annotations
 import base64
 import json
 import time
+from collections.abc import Callable
+
+import psutil
 
 from tests.fixtures.egress import EgressData, EgressProxyProcess, ProxyUnderTest
 from tests.support.netns import Bubble, Lab
@@ -132,3 +135,60 @@ def test_no_refusal_path_lets_a_credential_out(lab: Lab, egress_proxy: ProxyUnde
         for credential in (token, secret, secret[:16], base64.b64encode(userinfo).decode()):
             assert credential not in text, f"{credential[:12]}... found in the {where}"
     assert "<redacted>" in written["events"]
+
+
+def upstream_sockets(proxy: EgressProxyProcess) -> list[str]:
+    """The proxy's TCP connections to the lab's upstreams, as ``address:port status``."""
+    return [
+        f"{connection.raddr.ip}:{connection.raddr.port} {connection.status}"
+        for connection in psutil.Process(proxy.process.pid).net_connections(kind="tcp")
+        if connection.raddr and connection.raddr.ip.startswith("10.231.200.")
+    ]
+
+
+def wait_until(condition: Callable[[], object], timeout: float) -> float:
+    """Seconds until ``condition()`` holds; fails after ``timeout``."""
+    started = time.monotonic()
+    while not condition():
+        assert time.monotonic() - started < timeout, "the condition did not hold in time"
+        time.sleep(0.02)
+    return time.monotonic() - started
+
+
+def plain_http_bubble(egress_data: EgressData) -> bytes:
+    """A bubble allowed plain HTTP to plain.allowed.test: its ``Proxy-Authorization`` line."""
+    egress_data.allow("plain.allowed.test", [80])
+    login = egress_data.add_bubble()
+    return basic(login.bubble_id, login.token)
+
+
+def test_plain_http_ends_with_its_answer_though_the_upstream_never_closes(
+    lab: Lab, egress_proxy: ProxyUnderTest, egress_data: EgressData
+) -> None:
+    proxy, auth = egress_proxy.proxy, plain_http_bubble(egress_data)
+    bubble = lab.bubbles[0]
+    requests = [f"GET http://plain.allowed.test/keep-open/{n} HTTP/1.1\r\n".encode() + auth + b"\r\n" for n in range(3)]
+    started = time.monotonic()
+    answers = raw(bubble, proxy, *requests, hold=10)
+    # Each client read until the proxy closed its connection: at once after the answer, not after 10 s.
+    assert time.monotonic() - started < 5
+    for n, answer in enumerate(answers):
+        assert answer.startswith(b"HTTP/1.1 200 "), answer
+        assert json.loads(answer.partition(b"\r\n\r\n")[2])["path"] == f"/keep-open/{n}"
+    wait_until(lambda: proxy.metric("infracalc_egress_open_connections") == 0, timeout=2)
+    wait_until(lambda: not upstream_sockets(proxy), timeout=2)
+    closed = egress_proxy.sink.wait_for(lambda event: event["kind"] == "tunnel_closed")
+    assert {event["reason"] for event in closed} == {"closed"}
+
+
+def test_plain_http_ends_when_the_bubble_closes_before_the_answer(
+    lab: Lab, egress_proxy: ProxyUnderTest, egress_data: EgressData
+) -> None:
+    proxy = egress_proxy.proxy
+    request = b"GET http://plain.allowed.test/stall HTTP/1.1\r\n" + plain_http_bubble(egress_data) + b"\r\n"
+    # The client gives up after half a second and closes; the upstream would answer only after 20 s.
+    assert raw(lab.bubbles[0], proxy, request, hold=0.5) == [b""]
+    assert wait_until(lambda: not upstream_sockets(proxy), timeout=2) < 2
+    assert proxy.metric("infracalc_egress_open_connections") == 0
+    closed = egress_proxy.sink.wait_for(lambda event: event["kind"] == "tunnel_closed")
+    assert closed[0]["reason"] == "closed"

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from infracalc.proxy import relay as relay_module
+from infracalc.proxy.answers import AnswerFraming
 from infracalc.proxy.relay import Relay
 
 
@@ -79,14 +80,22 @@ async def test_a_body_limit_stops_reading_the_client_after_the_body() -> None:
     upstream.close()
 
 
-async def test_a_request_without_body_ends_with_the_answer_though_the_bubble_keeps_its_socket_open() -> None:
-    relay, bubble, upstream = tunnel(idle_timeout=30, upstream_limit=0)
+async def get_forwarded(
+    parts: tuple[Relay, socket.socket, socket.socket],
+) -> tuple[Relay, socket.socket, socket.socket, asyncio.Task[str]]:
+    """Run the relay of ``parts`` with a body-less GET until the upstream received it; the parts and the relay's task."""
+    relay, bubble, upstream = parts
     upstream.setblocking(False)
     running = asyncio.create_task(relay.run(b"GET / HTTP/1.1\r\n\r\n"))
-    loop = asyncio.get_running_loop()
     received = b""
     while not received.endswith(b"\r\n\r\n"):
-        received += await loop.sock_recv(upstream, 100)
+        received += await asyncio.get_running_loop().sock_recv(upstream, 100)
+    return relay, bubble, upstream, running
+
+
+async def test_a_request_without_body_ends_with_the_answer_though_the_bubble_keeps_its_socket_open() -> None:
+    _, bubble, upstream, running = await get_forwarded(tunnel(idle_timeout=30, upstream_limit=0))
+    loop = asyncio.get_running_loop()
     await loop.sock_sendall(upstream, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
     upstream.shutdown(socket.SHUT_WR)
     # The bubble neither sends nor closes: the relay still ends when the answer is through.
@@ -94,6 +103,50 @@ async def test_a_request_without_body_ends_with_the_answer_though_the_bubble_kee
     bubble.settimeout(2)
     assert bubble.recv(100).endswith(b"ok")
     bubble.close()
+    upstream.close()
+
+
+async def test_an_exchange_ends_when_its_answer_is_complete_though_neither_side_closes() -> None:
+    relay, bubble, upstream, running = await get_forwarded(
+        tunnel(idle_timeout=30, upstream_limit=0, answer=AnswerFraming("GET"))
+    )
+    loop = asyncio.get_running_loop()
+    answer = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"
+    await loop.sock_sendall(upstream, answer[:20])
+    await asyncio.sleep(0.05)
+    assert not running.done()
+    # The rest, and a second answer nobody asked for; the upstream keeps its side open.
+    await loop.sock_sendall(upstream, answer[20:] + b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+    assert await asyncio.wait_for(running, 2) == "closed"
+    bubble.settimeout(2)
+    assert await asyncio.to_thread(recv_until_closed, bubble) == answer
+    assert await loop.sock_recv(upstream, 100) == b""  # the proxy's side is closed too
+    assert relay.counters.downstream == len(answer)
+    bubble.close()
+    upstream.close()
+
+
+def recv_until_closed(sock: socket.socket) -> bytes:
+    received = b""
+    while chunk := sock.recv(65536):
+        received += chunk
+    return received
+
+
+async def test_an_exchange_ends_when_the_bubble_closes_while_the_upstream_is_silent() -> None:
+    relay, bubble, upstream = tunnel(idle_timeout=30, upstream_limit=4, answer=AnswerFraming("POST"))
+    upstream.setblocking(False)
+    running = asyncio.create_task(relay.run(b"POST / HTTP/1.1\r\nContent-Length: 4\r\n\r\n"))
+    bubble.sendall(b"bodyGET /second HTTP/1.1\r\n\r\n")
+    await asyncio.sleep(0.05)
+    assert not running.done()
+    bubble.close()
+    assert await asyncio.wait_for(running, 2) == "closed"
+    loop = asyncio.get_running_loop()
+    forwarded = b""
+    while chunk := await loop.sock_recv(upstream, 1000):
+        forwarded += chunk
+    assert forwarded.endswith(b"\r\n\r\nbody")  # the second request was read and dropped
     upstream.close()
 
 
