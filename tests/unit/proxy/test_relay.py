@@ -83,7 +83,7 @@ async def test_a_body_limit_stops_reading_the_client_after_the_body() -> None:
 async def get_forwarded(
     parts: tuple[Relay, socket.socket, socket.socket],
 ) -> tuple[Relay, socket.socket, socket.socket, asyncio.Task[str]]:
-    """Run the relay of ``parts`` with a body-less GET until the upstream received it; the parts and the relay's task."""
+    """Run the relay of ``parts`` with a body-less GET until the upstream got it; the parts and the relay's task."""
     relay, bubble, upstream = parts
     upstream.setblocking(False)
     running = asyncio.create_task(relay.run(b"GET / HTTP/1.1\r\n\r\n"))
