@@ -28,11 +28,14 @@ spent on it: where the cores are few, the three share them.
 
 The upstream must not be on loopback: the INFRACALC proxy refuses to dial 127.0.0.0/8, even in its
 test mode (Smokescreen too, unless told otherwise), and every contender must reach the same
-upstream. So the bench adds the private address 10.232.0.1/32 to this machine
-on a device of its own (``dummy``, or ``ifb`` where the kernel has no dummy driver; neither sends
-anything anywhere, and traffic to a local address never leaves the machine), and removes the
-device at exit. Hence root. Every child process runs in its own process group and is stopped at
-exit, on Ctrl-C and on errors alike.
+upstream. So, like the tests' lab (``tests/support/netns.py``), the bench makes two network
+namespaces of its own, joined by a veth pair: ``icbench<pid>-up`` holds the upstream on
+10.232.0.2, and ``icbench<pid>-client`` (10.232.0.1) holds everything else: once the tools are
+built, the bench moves itself into it, so that the client, OPA, the sinks and every proxy run
+there, on its own loopback. No address is ever added to the host's own namespace, and nothing the
+bench sends can leave the two namespaces; both are removed at exit (with the veth pair), and
+leftovers of a bench that was killed outright are removed by the next run. Hence root. Every
+child process runs in its own process group and is stopped at exit, on Ctrl-C and on errors alike.
 
 Smokescreen facts this relies on (read in its v0.1.0 source): the stock binary takes a client's
 role from its TLS client certificate only, and without TLS falls back to the ACL's ``default``
@@ -76,6 +79,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
+import psutil
 import requests
 
 from infracalc.config import SOURCE_ROOT, ToolSettings
@@ -86,10 +90,13 @@ from infracalc.stack.process import ManagedProcess, ServerFailed, ServerSpec, ta
 from infracalc.stack.servers import opa_spec
 from infracalc.tools import install, install_smokescreen, versions
 
-#: The upstream's address: private, on this machine, never on loopback.
-UPSTREAM_ADDRESS = "10.232.0.1"
-#: The device that carries it, created and removed by the bench (at most 15 characters).
-DEVICE = "infracalc-bench"
+#: The upstream's address, in the bench's upstream namespace; the client namespace's end is ``CLIENT_ADDRESS``.
+UPSTREAM_ADDRESS = "10.232.0.2"
+CLIENT_ADDRESS = "10.232.0.1"
+#: The upstream's port (its namespace holds nothing else).
+UPSTREAM_PORT = 21080
+#: Start of the names of the bench's namespaces (followed by its pid) and of its veth ends.
+NAMESPACE_PREFIX = "icbench"
 #: The name the INFRACALC proxy is asked for, mapped to the upstream by a test hosts file.
 UPSTREAM_NAME = "bench.infracalc.test"
 #: Where the INFRACALC proxy may post its decisions, answered by the bench's sink: one decision a
@@ -559,30 +566,46 @@ def ip(*arguments: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return result
 
 
+def sweep_namespaces() -> None:
+    """Remove the namespaces of benches whose process is gone (killed before they could clean up)."""
+    for line in ip("netns", "list").stdout.splitlines():
+        name = line.split()[0] if line.split() else ""
+        owner = name.removeprefix(NAMESPACE_PREFIX).split("-", 1)[0]
+        if name.startswith(NAMESPACE_PREFIX) and owner.isdigit() and not psutil.pid_exists(int(owner)):
+            ip("netns", "del", name, check=False)
+
+
 @contextlib.contextmanager
-def local_address() -> Iterator[str]:
-    """Put ``UPSTREAM_ADDRESS``/32 on a device of the bench's own for the duration; yield the device kind."""
-    holders = ip("-o", "addr", "show", "to", f"{UPSTREAM_ADDRESS}/32").stdout.split()
-    if holders and holders[1] != DEVICE:
-        raise SystemExit(f"{UPSTREAM_ADDRESS} is already on {holders[1]}: the bench will not take it over")
-    # A device of this name is a leftover of a run that was killed outright.
-    ip("link", "del", DEVICE, check=False)
-    # The kernel may lack the dummy driver (some VM kernels); ifb, which also carries nothing by
-    # itself, does as well: a local address is delivered through loopback whatever its device.
-    failures = []
-    for kind in ("dummy", "ifb"):
-        added = ip("link", "add", DEVICE, "type", kind, check=False)
-        if added.returncode == 0:
-            break
-        failures.append(f"{kind}: {added.stderr.strip()}")
-    else:
-        raise SystemExit(f"could not add a device for {UPSTREAM_ADDRESS} ({'; '.join(failures)})")
+def bench_namespaces() -> Iterator[str]:
+    """Make the bench's two namespaces and move this process into the client one; yield the upstream one's name.
+
+    At the end this process goes back to the namespace it came from and both are removed.
+    """
+    sweep_namespaces()
+    pid = os.getpid()
+    client, upstream = f"{NAMESPACE_PREFIX}{pid}-client", f"{NAMESPACE_PREFIX}{pid}-up"
+    client_end, upstream_end = f"icb{pid}c", f"icb{pid}u"  # within Linux's 15 characters
+    original = os.open("/proc/self/ns/net", os.O_RDONLY)
     try:
-        ip("addr", "add", f"{UPSTREAM_ADDRESS}/32", "dev", DEVICE)
-        ip("link", "set", DEVICE, "up")
-        yield kind
+        for namespace in (client, upstream):
+            ip("netns", "add", namespace)
+        ip("link", "add", client_end, "type", "veth", "peer", "name", upstream_end)
+        for namespace, end, address in (
+            (client, client_end, CLIENT_ADDRESS),
+            (upstream, upstream_end, UPSTREAM_ADDRESS),
+        ):
+            ip("link", "set", end, "netns", namespace)
+            ip("-n", namespace, "addr", "add", f"{address}/30", "dev", end)
+            ip("-n", namespace, "link", "set", end, "up")
+            ip("-n", namespace, "link", "set", "lo", "up")
+        with open(f"/run/netns/{client}") as handle:
+            os.setns(handle.fileno(), os.CLONE_NEWNET)
+        yield upstream
     finally:
-        ip("link", "del", DEVICE, check=False)
+        os.setns(original, os.CLONE_NEWNET)
+        os.close(original)
+        for namespace in (client, upstream):
+            ip("netns", "del", namespace, check=False)
 
 
 # Contenders.
@@ -777,6 +800,12 @@ def infracalc_contenders(stack: contextlib.ExitStack, work: Path, upstream_port:
             "INFRACALC_EGRESS_TEST_MODE": TEST_MODE_CONSENT,
             "INFRACALC_EGRESS_TEST_ALLOW_RANGES": f"{UPSTREAM_ADDRESS}/32",
             "INFRACALC_EGRESS_TEST_HOSTS": str(hosts),
+            # One bubble opening connections as fast as it can: the rates allowed by default (100 a
+            # second per bubble, 2,000 overall) would measure the limits, not the set-up.
+            "INFRACALC_EGRESS_BUBBLE_CONNECTION_RATE": "1000000",
+            "INFRACALC_EGRESS_BUBBLE_CONNECTION_BURST": "1000000",
+            "INFRACALC_EGRESS_CONNECTION_RATE": "1000000",
+            "INFRACALC_EGRESS_CONNECTION_BURST": "1000000",
             **extra,
         }
         spec = ServerSpec(
@@ -817,17 +846,21 @@ def run(arguments: argparse.Namespace, stack: contextlib.ExitStack) -> None:
         None if arguments.skip_smokescreen else install_smokescreen(settings, report=lambda _: None).smokescreen
     )
     problem = infracalc_proxy_problem()
-    kind = stack.enter_context(local_address())
+    upstream_namespace = stack.enter_context(bench_namespaces())
     work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="infracalc-bench-egress-")))
-    upstream = (UPSTREAM_ADDRESS, free_port(UPSTREAM_ADDRESS))
-    upstream_argv = [sys.executable, str(Path(__file__).resolve()), "--serve-upstream", f"{upstream[0]}:{upstream[1]}"]
+    upstream = (UPSTREAM_ADDRESS, UPSTREAM_PORT)
+    upstream_argv = [
+        *("ip", "netns", "exec", upstream_namespace),
+        *(sys.executable, str(Path(__file__).resolve()), "--serve-upstream", f"{upstream[0]}:{upstream[1]}"),
+    ]
     # No HTTP health route: ready once it accepts connections.
     upstream_process = start(stack, ServerSpec(name="upstream", argv=upstream_argv, health_url=""))
     wait_accepting(upstream_process, upstream)
     upstream_pid = upstream_process.pid
     size, connections = arguments.bytes, arguments.connections
     print(
-        f"Egress proxies: upstream {upstream[0]}:{upstream[1]} (on a local {kind} device), {connections} sequential "
+        f"Egress proxies: upstream {upstream[0]}:{upstream[1]} (in a namespace of its own, through a veth pair), "
+        f"{connections} sequential "
         f"connections after {WARM_UP} not counted (in {ROUNDS} interleaved rounds), the fastest of {DOWNLOADS} "
         f"downloads of {size:,} bytes (upstream to client) each; "
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}",
@@ -898,7 +931,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     if os.geteuid() != 0:
         raise SystemExit(
-            f"bench/egress_proxy.py must run as root: it puts {UPSTREAM_ADDRESS} on a local device of its own "
+            "bench/egress_proxy.py must run as root: it puts the upstream in a network namespace of its own "
             "(proxies refuse loopback upstreams) and removes it at exit"
         )
     if shutil.which("ip") is None:
@@ -912,7 +945,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         run(arguments, stack)
     except KeyboardInterrupt:
-        print("interrupted: stopping every child process and removing the bench address", file=sys.stderr)
+        print("interrupted: stopping every child process and removing the bench's namespaces", file=sys.stderr)
         raise SystemExit(130) from None
     finally:
         # A second Ctrl-C must not cut the clean-up short and leave a child or the address behind.

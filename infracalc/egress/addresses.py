@@ -24,7 +24,7 @@ import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 from typing import Any, ClassVar
 
@@ -285,11 +285,13 @@ class Verdict:
         allowed: True when the address may be dialled.
         reason: For instance ``169.254.169.254 is link-local (the cloud metadata address): refused``.
         address_class: The address's class: a short, stable label for metrics.
+        operator_denied: Refused because the operator's deny list names it (whatever its class).
     """
 
     allowed: bool
     reason: str
     address_class: AddressClass
+    operator_denied: bool = False
 
 
 # What no test allow range may touch, even with consent: reaching these from a bubble would expose
@@ -325,8 +327,41 @@ def _check_allow_range(network: IPNetwork) -> None:
 
 
 @dataclass(frozen=True, slots=True)
+class DenyEntry:
+    """An entry of the operator's deny list: a network (one address: a /32 or /128), and a port or all ports.
+
+    Attributes:
+        network: The addresses denied.
+        port: The one port denied, or None for every port.
+    """
+
+    network: IPNetwork
+    port: int | None = None
+
+    def __str__(self) -> str:
+        return str(self.network) if self.port is None else f"{self.network} port {self.port}"
+
+    def matches(self, address: IPAddress, port: int | None) -> bool:
+        """Whether dialling ``address`` (on ``port``; None: any) is denied by this entry."""
+        return (
+            address.version == self.network.version
+            and address in self.network
+            and (self.port is None or port is None or port == self.port)
+        )
+
+
+#: Verdicts remembered per policy: the policy is immutable, and so is each verdict.
+_MAX_VERDICTS = 4096
+
+
+@dataclass(frozen=True, slots=True)
 class AddressPolicy:
-    """Which resolved addresses the proxy may dial: global unicast only, plus test-only ranges.
+    """Which resolved addresses the proxy may dial: global unicast only, less a deny list, plus test-only ranges.
+
+    ``deny`` is the operator's deny list (``INFRACALC_EGRESS_DENY_RANGES`` and
+    ``INFRACALC_EGRESS_DENY_ADDRESSES``): addresses that are globally routable but must not be
+    reached from a bubble, such as the platform's own public addresses. It is checked first, after
+    resolution, and wins over everything, test allow ranges included.
 
     ``allow_ranges`` is an escape hatch for integration tests only (like Smokescreen's allow-range):
     it lets the proxy reach test servers on private addresses inside network namespaces that the
@@ -337,13 +372,20 @@ class AddressPolicy:
 
     Attributes:
         allow_ranges: Test-only networks whose addresses are allowed although not global.
+        deny: The operator's deny list.
     """
 
     allow_ranges: tuple[IPNetwork, ...] = ()
+    deny: tuple[DenyEntry, ...] = ()
+    _verdicts: dict[tuple[IPAddress, int | None], Verdict] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
 
     TEST_ALLOW_RANGES_VARIABLE: ClassVar[str] = "INFRACALC_EGRESS_TEST_ALLOW_RANGES"
     TEST_MODE_VARIABLE: ClassVar[str] = "INFRACALC_EGRESS_TEST_MODE"
     TEST_MODE_CONSENT: ClassVar[str] = "i-understand-this-disables-ssrf-protection"
+    DENY_RANGES_VARIABLE: ClassVar[str] = "INFRACALC_EGRESS_DENY_RANGES"
+    DENY_ADDRESSES_VARIABLE: ClassVar[str] = "INFRACALC_EGRESS_DENY_ADDRESSES"
 
     def __post_init__(self) -> None:
         for network in self.allow_ranges:
@@ -355,19 +397,28 @@ class AddressPolicy:
     def from_env(cls, env: Mapping[str, str] | None = None) -> AddressPolicy:
         """Read the policy from ``env`` (default: the process environment).
 
+        The deny list: ``INFRACALC_EGRESS_DENY_RANGES`` (networks in CIDR notation) and
+        ``INFRACALC_EGRESS_DENY_ADDRESSES`` (single addresses), separated by commas or spaces, each
+        with an optional port: ``203.0.113.0/24``, ``198.51.100.7:8443``, ``[2001:db8::/32]:443``.
+
         ``INFRACALC_EGRESS_TEST_ALLOW_RANGES`` (networks in CIDR notation, separated by commas or
         spaces) is honoured only when ``INFRACALC_EGRESS_TEST_MODE`` is exactly
         ``i-understand-this-disables-ssrf-protection``; without it the ranges are refused rather
         than ignored, so that a stray setting is noticed at start.
 
         Raises:
-            EgressConfigError: The ranges are set without the consent phrase, are malformed, or
-                break the rules in the class docstring.
+            EgressConfigError: The ranges are set without the consent phrase, an entry is
+                malformed, or the ranges break the rules in the class docstring.
         """
         env = os.environ if env is None else env
+        deny = tuple(
+            _parse_deny_entry(item, variable, single=variable == cls.DENY_ADDRESSES_VARIABLE)
+            for variable in (cls.DENY_RANGES_VARIABLE, cls.DENY_ADDRESSES_VARIABLE)
+            for item in env.get(variable, "").replace(",", " ").split()
+        )
         raw = env.get(cls.TEST_ALLOW_RANGES_VARIABLE, "").strip()
         if not raw:
-            return cls()
+            return cls(deny=deny)
         if env.get(cls.TEST_MODE_VARIABLE) != cls.TEST_MODE_CONSENT:
             raise EgressConfigError(
                 f"{cls.TEST_ALLOW_RANGES_VARIABLE} is set, but it is for integration tests only and disables part "
@@ -375,24 +426,37 @@ class AddressPolicy:
                 f"to use it, or unset {cls.TEST_ALLOW_RANGES_VARIABLE}"
             )
         ranges = tuple(_parse_network(item) for item in raw.replace(",", " ").split())
-        policy = cls(allow_ranges=ranges)
+        policy = cls(allow_ranges=ranges, deny=deny)
         logger.warning(
             "egress test mode: the proxy may dial these non-global ranges: %s",
             ", ".join(str(network) for network in ranges),
         )
         return policy
 
-    def check(self, address: IPAddress) -> Verdict:
-        """Decide whether the proxy may dial ``address``, with the reason.
+    def check(self, address: IPAddress, port: int | None = None) -> Verdict:
+        """Decide whether the proxy may dial ``address`` (on ``port``; None: on some port), with the reason.
 
-        Remembered like :func:`describe_address`: the policy is immutable, and so is the verdict.
+        Remembered per policy (4,096 verdicts): the policy is immutable, and so is the verdict.
         """
-        return _verdict(self, address)
+        key = (address, port)
+        verdict = self._verdicts.get(key)
+        if verdict is None:
+            if len(self._verdicts) >= _MAX_VERDICTS:
+                self._verdicts.clear()
+            verdict = self._verdicts[key] = _verdict(self, address, port)
+        return verdict
 
 
-@functools.lru_cache(maxsize=4096)
-def _verdict(policy: AddressPolicy, address: IPAddress) -> Verdict:
+def _verdict(policy: AddressPolicy, address: IPAddress, port: int | None) -> Verdict:
     """:meth:`AddressPolicy.check`'s answer."""
+    for entry in policy.deny:
+        if entry.matches(address, port):
+            return Verdict(
+                False,
+                f"{address} is on the operator's deny list ({entry}): refused",
+                classify(address),
+                operator_denied=True,
+            )
     info = describe_address(address)
     if info.address_class is AddressClass.GLOBAL:
         return Verdict(True, f"{info.describe()}: allowed", info.address_class)
@@ -404,6 +468,31 @@ def _verdict(policy: AddressPolicy, address: IPAddress) -> Verdict:
                 info.address_class,
             )
     return Verdict(False, f"{info.describe()}: refused", info.address_class)
+
+
+def _parse_deny_entry(text: str, variable: str, *, single: bool) -> DenyEntry:
+    """One deny-list entry: ``network`` or ``address``, with ``:port`` (``[v6]:port`` for IPv6) or without."""
+    what = "an address" if single else "a network in CIDR notation"
+    problem = EgressConfigError(
+        f"{variable}: {text!r} is not {what} with an optional port (203.0.113.7, 198.51.100.0/24:443, "
+        "[2001:db8::/32]:443)"
+    )
+    host, port_text = text, ""
+    if text.startswith("["):
+        host, bracket, after = text[1:].partition("]")
+        if not bracket or (after and not after.startswith(":")):
+            raise problem
+        port_text = after[1:]
+    elif text.count(":") == 1:
+        host, _, port_text = text.partition(":")
+    try:
+        network = ip_network(host, strict=True)
+        port = int(port_text) if port_text else None
+    except ValueError:
+        raise problem from None
+    if (single and network.num_addresses != 1) or (port is not None and not 1 <= port <= 65535):  # noqa: PLR2004
+        raise problem
+    return DenyEntry(network, port)
 
 
 def _parse_network(text: str) -> IPNetwork:
@@ -476,7 +565,7 @@ async def resolve_once(
     return addresses
 
 
-def choose(addresses: Sequence[IPAddress], policy: AddressPolicy) -> IPAddress:
+def choose(addresses: Sequence[IPAddress], policy: AddressPolicy, port: int | None = None) -> IPAddress:
     """Return the address to dial: the first one, provided that every address is allowed.
 
     A name whose answer mixes allowed and refused addresses is refused whole, even though one
@@ -488,6 +577,7 @@ def choose(addresses: Sequence[IPAddress], policy: AddressPolicy) -> IPAddress:
     Args:
         addresses: Every address of one answer, as :func:`resolve_once` returns them.
         policy: Which addresses may be dialled.
+        port: The port that will be dialled (the operator's deny list may name ports).
 
     Returns:
         The first address, which the proxy then connects to (and only to it).
@@ -499,7 +589,7 @@ def choose(addresses: Sequence[IPAddress], policy: AddressPolicy) -> IPAddress:
     if not addresses:
         raise ResolutionFailed("there is no address to choose from")
     for address in addresses:
-        verdict = policy.check(address)
+        verdict = policy.check(address, port)
         if not verdict.allowed:
             others = "" if len(addresses) == 1 else f" (one of {len(addresses)} addresses in the answer)"
             raise AddressRefused(f"{verdict.reason}{others}", verdict)

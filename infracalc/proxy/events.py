@@ -37,28 +37,36 @@ def clip(text: str | None, limit: int) -> str | None:
 
 
 class EgressEvent(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """One event of a bubble's egress, as the service records it.
+    """One event of a bubble's egress (or of a client not taken for a bubble), as the service records it.
 
     ``kind`` is ``decision`` (the policy was asked: ``allow``, ``reason``, ``rule_id``; ``address``
-    once dialled) or ``tunnel_closed`` (``bytes_up``, ``bytes_down``, ``seconds``, ``reason`` says why).
+    once dialled), ``tunnel_closed`` (``bytes_up``, ``bytes_down``, ``seconds``, ``reason`` says
+    why), ``refusal`` (refused before the policy, the bubble's credentials being valid: ``label``,
+    ``status``) or ``refusals`` (``count`` refusals of one actor and label from ``at`` to
+    ``until``: see :mod:`infracalc.proxy.refusals`).
     """
 
     kind: str
     at: str
-    bubble: str
+    bubble: str | None = None
+    source: str | None = None
     project: str | None = None
-    scheme: str
-    host: str
-    port: int
+    scheme: str | None = None
+    host: str | None = None
+    port: int | None = None
     method: str | None = None
     path: str | None = None
     allow: bool
     reason: str
+    label: str | None = None
+    status: int | None = None
     rule_id: str | None = None
     address: str | None = None
     bytes_up: int | None = None
     bytes_down: int | None = None
     seconds: float | None = None
+    count: int | None = None
+    until: str | None = None
 
 
 class EventBatch(msgspec.Struct, kw_only=True):

@@ -32,7 +32,8 @@ class ProxyMetrics:
         )
         self.refusals = Counter(
             "infracalc_egress_refusals",
-            "Requests refused before any policy was asked (malformed, unauthenticated, too slow...), by label.",
+            "Requests refused before any policy was asked (malformed, unauthenticated, too slow, over a limit...), "
+            "by label.",
             ["reason"],
             registry=self.registry,
         )
@@ -55,7 +56,27 @@ class ProxyMetrics:
             buckets=DECISION_BUCKETS,
             registry=self.registry,
         )
-        self.open_tunnels = Gauge("infracalc_egress_open_connections", "Connections open now.", registry=self.registry)
+        self.open_tunnels = Gauge(
+            "infracalc_egress_open_connections",
+            "Connections open now that the policy allowed (relaying, or dialling their upstream).",
+            registry=self.registry,
+        )
+        #: Set to functions by the proxy (read when scraped, nothing to do per connection).
+        self.accepted = Gauge(
+            "infracalc_egress_accepted_connections",
+            "Connections open now, whatever their state (the global cap applies to these).",
+            registry=self.registry,
+        )
+        self.unauthenticated = Gauge(
+            "infracalc_egress_unauthenticated_connections",
+            "Connections open now whose bubble has not authenticated yet (capped per source address).",
+            registry=self.registry,
+        )
+        self.rate_buckets = Gauge(
+            "infracalc_egress_bubble_rate_buckets",
+            "Bubbles whose rate of new connections is being followed.",
+            registry=self.registry,
+        )
         self.cut = Counter(
             "infracalc_egress_connections_cut",
             "Open connections closed because a new decision refused them (revocation, expiry, CASD switch).",

@@ -38,20 +38,26 @@ from infracalc.policy import PolicyClient
 from infracalc.proxy import credentials as proxy_credentials
 from infracalc.proxy import sockets
 from infracalc.proxy.answers import AnswerFraming
+from infracalc.proxy.credentials import BubbleCredentials
 from infracalc.proxy.decision_log import DecisionLog
 from infracalc.proxy.decisions import DecisionSource, EgressDecision, policy_input
+from infracalc.proxy.dns import dns_resolver
 from infracalc.proxy.events import MAX_PATH, MAX_REASON, EgressEvent, EventReporter, clip, now_text
 from infracalc.proxy.hosts_file import hosts_resolver
+from infracalc.proxy.limits import BucketsByKey, CountsByKey, TokenBucket, retry_after
 from infracalc.proxy.metrics import ProxyMetrics
 from infracalc.proxy.redaction import redact
+from infracalc.proxy.refusals import RefusalCounter
 from infracalc.proxy.relay import Relay
 from infracalc.proxy.revisions import RevisionWatcher
 from infracalc.proxy.settings import ProxySettings
 from infracalc.proxy.tunnels import Tunnel, TunnelLimitReached, TunnelRegistry
 from infracalc.proxy.wire import (
     CONNECTION_ESTABLISHED,
+    Destination,
     ProxyError,
     ProxyRequest,
+    RequestHead,
     RequestKind,
     interpret,
     origin_request,
@@ -67,14 +73,37 @@ ACCEPT_BATCH = 64
 ACCEPT_PAUSE = 0.05
 
 
+#: What the policy is asked about when only the bubble's credentials matter (a reserved name, RFC 6761).
+_IDENTITY_ONLY = ProxyRequest(
+    RequestKind.CONNECT,
+    Destination("invalid", 443),
+    "CONNECT",
+    "",
+    RequestHead("CONNECT", "invalid:443", "HTTP/1.1", ()),
+)
+#: Decisions that say nothing of the credentials (the policy could not be asked, or answered badly).
+_UNVERIFIED = frozenset({"policy_unavailable", "policy_malformed"})
+
+
 class _Refusal(Exception):
     """Stop handling a connection and answer ``status`` with ``reason``; ``label`` goes to the metrics."""
 
-    def __init__(self, status: int, label: str, reason: str) -> None:
+    def __init__(self, status: int, label: str, reason: str, *, retry_after: str | None = None) -> None:
         super().__init__(reason)
         self.status = status
         self.label = label
         self.reason = reason
+        self.retry_after = retry_after
+
+
+class _Connection:
+    """What the proxy keeps of a connection while it is handled: its source, and whether it authenticated."""
+
+    __slots__ = ("authenticated", "source")
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.authenticated = False
 
 
 class EgressProxy:
@@ -95,10 +124,20 @@ class EgressProxy:
         self.metrics = metrics or ProxyMetrics()
         if resolver is None and settings.test_hosts is not None:
             resolver = hosts_resolver(settings.test_hosts)
+        if resolver is None and settings.resolver is not None:
+            resolver = dns_resolver(*settings.resolver, timeout=settings.dns_timeout)
         self.resolver = resolver
         self.decisions = DecisionSource(policy, cache_seconds=settings.decision_cache_seconds)
         self.tunnels = TunnelRegistry(settings.max_tunnels_per_bubble)
+        self.connection_rate = TokenBucket(settings.connection_rate, settings.connection_burst)
+        self.bubble_rates = BucketsByKey(settings.bubble_connection_rate, settings.bubble_connection_burst)
+        self.unauthenticated = CountsByKey()
+        self._open = 0
+        self.metrics.accepted.set_function(lambda: self._open)
+        self.metrics.unauthenticated.set_function(lambda: self.unauthenticated.total)
+        self.metrics.rate_buckets.set_function(lambda: len(self.bubble_rates))
         self.decision_log = DecisionLog(logger)
+        self.refusals = RefusalCounter(reporter, interval=settings.refusal_audit_seconds)
         self.watcher = RevisionWatcher(
             policy,
             self.decisions,
@@ -141,6 +180,7 @@ class EgressProxy:
         self._background = [
             asyncio.create_task(self.watcher.run(), name="egress-revisions"),
             asyncio.create_task(self.reporter.run(), name="egress-events"),
+            asyncio.create_task(self.refusals.run(), name="egress-refusals"),
         ]
         logger.info("egress proxy listening on %s:%d", self.settings.host, self.port)
 
@@ -159,6 +199,7 @@ class EgressProxy:
             tunnel.cut("the proxy is stopping")
         if self._connections:
             await asyncio.wait(self._connections, timeout=5)
+        self.refusals.flush()
         with contextlib.suppress(Exception):
             await self.reporter.flush()
         self.decision_log.flush()
@@ -171,7 +212,7 @@ class EgressProxy:
         loop = asyncio.get_running_loop()
         for _ in range(ACCEPT_BATCH):
             try:
-                client, _ = listener.accept()
+                client, peer = listener.accept()
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as error:  # too many open files, for instance: pause, then keep serving
@@ -181,51 +222,118 @@ class EgressProxy:
                 self._accept_pause = loop.call_later(ACCEPT_PAUSE, loop.add_reader, fd, self._accept_ready)
                 return
             client.setblocking(False)
+            source = str(peer[0])
+            refusal = self._admit(source)
+            if refusal is not None:
+                self._refuse_at_once(client, source, refusal)
+                continue
             client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            task = loop.create_task(self._serve(client))
+            task = loop.create_task(self._serve(client, _Connection(source)))
             self._connections.add(task)
             task.add_done_callback(self._connections.discard)
 
-    async def _serve(self, client: socket.socket) -> None:
+    def _admit(self, source: str) -> _Refusal | None:
+        """Count a new connection from ``source`` under the global limits; the refusal when over one."""
+        settings = self.settings
+        if self._open >= settings.max_connections:
+            return _Refusal(
+                503,
+                "connection_limit",
+                f"the proxy holds {self._open} connections, its limit: try again later",
+                retry_after="1",
+            )
+        wait = self.connection_rate.take()
+        if wait:
+            return _Refusal(
+                429,
+                "connection_rate",
+                f"more than {settings.connection_rate:g} new connections a second reach the proxy: try again later",
+                retry_after=retry_after(wait),
+            )
+        if self.unauthenticated.add(source) > settings.max_unauthenticated_per_source:
+            self.unauthenticated.remove(source)
+            return _Refusal(
+                429,
+                "unauthenticated_limit",
+                f"{source} already holds {settings.max_unauthenticated_per_source} connections that have not "
+                "authenticated yet",
+                retry_after="1",
+            )
+        self._open += 1
+        return None
+
+    def _refuse_at_once(self, client: socket.socket, source: str, refusal: _Refusal) -> None:
+        """Answer a connection refused by a global limit without reading it (no task: it must cost little)."""
+        self.metrics.labelled(self.metrics.refusals, refusal.label).inc()
+        self.refusals.count(refusal.label, refusal.status, refusal.reason, source=source)
+        with contextlib.suppress(OSError):
+            client.send(
+                response(refusal.status, refusal.reason, headers=(("Retry-After", refusal.retry_after or "1"),))
+            )
+            client.shutdown(socket.SHUT_WR)
+        client.close()
+
+    async def _serve(self, client: socket.socket, connection: _Connection) -> None:
         """Handle one connection from a bubble, from its first byte to its close."""
         try:
-            await self._handle(client)
+            await self._handle(client, connection)
         except _Refusal as refusal:
-            await self._answer(client, refusal.status, refusal.reason)
+            await self._answer(client, refusal.status, refusal.reason, refusal.retry_after)
         except Exception:
             logger.exception("unexpected error while handling a connection")
             await self._answer(client, 502, "the proxy failed to handle this request")
         finally:
             with contextlib.suppress(OSError):
                 client.close()
+            self._open -= 1
+            if not connection.authenticated:
+                self.unauthenticated.remove(connection.source)
 
-    async def _answer(self, client: socket.socket, status: int, reason: str) -> None:
-        headers = (proxy_credentials.CHALLENGE,) if status == 407 else ()  # noqa: PLR2004
+    async def _answer(self, client: socket.socket, status: int, reason: str, retry: str | None = None) -> None:
+        headers: tuple[tuple[str, str], ...] = (proxy_credentials.CHALLENGE,) if status == 407 else ()  # noqa: PLR2004
+        if retry is not None:
+            headers = (*headers, ("Retry-After", retry))
         with contextlib.suppress(OSError, TimeoutError):
             async with asyncio.timeout(2):
                 await sockets.send_all(client, response(status, reason, headers=headers))
 
-    async def _handle(self, client: socket.socket) -> None:
-        settings = self.settings
+    async def _handle(self, client: socket.socket, connection: _Connection) -> None:
+        settings, source = self.settings, connection.source
         try:
             head = await read_head(client, limit=settings.max_header_bytes, timeout=settings.header_timeout)
-            request = interpret(head)
-            credentials = proxy_credentials.from_head(head)
         except ProxyError as error:
-            self.metrics.labelled(self.metrics.refusals, error.label).inc()
-            logger.info("refused before any decision: %s (%s)", error.label, error.reason)
-            raise _Refusal(error.status, error.label, error.reason) from None
+            raise self._refused_early(error, source) from None
+        try:
+            credentials: BubbleCredentials | None = proxy_credentials.from_head(head)
+        except ProxyError as error:
+            credentials, unreadable = None, error
+        try:
+            request = interpret(head)
+        except ProxyError as error:
+            bubble = None if credentials is None else await self._authenticated(credentials)
+            raise self._refused_early(error, source, bubble) from None
+        if credentials is None:
+            raise self._refused_early(unreadable, source)
         if not self.reporter.accepting():
-            self.metrics.labelled(self.metrics.refusals, "events_undelivered").inc()
             logger.warning("refused: decisions cannot be delivered to the service (%d pending)", self.reporter.pending)
-            raise _Refusal(503, "events_undelivered", "egress decisions cannot be recorded right now: denied")
+            undelivered = ProxyError(503, "events_undelivered", "egress decisions cannot be recorded right now: denied")
+            raise self._refused_early(undelivered, source, await self._authenticated(credentials), count=True)
         payload = policy_input(credentials, request)
         started = time.perf_counter()
         decision = await self.decisions.decide(payload)
         self.metrics.decision_seconds.observe(time.perf_counter() - started)
+        if not decision.authenticated:
+            self._unauthenticated(credentials.bubble_id, source, request, decision)
+            raise _Refusal(407, decision.label, decision.reason)
+        if decision.label not in _UNVERIFIED:
+            connection.authenticated = True
+            self.unauthenticated.remove(source)
+            wait = self.bubble_rates.take(credentials.bubble_id)
+            if wait:
+                raise self._too_fast(credentials.bubble_id, decision, wait)
         if not decision.allow:
             self._decided(credentials.bubble_id, request, decision)
-            raise _Refusal(407 if not decision.authenticated else 403, decision.label, decision.reason)
+            raise _Refusal(403, decision.label, decision.reason)
         assert decision.project is not None  # noqa: S101 - from_result guarantees it for an allow
         tunnel = Tunnel(
             bubble_id=credentials.bubble_id,
@@ -298,11 +406,11 @@ class EgressProxy:
                     resolver=self.resolver,
                     timeout=self.settings.dns_timeout,
                 )
-            return choose(addresses, policy)
+            return choose(addresses, policy, destination.port)
         except AddressRefused as error:
-            raise _Refusal(
-                403, f"address_{error.verdict.address_class.value}", f"{destination.host}: {error}"
-            ) from None
+            verdict = error.verdict
+            label = "address_denied" if verdict.operator_denied else f"address_{verdict.address_class.value}"
+            raise _Refusal(403, label, f"{destination.host}: {error}") from None
         except ResolutionFailed as error:
             raise _Refusal(502, "resolution_failed", str(error)) from None
 
@@ -327,6 +435,70 @@ class EgressProxy:
             ) from None
         upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return upstream
+
+    async def _authenticated(self, credentials: BubbleCredentials) -> tuple[str, str] | None:
+        """The bubble and its project when ``credentials`` are valid (the policy says so), else ``None``.
+
+        For a refusal made before the policy: the policy is asked about a placeholder destination,
+        so that the bubble is authenticated exactly as for a connection.
+        """
+        decision = await self.decisions.decide(policy_input(credentials, _IDENTITY_ONLY))
+        if not decision.authenticated or decision.project is None or decision.label in _UNVERIFIED:
+            return None
+        return credentials.bubble_id, decision.project
+
+    def _refused_early(
+        self, error: ProxyError, source: str, bubble: tuple[str, str] | None = None, *, count: bool = False
+    ) -> _Refusal:
+        """Count, log and audit a refusal made before the policy; the refusal to raise.
+
+        With valid credentials (``bubble``: its id and project) it is reported as that bubble's, one
+        event each unless ``count``; without, it is counted by source address (:mod:`.refusals`).
+        """
+        self.metrics.labelled(self.metrics.refusals, error.label).inc()
+        logger.info("refused before any decision from %s: %s (%s)", source, error.label, error.reason)
+        if bubble is None:
+            self.refusals.count(error.label, error.status, error.reason, source=source)
+        elif count or not self.reporter.accepting():
+            self.refusals.count(error.label, error.status, error.reason, bubble=bubble[0], project=bubble[1])
+        else:
+            self.reporter.submit(
+                EgressEvent(
+                    kind="refusal",
+                    at=now_text(),
+                    bubble=bubble[0],
+                    source=source,
+                    project=bubble[1],
+                    allow=False,
+                    label=error.label,
+                    status=error.status,
+                    reason=clip(redact(error.reason), MAX_REASON) or "",
+                )
+            )
+        return _Refusal(error.status, error.label, error.reason)
+
+    def _too_fast(self, bubble_id: str, decision: EgressDecision, wait: float) -> _Refusal:
+        """Count and audit (counted as the bubble) a connection over its bubble's rate; the refusal."""
+        reason = (
+            f"bubble {bubble_id} opens more than {self.settings.bubble_connection_rate:g} connections a second: "
+            "try again later"
+        )
+        self.metrics.labelled(self.metrics.refusals, "bubble_rate").inc()
+        self.refusals.count("bubble_rate", 429, reason, bubble=bubble_id, project=decision.project)
+        return _Refusal(429, "bubble_rate", reason, retry_after=retry_after(wait))
+
+    def _unauthenticated(self, bubble_id: str, source: str, request: ProxyRequest, decision: EgressDecision) -> None:
+        """Count, log and audit (counted by source address) a connection whose credentials the policy refused."""
+        self.metrics.labelled(self.metrics.decisions, "deny", decision.label).inc()
+        self.decision_log.add(
+            "deny bubble=%s source=%s %s %s: %s",
+            bubble_id,
+            source,
+            request.method,
+            request.destination,
+            decision.reason,
+        )
+        self.refusals.count(decision.label, 407, decision.reason, source=source)
 
     def _cut(self, tunnel: Tunnel, reason: str) -> None:
         self.metrics.cut.inc()
@@ -418,5 +590,11 @@ def describe(settings: ProxySettings) -> Mapping[str, object]:
         "idle_timeout": settings.idle_timeout,
         "decision_cache_seconds": settings.decision_cache_seconds,
         "test_allow_ranges": [str(network) for network in settings.addresses.allow_ranges],
+        "deny": [str(entry) for entry in settings.addresses.deny],
+        "max_connections": settings.max_connections,
+        "connection_rate": f"{settings.connection_rate:g}/s (burst {settings.connection_burst})",
+        "bubble_connection_rate": f"{settings.bubble_connection_rate:g}/s (burst {settings.bubble_connection_burst})",
+        "max_unauthenticated_per_source": settings.max_unauthenticated_per_source,
         "test_hosts": str(settings.test_hosts) if settings.test_hosts else None,
+        "resolver": "system" if settings.resolver is None else "{}:{}".format(*settings.resolver),
     }

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from ipaddress import ip_address
 from pathlib import Path
 
 from infracalc.config import SettingError
@@ -43,6 +44,29 @@ def _integer(env: Mapping[str, str], name: str, default: int, *, minimum: int, m
     return value
 
 
+def _resolver(text: str) -> tuple[str, int] | None:
+    """``address`` or ``address:port`` (``[v6]:port``) of a DNS server, port 53 by default; None when empty."""
+    if not text:
+        return None
+    host, port_text = text, ""
+    if text.startswith("["):
+        host, _, after = text[1:].partition("]")
+        port_text = after.removeprefix(":")
+    elif text.count(":") == 1:
+        host, _, port_text = text.partition(":")
+    try:
+        address = str(ip_address(host))
+        port = int(port_text) if port_text else 53
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:  # noqa: PLR2004
+        raise SettingError(
+            f"INFRACALC_EGRESS_RESOLVER must be a DNS server's IP address, with an optional port "
+            f"(192.0.2.53, 192.0.2.53:5353, [2001:db8::53]:53), got {text!r}"
+        )
+    return address, port
+
+
 @dataclass(frozen=True, slots=True)
 class ProxySettings:
     """Everything ``infracalc egress-proxy`` needs."""
@@ -72,6 +96,19 @@ class ProxySettings:
     max_header_bytes: int = 16 * 1024
     #: ``INFRACALC_EGRESS_MAX_TUNNELS_PER_BUBBLE``: open connections one bubble may hold (default 64).
     max_tunnels_per_bubble: int = 64
+    #: ``INFRACALC_EGRESS_MAX_CONNECTIONS``: connections open at once, authenticated or not (default 4096).
+    max_connections: int = 4096
+    #: ``INFRACALC_EGRESS_CONNECTION_RATE`` and ``..._BURST``: new connections a second overall, and
+    #: the burst allowed above that rate (defaults 2000 and 4000).
+    connection_rate: float = 2000.0
+    connection_burst: int = 4000
+    #: ``INFRACALC_EGRESS_BUBBLE_CONNECTION_RATE`` and ``..._BURST``: the same for each bubble,
+    #: once authenticated (defaults 100 and 200).
+    bubble_connection_rate: float = 100.0
+    bubble_connection_burst: int = 200
+    #: ``INFRACALC_EGRESS_MAX_UNAUTHENTICATED_PER_SOURCE``: connections of one source address that
+    #: have not authenticated yet (default 64).
+    max_unauthenticated_per_source: int = 64
     #: ``INFRACALC_EGRESS_DECISION_CACHE_SECONDS``: how long a decision may be reused, at most 1 (default 1; 0: never).
     decision_cache_seconds: float = MAX_DECISION_CACHE_SECONDS
     #: ``INFRACALC_EGRESS_REVISION_POLL_SECONDS``: how often OPA's revisions are read to find
@@ -83,14 +120,22 @@ class ProxySettings:
     #: ``INFRACALC_EGRESS_AUDIT_QUEUE``: decisions kept while the service is slow (default 10,000);
     #: when full, new connections are refused.
     audit_queue_size: int = 10_000
+    #: ``INFRACALC_EGRESS_REFUSAL_AUDIT_SECONDS``: refusals of clients without valid credentials
+    #: (and of bubbles over a limit) are counted by source (or bubble), label and interval, one
+    #: audit event per count; this is the interval (default 10).
+    refusal_audit_seconds: float = 10.0
     opa: OpaSettings = field(default_factory=OpaSettings)
     #: Which resolved addresses may be dialled (global unicast, plus test-only ranges).
     addresses: AddressPolicy = field(default_factory=AddressPolicy)
     #: ``INFRACALC_EGRESS_TEST_HOSTS``: a hosts file read instead of DNS, for tests only (it needs
     #: the same consent as the test allow ranges).
     test_hosts: Path | None = None
+    #: ``INFRACALC_EGRESS_RESOLVER``: the DNS server the proxy asks (``address`` or ``address:port``,
+    #: ``[v6]:port``), instead of the system's resolver; unset: the system's.
+    resolver: tuple[str, int] | None = None
 
     TEST_HOSTS_VARIABLE = "INFRACALC_EGRESS_TEST_HOSTS"
+    RESOLVER_VARIABLE = "INFRACALC_EGRESS_RESOLVER"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ProxySettings:
@@ -114,6 +159,9 @@ class ProxySettings:
                 f"{cls.TEST_HOSTS_VARIABLE} replaces DNS and is for tests only; set "
                 f"{AddressPolicy.TEST_MODE_VARIABLE}={AddressPolicy.TEST_MODE_CONSENT} to use it, or unset it"
             )
+        resolver = _resolver(env.get(cls.RESOLVER_VARIABLE, "").strip())
+        if resolver is not None and test_hosts:
+            raise SettingError(f"{cls.RESOLVER_VARIABLE} and {cls.TEST_HOSTS_VARIABLE} both replace DNS: set one")
         return cls(
             host=env.get("INFRACALC_EGRESS_PROXY_HOST", "127.0.0.1"),
             port=_integer(env, "INFRACALC_EGRESS_PROXY_PORT", 3128, minimum=0, maximum=65535),
@@ -131,6 +179,18 @@ class ProxySettings:
             max_tunnels_per_bubble=_integer(
                 env, "INFRACALC_EGRESS_MAX_TUNNELS_PER_BUBBLE", 64, minimum=1, maximum=100_000
             ),
+            max_connections=_integer(env, "INFRACALC_EGRESS_MAX_CONNECTIONS", 4096, minimum=1, maximum=1_000_000),
+            connection_rate=_number(env, "INFRACALC_EGRESS_CONNECTION_RATE", 2000.0, minimum=0.1, maximum=1_000_000),
+            connection_burst=_integer(env, "INFRACALC_EGRESS_CONNECTION_BURST", 4000, minimum=1, maximum=1_000_000),
+            bubble_connection_rate=_number(
+                env, "INFRACALC_EGRESS_BUBBLE_CONNECTION_RATE", 100.0, minimum=0.1, maximum=1_000_000
+            ),
+            bubble_connection_burst=_integer(
+                env, "INFRACALC_EGRESS_BUBBLE_CONNECTION_BURST", 200, minimum=1, maximum=1_000_000
+            ),
+            max_unauthenticated_per_source=_integer(
+                env, "INFRACALC_EGRESS_MAX_UNAUTHENTICATED_PER_SOURCE", 64, minimum=1, maximum=1_000_000
+            ),
             decision_cache_seconds=_number(
                 env,
                 "INFRACALC_EGRESS_DECISION_CACHE_SECONDS",
@@ -143,7 +203,11 @@ class ProxySettings:
             ),
             audit_grace_seconds=_number(env, "INFRACALC_EGRESS_AUDIT_GRACE_SECONDS", 10.0, minimum=0.1, maximum=600),
             audit_queue_size=_integer(env, "INFRACALC_EGRESS_AUDIT_QUEUE", 10_000, minimum=10, maximum=10_000_000),
+            refusal_audit_seconds=_number(
+                env, "INFRACALC_EGRESS_REFUSAL_AUDIT_SECONDS", 10.0, minimum=0.1, maximum=3600
+            ),
             opa=OpaSettings.from_env(env),
             addresses=addresses,
             test_hosts=Path(test_hosts) if test_hosts else None,
+            resolver=resolver,
         )

@@ -1,16 +1,18 @@
 """Recording the egress proxy's events: each one in the audit log, and in its bubble's session when it has one.
 
 A batch is recorded whole, in one transaction, or not at all. Each event becomes an audit event
-whose actor is the bubble (``bubble:<id>``) and whose action is ``egress.connection.allow``, ``egress.connection.deny``
-(decisions) or ``egress.connection.close``; the project is the event's own when the service knows
-it, with its current governance. An event naming a bubble without a session (a made-up id that
-got a 407) goes to the audit log only.
+whose actor is the bubble (``bubble:<id>``), or the client's address (``source:<address>``) for
+refusals of clients without valid credentials, and whose action is ``egress.connection.allow``,
+``egress.connection.deny`` (decisions, and refusals before the policy, one by one or counted over
+an interval) or ``egress.connection.close``; the project is the event's own when the service knows
+it, with its current governance. An event naming a bubble without a session goes to the audit log
+only.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -36,7 +38,7 @@ async def record(context: ServiceContext, batch: EgressEventBatch) -> None:
     events = batch.events
     # Only names that can be ids are looked up: a made-up bubble id may hold a NUL, which PostgreSQL
     # refuses even as a query parameter, and is no session's id anyway.
-    bubbles = {event.bubble for event in events if event.bubble.isprintable()}
+    bubbles = {event.bubble for event in events if event.bubble is not None and event.bubble.isprintable()}
     projects = {event.project for event in events if event.project is not None and event.project.isprintable()}
     async with context.sessions() as session, session.begin():
         owners = await _governance(session, projects)
@@ -47,10 +49,10 @@ async def record(context: ServiceContext, batch: EgressEventBatch) -> None:
             action = action_of(event)
             known_project = event.project if event.project in owners else None
             details = details_of(event, keep_project=known_project is None)
-            actor, exact = _actor(event.bubble)
+            actor, exact = _actor(event)
             if not exact:
-                details["bubble"] = event.bubble
-            if event.bubble in recorded:
+                details["bubble" if event.bubble is not None else "source"] = event.bubble or event.source
+            if event.bubble is not None and event.bubble in recorded:
                 timelines[event.bubble].append(
                     sessions.NewEvent(event.at, SOURCE, action, summary=summary_of(event), details=details)
                 )
@@ -86,10 +88,10 @@ async def _recorded_sessions(session: AsyncSession, ids: set[str]) -> set[str]:
 
 
 def action_of(event: EgressEvent) -> str:
-    """The audit action of ``event``: ``egress.connection.allow``, ``.deny`` or ``.close``."""
+    """The audit action of ``event``: ``egress.connection.allow``, ``.deny`` (refusals too) or ``.close``."""
     if event.kind == "tunnel_closed":
         return "egress.connection.close"
-    return "egress.connection.allow" if event.allow else "egress.connection.deny"
+    return "egress.connection.allow" if event.kind == "decision" and event.allow else "egress.connection.deny"
 
 
 def details_of(event: EgressEvent, *, keep_project: bool) -> dict[str, Any]:
@@ -100,15 +102,20 @@ def details_of(event: EgressEvent, *, keep_project: bool) -> dict[str, Any]:
     """
     details: dict[str, Any] = {
         "kind": event.kind,
-        "at": event.at.astimezone(UTC).isoformat(timespec="microseconds"),
+        "at": _time(event.at),
+        "reason": event.reason,
+    }
+    if event.kind != "tunnel_closed":
+        details["allow"] = event.allow and event.kind == "decision"
+    optional = {
         "scheme": event.scheme,
         "host": event.host,
         "port": event.port,
-        "reason": event.reason,
-    }
-    if event.kind == "decision":
-        details["allow"] = event.allow
-    optional = {
+        "source": event.source,
+        "label": event.label,
+        "status": event.status,
+        "count": event.count,
+        "until": None if event.until is None else _time(event.until),
         "project": event.project if keep_project else None,
         "method": event.method,
         "path": event.path,
@@ -122,9 +129,18 @@ def details_of(event: EgressEvent, *, keep_project: bool) -> dict[str, Any]:
     return details
 
 
+def _time(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
 def summary_of(event: EgressEvent) -> str:
     """One line for a session's timeline."""
-    target = f"[{event.host}]:{event.port}" if ":" in event.host else f"{event.host}:{event.port}"
+    host = event.host or "?"
+    target = f"[{host}]:{event.port}" if ":" in host else f"{host}:{event.port}"
+    if event.kind == "refusal":
+        return f"refused before any decision ({event.status} {event.label}): {event.reason}"
+    if event.kind == "refusals":
+        return f"{event.count} connections refused ({event.status} {event.label}): {event.reason}"
     if event.kind == "tunnel_closed":
         what = "tunnel" if event.scheme == "connect" else "connection"
         sizes = f"{event.bytes_up or 0} bytes up, {event.bytes_down or 0} down"
@@ -138,12 +154,13 @@ def summary_of(event: EgressEvent) -> str:
     return f"{'allowed' if event.allow else 'denied'} {request}{rule}: {event.reason}"
 
 
-def _actor(bubble: str) -> tuple[str, bool]:
-    """``bubble:<id>``, and whether that is the id exactly.
+def _actor(event: EgressEvent) -> tuple[str, bool]:
+    """``bubble:<id>`` (or ``source:<address>`` for a client refused without valid credentials), and whether exact.
 
     The id comes from the credentials a bubble sent, which may be made up: control characters are
     escaped (PostgreSQL stores no NUL) and the name is cut to the column's length; the exact id then
     goes into the details.
     """
-    actor = f"bubble:{sessions.one_line(bubble)}"[:NAME_LENGTH]
-    return actor, actor == f"bubble:{bubble}"
+    kind, name = ("bubble", event.bubble) if event.bubble is not None else ("source", event.source or "")
+    actor = f"{kind}:{sessions.one_line(name)}"[:NAME_LENGTH]
+    return actor, actor == f"{kind}:{name}"

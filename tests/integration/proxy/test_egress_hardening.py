@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import psutil
 
-from tests.fixtures.egress import EgressData, EgressProxyProcess, ProxyUnderTest
+from infracalc.identity import bubble_tokens
+from tests.fixtures.egress import BubbleLogin, EgressData, EgressProxyProcess, ProxyUnderTest
 from tests.support.netns import Bubble, Lab
 
 #: Sends raw requests from inside a namespace; prints, per request, the answer (base64) on one line.
@@ -192,3 +197,241 @@ def test_plain_http_ends_when_the_bubble_closes_before_the_answer(
     assert proxy.metric("infracalc_egress_open_connections") == 0
     closed = egress_proxy.sink.wait_for(lambda event: event["kind"] == "tunnel_closed")
     assert closed[0]["reason"] == "closed"
+
+
+def test_every_refusal_is_audited_as_the_bubble_or_counted_by_source(
+    lab: Lab, egress_proxy: ProxyUnderTest, egress_data: EgressData
+) -> None:
+    proxy = egress_proxy.another({"INFRACALC_EGRESS_REFUSAL_AUDIT_SECONDS": "0.3"})
+    egress_data.allow("api.allowed.test", [443])
+    login = egress_data.add_bubble()
+    stranger = bubble_tokens.mint()  # well formed, never registered
+    auth = basic(login.bubble_id, login.token)
+    bubble = lab.bubbles[0]
+    answers = raw(
+        bubble,
+        proxy,
+        # Valid credentials: refused before the policy, as the bubble.
+        b"CONNECT 0xa9fea9fe:443 HTTP/1.1\r\n" + auth + b"\r\n",
+        b"POST http://plain.allowed.test/x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n" + auth + b"\r\n",
+        # No valid credentials: counted by source.
+        *[b"CONNECT api.allowed.test:443 HTTP/1.1\r\n" + basic(stranger.bubble_id, login.token) + b"\r\n"] * 2,
+        b"CONNECT api.allowed.test:443 HTTP/1.1\r\n\r\n",
+        *[b"CONNECT api.allowed.test:443 HTTP/1.1\r\n" + basic(stranger.bubble_id, stranger.token) + b"\r\n"] * 2,
+        *[b"GET /\r\n\r\n"] * 2,
+        b"CONNECT 0xa9fea9fe:443 HTTP/1.1\r\n" + basic(stranger.bubble_id, stranger.token) + b"\r\n",
+    )
+    assert [answer[9:12] for answer in answers] == [b"400", b"411", *[b"407"] * 5, b"400", b"400", b"400"]
+    sink = egress_proxy.sink
+    as_bubble = sink.wait_for(lambda event: event["kind"] == "refusal")
+    assert [(event["label"], event["status"]) for event in as_bubble] == [("bad_host", 400), ("chunked_body", 411)]
+    assert {(event["bubble"], event["project"], event["source"]) for event in as_bubble} == {
+        (login.bubble_id, egress_data.project, bubble.address)
+    }
+
+    def counted() -> list[dict[str, Any]]:
+        # (The proxies' readiness checks, from the root namespace, are counted too: under their source.)
+        return [event for event in sink.events if event["kind"] == "refusals" and event["source"] != "127.0.0.1"]
+
+    wait_until(lambda: sum(event["count"] for event in counted()) >= 8, timeout=3)
+    counts: dict[tuple[str, int], int] = {}
+    for event in counted():
+        assert (event["source"], event.get("bubble"), event["allow"]) == (bubble.address, None, False)
+        assert event["at"] <= event["until"]
+        counts[event["label"], event["status"]] = counts.get((event["label"], event["status"]), 0) + event["count"]
+    assert counts == {
+        ("proxy_auth", 407): 3,
+        ("unauthenticated", 407): 2,
+        ("malformed_request", 400): 2,
+        ("bad_host", 400): 1,
+    }
+    # Nothing counted twice: the refusals reported are exactly the refusals made.
+    assert sum(counts.values()) + len(as_bubble) == len(answers)
+
+
+#: Opens ``hold`` connections that send half a request head and wait, then sends ``final`` on one more;
+#: prints the proxy's answer to it (base64), then keeps the held ones until its stdin closes.
+_HOLDER = """
+import base64, socket, sys
+host, port, hold, final = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), base64.b64decode(sys.argv[4])
+held = [socket.create_connection((host, port), timeout=5) for _ in range(hold)]
+for connection in held:
+    connection.sendall(b"CONNECT api.allowed.test:443 HTTP/1.1\\r\\n")
+last = socket.create_connection((host, port), timeout=5)
+last.sendall(final)
+received = b""
+try:
+    while chunk := last.recv(65536):
+        received += chunk
+except OSError:
+    pass
+print(base64.b64encode(received).decode(), flush=True)
+sys.stdin.read()
+"""
+
+
+def hold_then_send(bubble: Bubble, proxy: EgressProxyProcess, hold: int, final: bytes) -> tuple[bytes, Any]:
+    """From ``bubble``: ``hold`` connections that never finish their head, then ``final``; its answer and the holder."""
+    process = bubble.namespace.popen(
+        [sys.executable, "-c", _HOLDER, bubble.root_address, str(proxy.port), str(hold), base64.b64encode(final)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    return base64.b64decode(process.stdout.readline()), process
+
+
+def tunnel_bubble(egress_data: EgressData, username: str = "alice") -> tuple[BubbleLogin, bytes]:
+    """A bubble allowed to api.allowed.test:443, and its CONNECT request (head)."""
+    egress_data.allow("api.allowed.test", [443])
+    login = egress_data.add_bubble(username)
+    return login, b"CONNECT api.allowed.test:443 HTTP/1.1\r\n" + basic(login.bubble_id, login.token) + b"\r\n"
+
+
+def test_connections_are_capped_overall_and_per_source_before_authentication(
+    lab: Lab, egress_proxy: ProxyUnderTest, egress_data: EgressData
+) -> None:
+    _, request = tunnel_bubble(egress_data)
+    capped = egress_proxy.another(
+        {"INFRACALC_EGRESS_MAX_CONNECTIONS": "3", "INFRACALC_EGRESS_REFUSAL_AUDIT_SECONDS": "0.2"}
+    )
+    answer, holder = hold_then_send(lab.bubbles[0], capped, 3, request)
+    try:
+        assert answer.startswith(b"HTTP/1.1 503 "), answer
+        assert b"\r\nRetry-After: 1\r\n" in answer
+        assert capped.metric("infracalc_egress_accepted_connections") == 3
+        assert capped.metric("infracalc_egress_refusals_total", reason="connection_limit") == 1
+    finally:
+        holder.communicate(timeout=10)
+    wait_until(lambda: capped.metric("infracalc_egress_accepted_connections") == 0, timeout=3)
+    assert raw(lab.bubbles[0], capped, request, hold=0.5)[0].startswith(b"HTTP/1.1 200 ")
+
+    careful = egress_proxy.another({"INFRACALC_EGRESS_MAX_UNAUTHENTICATED_PER_SOURCE": "2"})
+    answer, holder = hold_then_send(lab.bubbles[0], careful, 2, request)
+    try:
+        assert answer.startswith(b"HTTP/1.1 429 "), answer
+        assert b"not authenticated yet" in answer
+        assert careful.metric("infracalc_egress_unauthenticated_connections") == 2
+        # Another source is not held back by this one's.
+        other = lab.bubbles[1]
+        assert raw(other, careful, request, hold=0.5)[0].startswith(b"HTTP/1.1 200 ")
+    finally:
+        holder.communicate(timeout=10)
+    assert careful.metric("infracalc_egress_refusals_total", reason="unauthenticated_limit") == 1
+    counted = egress_proxy.sink.wait_for(
+        lambda event: event["kind"] == "refusals" and event["label"] in ("connection_limit", "unauthenticated_limit")
+    )
+    assert {(event["label"], event["status"], event["source"]) for event in counted} >= {
+        ("connection_limit", 503, lab.bubbles[0].address)
+    }
+
+
+def test_new_connections_are_rate_limited_overall_and_per_bubble(
+    lab: Lab, egress_proxy: ProxyUnderTest, egress_data: EgressData
+) -> None:
+    login, request = tunnel_bubble(egress_data)
+    slow = egress_proxy.another(
+        {
+            "INFRACALC_EGRESS_BUBBLE_CONNECTION_RATE": "0.2",
+            "INFRACALC_EGRESS_BUBBLE_CONNECTION_BURST": "3",
+            "INFRACALC_EGRESS_REFUSAL_AUDIT_SECONDS": "0.2",
+        }
+    )
+    answers = raw(lab.bubbles[0], slow, *[request] * 5, hold=0.3)
+    assert [answer[9:12] for answer in answers] == [b"200", b"200", b"200", b"429", b"429"]
+    assert b"\r\nRetry-After: " in answers[3]
+    assert int(answers[3].split(b"\r\nRetry-After: ")[1].split(b"\r\n")[0]) >= 1
+    assert slow.metric("infracalc_egress_refusals_total", reason="bubble_rate") == 2
+    counted = egress_proxy.sink.wait_for(lambda event: event["kind"] == "refusals" and event["label"] == "bubble_rate")
+    assert sum(event["count"] for event in counted) == 2
+    assert {(event["bubble"], event["project"], event["status"]) for event in counted} == {
+        (login.bubble_id, egress_data.project, 429)
+    }
+    # Another bubble has a bucket of its own.
+    other = egress_data.add_bubble("bruno")
+    other_request = b"CONNECT api.allowed.test:443 HTTP/1.1\r\n" + basic(other.bubble_id, other.token) + b"\r\n"
+    assert raw(lab.bubbles[1], slow, other_request, hold=0.3)[0].startswith(b"HTTP/1.1 200 ")
+
+    # Overall: whoever connects (the proxy's own readiness check took a token or two).
+    busy = egress_proxy.another({"INFRACALC_EGRESS_CONNECTION_RATE": "0.1", "INFRACALC_EGRESS_CONNECTION_BURST": "4"})
+    statuses = [answer[9:12] for answer in raw(lab.bubbles[0], busy, *[request] * 6, hold=0.3)]
+    assert statuses[-1] == b"429"
+    assert statuses == sorted(statuses, key=lambda status: status == b"429")  # served, then refused
+    assert busy.metric("infracalc_egress_refusals_total", reason="connection_rate") == statuses.count(b"429")
+
+
+def test_the_operators_deny_lists_are_checked_after_resolution(
+    lab: Lab, egress_proxy: ProxyUnderTest, egress_data: EgressData
+) -> None:
+    strict = egress_proxy.another(
+        {
+            "INFRACALC_EGRESS_DENY_RANGES": "10.231.200.0/30:443",
+            "INFRACALC_EGRESS_DENY_ADDRESSES": "10.231.200.3",
+        }
+    )
+    egress_data.allow("allowed.test", [80, 443], wildcard=True)
+    egress_data.allow("10.231.200.2", [443])
+    login = egress_data.add_bubble()
+    bubble = lab.bubbles[0]
+    proxy = strict.url(login, bubble)
+    tls = bubble.namespace.http_get("https://api.allowed.test/anything", proxy=proxy, cafile=lab.ca_path)
+    assert tls.status == 403
+    assert "10.231.200.2 is on the operator's deny list (10.231.200.0/30 port 443)" in tls.text
+    literal = bubble.namespace.http_get("https://10.231.200.2/anything", proxy=proxy, cafile=lab.ca_path)
+    assert literal.status == 403
+    assert "deny list" in literal.text
+    plain = bubble.namespace.http_get("http://plain.allowed.test/anything", proxy=proxy)
+    assert plain.status == 200  # the same address on another port
+    other = bubble.namespace.http_get("http://second.allowed.test/anything", proxy=proxy)
+    assert other.status == 403
+    assert "10.231.200.3 is on the operator's deny list (10.231.200.3/32)" in other.text
+    assert strict.metric("infracalc_egress_decisions_total", result="deny", reason="address_denied") == 3
+
+
+def test_the_proxy_dials_exactly_the_address_its_resolver_answered_and_it_checked(
+    lab: Lab, egress_proxy: ProxyUnderTest, egress_data: EgressData, tmp_path: Path
+) -> None:
+    upstream_a, upstream_b = lab.upstreams["upstream-a"].address, lab.upstreams["upstream-b"].address
+    queries = tmp_path / "dns-queries.log"
+    with queries.open("w") as log:
+        server = lab.external.namespace.popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.support.dns_server",
+                "--listen",
+                f"{upstream_a}:53",
+                "--name",
+                f"rebind.allowed.test={upstream_a},127.0.0.1,{upstream_b}",
+                "--exit-on-stdin-eof",
+            ],
+            stdin=subprocess.PIPE,
+            stdout=log,
+        )
+    try:
+        wait_until(lambda: queries.read_text().startswith("ready"), timeout=10)
+        resolving = egress_proxy.another(
+            {
+                "INFRACALC_EGRESS_RESOLVER": f"{upstream_a}:53",
+                "INFRACALC_EGRESS_TEST_HOSTS": "",
+                "INFRACALC_EGRESS_DECISION_CACHE_SECONDS": "1",
+            }
+        )
+        egress_data.allow("rebind.allowed.test", [443])
+        login = egress_data.add_bubble()
+        bubble = lab.bubbles[0]
+        proxy = resolving.url(login, bubble)
+        url = "https://rebind.allowed.test/anything"
+        results = [bubble.namespace.http_get(url, proxy=proxy, cafile=lab.ca_path) for _ in range(3)]
+    finally:
+        server.communicate(timeout=10)
+    assert [result.status for result in results] == [200, 403, 200]
+    assert [results[0].json()["server"], results[2].json()["server"]] == ["upstream-a", "upstream-b"]
+    assert "127.0.0.1 is loopback" in results[1].text
+    answered = [line.split()[2] for line in queries.read_text().splitlines() if line.startswith("A ")]
+    assert answered == [upstream_a, "127.0.0.1", upstream_b]  # one query per connection
+    decisions = egress_proxy.sink.wait_for(
+        lambda event: event["kind"] == "decision" and event["host"] == "rebind.allowed.test" and event["allow"]
+    )
+    assert [event["address"] for event in decisions] == [upstream_a, upstream_b]

@@ -222,6 +222,63 @@ async def test_an_unknown_bubble_goes_to_the_audit_log_only(service: ServiceUnde
     assert missing.status_code == 404
 
 
+async def test_refusals_before_the_policy_are_recorded_as_the_bubble_or_the_source(
+    service: ServiceUnderTest, people: People
+) -> None:
+    bubble_id = await start_bubble(service, people)
+    refused = EgressEvent(
+        kind="refusal",
+        at=at(5),
+        bubble=bubble_id,
+        source="10.231.1.2",
+        project="cohort",
+        allow=False,
+        label="bad_host",
+        status=400,
+        reason="'0xa9fea9fe' is not a host name",
+    )
+    counted = EgressEvent(
+        kind="refusals",
+        at=at(6),
+        until=at(9),
+        source="10.231.1.2",
+        allow=False,
+        label="proxy_auth",
+        status=407,
+        count=3,
+        reason="the proxy credentials are not a bubble id and its bubble token",
+    )
+    limited = msgspec.structs.replace(counted, source=None, bubble=bubble_id, project="cohort", label="bubble_rate")
+    answer = await post_events(service, body([refused, counted, limited]), service.proxy_headers())
+    assert answer.status_code == 204, answer.text
+    as_bubble = await audit(service, people, f"actor=bubble:{bubble_id}")
+    assert [(event["action"], event["details"]["kind"]) for event in as_bubble] == [
+        ("egress.connection.deny", "refusal"),
+        ("egress.connection.deny", "refusals"),
+    ]
+    assert as_bubble[0]["project_id"] == "cohort"
+    assert as_bubble[0]["details"] | {"at": None} == {
+        "kind": "refusal",
+        "at": None,
+        "allow": False,
+        "source": "10.231.1.2",
+        "label": "bad_host",
+        "status": 400,
+        "reason": "'0xa9fea9fe' is not a host name",
+    }
+    (by_source,) = await audit(service, people, "actor=source:10.231.1.2")
+    assert by_source["action"] == "egress.connection.deny"
+    assert (by_source["details"]["count"], by_source["details"]["label"]) == (3, "proxy_auth")
+    assert by_source["details"]["until"] == at(9)
+    timeline = await service.client.get(f"/api/v1/sessions/{bubble_id}", headers=people.headers("staff"))
+    assert timeline.status_code == 200, timeline.text
+    summaries = [event["summary"] for event in timeline.json()["events"] if event["source"] == "proxy"]
+    assert summaries == [
+        "refused before any decision (400 bad_host): '0xa9fea9fe' is not a host name",
+        "3 connections refused (407 bubble_rate): the proxy credentials are not a bubble id and its bubble token",
+    ]
+
+
 async def test_a_project_unknown_to_the_service_is_kept_in_the_details(
     service: ServiceUnderTest, people: People
 ) -> None:

@@ -379,3 +379,46 @@ def test_importing_the_egress_package_loads_no_web_framework() -> None:
     code = f"import sys, infracalc.egress; print(sorted(m for m in {frameworks} if m in sys.modules))"
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert loaded == "[]"
+
+
+def test_the_operators_deny_list_wins_over_everything_with_or_without_a_port() -> None:
+    policy = AddressPolicy.from_env(
+        {
+            "INFRACALC_EGRESS_DENY_RANGES": "198.51.100.0/24:443, [2001:db8::/32]",
+            "INFRACALC_EGRESS_DENY_ADDRESSES": "93.184.216.34 10.231.200.3:8443",
+            "INFRACALC_EGRESS_TEST_MODE": AddressPolicy.TEST_MODE_CONSENT,
+            "INFRACALC_EGRESS_TEST_ALLOW_RANGES": "10.231.200.0/24",
+        }
+    )
+    public = ip_address("93.184.216.34")
+    assert not policy.check(public, 443).allowed
+    assert policy.check(public, 443).operator_denied
+    expected = "93.184.216.34 is on the operator's deny list (93.184.216.34/32): refused"
+    assert policy.check(public, 443).reason == expected
+    assert not policy.check(ip_address("198.51.100.7"), 443).allowed
+    assert "198.51.100.0/24 port 443" in policy.check(ip_address("198.51.100.7"), 443).reason
+    assert not policy.check(ip_address("198.51.100.7"), 80).operator_denied  # another port: its own class decides
+    assert policy.check(ip_address("2001:db8::1"), 80).operator_denied
+    # Even a test-only allow range does not lift the deny list.
+    assert not policy.check(ip_address("10.231.200.3"), 8443).allowed
+    assert policy.check(ip_address("10.231.200.3"), 443).allowed
+    assert policy.check(ip_address("8.8.8.8"), 443).allowed
+    with pytest.raises(AddressRefused, match="deny list"):
+        choose([ip_address("8.8.8.8"), public], policy, 443)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("INFRACALC_EGRESS_DENY_RANGES", "198.51.100.1/24"),  # host bits set
+        ("INFRACALC_EGRESS_DENY_RANGES", "198.51.100.0/24:0"),
+        ("INFRACALC_EGRESS_DENY_RANGES", "198.51.100.0/24:https"),
+        ("INFRACALC_EGRESS_DENY_RANGES", "[2001:db8::/32"),
+        ("INFRACALC_EGRESS_DENY_RANGES", "example.org"),
+        ("INFRACALC_EGRESS_DENY_ADDRESSES", "198.51.100.0/24"),  # a network where an address is expected
+        ("INFRACALC_EGRESS_DENY_ADDRESSES", "198.51.100.7:70000"),
+    ],
+)
+def test_a_malformed_deny_entry_stops_the_start(variable: str, value: str) -> None:
+    with pytest.raises(EgressConfigError, match=variable):
+        AddressPolicy.from_env({variable: value})

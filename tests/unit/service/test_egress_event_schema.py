@@ -52,6 +52,30 @@ PROXY_EVENTS = [
         allow=False,
         reason="unknown bubble",
     ),
+    # Refused before the policy, the bubble's credentials being valid.
+    ProxyEvent(
+        kind="refusal",
+        at=now_text(),
+        bubble="0123456789abcdef",
+        source="10.0.0.2",
+        project="cohort",
+        allow=False,
+        label="bad_host",
+        status=400,
+        reason="'0xa9fea9fe' is not a host name",
+    ),
+    # Refusals of a client without valid credentials, counted over an interval.
+    ProxyEvent(
+        kind="refusals",
+        at=now_text(),
+        until=now_text(),
+        source="2001:db8::7",
+        allow=False,
+        label="proxy_auth",
+        status=407,
+        count=12,
+        reason="Proxy-Authorization must use the Basic scheme",
+    ),
     # A tunnel's end.
     ProxyEvent(
         kind="tunnel_closed",
@@ -77,21 +101,23 @@ def test_the_two_structs_have_the_same_fields() -> None:
     assert proxy == service
 
 
-@pytest.mark.parametrize("event", PROXY_EVENTS, ids=["allowed", "refused-http", "unknown-bubble", "tunnel-closed"])
+@pytest.mark.parametrize(
+    "event", PROXY_EVENTS, ids=["allowed", "refused-http", "unknown-bubble", "refusal", "refusals", "tunnel-closed"]
+)
 def test_a_proxy_event_decodes_into_the_service_schema(event: ProxyEvent) -> None:
     body = msgspec.json.encode(EventBatch(events=[event]))
     (decoded,) = msgspec.json.decode(body, type=EgressEventBatch).events
     for field in msgspec.structs.fields(ProxyEvent):
         sent, received = getattr(event, field.name), getattr(decoded, field.name)
-        if field.name == "at":
+        if field.name in ("at", "until") and sent is not None:
             assert received.isoformat() == sent
         else:
             assert received == sent, field.name
 
 
 def test_a_full_proxy_batch_decodes() -> None:
-    batch = EventBatch(events=PROXY_EVENTS * 125)  # the proxy's batch: 500 events
-    assert len(msgspec.json.decode(msgspec.json.encode(batch), type=EgressEventBatch).events) == 500
+    batch = EventBatch(events=PROXY_EVENTS * 100)  # more than the proxy's batch: 600 events
+    assert len(msgspec.json.decode(msgspec.json.encode(batch), type=EgressEventBatch).events) == 600
 
 
 def good() -> dict[str, Any]:
@@ -118,6 +144,29 @@ def test_malformed_events_are_refused_naming_the_field(change: dict[str, Any], p
     body = msgspec.json.encode({"events": [{**good(), **change}]})
     with pytest.raises(msgspec.ValidationError, match=re.escape(f"at `{path}`")):
         msgspec.json.decode(body, type=EgressEventBatch)
+
+
+def counted() -> dict[str, Any]:
+    return msgspec.to_builtins(PROXY_EVENTS[4])  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        ({**good(), "bubble": None}, "a decision event names the bubble, the scheme, the host and the port"),
+        ({**good(), "host": None}, "a decision event names the bubble, the scheme, the host and the port"),
+        ({**msgspec.to_builtins(PROXY_EVENTS[3]), "label": None}, "a refusal event names the bubble, the label"),
+        ({**counted(), "bubble": "0123456789abcdef"}, "either the bubble or the source, not both"),
+        ({**counted(), "source": None}, "either the bubble or the source, not both"),
+        ({**counted(), "count": None}, "a refusals event gives the count"),
+        ({**counted(), "until": None}, "a refusals event gives the count"),
+        ({**counted(), "count": 0}, "Expected `int` >= 1"),
+        ({**counted(), "status": 99}, "Expected `int` >= 100"),
+    ],
+)
+def test_each_kind_names_what_it_needs(event: dict[str, Any], message: str) -> None:
+    with pytest.raises(msgspec.ValidationError, match=re.escape(message)):
+        msgspec.json.decode(msgspec.json.encode({"events": [event]}), type=EgressEventBatch)
 
 
 def test_a_batch_holds_one_to_max_events() -> None:
