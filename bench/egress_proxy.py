@@ -58,6 +58,7 @@ import argparse
 import atexit
 import base64
 import contextlib
+import ctypes
 import hashlib
 import http.server
 import json
@@ -97,6 +98,8 @@ CLIENT_ADDRESS = "10.232.0.1"
 UPSTREAM_PORT = 21080
 #: Start of the names of the bench's namespaces (followed by its pid) and of its veth ends.
 NAMESPACE_PREFIX = "icbench"
+#: ``setns(2)``'s flag for a network namespace.
+CLONE_NEWNET = 0x40000000
 #: The name the INFRACALC proxy is asked for, mapped to the upstream by a test hosts file.
 UPSTREAM_NAME = "bench.infracalc.test"
 #: Where the INFRACALC proxy may post its decisions, answered by the bench's sink: one decision a
@@ -566,6 +569,17 @@ def ip(*arguments: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return result
 
 
+def enter_namespace(fd: int) -> None:
+    """Move this process (its only thread that matters: the main one) into the network namespace ``fd``.
+
+    ``setns(2)`` through libc: ``os.setns`` exists from Python 3.12 on only.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.setns(fd, CLONE_NEWNET) != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, f"setns: {os.strerror(error)}")
+
+
 def sweep_namespaces() -> None:
     """Remove the namespaces of benches whose process is gone (killed before they could clean up)."""
     for line in ip("netns", "list").stdout.splitlines():
@@ -599,10 +613,10 @@ def bench_namespaces() -> Iterator[str]:
             ip("-n", namespace, "link", "set", end, "up")
             ip("-n", namespace, "link", "set", "lo", "up")
         with open(f"/run/netns/{client}") as handle:
-            os.setns(handle.fileno(), os.CLONE_NEWNET)
+            enter_namespace(handle.fileno())
         yield upstream
     finally:
-        os.setns(original, os.CLONE_NEWNET)
+        enter_namespace(original)
         os.close(original)
         for namespace in (client, upstream):
             ip("netns", "del", namespace, check=False)

@@ -7,11 +7,14 @@ well-formed answer is a refusal (fail closed).
 
 A decision may be reused for the same bubble, token and request for up to ``cache_seconds`` (one
 at most). When a project's data changes the watcher drops that project's entries at once, so an
-approval or a revocation does not wait for the cache.
+approval or a revocation does not wait for the cache. A decision reused after half its time is
+asked again in the background, so that a bubble's steady stream of connections never waits for
+OPA when its entry expires (the answer replaces the entry unless the data changed meanwhile).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -25,6 +28,8 @@ from infracalc.proxy.wire import ProxyRequest, RequestKind
 PACKAGE, RULE = "infracalc.egress", "connection"
 #: Entries kept at most; the cache is emptied beyond (a burst of distinct requests).
 MAX_ENTRIES = 100_000
+#: The share of ``cache_seconds`` after which a reused decision is asked again in the background.
+REFRESH_AFTER = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +119,8 @@ class DecisionSource:
         self.cache_seconds = cache_seconds
         self.clock = clock
         self._cache: dict[_Key, tuple[float, EgressDecision]] = {}
+        self._refreshing: dict[_Key, asyncio.Task[None]] = {}
+        self._generation = 0  # bumped by forget(): a refresh asked before it is not kept
 
     async def decide(self, payload: dict[str, Any], *, fresh: bool = False) -> EgressDecision:
         """The decision for ``payload`` (see :func:`policy_input`); ``fresh`` skips the cache."""
@@ -122,6 +129,9 @@ class DecisionSource:
         if not fresh and self.cache_seconds > 0:
             cached = self._cache.get(key)
             if cached is not None and now - cached[0] < self.cache_seconds:
+                if now - cached[0] >= self.cache_seconds * REFRESH_AFTER and key not in self._refreshing:
+                    task = asyncio.get_running_loop().create_task(self._refresh(key, payload))
+                    self._refreshing[key] = task
                 return cached[1]
         try:
             decision = EgressDecision.from_result(await self.policy.query(PACKAGE, RULE, payload))
@@ -136,9 +146,22 @@ class DecisionSource:
             self._cache[key] = (now, decision)
         return decision
 
+    async def _refresh(self, key: _Key, payload: dict[str, Any]) -> None:
+        """Ask again about ``payload`` and keep the answer under ``key``, unless the data changed meanwhile."""
+        asked_at, generation = self.clock(), self._generation
+        try:
+            decision = EgressDecision.from_result(await self.policy.query(PACKAGE, RULE, payload))
+        except PolicyUnavailable:
+            return  # the entry expires as usual; the next connection asks itself
+        finally:
+            self._refreshing.pop(key, None)
+        if generation == self._generation and key in self._cache:
+            self._cache[key] = (asked_at, decision)
+
     def forget(self, projects: Iterable[str]) -> None:
         """Drop the cached decisions of bubbles of ``projects`` (their data changed), and any unauthenticated ones."""
         changed = set(projects)
+        self._generation += 1
         for key, (_, decision) in list(self._cache.items()):
             if decision.project is None or decision.project in changed:
                 del self._cache[key]

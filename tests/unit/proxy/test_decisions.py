@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -71,10 +72,10 @@ async def test_a_decision_is_reused_for_at_most_the_cache_time_and_forgotten_on_
     policy = Policy(ALLOW, ALLOW, ALLOW, ALLOW)
     source = DecisionSource(policy, cache_seconds=1.0, clock=lambda: now[0])  # type: ignore[arg-type]
     await source.decide(PAYLOAD)
-    now[0] += 0.9
+    now[0] += 0.4
     await source.decide(PAYLOAD)
     assert policy.asked == 1
-    now[0] += 0.2
+    now[0] += 0.7
     await source.decide(PAYLOAD)
     assert policy.asked == 2
     source.forget({"weather"})
@@ -82,6 +83,30 @@ async def test_a_decision_is_reused_for_at_most_the_cache_time_and_forgotten_on_
     assert policy.asked == 3
     await source.decide(PAYLOAD, fresh=True)
     assert policy.asked == 4
+
+
+async def test_a_decision_reused_after_half_its_time_is_asked_again_in_the_background() -> None:
+    now = [100.0]
+    denied = {**ALLOW, "allow": False, "reason": "revoked"}
+    policy = Policy(ALLOW, denied, ALLOW, denied)
+    source = DecisionSource(policy, cache_seconds=1.0, clock=lambda: now[0])  # type: ignore[arg-type]
+    await source.decide(PAYLOAD)
+    now[0] += 0.6
+    assert (await source.decide(PAYLOAD)).allow  # the cached one, at once
+    assert (await source.decide(PAYLOAD)).allow  # one refresh at a time
+    await asyncio.sleep(0)  # the refresh runs
+    assert policy.asked == 2
+    now[0] += 0.6  # the first answer would have expired; the second, asked at 100.6, has not
+    assert not (await source.decide(PAYLOAD)).allow
+    await asyncio.sleep(0)
+    assert policy.asked == 3
+    # A refresh whose answer arrives after the project's data changed is not kept.
+    now[0] += 0.6
+    assert (await source.decide(PAYLOAD)).allow
+    source.forget({"weather"})
+    await asyncio.sleep(0)
+    assert policy.asked == 4
+    assert source._cache == {}
 
 
 async def test_opa_unavailable_is_a_refusal_that_is_not_cached() -> None:
