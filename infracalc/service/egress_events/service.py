@@ -11,6 +11,7 @@ only.
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +28,8 @@ from infracalc.service.egress_events.schemas import EgressEvent, EgressEventBatc
 
 #: The source of these events in a session's timeline.
 SOURCE = "proxy"
+#: Audit events added at most between two turns of the event loop while a batch is recorded.
+AUDIT_SLICE = 50
 
 
 async def record(context: ServiceContext, batch: EgressEventBatch) -> None:
@@ -67,8 +70,12 @@ async def record(context: ServiceContext, batch: EgressEventBatch) -> None:
             )
         for session_id, new_events in timelines.items():
             await sessions.append_events(session, session_id, new_events)
-        # Last, so that the head of the log is locked as briefly as possible.
-        await context.audit_log.append_many(session, entries)
+        # Last, so that the head of the log is locked as briefly as possible; in slices, with the
+        # event loop free in between, so that a person's request arriving meanwhile is served within
+        # one slice's work rather than after the whole batch's (the batch stays one transaction).
+        for start in range(0, len(entries), AUDIT_SLICE):
+            await context.audit_log.append_many(session, entries[start : start + AUDIT_SLICE])
+            await asyncio.sleep(0)
         await context.audit_log.maybe_checkpoint(session)
 
 
