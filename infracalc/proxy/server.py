@@ -281,7 +281,10 @@ class EgressProxy:
             await self._answer(client, refusal.status, refusal.reason, refusal.retry_after)
         except Exception:
             logger.exception("unexpected error while handling a connection")
-            await self._answer(client, 502, "the proxy failed to handle this request")
+            reason = "the proxy failed to handle this request"
+            self.metrics.labelled(self.metrics.refusals, "internal_error").inc()
+            self.refusals.count("internal_error", 502, reason, source=connection.source)
+            await self._answer(client, 502, reason)
         finally:
             with contextlib.suppress(OSError):
                 client.close()
