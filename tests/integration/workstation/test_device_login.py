@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -25,7 +25,15 @@ import requests
 
 from infracalc.identity.realm import REALM_NAME
 from infracalc.identity.tokens import TokenVerifier
-from infracalc.workstation import CredentialStore, Realm, SecondFactorNotUsed, sign_in
+from infracalc.workstation import (
+    CredentialStore,
+    DeviceAuthorization,
+    LoginFailed,
+    Realm,
+    SecondFactorNotUsed,
+    device_grant,
+    sign_in,
+)
 from tests.fixtures.keycloak import KeycloakServer
 from tests.fixtures.live_service import LiveService
 from tests.fixtures.service import People
@@ -151,69 +159,147 @@ def test_a_password_without_the_one_time_code_gets_no_token(
     assert not (config_home / "infracalc").exists()
 
 
-@pytest.fixture
-def client_without_level(keycloak: KeycloakServer) -> Iterator[str]:
-    """A device-grant client like ``infracalc-cli`` but on the realm's browser flow: its logins end at acr pwd.
+DeviceClient = Callable[..., str]
 
-    Keycloak passes no requested level to a device login; on the shared browser flow the one-time code is
-    still asked, but the level reached is pwd. This is the case the command's own check must refuse.
+
+@pytest.fixture
+def device_client(keycloak: KeycloakServer) -> Iterator[DeviceClient]:
+    """Makes public device-grant clients with the given attributes (removed after the test); returns their ids.
+
+    Unlike ``infracalc-cli`` they use the realm's browser flow. Keycloak passes no requested level to a
+    device login; on that flow the one-time code is still asked, but the level reached is pwd: the
+    case the command's own check must refuse.
     """
-    client_id = f"cli-without-level-{secrets.token_hex(3)}"
-    created = keycloak.admin(
-        "POST",
-        "/clients",
-        json={
-            "clientId": client_id,
-            "publicClient": True,
-            "standardFlowEnabled": False,
-            "directAccessGrantsEnabled": False,
-            "attributes": {"oauth2.device.authorization.grant.enabled": "true"},
-            "protocolMappers": [
-                {
-                    "name": "audience infracalc-api",
-                    "protocol": "openid-connect",
-                    "protocolMapper": "oidc-audience-mapper",
-                    "config": {"included.client.audience": "infracalc-api", "access.token.claim": "true"},
-                }
-            ],
-        },
-    )
-    assert created.status_code == 201, created.text
-    client_uuid = created.headers["Location"].rsplit("/", 1)[-1]
+    made: list[str] = []
+
+    def make(**attributes: str) -> str:
+        client_id = f"cli-test-{secrets.token_hex(3)}"
+        created = keycloak.admin(
+            "POST",
+            "/clients",
+            json={
+                "clientId": client_id,
+                "publicClient": True,
+                "standardFlowEnabled": False,
+                "directAccessGrantsEnabled": False,
+                "attributes": {"oauth2.device.authorization.grant.enabled": "true", **attributes},
+                "protocolMappers": [
+                    {
+                        "name": "audience infracalc-api",
+                        "protocol": "openid-connect",
+                        "protocolMapper": "oidc-audience-mapper",
+                        "config": {"included.client.audience": "infracalc-api", "access.token.claim": "true"},
+                    }
+                ],
+            },
+        )
+        assert created.status_code == 201, created.text
+        made.append(created.headers["Location"].rsplit("/", 1)[-1])
+        return client_id
+
     try:
-        yield client_id
+        yield make
     finally:
-        keycloak.admin("DELETE", f"/clients/{client_uuid}")
+        for client_uuid in made:
+            keycloak.admin("DELETE", f"/clients/{client_uuid}")
+
+
+Show = Callable[[DeviceAuthorization], None]
+
+
+class InThread:
+    """A device login running in a thread, as ``infracalc login`` runs it; what it showed, how it ended.
+
+    ``login`` gets a ``show`` to call with the device authorization (as :func:`sign_in` takes one).
+    """
+
+    def __init__(self, login: Callable[[Show], object]) -> None:
+        self.shown: list[DeviceAuthorization] = []
+        self.outcome: list[BaseException | None] = []
+        self._thread = threading.Thread(target=self._run, args=(login,), daemon=True)
+        self._thread.start()
+
+    def _run(self, login: Callable[[Show], object]) -> None:
+        try:
+            login(self.shown.append)
+        except BaseException as error:  # noqa: BLE001 - handed to the test thread
+            self.outcome.append(error)
+        else:
+            self.outcome.append(None)
+
+    def url(self) -> str:
+        deadline = time.monotonic() + 60
+        while not self.shown and time.monotonic() < deadline:
+            time.sleep(0.2)
+        return self.shown[0].verification_uri_complete
+
+    def result(self, timeout: float = 120) -> BaseException | None:
+        self._thread.join(timeout=timeout)
+        assert len(self.outcome) == 1, "the sign-in did not end"
+        return self.outcome[0]
+
+
+def test_refusing_on_keycloaks_consent_page_ends_the_login_with_nothing_kept(
+    keycloak: KeycloakServer, tmp_path: Path
+) -> None:
+    account = keycloak.add_account("cli-consent-refused")
+    config_home = tmp_path / "config"
+    login = CliLogin.start(keycloak.base_url, config_home)
+    browser = DeviceBrowser()
+    page = browser.submit(
+        browser.open(login.verification_url()),
+        "kc-form-login",
+        {"username": account.username, "password": account.password},
+    )
+    page = browser.submit(page, "kc-otp-login-form", {"otp": account.totp().now()})
+    assert page.is_consent, page.keycloak.describe()
+
+    browser.consent(page, accept=False)
+
+    assert login.wait() == 1
+    assert "error: the sign-in was refused at Keycloak's page; nothing was kept" in login.output
+    assert not (config_home / "infracalc").exists()
+
+
+def test_polling_too_fast_is_slowed_down_and_an_expired_code_ends_the_login(
+    keycloak: KeycloakServer, device_client: DeviceClient, tmp_path: Path
+) -> None:
+    client_id = device_client(**{"oauth2.device.code.lifespan": "12", "oauth2.device.polling.interval": "2"})
+    asked: list[float] = []
+
+    def impatient(seconds: float) -> None:
+        asked.append(seconds)
+        time.sleep(0.5)  # polls far more often than Keycloak's interval allows
+
+    realm = Realm(keycloak.base_url, REALM_NAME, client_id=client_id)
+
+    def login(show: Show) -> None:
+        authorization = device_grant.start(realm)
+        show(authorization)
+        device_grant.poll(realm, authorization, sleep=impatient)
+
+    signing = InThread(login)
+    signing.url()
+    ended = signing.result()
+
+    # Each slow_down adds five seconds to the wait asked for (RFC 8628 §3.5); the code then expires.
+    assert asked[:3] == [2, 2, 7], asked
+    assert isinstance(ended, LoginFailed), ended
+    assert "the code expired before the sign-in was completed" in str(ended)
 
 
 def test_a_token_whose_login_did_not_reach_mfa_is_refused_revoked_and_not_kept(
-    keycloak: KeycloakServer, client_without_level: str, tmp_path: Path
+    keycloak: KeycloakServer, device_client: DeviceClient, tmp_path: Path
 ) -> None:
+    client_without_level = device_client()
     account = keycloak.add_account("cli-level-pwd")
     store = CredentialStore(tmp_path / "config" / "infracalc")
     realm = Realm(keycloak.base_url, REALM_NAME, client_id=client_without_level)
-    shown: list[str] = []
-    outcome: list[BaseException | None] = []
+    signing = InThread(lambda show: sign_in(realm, store, show))
 
-    def run() -> None:
-        try:
-            sign_in(realm, store, lambda authorization: shown.append(authorization.verification_uri_complete))
-        except BaseException as error:  # noqa: BLE001 - handed to the test thread
-            outcome.append(error)
-        else:
-            outcome.append(None)
+    DeviceBrowser().approve(signing.url(), account.username, account.password, account.totp().now())
 
-    worker = threading.Thread(target=run)
-    worker.start()
-    deadline = time.monotonic() + 60
-    while not shown and time.monotonic() < deadline:
-        time.sleep(0.2)
-    browser = DeviceBrowser()
-    browser.approve(shown[0], account.username, account.password, account.totp().now())
-    worker.join(timeout=60)
-
-    assert len(outcome) == 1
-    refused = outcome[0]
+    refused = signing.result()
     assert isinstance(refused, SecondFactorNotUsed), refused
     assert "INFRACALC requires it, so nothing was kept" in str(refused)
     assert not store.folder.exists()
