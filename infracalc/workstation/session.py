@@ -3,9 +3,11 @@
 :func:`sign_in` runs the device login (:mod:`.device_grant`), checks the access token it yields
 exactly as the service will (:class:`~infracalc.identity.TokenVerifier`: the realm's signature,
 issuer, audience ``infracalc-api``, and ``acr == "mfa"``), and keeps the refresh token
-(:mod:`.credentials`). The device login goes through the realm's browser flow, whose Level of
-Authentication conditions decide what the person is asked; the ``acr`` check here is what makes a
-sign-in without the second factor keep nothing: such a token is revoked at once, and the person told.
+(:mod:`.credentials`). The person signs in through the ``infracalc-cli`` client's own browser flow
+(password and one-time code at level ``mfa``: Keycloak gives a device login no requested level, so the
+realm's shared flow would end at ``pwd``). Whatever a realm's flows do, the ``acr`` check here is what
+keeps a sign-in without the second factor from being kept: such a token is revoked at once, and the
+person told.
 
 :func:`access_token` refreshes the kept sign-in into a fresh access token (checked the same way) and
 keeps the refresh token Keycloak answers with. :func:`sign_out` revokes the refresh token at Keycloak
