@@ -257,6 +257,7 @@ def login_instructions(description: dict[str, Any]) -> str:
         ]
     lines += [
         "",
+        "From a terminal, `infracalc login` signs you in for `infracalc import` and `infracalc token`.",
         f"E-mails (invitations, Keycloak's links) land in the local mailbox: {description['urls']['mailbox']}.",
         f"Every URL and credential is in {description['stack_json']}.",
         "Stop with Ctrl-C (or `infracalc down` for a detached stack).",
