@@ -57,10 +57,19 @@ SCOPE = "openid profile email"
 
 
 class SignedIn:
-    """One two-factor sign-in of a fresh account: its username and Keycloak's token response."""
+    """One two-factor sign-in of a fresh account: its username and Keycloak's token response.
 
-    def __init__(self, keycloak: KeycloakServer, prefix: str) -> None:
+    ``locale``: the language the account chose in Keycloak (its ``locale`` attribute, which Keycloak
+    sets when a person picks a language on its pages), carried by the ID token.
+    """
+
+    def __init__(self, keycloak: KeycloakServer, prefix: str, *, locale: str | None = None) -> None:
         account = keycloak.add_account(prefix)
+        if locale is not None:
+            path = f"/users/{keycloak.user_id(account.username)}"
+            user = keycloak.admin("GET", path).json()
+            user["attributes"] = {**user.get("attributes", {}), "locale": [locale]}
+            assert keycloak.admin("PUT", path, json=user).status_code == 204
         browser = keycloak.browser("jupyterhub", acr_values="mfa")
         browser.scope = SCOPE
         result = browser.login(account.username, account.password, account.totp().now())
@@ -510,6 +519,21 @@ async def test_sign_in_from_outside_the_registered_networks_is_refused(
         caplog,
         secrets_of(signed_in.tokens),
     )
+
+
+async def test_a_refusal_carries_the_language_the_person_chose_in_keycloak(
+    keycloak: KeycloakServer, make_authenticator: MakeAuthenticator, opa_data: OpaDocuments
+) -> None:
+    english = SignedIn(keycloak, "hub-english", locale="en")
+    assert jwt.decode(english.tokens["id_token"], options={"verify_signature": False})["locale"] == "en"
+    opa_data.put("users", english.username, {"networks": ["203.0.113.0/24"]})
+    authenticator = replaying(make_authenticator, english.tokens)
+    async with callback_server(authenticator) as hub:
+        outcome = await hub.callback(forwarded_for="198.51.100.7", headers={"Accept-Language": "fr-FR"})
+    assert isinstance(outcome.error, LoginRefused), outcome.error
+    # The refusal page follows the ID token's locale before the browser's Accept-Language.
+    assert outcome.error.locale == "en"
+    assert outcome.error.refusal.code == "source_not_registered"
 
 
 async def test_casd_project_member_without_a_registered_network_is_refused(
