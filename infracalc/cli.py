@@ -21,12 +21,22 @@ from infracalc.audit import AuditSettings, load_public_key, verify_database
 from infracalc.config import StackSettings, ToolSettings
 from infracalc.db import DatabaseSettings
 from infracalc.errors import InfracalcError
-from infracalc.import_client import UploadFailed, upload_file
+from infracalc.import_client import upload_file
 from infracalc.proxy.settings import ProxySettings
 from infracalc.service.app import create_app
 from infracalc.service.settings import ServiceSettings
 from infracalc.stack.up import run_detached, run_down, run_up
 from infracalc.tools import install, locate
+from infracalc.workstation import (
+    CredentialStore,
+    DeviceAuthorization,
+    LoginFailed,
+    access_token,
+    choose_realm,
+    config_folder,
+    sign_in,
+    sign_out,
+)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -165,6 +175,85 @@ def serve() -> None:
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info", access_log=False)
 
 
+def _keycloak_url_option(command: Callable[P, R]) -> Callable[P, R]:
+    """``--keycloak-url``, shared by the commands that sign in or need a person's token."""
+    return click.option(
+        "--keycloak-url",
+        envvar="INFRACALC_KEYCLOAK_URL",
+        show_envvar=True,
+        help="Keycloak's URL (https://id.example.org). Default: the one you signed in to last, else the local"
+        " stack's http://127.0.0.1:8080.",
+    )(command)
+
+
+def _store() -> CredentialStore:
+    return CredentialStore(config_folder())
+
+
+@main.command()
+@_keycloak_url_option
+@_clear_errors
+def login(keycloak_url: str | None) -> None:
+    """Sign in from this computer: open the page shown, in any browser, with your password and one-time code.
+
+    Keeps the sign-in (a refresh token, never printed) in your configuration folder, readable by you only,
+    for the commands that act in your name (`infracalc import`, `infracalc token`). It lasts as long as a
+    Keycloak session: 30 minutes without use, 10 hours at most. `infracalc logout` ends it.
+    """
+    store = _store()
+    realm = choose_realm(keycloak_url, store)
+
+    def show(authorization: DeviceAuthorization) -> None:
+        minutes = max(1, authorization.expires_in // 60)
+        click.echo("To sign in to INFRACALC, open this page in a browser (on this computer or another one):")
+        click.echo("")
+        click.echo(f"    {authorization.verification_uri_complete}")
+        click.echo("")
+        click.echo(f"(or open {authorization.verification_uri} and type the code {authorization.user_code}),")
+        click.echo("sign in with your password and one-time code, and grant access to INFRACALC CLI.")
+        click.echo(f"Waiting (the code expires in {minutes} minutes; Ctrl-C cancels)...")
+
+    try:
+        signed_in = sign_in(realm, store, show)
+    except KeyboardInterrupt:
+        raise LoginFailed("sign-in cancelled; nothing was kept") from None
+    credential = signed_in.credential
+    click.echo(f"Signed in as {credential.username} (password and one-time code) at {realm.issuer}.")
+    click.echo(f"The sign-in is kept in {store.path}, readable by you only; `infracalc logout` ends it.")
+    if credential.expires_at is not None:
+        click.echo(
+            f"Unused, it lapses at {credential.expires_at.astimezone():%H:%M}; each command extends it, within"
+            " Keycloak's session limit."
+        )
+
+
+@main.command()
+@_keycloak_url_option
+@_clear_errors
+def logout(keycloak_url: str | None) -> None:
+    """Sign out: revoke the kept sign-in at Keycloak and remove it from this computer."""
+    store = _store()
+    realm = choose_realm(keycloak_url, store)
+    credential = sign_out(realm, store)
+    if credential is None:
+        click.echo(f"Not signed in to {realm.issuer}; nothing to do.")
+    else:
+        click.echo(f"Signed out: {credential.username}'s sign-in to {realm.issuer} is revoked and removed.")
+
+
+@main.command()
+@_keycloak_url_option
+@_clear_errors
+def token(keycloak_url: str | None) -> None:
+    """Print a fresh access token (valid 5 minutes) from your sign-in, for scripts.
+
+    For example: `curl -H "Authorization: Bearer $(infracalc token)" ...`. Never paste it anywhere else.
+    """
+    store = _store()
+    fresh, _ = access_token(choose_realm(keycloak_url, store), store)
+    click.echo(fresh)
+
+
 @main.command("import")
 @click.argument("project")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path))
@@ -177,18 +266,21 @@ def serve() -> None:
 @click.option(
     "--token-file",
     type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path),
-    help="A file holding your access token (default: the INFRACALC_TOKEN variable).",
+    help="A file holding an access token (default: the INFRACALC_TOKEN variable, else your `infracalc login`).",
 )
+@_keycloak_url_option
 @_clear_errors
-def import_file(project: str, file: Path, api: str, token_file: Path | None) -> None:
+def import_file(project: str, file: Path, api: str, token_file: Path | None, keycloak_url: str | None) -> None:
     """Import FILE into PROJECT: stream it to the service, then print the import's id and state.
 
     The file goes into quarantine; a small code file of a project under INFRACALC governance is
-    released at once, anything else waits for CASD staff's review.
+    released at once, anything else waits for CASD staff's review. Acts in your name: with the token
+    of --token-file or INFRACALC_TOKEN when given, else with your sign-in (`infracalc login`).
     """
     token = token_file.read_text().strip() if token_file is not None else os.environ.get("INFRACALC_TOKEN", "")
     if not token:
-        raise UploadFailed("give an access token: --token-file FILE, or the INFRACALC_TOKEN variable")
+        store = _store()
+        token, _ = access_token(choose_realm(keycloak_url, store), store)
     size = file.stat().st_size
     with click.progressbar(length=size, label=f"importing {file.name}", file=sys.stderr, show_pos=True) as bar:
         imported = upload_file(api, token, project, file, progress=bar.update)

@@ -15,9 +15,11 @@ realm's ``jupyterhub`` client (authorization code with PKCE, ``acr_values=mfa``,
   the address the browser connects from (see :mod:`infracalc.hub.source_address`: the socket peer, and
   ``X-Forwarded-For`` only as far as ``trusted_proxies`` vouch for it). OPA unreachable: refused.
 
-A refused sign-in is a 403 (:class:`LoginRefused`) whose page tells the person why and whose log
+A refused sign-in is a 403 (:class:`~infracalc.hub.refusals.LoginRefused`) whose page tells the person
+why, in French or English, with a link to where to fix it (:mod:`infracalc.hub.refusals`), and whose log
 line tells operators, never with a token in it. A refused refresh makes ``refresh_user`` return
-``False``, which JupyterHub turns into a new sign-in.
+``False``, which JupyterHub turns into a new sign-in. Keycloak's pages open in the person's language
+(``ui_locales``, :mod:`infracalc.hub.login_pages`).
 
 ``enable_auth_state`` is on (refresh needs the tokens), so the hub needs ``JUPYTERHUB_CRYPT_KEY``
 (32 random bytes, hex: ``openssl rand -hex 32``) to encrypt them in its database; JupyterHub
@@ -35,6 +37,8 @@ from oauthenticator.generic import GenericOAuthenticator
 from tornado import web
 from traitlets import Float, Instance, List, TraitError, Unicode, default, validate
 
+from infracalc.hub.login_pages import LanguageLoginHandler, RefusalPageCallbackHandler
+from infracalc.hub.refusals import LoginRefused, Refusal
 from infracalc.hub.source_address import DEFAULT_TRUSTED_PROXIES, parse_networks, peer_address, source_address
 from infracalc.identity.realm import REALM_NAME
 from infracalc.identity.tokens import Claims, JwksUnavailable, SecondFactorMissing, TokenError, TokenVerifier
@@ -47,36 +51,39 @@ LOGIN_POLICY: Final = "infracalc.login"
 #: The realm client the hub signs in with.
 CLIENT_ID: Final = "jupyterhub"
 
-SECOND_FACTOR_REQUIRED: Final = "INFRACALC requires two-factor sign-in (password and one-time code)."
-SIGN_IN_UNVERIFIED: Final = (
-    "INFRACALC requires two-factor sign-in (password and one-time code), and this sign-in could not be"
-    " verified. Please sign in again."
-)
-KEYS_UNAVAILABLE: Final = "INFRACALC could not verify your sign-in just now. Please try again in a minute."
-SOURCE_UNKNOWN: Final = "INFRACALC could not determine the address you are connecting from."
-POLICY_UNAVAILABLE: Final = "INFRACALC could not check its sign-in rules just now. Please try again in a minute."
+#: The authenticator's own refusals (the login policy's carry their code).
+SECOND_FACTOR: Final = Refusal("second_factor_missing")
+UNVERIFIED: Final = Refusal("unverified")
+KEYS_UNAVAILABLE: Final = Refusal("keys_unavailable")
+SOURCE_UNKNOWN: Final = Refusal("source_unknown")
+POLICY_UNAVAILABLE: Final = Refusal("policy_unavailable")
 _AUTH_STATE_REQUIRED: Final = (
     "InfracalcAuthenticator needs auth_state (enable_auth_state): a refresh re-checks the second factor"
 )
 
-
-class LoginRefused(web.HTTPError):
-    """A sign-in (or refresh) refused: 403, a reason for the log, a message for the person.
-
-    JupyterHub's error page shows ``jupyterhub_message``; tornado logs the reason. Neither ever
-    holds a token.
-    """
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(403, "%s", reason)
-        #: What the person reads on the error page.
-        self.jupyterhub_message = message
+__all__ = ["InfracalcAuthenticator", "LoginRefused"]
 
 
 class InfracalcAuthenticator(GenericOAuthenticator):  # type: ignore[misc]
     """Keycloak sign-in for the hub: two factors always, source address decided by OPA."""
 
     client_secret_env = "INFRACALC_JUPYTERHUB_CLIENT_SECRET"  # noqa: S105 - the variable's name
+    login_handler = LanguageLoginHandler
+    callback_handler = RefusalPageCallbackHandler
+
+    console_url = Unicode(
+        config=True,
+        help="""The web console's public URL (e.g. ``https://infracalc.example.org``).
+
+        A refusal the person can fix there (an address outside their registered networks, no
+        network registered yet) links to the console's networks section. Default:
+        ``$INFRACALC_WEB_URL``; empty: the page says what to do, without a link.
+        """,
+    )
+
+    @default("console_url")
+    def _console_url_default(self) -> str:
+        return os.environ.get("INFRACALC_WEB_URL", "").rstrip("/")
 
     keycloak_url = Unicode(
         config=True,
@@ -247,6 +254,9 @@ class InfracalcAuthenticator(GenericOAuthenticator):  # type: ignore[misc]
         auth_state: dict[str, Any] = auth_model.get("auth_state") or {}
         claims = await self._verified_id_token(auth_state, str(auth_model["name"]))
         auth_state["acr"] = claims.acr
+        # The language the person chose on Keycloak's pages, if any: their refusal page follows it.
+        locale = claims.raw.get("locale")
+        auth_state["locale"] = locale if isinstance(locale, str) else None
         # Seconds since the epoch: auth_state is stored as JSON.
         auth_state["auth_time"] = None if claims.auth_time is None else int(claims.auth_time.timestamp())
         return auth_model
@@ -260,7 +270,10 @@ class InfracalcAuthenticator(GenericOAuthenticator):  # type: ignore[misc]
             LoginRefused: the second factor is missing, or the login policy refuses (or cannot be asked).
         """
         auth_model: dict[str, Any] = await super().authenticate(handler, data, **kwargs)
-        await self._check_login_policy(handler, str(auth_model["name"]), str(auth_model["auth_state"]["acr"]))
+        auth_state = auth_model["auth_state"]
+        await self._check_login_policy(
+            handler, str(auth_model["name"]), str(auth_state["acr"]), auth_state.get("locale")
+        )
         return auth_model
 
     async def refresh_user(self, user: Any, handler: web.RequestHandler | None = None, **kwargs: Any) -> Any:
@@ -279,41 +292,44 @@ class InfracalcAuthenticator(GenericOAuthenticator):  # type: ignore[misc]
     async def _verified_id_token(self, auth_state: dict[str, Any], username: str) -> Claims:
         id_token = auth_state.get("id_token")
         if not isinstance(id_token, str) or not id_token:
-            raise LoginRefused(f"sign-in of {username!r} refused: Keycloak returned no ID token", SIGN_IN_UNVERIFIED)
+            raise LoginRefused(f"sign-in of {username!r} refused: Keycloak returned no ID token", UNVERIFIED)
         try:
             # verify() may fetch the realm's keys over HTTP: not on the event loop.
             claims = await asyncio.to_thread(
                 self.token_verifier.verify, id_token, audience=self.client_id, required_acr=REQUIRED_ACR
             )
         except SecondFactorMissing as error:
-            raise LoginRefused(f"sign-in of {username!r} refused: {error}", SECOND_FACTOR_REQUIRED) from error
+            raise LoginRefused(f"sign-in of {username!r} refused: {error}", SECOND_FACTOR) from error
         except JwksUnavailable as error:
             raise LoginRefused(f"sign-in of {username!r} refused: {error}", KEYS_UNAVAILABLE) from error
         except TokenError as error:
             raise LoginRefused(
-                f"sign-in of {username!r} refused, its ID token does not verify: {error}", SIGN_IN_UNVERIFIED
+                f"sign-in of {username!r} refused, its ID token does not verify: {error}", UNVERIFIED
             ) from error
         # OpenID Connect Core 5.3.2: userinfo's subject must be the ID token's.
         user_info = auth_state.get(self.user_auth_state_key)
         if not isinstance(user_info, dict) or user_info.get("sub") != claims.subject:
             raise LoginRefused(
                 f"sign-in of {username!r} refused: userinfo and the ID token name different subjects",
-                SIGN_IN_UNVERIFIED,
+                UNVERIFIED,
             )
         if claims.authorized_party not in (None, self.client_id):
             raise LoginRefused(
                 f"sign-in of {username!r} refused: the ID token was issued to {claims.authorized_party!r}",
-                SIGN_IN_UNVERIFIED,
+                UNVERIFIED,
             )
         return claims
 
-    async def _check_login_policy(self, handler: web.RequestHandler, username: str, acr: str) -> None:
+    async def _check_login_policy(
+        self, handler: web.RequestHandler, username: str, acr: str, locale: str | None
+    ) -> None:
         source = source_address(handler.request, parse_networks(self.trusted_proxies))
         if source is None:
             raise LoginRefused(
                 f"sign-in of {username!r} refused: no trustworthy source address"
                 f" (peer {peer_address(handler.request)}, X-Forwarded-For not usable)",
                 SOURCE_UNKNOWN,
+                locale=locale,
             )
         payload = {"username": username, "acr": acr, "source_ip": str(source)}
         try:
@@ -323,10 +339,17 @@ class InfracalcAuthenticator(GenericOAuthenticator):  # type: ignore[misc]
             raise LoginRefused(
                 f"sign-in of {username!r} from {source} refused, the login policy could not be asked: {error}",
                 POLICY_UNAVAILABLE,
+                locale=locale,
             ) from error
         if not decision.allow:
+            code = decision.extra.get("code")
+            refusal = Refusal(
+                code if isinstance(code, str) else "other",
+                {"source_ip": str(source), "reason": decision.reason},
+            )
             raise LoginRefused(
                 f"sign-in of {username!r} from {source} refused by {LOGIN_POLICY}: {decision.reason}",
-                f"Sign-in refused: {decision.reason}.",
+                refusal,
+                locale=locale,
             )
         self.log.info("Sign-in of %r from %s allowed by %s: %s", username, source, LOGIN_POLICY, decision.reason)

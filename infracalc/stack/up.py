@@ -157,6 +157,7 @@ def server_specs(settings: StackSettings, tools: Tools, layout: StackLayout, loc
                 "INFRACALC_HUB_API_PORT": str(settings.hub_api_port),
                 "INFRACALC_CHP_API_PORT": str(settings.chp_api_port),
                 "INFRACALC_SERVICE_URL": settings.service_url,
+                "INFRACALC_WEB_URL": settings.service_url,
                 "INFRACALC_OPA_URL": f"http://{host}:{settings.opa_port}",
                 "INFRACALC_EGRESS_PROXY_URL": settings.egress_proxy_url,
                 "INFRACALC_JUPYTERHUB_CLIENT_SECRET": local.realm.jupyterhub_client_secret,
@@ -256,6 +257,7 @@ def login_instructions(description: dict[str, Any]) -> str:
         ]
     lines += [
         "",
+        "From a terminal, `infracalc login` signs you in for `infracalc import` and `infracalc token`.",
         f"E-mails (invitations, Keycloak's links) land in the local mailbox: {description['urls']['mailbox']}.",
         f"Every URL and credential is in {description['stack_json']}.",
         "Stop with Ctrl-C (or `infracalc down` for a detached stack).",

@@ -1,7 +1,8 @@
 """Signing in to the console with Keycloak, and out again.
 
 ``GET /login`` starts an authorization-code flow with PKCE (S256), ``state`` and ``nonce``, asking
-for ``acr_values=mfa``, as the ``infracalc-web`` client. The three random values wait in a short
+for ``acr_values=mfa`` and for Keycloak's pages in the console's language (``ui_locales``), as the
+``infracalc-web`` client. The three random values wait in a short
 cookie signed with ``INFRACALC_WEB_SECRET`` (path ``/auth/``), with the local page to come back to.
 ``GET /auth/callback`` checks ``state``, exchanges the code with the client's secret, verifies the
 ID token (signature, issuer, audience ``infracalc-web``, expiry, nonce, ``acr``) and the access
@@ -34,7 +35,7 @@ from infracalc.identity import SecondFactorMissing, TokenError, TokenVerifier
 from infracalc.identity.directory import DirectoryUnavailable
 from infracalc.service.context import Context, ServiceContext
 from infracalc.service.settings import REALM, ServiceSettings
-from infracalc.web.pages import PAGE_HEADERS, message
+from infracalc.web.pages import PAGE_HEADERS, language, message
 from infracalc.web.sessions import (
     SESSION_COOKIE,
     Login,
@@ -141,6 +142,7 @@ class LoginPages(Controller):
                 "code_challenge": challenge,
                 "code_challenge_method": "S256",
                 "acr_values": "mfa",
+                "ui_locales": language(request),
             }
         )
         pending = _pending_login(context, {"state": state, "nonce": nonce, "verifier": verifier, "next": target})

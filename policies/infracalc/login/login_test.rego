@@ -24,6 +24,7 @@ test_password_only_is_refused if {
 		with data.infracalc.members as fixture.members
 	not decision.allow
 	contains(decision.reason, "second factor")
+	decision.code == "second_factor_missing"
 }
 
 test_registered_network_allows if {
@@ -32,6 +33,7 @@ test_registered_network_allows if {
 		with data.infracalc.projects as fixture.projects
 		with data.infracalc.members as fixture.members
 	decision.allow
+	decision.code == "registered_network"
 }
 
 test_registered_ipv6_network_allows if {
@@ -49,6 +51,8 @@ test_unregistered_address_is_refused_when_user_has_networks if {
 		with data.infracalc.members as fixture.members
 	not decision.allow
 	decision.reason == "source address 198.51.100.7 is not a registered network"
+	decision.code == "source_not_registered"
+	decision.source_ip == "198.51.100.7"
 }
 
 test_no_networks_and_no_casd_project_allows if {
@@ -57,6 +61,7 @@ test_no_networks_and_no_casd_project_allows if {
 		with data.infracalc.projects as fixture.projects
 		with data.infracalc.members as fixture.members
 	decision.allow
+	decision.code == "no_network_required"
 }
 
 test_casd_member_without_networks_is_refused if {
@@ -66,6 +71,7 @@ test_casd_member_without_networks_is_refused if {
 		with data.infracalc.members as fixture.members
 	not decision.allow
 	contains(decision.reason, "CASD-governed")
+	decision.code == "network_required"
 }
 
 test_unknown_user_without_data_allows_with_mfa if {
@@ -79,4 +85,5 @@ test_missing_input_is_refused if {
 		with data.infracalc.projects as fixture.projects
 		with data.infracalc.members as fixture.members
 	not decision.allow
+	decision.code == "no_rule"
 }

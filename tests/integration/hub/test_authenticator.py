@@ -29,12 +29,13 @@ from traitlets.config import Config
 
 from infracalc.hub.authenticator import (
     POLICY_UNAVAILABLE,
-    SECOND_FACTOR_REQUIRED,
-    SIGN_IN_UNVERIFIED,
+    SECOND_FACTOR,
     SOURCE_UNKNOWN,
+    UNVERIFIED,
     InfracalcAuthenticator,
     LoginRefused,
 )
+from infracalc.hub.refusals import Refusal
 from infracalc.identity.tokens import TokenVerifier
 from infracalc.stack.ports import free_port
 from tests.fixtures.keycloak import KeycloakServer
@@ -56,10 +57,19 @@ SCOPE = "openid profile email"
 
 
 class SignedIn:
-    """One two-factor sign-in of a fresh account: its username and Keycloak's token response."""
+    """One two-factor sign-in of a fresh account: its username and Keycloak's token response.
 
-    def __init__(self, keycloak: KeycloakServer, prefix: str) -> None:
+    ``locale``: the language the account chose in Keycloak (its ``locale`` attribute, which Keycloak
+    sets when a person picks a language on its pages), carried by the ID token.
+    """
+
+    def __init__(self, keycloak: KeycloakServer, prefix: str, *, locale: str | None = None) -> None:
         account = keycloak.add_account(prefix)
+        if locale is not None:
+            path = f"/users/{keycloak.user_id(account.username)}"
+            user = keycloak.admin("GET", path).json()
+            user["attributes"] = {**user.get("attributes", {}), "locale": [locale]}
+            assert keycloak.admin("PUT", path, json=user).status_code == 204
         browser = keycloak.browser("jupyterhub", acr_values="mfa")
         browser.scope = SCOPE
         result = browser.login(account.username, account.password, account.totp().now())
@@ -171,21 +181,27 @@ def opa_data(opa: OpaServer) -> Iterator[OpaDocuments]:
 
 
 def assert_refused(
-    outcome: Outcome, message: str, reason: str, caplog: pytest.LogCaptureFixture, tokens: list[str]
+    outcome: Outcome, expected: Refusal, reason: str, caplog: pytest.LogCaptureFixture, tokens: list[str]
 ) -> LoginRefused:
-    """A 403 with ``message`` for the person, ``reason`` in the log, and no token anywhere in either."""
+    """A 403 refusing for ``expected`` (code and parameters), ``reason`` in the log, and no token in either."""
     assert outcome.model is None
     assert isinstance(outcome.error, LoginRefused), outcome.error
     refusal = outcome.error
     assert refusal.status_code == 403
-    assert refusal.jupyterhub_message == message
+    assert refusal.refusal == expected
     assert reason in (refusal.get_message() or "")
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert reason in logged, "the refusal was not logged"
     for token in tokens:
         assert token not in logged
-        assert token not in message
+        for language in ("fr", "en"):
+            assert token not in refusal.refusal.text(language)
     return refusal
+
+
+def policy_refusal(code: str, source_ip: str, reason: str) -> Refusal:
+    """The refusal the login policy's decision ``code`` makes for a sign-in from ``source_ip``."""
+    return Refusal(code, {"source_ip": source_ip, "reason": reason})
 
 
 @pytest.fixture(autouse=True)
@@ -239,7 +255,7 @@ async def test_sign_in_without_second_factor_is_refused(
         outcome = await hub.callback(forwarded_for="198.51.100.7")
     assert_refused(
         outcome,
-        SECOND_FACTOR_REQUIRED,
+        SECOND_FACTOR,
         "sign-in of 'service-account-jupyterhub' refused: the login reached acr 'pwd', 'mfa' is required",
         caplog,
         secrets_of(service_account_tokens),
@@ -255,7 +271,7 @@ async def test_sign_in_with_a_foreign_signature_is_refused(
         outcome = await hub.callback(forwarded_for="198.51.100.7")
     assert_refused(
         outcome,
-        SIGN_IN_UNVERIFIED,
+        UNVERIFIED,
         "its ID token does not verify: the signature does not match the realm's key",
         caplog,
         secrets_of(forged) + secrets_of(signed_in.tokens),
@@ -273,7 +289,7 @@ async def test_forged_acr_is_caught_by_the_signature(
     authenticator = replaying(make_authenticator, forged, allow_all=allow_all)
     async with callback_server(authenticator) as hub:
         outcome = await hub.callback(forwarded_for="198.51.100.7")
-    assert_refused(outcome, SIGN_IN_UNVERIFIED, "the signature does not match", caplog, secrets_of(forged))
+    assert_refused(outcome, UNVERIFIED, "the signature does not match", caplog, secrets_of(forged))
 
 
 class _SixMinutesLater(datetime):
@@ -297,7 +313,7 @@ async def test_sign_in_with_an_expired_id_token_is_refused(
         outcome = await hub.callback(forwarded_for="198.51.100.7")
     assert_refused(
         outcome,
-        SIGN_IN_UNVERIFIED,
+        UNVERIFIED,
         "its ID token does not verify: the token has expired",
         caplog,
         secrets_of(signed_in.tokens),
@@ -333,7 +349,7 @@ async def test_sign_in_without_a_valid_id_token_is_refused(
     authenticator = replaying(make_authenticator, tokens)
     async with callback_server(authenticator) as hub:
         outcome = await hub.callback(forwarded_for="198.51.100.7")
-    assert_refused(outcome, SIGN_IN_UNVERIFIED, reason, caplog, secrets_of(signed_in.tokens))
+    assert_refused(outcome, UNVERIFIED, reason, caplog, secrets_of(signed_in.tokens))
 
 
 async def test_id_token_of_another_user_than_userinfo_is_refused(
@@ -347,9 +363,7 @@ async def test_id_token_of_another_user_than_userinfo_is_refused(
     authenticator = replaying(make_authenticator, mixed)
     async with callback_server(authenticator) as hub:
         outcome = await hub.callback(forwarded_for="198.51.100.7")
-    assert_refused(
-        outcome, SIGN_IN_UNVERIFIED, "userinfo and the ID token name different subjects", caplog, secrets_of(mixed)
-    )
+    assert_refused(outcome, UNVERIFIED, "userinfo and the ID token name different subjects", caplog, secrets_of(mixed))
 
 
 # -- refresh -------------------------------------------------------------------------------------
@@ -498,11 +512,28 @@ async def test_sign_in_from_outside_the_registered_networks_is_refused(
         outcome = await hub.callback(forwarded_for="198.51.100.7")
     assert_refused(
         outcome,
-        "Sign-in refused: source address 198.51.100.7 is not a registered network.",
+        policy_refusal(
+            "source_not_registered", "198.51.100.7", "source address 198.51.100.7 is not a registered network"
+        ),
         f"sign-in of {signed_in.username!r} from 198.51.100.7 refused by infracalc.login",
         caplog,
         secrets_of(signed_in.tokens),
     )
+
+
+async def test_a_refusal_carries_the_language_the_person_chose_in_keycloak(
+    keycloak: KeycloakServer, make_authenticator: MakeAuthenticator, opa_data: OpaDocuments
+) -> None:
+    english = SignedIn(keycloak, "hub-english", locale="en")
+    assert jwt.decode(english.tokens["id_token"], options={"verify_signature": False})["locale"] == "en"
+    opa_data.put("users", english.username, {"networks": ["203.0.113.0/24"]})
+    authenticator = replaying(make_authenticator, english.tokens)
+    async with callback_server(authenticator) as hub:
+        outcome = await hub.callback(forwarded_for="198.51.100.7", headers={"Accept-Language": "fr-FR"})
+    assert isinstance(outcome.error, LoginRefused), outcome.error
+    # The refusal page follows the ID token's locale before the browser's Accept-Language.
+    assert outcome.error.locale == "en"
+    assert outcome.error.refusal.code == "source_not_registered"
 
 
 async def test_casd_project_member_without_a_registered_network_is_refused(
@@ -520,7 +551,9 @@ async def test_casd_project_member_without_a_registered_network_is_refused(
         refused = await hub.callback(forwarded_for="198.51.100.7")
         assert_refused(
             refused,
-            "Sign-in refused: a member of a CASD-governed project must register a network first.",
+            policy_refusal(
+                "network_required", "198.51.100.7", "a member of a CASD-governed project must register a network first"
+            ),
             "a member of a CASD-governed project must register a network first",
             caplog,
             secrets_of(signed_in.tokens),
@@ -553,7 +586,7 @@ async def test_headers_from_an_untrusted_peer_are_not_believed(
         outcome = await hub.callback(forwarded_for="203.0.113.9", headers={"X-Real-Ip": "203.0.113.9"})
     assert_refused(
         outcome,
-        "Sign-in refused: source address 127.0.0.1 is not a registered network.",
+        policy_refusal("source_not_registered", "127.0.0.1", "source address 127.0.0.1 is not a registered network"),
         "from 127.0.0.1 refused by infracalc.login",
         caplog,
         secrets_of(signed_in.tokens),
@@ -570,7 +603,9 @@ async def test_an_address_the_browser_adds_before_the_proxy_is_not_believed(
         outcome = await hub.callback(forwarded_for="203.0.113.9,198.51.100.7", headers={"X-Real-Ip": "203.0.113.9"})
     assert_refused(
         outcome,
-        "Sign-in refused: source address 198.51.100.7 is not a registered network.",
+        policy_refusal(
+            "source_not_registered", "198.51.100.7", "source address 198.51.100.7 is not a registered network"
+        ),
         "from 198.51.100.7 refused by infracalc.login",
         caplog,
         secrets_of(signed_in.tokens),

@@ -167,7 +167,10 @@ def test_a_casd_project_member_without_registered_networks_is_refused_with_a_cle
     account = people.accounts["researcher"]
     page = browser.login(account.username, account.password, fresh_code(people, "researcher"))
     assert page.status == 403, (page.url, page.status, page.text[:500])
-    assert "network" in page.text.lower()
+    # No Accept-Language: French, the platform's default, with the way to the console's networks section.
+    assert '<html lang="fr">' in page.text
+    assert "enregistrez d&#x27;abord le réseau depuis lequel vous vous connectez" in page.text
+    assert f'href="{live_service.url}/?lang=fr#networks-heading"' in page.text
     assert not browser.signed_in()
 
 

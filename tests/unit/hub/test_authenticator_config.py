@@ -18,6 +18,8 @@ from infracalc.hub.authenticator import (
     InfracalcAuthenticator,
     LoginRefused,
 )
+from infracalc.hub.login_pages import LanguageLoginHandler, RefusalPageCallbackHandler
+from infracalc.hub.refusals import Refusal
 
 _ENV = (
     "INFRACALC_KEYCLOAK_URL",
@@ -25,6 +27,7 @@ _ENV = (
     "INFRACALC_JUPYTERHUB_CLIENT_SECRET",
     "INFRACALC_OPA_URL",
     "INFRACALC_OPA_TIMEOUT",
+    "INFRACALC_WEB_URL",
     "OAUTH_CLIENT_ID",
     "OAUTH_CLIENT_SECRET",
 )
@@ -79,7 +82,9 @@ def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("INFRACALC_JUPYTERHUB_CLIENT_SECRET", "s3cret")
     monkeypatch.setenv("INFRACALC_OPA_URL", "http://opa:8181/")
     monkeypatch.setenv("INFRACALC_OPA_TIMEOUT", "0.5")
+    monkeypatch.setenv("INFRACALC_WEB_URL", "https://infracalc.example.org/")
     authenticator = InfracalcAuthenticator(config=Config())
+    assert authenticator.console_url == "https://infracalc.example.org"
     assert authenticator.keycloak_url == "https://id.example.org"
     assert authenticator.token_url.startswith("http://keycloak:8080/")
     assert authenticator.client_secret == "s3cret"
@@ -94,6 +99,15 @@ def test_defaults_without_environment() -> None:
     assert authenticator.opa_timeout == 2.0
     assert authenticator.trusted_proxies == ["127.0.0.1/32", "::1/128"]
     assert authenticator.login_service == "INFRACALC"
+    assert authenticator.console_url == ""
+
+
+def test_sign_in_pages_are_infracalcs_own() -> None:
+    # Keycloak's pages in the person's language (ui_locales), refusals on INFRACALC's page.
+    authenticator = build()
+    handlers = dict(authenticator.get_handlers(None))
+    assert handlers["/oauth_login"] is LanguageLoginHandler
+    assert handlers["/oauth_callback"] is RefusalPageCallbackHandler
 
 
 def test_keycloak_url_is_required() -> None:
@@ -161,8 +175,16 @@ def test_parent_sections_apply() -> None:
 
 
 def test_a_refusal_is_a_403_with_a_message_for_people_and_a_reason_for_the_log() -> None:
-    refusal = LoginRefused("sign-in of 'ada' from 2001:db8::1%eth0 refused: 100% wrong", "Sign-in refused.")
+    refusal = LoginRefused(
+        "sign-in of 'ada' from 2001:db8::1%eth0 refused: 100% wrong",
+        Refusal("source_not_registered", {"source_ip": "2001:db8::1"}),
+        locale="en",
+    )
     assert refusal.status_code == 403
     assert refusal.get_message() == "sign-in of 'ada' from 2001:db8::1%eth0 refused: 100% wrong"
-    assert refusal.jupyterhub_message == "Sign-in refused."
+    assert refusal.jupyterhub_message == (
+        "You are connecting from 2001:db8::1, which is in none of the networks you registered."
+    )
+    assert refusal.refusal.code == "source_not_registered"
+    assert refusal.locale == "en"
     assert "100% wrong" in str(refusal)

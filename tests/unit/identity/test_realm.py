@@ -174,6 +174,45 @@ def test_clients_use_code_flow_with_pkce_and_require_mfa(config: RealmConfig, ac
     assert api["directAccessGrantsEnabled"] is False
 
 
+def test_the_command_line_client_is_public_device_only_and_signs_in_at_level_mfa(
+    config: RealmConfig, accounts: list[DemoAccount]
+) -> None:
+    realm = render_realm(config, accounts, MAIL)
+    cli = _client(realm, "infracalc-cli")
+    # A workstation keeps no secret: public, and the device grant is its only way to a token.
+    assert cli["publicClient"] is True
+    assert (cli["standardFlowEnabled"], cli["implicitFlowEnabled"], cli["directAccessGrantsEnabled"]) == (
+        False,
+        False,
+        False,
+    )
+    assert cli["serviceAccountsEnabled"] is False
+    assert cli["attributes"]["oauth2.device.authorization.grant.enabled"] == "true"
+    assert cli["attributes"]["minimum.acr.value"] == "mfa"
+    mappers = {m["protocolMapper"]: m["config"] for m in cli["protocolMappers"]}
+    assert mappers["oidc-audience-mapper"]["included.client.audience"] == "infracalc-api"
+    # Keycloak gives a device login no requested level: the client's own flow asks both factors at level 2.
+    (flow,) = [
+        f for f in realm["authenticationFlows"] if f.get("id") == cli["authenticationFlowBindingOverrides"]["browser"]
+    ]
+    assert [e.get("authenticator") for e in flow["authenticationExecutions"]] == [None]  # no SSO cookie
+    (sub_flow,) = flow["authenticationExecutions"]
+    condition, password, otp = _flow(realm, sub_flow["flowAlias"])["authenticationExecutions"]
+    assert condition["authenticator"] == "conditional-level-of-authentication"
+    assert _config(realm, condition["authenticatorConfig"]) == {"loa-condition-level": "2", "loa-max-age": "0"}
+    assert (password["authenticator"], password["requirement"]) == ("auth-username-password-form", "REQUIRED")
+    assert (otp["authenticator"], otp["requirement"]) == ("auth-otp-form", "REQUIRED")
+
+
+def test_login_pages_are_french_by_default_and_english_on_request(
+    config: RealmConfig, accounts: list[DemoAccount]
+) -> None:
+    realm = render_realm(config, accounts, MAIL)
+    assert realm["internationalizationEnabled"] is True
+    assert realm["supportedLocales"] == ["fr", "en"]
+    assert realm["defaultLocale"] == "fr"
+
+
 def test_browser_flow_is_password_then_otp_by_level(config: RealmConfig, accounts: list[DemoAccount]) -> None:
     realm = render_realm(config, accounts, MAIL)
     assert json.loads(realm["attributes"]["acr.loa.map"]) == {"pwd": 1, "mfa": 2}
