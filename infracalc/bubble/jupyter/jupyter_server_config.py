@@ -15,3 +15,6 @@ c.LabApp.check_for_updates_class = "jupyterlab.handlers.announcements.NeverCheck
 c.LabApp.extension_manager = "readonly"
 # No language server is installed in a bubble: the LSP extension would only scan for them at each start.
 c.ServerApp.jpserver_extensions.update({"jupyter_lsp": False})
+# Terminals run bash as a plain interactive shell: a login shell reads /etc/profile, which resets PATH
+# and so loses the environment's python, pip and `infracalc` (the base image's setting too).
+c.ServerApp.terminado_settings = {"shell_command": ["/bin/bash"]}

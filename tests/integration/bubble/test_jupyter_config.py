@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from traitlets.config.loader import PyFileConfigLoader
 
 from infracalc.bubble import JUPYTER_CONFIG_DIR
 from infracalc.stack.ports import free_port
@@ -73,6 +74,14 @@ def test_jupyterlab_starts_without_news_updates_extension_installs_or_language_s
     headers = {"Authorization": f"token {TOKEN}"}
     assert requests.get(f"{url}/lab/api/news", headers=headers, timeout=30).json() == {"news": []}
     assert requests.get(f"{url}/lab/api/update", headers=headers, timeout=30).json()["notification"] is None
+    terminal = requests.post(f"{url}/api/terminals", headers=headers, timeout=30)
+    assert terminal.status_code == 200, terminal.text
     log = log_path.read_text()
     assert "jupyterlab | extension was successfully loaded" in log
     assert "jupyter_lsp" not in log
+
+
+def test_terminals_run_a_shell_that_keeps_the_bubbles_path() -> None:
+    # A login shell (bash -l) would read /etc/profile, which resets PATH and loses `infracalc`.
+    config = PyFileConfigLoader("jupyter_server_config.py", str(JUPYTER_CONFIG_DIR)).load_config()
+    assert config.ServerApp.terminado_settings == {"shell_command": ["/bin/bash"]}
