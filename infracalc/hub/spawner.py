@@ -9,7 +9,8 @@ from the service, so its only way out is the egress proxy.
 Its kernels load :mod:`infracalc.bubble.ipython`, which records the cells they run into the
 bubble's session: ``IPYTHONDIR`` points into the bubble's home, where the spawner writes the kernel
 configuration that loads it (the bubble image carries the same configuration for DockerSpawner).
-The server is JupyterLab, configured from :data:`infracalc.bubble.JUPYTER_CONFIG_DIR` (nothing fetched
+The server is JupyterLab (``jupyterhub-singleuser`` through :mod:`infracalc.bubble.singleuser`, which
+spares it a slow import), configured from :data:`infracalc.bubble.JUPYTER_CONFIG_DIR` (nothing fetched
 from the internet), and the bubble's folder gets the welcome notebooks at its first start.
 
 Without root or ``ip``, it falls back to a plain local process with the same proxy environment,
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -77,6 +79,11 @@ class LocalBubbleSpawner(SimpleLocalProcessSpawner):  # type: ignore[misc]  # Ju
         config=True,
         help="The hub's API (JupyterHub.hub_bind_url); bubbles reach the same port on their gateway.",
     )
+
+    @default("cmd")
+    def _default_cmd(self) -> list[str]:
+        # jupyterhub-singleuser, minus an import that costs most of its start (infracalc.bubble.singleuser).
+        return [sys.executable, "-m", "infracalc.bubble.singleuser"]
 
     @default("home_dir_template")
     def _default_home_dir_template(self) -> str:

@@ -2,7 +2,8 @@
 
 ``infracalc.bubble.JUPYTER_CONFIG_DIR`` is what the local spawner puts in ``JUPYTER_CONFIG_PATH`` (and
 the bubble image copies): JupyterLab starts with no news feed, no update check, a read-only extension
-manager, the front-end plugins that would call out switched off, and no language-server scan.
+manager, the front-end plugins that would call out switched off, no language-server scan and no
+build check (bubbles never rebuild JupyterLab).
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ def test_jupyterlab_starts_without_news_updates_extension_installs_or_language_s
     url, log_path = jupyterlab
     config = page_config(url)
     assert config["news"] == {"disabled": True}
+    assert (config["buildCheck"], config["buildAvailable"]) == (False, False)  # no scan of the app directory
     assert config["extensionManager"]["can_install"] is False  # type: ignore[index]
     assert {
         "@jupyterlab/apputils-extension:announcements",
