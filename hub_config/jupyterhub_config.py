@@ -55,6 +55,8 @@ c.JupyterHub.allow_named_servers = True
 c.JupyterHub.named_server_limit_per_user = 0
 # The spawn page lists the user's projects with their governance.
 c.Spawner.options_form = hooks.options_form
+# A bubble opens on JupyterLab (without it the single-user server shows only "A Jupyter Server is running.").
+c.Spawner.default_url = "/lab"
 # Before a start: the service checks membership, registers the bubble (token, session) and the
 # bubble gets its API, token, project and proxy credentials.
 c.Spawner.pre_spawn_hook = hooks.pre_spawn_hook

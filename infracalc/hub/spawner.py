@@ -9,6 +9,9 @@ from the service, so its only way out is the egress proxy.
 Its kernels load :mod:`infracalc.bubble.ipython`, which records the cells they run into the
 bubble's session: ``IPYTHONDIR`` points into the bubble's home, where the spawner writes the kernel
 configuration that loads it (the bubble image carries the same configuration for DockerSpawner).
+The server is JupyterLab (``jupyterhub-singleuser`` through :mod:`infracalc.bubble.singleuser`, which
+spares it a slow import), configured from :data:`infracalc.bubble.JUPYTER_CONFIG_DIR` (nothing fetched
+from the internet), and the bubble's folder gets the welcome notebooks at its first start.
 
 Without root or ``ip``, it falls back to a plain local process with the same proxy environment,
 and says plainly in the hub's log that egress is then NOT enforced: a process can ignore
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -26,7 +30,9 @@ from urllib.parse import urlsplit, urlunsplit
 from jupyterhub.spawner import SimpleLocalProcessSpawner
 from traitlets import Bool, Unicode, default
 
+from infracalc.bubble import JUPYTER_CONFIG_DIR
 from infracalc.bubble.ipython import write_kernel_config
+from infracalc.bubble.welcome import give_welcome_notebooks
 from infracalc.hub import netns
 from infracalc.hub.bubbles import BubbleRegistration, bubble_environment
 from infracalc.hub.forwarders import Forwarders, ports_of
@@ -74,6 +80,11 @@ class LocalBubbleSpawner(SimpleLocalProcessSpawner):  # type: ignore[misc]  # Ju
         help="The hub's API (JupyterHub.hub_bind_url); bubbles reach the same port on their gateway.",
     )
 
+    @default("cmd")
+    def _default_cmd(self) -> list[str]:
+        # jupyterhub-singleuser, minus an import that costs most of its start (infracalc.bubble.singleuser).
+        return [sys.executable, "-m", "infracalc.bubble.singleuser"]
+
     @default("home_dir_template")
     def _default_home_dir_template(self) -> str:
         return "/tmp/infracalc-bubbles/{username}"  # noqa: S108 - local trial mode only, per user
@@ -105,6 +116,8 @@ class LocalBubbleSpawner(SimpleLocalProcessSpawner):  # type: ignore[misc]  # Ju
         """The single-user environment, with the bubble's INFRACALC variables pointing at its gateway."""
         env: dict[str, str] = super().get_env()
         env["IPYTHONDIR"] = str(self.ipython_dir)
+        # JupyterLab without its calls home (news, update checks, the PyPI extension manager).
+        env["JUPYTER_CONFIG_PATH"] = str(JUPYTER_CONFIG_DIR)
         if self.bubble is not None:
             gateway = self.link.gateway if self.link is not None else "127.0.0.1"
             env.update(
@@ -120,6 +133,7 @@ class LocalBubbleSpawner(SimpleLocalProcessSpawner):  # type: ignore[misc]  # Ju
     async def start(self) -> tuple[str, int]:
         """Create the namespace and forwarders, then start the server inside; or fall back, saying so."""
         write_kernel_config(self.ipython_dir)
+        give_welcome_notebooks(Path(self.home_dir))
         reason = self.isolation_unavailable()
         if reason is not None:
             self.log.warning(

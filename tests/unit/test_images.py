@@ -17,6 +17,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from infracalc.bubble import JUPYTER_CONFIG_DIR
 from infracalc.hub.docker import PROJECT_DIR, WORK_DIR
 from tests.unit.test_compose import IMAGES, REPO, dockerfile_instructions, dockerfiles
 
@@ -136,6 +137,49 @@ def test_every_pip_requirement_is_pinned(dockerfile: Path) -> None:
 def test_bubble_has_the_scientific_stack_the_single_user_server_and_the_client() -> None:
     assert SCIENTIFIC_STACK | {"jupyterhub"} <= pins(BUBBLE).keys()
     assert PACKAGE_SOURCE in pip_arguments(BUBBLE)
+
+
+def test_bubble_installs_jupyterlab_and_the_kit_at_the_versions_local_bubbles_run() -> None:
+    # Local bubbles run from the development environment, which installs pyproject.toml's `bubble` extra.
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    bubble_pins = pins(BUBBLE)
+    kit = [Requirement(line) for line in pyproject["project"]["optional-dependencies"]["bubble"]]
+    assert {"jupyterlab", "pandas", "numpy", "matplotlib", "pyarrow", "scikit-learn", "httpx"} <= {
+        canonicalize_name(requirement.name) for requirement in kit
+    }
+    for requirement in kit:
+        name = canonicalize_name(requirement.name)
+        assert name in bubble_pins, f"the bubble image does not install {name}"
+        assert str(requirement.specifier) == f"=={bubble_pins[name]}", f"{name}: {requirement} in pyproject.toml"
+
+
+def copies(dockerfile: Path) -> list[tuple[list[str], str]]:
+    """Each COPY's sources and destination (options left out)."""
+    found = []
+    for line in dockerfile_instructions(dockerfile, "COPY"):
+        words = [word for word in shlex.split(line) if not word.startswith("--")]
+        found.append((words[:-1], words[-1]))
+    return found
+
+
+def test_bubble_uses_the_jupyter_configuration_local_bubbles_use() -> None:
+    config_dir = JUPYTER_CONFIG_DIR.relative_to(REPO).as_posix()
+    (target,) = [destination for sources, destination in copies(BUBBLE) if sources == [config_dir]]
+    assert settings(BUBBLE)["JUPYTER_CONFIG_PATH"] == target
+
+
+def test_bubble_gives_the_work_volume_its_welcome_notebooks_at_start() -> None:
+    hooks = [
+        (sources, destination)
+        for sources, destination in copies(BUBBLE)
+        if destination.startswith("/usr/local/bin/before-notebook.d/")
+    ]
+    assert len(hooks) == 1, hooks
+    (source,), destination = hooks[0]
+    assert destination.endswith(".sh")  # the base image's start.sh sources *.sh hooks
+    script = (REPO / source).read_text(encoding="utf-8")
+    assert 'python -m infracalc.bubble.welcome "/home/${NB_USER:-jovyan}/work"' in script
+    assert WORK_DIR == "/home/jovyan/work"
 
 
 def test_hub_and_bubbles_run_the_same_jupyterhub() -> None:

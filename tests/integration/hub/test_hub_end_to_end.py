@@ -83,18 +83,20 @@ def project(live_service: LiveService, people: People, governance: str) -> str:
     return slug
 
 
+def approve_host(live_service: LiveService, people: People, slug: str, host: str) -> None:
+    """The project's lead asks for ``host``; CASD staff approve it."""
+    api = live_service.api
+    body = {"host": host, "justification": JUSTIFICATION}
+    asked = call("POST", f"{api}/projects/{slug}/egress-requests", people.headers("lead"), json=body)
+    call("POST", f"{api}/egress-requests/{asked['id']}/approve", people.headers("staff"), json={"comment": "approved"})
+
+
 def test_sign_in_start_a_bubble_call_out_switch_to_casd_and_stop(
     hub: HubUnderTest, keycloak: KeycloakServer, live_service: LiveService, lab: Lab, people: People
 ) -> None:
     api, staff = live_service.api, people.headers("staff")
     slug = project(live_service, people, "INFRACALC")
-    asked = call(
-        "POST",
-        f"{api}/projects/{slug}/egress-requests",
-        people.headers("lead"),
-        json={"host": "api.allowed.test", "justification": JUSTIFICATION},
-    )
-    call("POST", f"{api}/egress-requests/{asked['id']}/approve", staff, json={"comment": "approved"})
+    approve_host(live_service, people, slug, "api.allowed.test")
 
     browser = sign_in(hub, keycloak, people, "researcher")
     assert browser.signed_in()

@@ -60,6 +60,11 @@ def test_production_spawns_hardened_containers_behind_keycloak(monkeypatch: pyte
     assert [service["name"] for service in c.JupyterHub.services] == ["idle-culler"]
 
 
+@pytest.mark.parametrize("env", [PRODUCTION, LOCAL], ids=["production", "local"])
+def test_bubbles_open_on_jupyterlab_in_both_modes(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load(env, monkeypatch).Spawner.default_url == "/lab"
+
+
 def test_local_mode_isolates_bubbles_and_binds_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
     c = load(LOCAL, monkeypatch)
     assert c.JupyterHub.spawner_class == "infracalc.hub.spawner.LocalBubbleSpawner"
