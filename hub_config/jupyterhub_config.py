@@ -142,8 +142,9 @@ else:
     c.LocalBubbleSpawner.service_url = service_url
     c.LocalBubbleSpawner.egress_proxy_url = os.environ["INFRACALC_EGRESS_PROXY_URL"]
     c.LocalBubbleSpawner.hub_api_url = f"http://127.0.0.1:{hub_api_port}"
-    # Each user's files, per project, under the local state directory.
-    c.LocalBubbleSpawner.home_dir_template = os.path.join(data_dir, "bubbles", "{username}")
+    # Each user's files, one folder per project, under the local state directory (never shared
+    # between two projects, like the production bubbles' volumes).
+    c.LocalBubbleSpawner.home_dir_template = os.path.join(data_dir, "bubbles", "{username}", "{project}")
     # A first start installs nothing, but a loaded machine (many bubbles starting at once on a few
     # cores) can take a while to start Jupyter and to have it answer.
     c.Spawner.start_timeout = 120

@@ -87,7 +87,13 @@ class LocalBubbleSpawner(SimpleLocalProcessSpawner):  # type: ignore[misc]  # Ju
 
     @default("home_dir_template")
     def _default_home_dir_template(self) -> str:
-        return "/tmp/infracalc-bubbles/{username}"  # noqa: S108 - local trial mode only, per user
+        return "/tmp/infracalc-bubbles/{username}/{project}"  # noqa: S108 - local trial mode only
+
+    @default("home_dir")
+    def _default_home_dir(self) -> str:
+        # One folder per user and project, as the production bubbles' volumes: a file of a CASD
+        # project must not show up in the same person's bubble of a project that may call out.
+        return str(self.home_dir_template.format(username=self.user.name, project=self.project))
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
