@@ -45,10 +45,11 @@ from infracalc.service.demo import DEMO_PROJECT, seed_demo_project
 from infracalc.service.egress_events import EgressEventController
 from infracalc.service.egress_rules import EgressRequestController, EgressRuleController
 from infracalc.service.enrollments import EnrollmentController
-from infracalc.service.errors import EXCEPTION_HANDLERS
+from infracalc.service.errors import EXCEPTION_HANDLERS, BadRequest, InvalidInput
 from infracalc.service.exports import ExportController, ProjectExportController
 from infracalc.service.health import HealthController
 from infracalc.service.imports import ImportReviewController, ProjectImportController
+from infracalc.service.json_input import JsonRefused, check_json
 from infracalc.service.projects import MeController, ProjectController
 from infracalc.service.session_code import SessionCodeController
 from infracalc.service.session_routes import SessionController
@@ -135,10 +136,12 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
-async def _require_json_body(request: Request[Any, Any, Any]) -> None:
-    """Refuse a body that is not JSON with 415, before anything reads it.
+async def _check_json_body(request: Request[Any, Any, Any]) -> None:
+    """Refuse a body that is not JSON with 415, and unsound JSON with 400 or 422, before a route decodes it.
 
     A route that takes another kind of body (a file upload) says so with ``opt={"raw_body": True}``.
+    JSON bodies are read here (Litestar keeps the bytes for the route) and checked by
+    :func:`~infracalc.service.json_input.check_json`: nesting, duplicate keys.
     """
     if request.method not in _BODY_METHODS or request.route_handler.opt.get("raw_body"):
         return
@@ -149,6 +152,13 @@ async def _require_json_body(request: Request[Any, Any, Any]) -> None:
         raise HTTPException(
             status_code=415, detail=f"send JSON (Content-Type: application/json), not {media_type or 'no type'}"
         )
+    body = await request.body()
+    if not body:
+        return
+    try:
+        check_json(body)
+    except JsonRefused as refusal:
+        raise (BadRequest if refusal.reason == "malformed" else InvalidInput)(str(refusal)) from None
 
 
 async def _seal_quiet_log(context: ServiceContext) -> None:
@@ -212,7 +222,7 @@ def create_app(
         ],
         middleware=[authentication],
         security=[{"keycloak": []}],
-        before_request=_require_json_body,
+        before_request=_check_json_body,
     )
     openapi = OpenAPIConfig(
         title="INFRACALC",
