@@ -18,6 +18,7 @@ from litestar.config.app import AppConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
+from litestar.logging.config import LoggingConfig
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
@@ -50,7 +51,9 @@ from infracalc.service.exports import ExportController, ProjectExportController
 from infracalc.service.health import HealthController
 from infracalc.service.imports import ImportReviewController, ProjectImportController
 from infracalc.service.json_input import JsonRefused, check_json
+from infracalc.service.openapi import document_errors
 from infracalc.service.projects import MeController, ProjectController
+from infracalc.service.request_ids import RequestIdentity, RequestIdFilter
 from infracalc.service.session_code import SessionCodeController
 from infracalc.service.session_routes import SessionController
 from infracalc.service.settings import API_AUDIENCE, REALM, ServiceSettings
@@ -113,7 +116,7 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
     try:
         await asyncio.to_thread(verifier.refresh_keys)
     except JwksUnavailable as error:
-        logger.warning("Keycloak's keys unavailable at start (%s); they are fetched at the first request", error)
+        logger.warning("Keycloak's keys unavailable at start (%s); they are fetched at the first request", error.detail)
     tasks = [
         asyncio.create_task(policy_data.watch(), name="opa-data-watch"),
         asyncio.create_task(_seal_quiet_log(context), name="audit-checkpoints"),
@@ -243,7 +246,7 @@ def create_app(
             }
         ),
     )
-    return Litestar(
+    app = Litestar(
         route_handlers=[HealthController, api, *web_routes()],
         dependencies={"context": Provide(_context, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,
@@ -259,8 +262,26 @@ def create_app(
             }
         ),
         on_app_init=[_log_config],
+        logging_config=_logging_config(),
         template_config=template_config(),
         csrf_config=csrf_config(settings.web_secret, secure=settings.web_url.startswith("https://")),
+    )
+    document_errors(app)
+    # Outside Litestar's own handler, so that every answer has an id, an unknown route's or a 500's too.
+    app.asgi_handler = RequestIdentity(app.asgi_handler)
+    return app
+
+
+def _logging_config() -> LoggingConfig:
+    """Litestar's logging set-up (a queue, so that no request waits for the terminal), each line with its request id."""
+    handler = {"level": "DEBUG", "formatter": "standard", "filters": ["request_id"]}
+    return LoggingConfig(
+        formatters={"standard": {"format": "%(asctime)s %(levelname)s %(name)s [request %(request_id)s] %(message)s"}},
+        filters={"request_id": {"()": RequestIdFilter}},
+        handlers={
+            "console": {"class": "logging.StreamHandler", **handler},
+            "queue_listener": {"class": "litestar.logging.standard.QueueListenerHandler", **handler},
+        },
     )
 
 
