@@ -49,7 +49,7 @@ from infracalc.service.enrollments import EnrollmentController
 from infracalc.service.errors import EXCEPTION_HANDLERS, BadRequest, InvalidInput
 from infracalc.service.exports import ExportController, ProjectExportController
 from infracalc.service.health import HealthController
-from infracalc.service.imports import ImportReviewController, ProjectImportController
+from infracalc.service.imports import ImportReviewController, ProjectImportController, recovery
 from infracalc.service.json_input import JsonRefused, check_json
 from infracalc.service.openapi import document_errors
 from infracalc.service.projects import MeController, ProjectController
@@ -120,6 +120,8 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
     tasks = [
         asyncio.create_task(policy_data.watch(), name="opa-data-watch"),
         asyncio.create_task(_seal_quiet_log(context), name="audit-checkpoints"),
+        # At start and periodically: what crashed imports (and lost aborts) left in the store.
+        asyncio.create_task(recovery.sweep_periodically(context), name="upload-recovery"),
     ]
     try:
         yield

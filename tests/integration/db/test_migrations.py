@@ -30,6 +30,7 @@ TABLES = {
     "exports",
     "enrollments",
     "governance_changes",
+    "import_uploads",
     "imports",
     "members",
     "projects",
