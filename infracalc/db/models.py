@@ -495,3 +495,17 @@ class ImportUpload(Base):
     heartbeat_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now, index=True)
     refused: Mapped[bool] = mapped_column(Boolean(), default=False)
 
+
+class EndedSession(Base):
+    """A Keycloak session that ended (back-channel logout): its access tokens are refused until they expire.
+
+    Kept in the database, not in one process's memory, so that every replica refuses them; a row is
+    useless, and removed, once ``expires_at`` passed (no token of the session can still be valid).
+    """
+
+    __tablename__ = "ended_sessions"
+
+    #: Keycloak's session id (the tokens' ``sid``).
+    sid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    ended_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
