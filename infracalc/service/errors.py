@@ -18,7 +18,8 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap
-from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 
 from infracalc.errors import InfracalcError
 from infracalc.identity import JwksUnavailable, SecondFactorMissing, TokenError
@@ -149,6 +150,23 @@ def _directory_unavailable(_: Request[Any, Any, Any], error: DirectoryUnavailabl
     return Response(error_body(503, "Keycloak's user directory cannot be reached; try again later"), status_code=503)
 
 
+#: SQLSTATE classes of a database that is not there: connection exceptions, operator intervention (shutdown,
+#: "the database system is starting up").
+_UNAVAILABLE_SQLSTATES = ("08", "57")
+
+
+def _database_error(request: Request[Any, Any, Any], error: DBAPIError) -> Response[dict[str, Any]]:
+    """A database that is restarting or gone answers 503; any other database error is unexpected (500)."""
+    sqlstate = str(getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None) or "")
+    if (
+        error.connection_invalidated
+        or isinstance(error, OperationalError | InterfaceError)
+        or sqlstate.startswith(_UNAVAILABLE_SQLSTATES)
+    ):
+        return _database_unavailable(request, error)
+    return _unexpected(request, error)
+
+
 def _database_unavailable(_: Request[Any, Any, Any], error: Exception) -> Response[dict[str, Any]]:
     # A database that restarts, or a connection cut: not a bug of the service, and nothing was committed.
     logger.warning("database unavailable: %s", error)
@@ -190,9 +208,9 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     JwksUnavailable: _keys_unavailable,
     PolicyUnavailable: _policy_unavailable,
     DirectoryUnavailable: _directory_unavailable,
-    OperationalError: _database_unavailable,
-    InterfaceError: _database_unavailable,
+    DBAPIError: _database_error,
     DisconnectionError: _database_unavailable,
+    SQLAlchemyTimeoutError: _database_unavailable,
     ConnectionError: _database_unavailable,
     ValidationException: _validation_error,
     HTTPException: _http_error,
