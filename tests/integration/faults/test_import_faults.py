@@ -19,6 +19,7 @@ from tests.fixtures.servers import OpaServer
 from tests.fixtures.service import People
 from tests.integration.faults.conftest import PrivateS3
 from tests.integration.faults.support import (
+    SlowUpload,
     audit_events,
     audit_intact,
     bucket_contents,
@@ -65,13 +66,19 @@ def _s3_env(s3: PrivateS3) -> dict[str, str]:
     }
 
 
+def upload_under_way(service: LiveService, s3: PrivateS3, people: People) -> SlowUpload:
+    """A member's 64 MiB import, 24 MiB of it sent and its multipart upload begun in the store."""
+    project_with_member(service, people)
+    upload = start_upload(service, people.headers("researcher"), "cohort", "big.bin", first_chunks=3, total_chunks=8)
+    eventually(lambda: bool(bucket_contents(s3.settings, "fault-imports")[1]), 30, "the multipart upload")
+    return upload
+
+
 def test_s3_killed_mid_import_answers_503_and_leaves_nothing_once_it_is_back(
     service_on_private_s3: LiveService, private_s3: PrivateS3, people: People
 ) -> None:
     service = service_on_private_s3
-    project_with_member(service, people)
-    upload = start_upload(service, people.headers("researcher"), "cohort", "big.bin", first_chunks=3, total_chunks=8)
-    eventually(lambda: bool(bucket_contents(private_s3.settings, "fault-imports")[1]), 30, "the multipart upload")
+    upload = upload_under_way(service, private_s3, people)
 
     private_s3.server.kill()
     upload.resume()
@@ -105,9 +112,7 @@ def test_service_killed_mid_import_is_swept_after_restart_and_audited_once(
     service_on_private_s3: LiveService, private_s3: PrivateS3, people: People
 ) -> None:
     service = service_on_private_s3
-    project_with_member(service, people)
-    upload = start_upload(service, people.headers("researcher"), "cohort", "big.bin", first_chunks=3, total_chunks=8)
-    eventually(lambda: bool(bucket_contents(private_s3.settings, "fault-imports")[1]), 30, "the multipart upload")
+    upload = upload_under_way(service, private_s3, people)
 
     service.kill()
     upload.resume()
