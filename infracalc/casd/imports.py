@@ -146,7 +146,12 @@ def new_import_id() -> str:
 
 def object_key(project_id: str, import_id: str, name: str) -> str:
     """Where an import's object lives."""
-    return f"projects/{project_id}/imports/{import_id}/{name}"
+    return f"{import_prefix(project_id, import_id)}{name}"
+
+
+def import_prefix(project_id: str, import_id: str) -> str:
+    """The prefix under which an import's object (and, while it streams in, its multipart upload) lives."""
+    return f"projects/{project_id}/imports/{import_id}/"
 
 
 async def receive(
@@ -545,6 +550,7 @@ __all__ = [
     "announce_release",
     "approve",
     "holds_sensitive_data",
+    "import_prefix",
     "new_import_id",
     "object_key",
     "project_prefix",

@@ -32,8 +32,10 @@ import base64
 import contextlib
 import hashlib
 import itertools
+import logging
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any, TypeVar
@@ -61,6 +63,8 @@ _HASH_STEP = 1024 * 1024
 
 _T = TypeVar("_T")
 
+logger = logging.getLogger(__name__)
+
 
 class ObjectStoreError(InfracalcError):
     """The object store refused or failed an operation; the message says which and why."""
@@ -85,6 +89,16 @@ class StoredObject:
     sha256: str
     #: Hex SHA-256 of each multipart part, in order (each checked by the S3 server on arrival).
     part_sha256: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class IncompleteUpload:
+    """A multipart upload begun and neither completed nor aborted: its parts take room until it is aborted."""
+
+    key: str
+    upload_id: str = field(repr=False)
+    #: When it began (timezone-aware).
+    initiated: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +149,7 @@ class ObjectStore:
             await self._call(self.client.create_bucket, Bucket=self.bucket)
         else:
             return False
-        with contextlib.suppress(ObjectStoreError):
+        try:
             await self._call(
                 self.client.put_bucket_lifecycle_configuration,
                 Bucket=self.bucket,
@@ -149,6 +163,12 @@ class ObjectStore:
                         }
                     ]
                 },
+            )
+        except ObjectStoreError as error:
+            logger.warning(
+                "bucket %s has no lifecycle rule (%s): only the service's recovery sweep aborts incomplete uploads",
+                self.bucket,
+                error,
             )
         return True
 
@@ -301,8 +321,40 @@ class ObjectStore:
 
     async def pending_uploads(self, prefix: str = "") -> list[str]:
         """Keys of the multipart uploads begun under ``prefix`` and neither completed nor aborted."""
-        page = await self._call(self.client.list_multipart_uploads, Bucket=self.bucket, Prefix=prefix)
-        return [upload["Key"] for upload in page.get("Uploads", [])]
+        return [upload.key for upload in await self.incomplete_uploads(prefix)]
+
+    async def incomplete_uploads(self, prefix: str = "") -> list[IncompleteUpload]:
+        """The multipart uploads begun under ``prefix`` and neither completed nor aborted, every page of them."""
+        found: list[IncompleteUpload] = []
+        markers: dict[str, str] = {}
+        while True:
+            page = await self._call(self.client.list_multipart_uploads, Bucket=self.bucket, Prefix=prefix, **markers)
+            found.extend(
+                IncompleteUpload(key=item["Key"], upload_id=item["UploadId"], initiated=item["Initiated"])
+                for item in page.get("Uploads", [])
+            )
+            if not page.get("IsTruncated"):
+                return found
+            markers = {"KeyMarker": page["NextKeyMarker"], "UploadIdMarker": page["NextUploadIdMarker"]}
+
+    async def abort_upload(self, upload: IncompleteUpload) -> None:
+        """Abort an incomplete multipart upload: its parts are deleted."""
+        await self._abort(upload.key, upload.upload_id)
+
+    async def clear(self, prefix: str) -> int:
+        """Abort every incomplete upload and delete every object under ``prefix``; return how many were removed.
+
+        Raises:
+            ObjectStoreError: the store failed part-way (run it again: what is gone stays gone).
+        """
+        removed = 0
+        for upload in await self.incomplete_uploads(prefix):
+            await self.abort_upload(upload)
+            removed += 1
+        for key in await self.keys(prefix):
+            await self.delete(key)
+            removed += 1
+        return removed
 
     def presigned_download(self, key: str, *, filename: str, expires_in: int = DOWNLOAD_SECONDS) -> str:
         """A URL that downloads the object as ``filename`` without credentials, valid ``expires_in`` seconds.
@@ -399,7 +451,9 @@ class ObjectStore:
             code = error.response.get("Error", {}).get("Code", "error")
             raise ObjectStoreError(f"the object store refused {method.__name__} ({code})") from error
         except BotoCoreError as error:
-            raise ObjectStoreError(f"the object store failed {method.__name__}: {error}") from error
+            # The error names the endpoint and the request (an upload id): the log has them, the message not.
+            logger.warning("S3 %s failed: %s", method.__name__, error)
+            raise ObjectStoreError(f"the object store could not be reached ({method.__name__})") from error
 
 
 def _status(error: ObjectStoreError) -> int | None:
@@ -475,6 +529,7 @@ async def _file_chunks(path: Path, size: int) -> AsyncIterator[bytes]:
 __all__ = [
     "DOWNLOAD_SECONDS",
     "EmptyObject",
+    "IncompleteUpload",
     "ObjectStore",
     "ObjectStoreError",
     "ObjectTooLarge",

@@ -467,3 +467,45 @@ class WebSession(Base):
     last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
     #: The absolute end (8 hours after login); the idle end is ``last_seen_at`` plus 30 minutes.
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+# -- Recovery after faults (issue 16) -------------------------------------------------------------
+
+
+class ImportUpload(Base):
+    """An import whose bytes are on their way to the object store: written before the first byte, gone at the end.
+
+    The request that streams the file keeps ``heartbeat_at`` fresh. A row whose heartbeat stopped is an
+    import whose request never finished (the service was killed): the recovery sweep
+    (:mod:`infracalc.service.imports.recovery`) removes whatever it left in the store and records its refusal.
+    ``refused`` marks an import already refused and audited whose store could not be cleaned then (the
+    object store was down): only the cleaning is left to do.
+    """
+
+    __tablename__ = "import_uploads"
+
+    #: The import's id: its objects live under ``projects/<project>/imports/<id>/``.
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    #: The file's name as sent (cut to 300 characters), for the audit event of a refusal.
+    name: Mapped[str] = mapped_column(Text)
+    governance: Mapped[Governance] = mapped_column(governance_type())
+    started_by: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    heartbeat_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now, index=True)
+    refused: Mapped[bool] = mapped_column(Boolean(), default=False)
+
+
+class EndedSession(Base):
+    """A Keycloak session that ended (back-channel logout): its access tokens are refused until they expire.
+
+    Kept in the database, not in one process's memory, so that every replica refuses them; a row is
+    useless, and removed, once ``expires_at`` passed (no token of the session can still be valid).
+    """
+
+    __tablename__ = "ended_sessions"
+
+    #: Keycloak's session id (the tokens' ``sid``).
+    sid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    ended_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)

@@ -8,6 +8,7 @@ deletes the accounts of invited people (remote enrollment). No administrator pas
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -32,6 +33,20 @@ ENROLLMENT_ACTIONS = ("UPDATE_PASSWORD", "CONFIGURE_TOTP")
 
 class AccountExists(InfracalcError):
     """An account with this username or e-mail address exists already."""
+
+
+class AccountRefused(InfracalcError):
+    """Keycloak refused the account's details (a name or an address its validators reject); ``field`` names it."""
+
+    def __init__(self, message: str, field: str | None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+#: Our names of the fields of a Keycloak user representation.
+_FIELDS = {"firstName": "first_name", "lastName": "last_name", "email": "email", "username": "username"}
+#: The largest HTTP status of a refusal (4xx) rather than a failure.
+_CLIENT_ERRORS = range(400, 500)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +137,8 @@ class KeycloakDirectory:
                 raise AccountExists(
                     f"Keycloak has an account with the username {username!r} or the e-mail {email!r}"
                 ) from None
+            if error.response_code in _CLIENT_ERRORS:
+                raise _refusal(error) from None
             raise DirectoryUnavailable(f"Keycloak refused to create the account: {error}") from error
         except OSError as error:
             raise DirectoryUnavailable(f"Keycloak's user directory did not answer: {error}") from error
@@ -210,3 +227,17 @@ class KeycloakDirectory:
         if answer.status_code >= 300:  # noqa: PLR2004 - not a success
             raise DirectoryUnavailable(f"Keycloak did not end the session: HTTP {answer.status_code}")
         return True
+
+
+def _refusal(error: KeycloakError) -> AccountRefused:
+    """What Keycloak's refusal of an account says: ``{"field": "firstName", "errorMessage": "error-..."}``."""
+    try:
+        body = json.loads(error.response_body or b"{}")
+    except ValueError:
+        body = {}
+    field = _FIELDS.get(str(body.get("field"))) if isinstance(body, dict) else None
+    reason = body.get("errorMessage") if isinstance(body, dict) else None
+    what = f"the {field.replace('_', ' ')}" if field else "the account's details"
+    return AccountRefused(
+        f"Keycloak does not accept {what} ({reason or 'refused'}): use letters, digits and spaces", field
+    )

@@ -52,6 +52,9 @@ ACCEPTED_ALGORITHMS: Final = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 )
 _REQUIRED_CLAIMS: Final = ["exp", "iat", "iss", "aud", "sub"]
+#: The event a back-channel logout token carries (OpenID Connect Back-Channel Logout 1.0).
+BACKCHANNEL_LOGOUT_EVENT: Final = "http://schemas.openid.net/event/backchannel-logout"
+_KEYS_UNAVAILABLE: Final = "the sign-in service's keys cannot be fetched now; try again later"
 
 
 class _Unset(enum.Enum):
@@ -93,7 +96,14 @@ class SecondFactorMissing(TokenError):
 
 
 class JwksUnavailable(TokenError):
-    """The realm's keys could not be fetched; no token is accepted until they can (fail closed)."""
+    """The realm's keys could not be fetched; no token is accepted until they can (fail closed).
+
+    The message is for the caller; ``detail`` (the URL, the error) is for the operator's log only.
+    """
+
+    def __init__(self, message: str, *, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail or message
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +131,14 @@ class Claims:
     authorized_party: str | None
     #: Every claim, as verified.
     raw: Mapping[str, Any] = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class LogoutClaims:
+    """What a verified back-channel logout token says: the Keycloak session that ended, and whose."""
+
+    sid: str
+    subject: str | None
 
 
 class TokenVerifier:
@@ -194,7 +212,11 @@ class TokenVerifier:
                 if self._may_fetch(now):
                     self._fetch_locked()
                 elif stale:
-                    raise JwksUnavailable(f"the realm's keys at {self.jwks_url} could not be fetched; retry later")
+                    raise JwksUnavailable(
+                        _KEYS_UNAVAILABLE,
+                        detail=f"{self.jwks_url}: the last fetch failed; the next is allowed "
+                        f"{self.min_refresh_interval:g} s after it",
+                    )
             try:
                 key, declared_algorithm = self._keys[kid]
             except KeyError:
@@ -214,7 +236,8 @@ class TokenVerifier:
             with urllib.request.urlopen(request, timeout=self.http_timeout) as response:  # noqa: S310 - configured URL
                 document = json.loads(response.read())
         except (urllib.error.URLError, OSError, ValueError) as error:
-            raise JwksUnavailable(f"cannot fetch the realm's keys from {self.jwks_url}: {error}") from error
+            # The URL and the error (an errno) are for the operator's log, not for the caller.
+            raise JwksUnavailable(_KEYS_UNAVAILABLE, detail=f"{self.jwks_url}: {error}") from error
         keys: dict[str, tuple[jwt.PyJWK, str | None]] = {}
         for entry in document.get("keys", []) if isinstance(document, dict) else []:
             if not isinstance(entry, dict) or entry.get("use", "sig") != "sig" or not entry.get("kid"):
@@ -227,7 +250,9 @@ class TokenVerifier:
             except jwt.PyJWTError:
                 continue  # a key type this library cannot use: never trusted
         if not keys:
-            raise JwksUnavailable(f"the JWKS at {self.jwks_url} holds no usable signing key")
+            raise JwksUnavailable(
+                "the sign-in service publishes no usable signing key", detail=f"{self.jwks_url}: no usable signing key"
+            )
         self._keys = keys
         self._fetched_at = self._attempted_at
 
@@ -252,6 +277,17 @@ class TokenVerifier:
         """
         expected_audience = audience or self.audience
         expected_acr = self.required_acr if required_acr is _Unset.UNSET else required_acr
+        key, algorithm = self._signing_key(token)
+        claims = self._decode(token, key, algorithm, expected_audience)
+        if self.token_type is not None and claims.get("typ") != self.token_type:
+            raise TokenWrongType(f"expected a {self.token_type} token, got typ {claims.get('typ')!r}")
+        acr = claims.get("acr")
+        if expected_acr is not None and acr != expected_acr:
+            raise SecondFactorMissing(f"the login reached acr {acr!r}, {expected_acr!r} is required")
+        return self._claims(claims)
+
+    def _signing_key(self, token: str) -> tuple[jwt.PyJWK, str]:
+        """The realm key ``token`` names (``kid``), held to an accepted algorithm; the algorithm."""
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as error:
@@ -262,14 +298,48 @@ class TokenVerifier:
         kid = header.get("kid")
         if not isinstance(kid, str) or not kid:
             raise TokenMalformed("the token names no key id (kid)")
-        key = self._key_for(kid, algorithm)
-        claims = self._decode(token, key, algorithm, expected_audience)
-        if self.token_type is not None and claims.get("typ") != self.token_type:
-            raise TokenWrongType(f"expected a {self.token_type} token, got typ {claims.get('typ')!r}")
-        acr = claims.get("acr")
-        if expected_acr is not None and acr != expected_acr:
-            raise SecondFactorMissing(f"the login reached acr {acr!r}, {expected_acr!r} is required")
-        return self._claims(claims)
+        return self._key_for(kid, algorithm), str(algorithm)
+
+    def verify_logout(self, token: str, *, audiences: frozenset[str]) -> LogoutClaims:
+        """Verify a back-channel ``logout_token`` (OpenID Connect Back-Channel Logout 1.0, section 2.6).
+
+        Checked like an ID token (signature through the realm's keys, issuer, ``iat``, ``exp`` when present), for
+        one of ``audiences`` (the clients whose logouts are accepted); it must carry the back-channel logout event
+        and a ``sid``, and no ``nonce``.
+
+        Raises:
+            TokenError: one of its subclasses; :class:`TokenMalformed` for a token that is not a logout token.
+        """
+        key, algorithm = self._signing_key(token)
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key=key,
+                algorithms=[algorithm],
+                issuer=self.issuer,
+                leeway=self.leeway,
+                options={"require": ["iat", "iss", "aud"], "verify_aud": False},
+            )
+        except jwt.InvalidSignatureError as error:
+            raise TokenSignatureInvalid("the signature does not match the realm's key") from error
+        except jwt.ExpiredSignatureError as error:
+            raise TokenExpired("the logout token has expired") from error
+        except jwt.InvalidIssuerError as error:
+            raise TokenWrongIssuer(f"the token was not issued by {self.issuer}") from error
+        except jwt.PyJWTError as error:
+            raise TokenMalformed(f"the logout token cannot be read: {error}") from error
+        audience = claims["aud"]
+        named = {audience} if isinstance(audience, str) else set(audience) if isinstance(audience, list) else set()
+        if not named & audiences:
+            raise TokenWrongAudience(f"the logout token is not meant for {', '.join(sorted(audiences))}")
+        events = claims.get("events")
+        if not isinstance(events, dict) or BACKCHANNEL_LOGOUT_EVENT not in events or "nonce" in claims:
+            raise TokenMalformed("not a back-channel logout token (no logout event, or a nonce)")
+        sid = claims.get("sid")
+        if not isinstance(sid, str) or not sid:
+            raise TokenMalformed("the logout token names no session (sid)")
+        subject = claims.get("sub")
+        return LogoutClaims(sid=sid, subject=subject if isinstance(subject, str) else None)
 
     def _decode(self, token: str, key: jwt.PyJWK, algorithm: str, audience: str) -> dict[str, Any]:
         try:

@@ -18,6 +18,7 @@ from litestar.config.app import AppConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
+from litestar.logging.config import LoggingConfig
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
@@ -45,11 +46,14 @@ from infracalc.service.demo import DEMO_PROJECT, seed_demo_project
 from infracalc.service.egress_events import EgressEventController
 from infracalc.service.egress_rules import EgressRequestController, EgressRuleController
 from infracalc.service.enrollments import EnrollmentController
-from infracalc.service.errors import EXCEPTION_HANDLERS
+from infracalc.service.errors import EXCEPTION_HANDLERS, BadRequest, InvalidInput
 from infracalc.service.exports import ExportController, ProjectExportController
 from infracalc.service.health import HealthController
-from infracalc.service.imports import ImportReviewController, ProjectImportController
+from infracalc.service.imports import ImportReviewController, ProjectImportController, recovery
+from infracalc.service.json_input import JsonRefused, check_json
+from infracalc.service.openapi import document_errors
 from infracalc.service.projects import MeController, ProjectController
+from infracalc.service.request_ids import RequestIdentity, RequestIdFilter
 from infracalc.service.session_code import SessionCodeController
 from infracalc.service.session_routes import SessionController
 from infracalc.service.settings import API_AUDIENCE, REALM, ServiceSettings
@@ -112,10 +116,12 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
     try:
         await asyncio.to_thread(verifier.refresh_keys)
     except JwksUnavailable as error:
-        logger.warning("Keycloak's keys unavailable at start (%s); they are fetched at the first request", error)
+        logger.warning("Keycloak's keys unavailable at start (%s); they are fetched at the first request", error.detail)
     tasks = [
         asyncio.create_task(policy_data.watch(), name="opa-data-watch"),
         asyncio.create_task(_seal_quiet_log(context), name="audit-checkpoints"),
+        # At start and periodically: what crashed imports (and lost aborts) left in the store.
+        asyncio.create_task(recovery.sweep_periodically(context), name="upload-recovery"),
     ]
     try:
         yield
@@ -135,10 +141,12 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
-async def _require_json_body(request: Request[Any, Any, Any]) -> None:
-    """Refuse a body that is not JSON with 415, before anything reads it.
+async def _check_json_body(request: Request[Any, Any, Any]) -> None:
+    """Refuse a body that is not JSON with 415, and unsound JSON with 400 or 422, before a route decodes it.
 
     A route that takes another kind of body (a file upload) says so with ``opt={"raw_body": True}``.
+    JSON bodies are read here (Litestar keeps the bytes for the route) and checked by
+    :func:`~infracalc.service.json_input.check_json`: nesting, duplicate keys.
     """
     if request.method not in _BODY_METHODS or request.route_handler.opt.get("raw_body"):
         return
@@ -149,6 +157,13 @@ async def _require_json_body(request: Request[Any, Any, Any]) -> None:
         raise HTTPException(
             status_code=415, detail=f"send JSON (Content-Type: application/json), not {media_type or 'no type'}"
         )
+    body = await request.body()
+    if not body:
+        return
+    try:
+        check_json(body)
+    except JsonRefused as refusal:
+        raise (BadRequest if refusal.reason == "malformed" else InvalidInput)(str(refusal)) from None
 
 
 async def _seal_quiet_log(context: ServiceContext) -> None:
@@ -212,7 +227,7 @@ def create_app(
         ],
         middleware=[authentication],
         security=[{"keycloak": []}],
-        before_request=_require_json_body,
+        before_request=_check_json_body,
     )
     openapi = OpenAPIConfig(
         title="INFRACALC",
@@ -233,7 +248,7 @@ def create_app(
             }
         ),
     )
-    return Litestar(
+    app = Litestar(
         route_handlers=[HealthController, api, *web_routes()],
         dependencies={"context": Provide(_context, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,
@@ -249,8 +264,26 @@ def create_app(
             }
         ),
         on_app_init=[_log_config],
+        logging_config=_logging_config(),
         template_config=template_config(),
         csrf_config=csrf_config(settings.web_secret, secure=settings.web_url.startswith("https://")),
+    )
+    document_errors(app)
+    # Outside Litestar's own handler, so that every answer has an id, an unknown route's or a 500's too.
+    app.asgi_handler = RequestIdentity(app.asgi_handler)
+    return app
+
+
+def _logging_config() -> LoggingConfig:
+    """Litestar's logging set-up (a queue, so that no request waits for the terminal), each line with its request id."""
+    handler = {"level": "DEBUG", "formatter": "standard", "filters": ["request_id"]}
+    return LoggingConfig(
+        formatters={"standard": {"format": "%(asctime)s %(levelname)s %(name)s [request %(request_id)s] %(message)s"}},
+        filters={"request_id": {"()": RequestIdFilter}},
+        handlers={
+            "console": {"class": "logging.StreamHandler", **handler},
+            "queue_listener": {"class": "litestar.logging.standard.QueueListenerHandler", **handler},
+        },
     )
 
 

@@ -16,6 +16,10 @@ from infracalc.service.principals import Principal
 __all__ = ["MAX_PAGE", "VERIFY_BATCH", "AuditController", "AuditEventOut", "AuditPage", "Verification"]
 
 
+#: The largest sequence number a database integer holds: a larger cursor is a 422, not a database error.
+MAX_SEQ = 2**63 - 1
+
+
 class AuditController(Controller):
     """The audit log, for CASD staff."""
 
@@ -33,7 +37,7 @@ class AuditController(Controller):
         action: Annotated[str | None, Parameter(description="only this action, e.g. governance.switch")] = None,
         since: Annotated[datetime | None, Parameter(description="events at or after this time")] = None,
         until: Annotated[datetime | None, Parameter(description="events before this time")] = None,
-        after: Annotated[int, Parameter(ge=0, description="events with a larger seq (the cursor)")] = 0,
+        after: Annotated[int, Parameter(ge=0, le=MAX_SEQ, description="events with a larger seq (the cursor)")] = 0,
         limit: Annotated[int, Parameter(ge=1, le=MAX_PAGE, description="events per page")] = 100,
     ) -> AuditPage:
         """Events in sequence order, from ``after``; filters combine with AND."""

@@ -32,6 +32,7 @@ from litestar.middleware import AbstractAuthenticationMiddleware, Authentication
 from infracalc.db import Bubble
 from infracalc.identity import Claims, TokenError, TokenMalformed, TokenVerifier, proxy_secret
 from infracalc.identity import bubble_tokens as tokens
+from infracalc.service.ended_sessions import SessionEnded
 from infracalc.service.principals import BubblePrincipal, EgressProxy, Hub, Person, Principal
 
 if TYPE_CHECKING:
@@ -72,8 +73,8 @@ class KeycloakScheme:
         self.verifier = verifier
         self.cache_size = cache_size
         self._clock = clock
-        # credential -> (principal, when the token expires, when its person signed in)
-        self._verified: OrderedDict[str, tuple[Person | Hub, float, float | None]] = OrderedDict()
+        # credential -> (principal, when the token expires, when its person signed in, its Keycloak session)
+        self._verified: OrderedDict[str, tuple[Person | Hub, float, float | None, str | None]] = OrderedDict()
 
     def recognises(self, credential: str) -> bool:
         """A JWT has three dot-separated parts."""
@@ -95,7 +96,10 @@ class KeycloakScheme:
             if len(self._verified) > self.cache_size:
                 self._verified.popitem(last=False)
             now = self._clock()
-        principal, _, auth_time = cached
+        principal, _, auth_time, sid = cached
+        # Asked at every request, cached token or not: a sign-out must reach tokens verified before it.
+        if sid is not None and await context.ended_sessions.is_ended(context.read_sessions, sid):
+            raise SessionEnded("this sign-in was ended (signed out); sign in again")
         if isinstance(principal, Person) and auth_time is not None:
             # A login a few seconds "in the future" (clock skew with Keycloak) is a login just now. Whole
             # seconds, rounded up (never younger than it is): the same question within a second is the
@@ -103,16 +107,22 @@ class KeycloakScheme:
             return dataclasses.replace(principal, auth_age_seconds=float(math.ceil(max(0.0, now - auth_time))))
         return principal
 
-    def _verify(self, credential: str) -> tuple[Person | Hub, float, float | None]:
+    def _verify(self, credential: str) -> tuple[Person | Hub, float, float | None, str | None]:
         if _looks_like_hub(credential):
             # Fully verified like any token; only the second factor is not asked of a service account.
             claims = self.verifier.verify(credential, required_acr=None)
             if claims.authorized_party != HUB_CLIENT or claims.username != f"service-account-{HUB_CLIENT}":
                 raise TokenMalformed("a service-account token of another client")
-            return Hub(), claims.expires_at.timestamp(), None
+            return Hub(), claims.expires_at.timestamp(), None, _session_of(claims)
         claims = self.verifier.verify(credential)
         auth_time = None if claims.auth_time is None else claims.auth_time.timestamp()
-        return _person(claims), claims.expires_at.timestamp(), auth_time
+        return _person(claims), claims.expires_at.timestamp(), auth_time, _session_of(claims)
+
+
+def _session_of(claims: Claims) -> str | None:
+    """The Keycloak session the token was issued in (``sid``), when it says."""
+    sid = claims.raw.get("sid")
+    return sid if isinstance(sid, str) and sid else None
 
 
 def _looks_like_hub(credential: str) -> bool:

@@ -17,6 +17,7 @@ from infracalc.identity import TokenVerifier
 from infracalc.identity.directory import KeycloakDirectory
 from infracalc.policy import Decision, PolicyClient
 from infracalc.policy.sync import PolicyData
+from infracalc.service.ended_sessions import EndedSessions
 from infracalc.service.errors import Forbidden, NotFound
 from infracalc.service.principals import Principal
 from infracalc.service.settings import ServiceSettings
@@ -44,6 +45,8 @@ class ServiceContext:
     objects: ObjectStore | None = None
     #: The draws that pick low-risk INFRACALC exports for a review after release (``INFRACALC_EXPORT_SAMPLE_SEED``).
     export_sampler: random.Random = field(default_factory=random.Random)
+    #: Keycloak sessions ended by back-channel logout, whose tokens are refused (:mod:`.ended_sessions`).
+    ended_sessions: EndedSessions = field(default_factory=EndedSessions)
 
     async def record(
         self,

@@ -18,11 +18,14 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 
 from infracalc.errors import InfracalcError
-from infracalc.identity import SecondFactorMissing, TokenError
+from infracalc.identity import JwksUnavailable, SecondFactorMissing, TokenError
 from infracalc.identity.directory import DirectoryUnavailable
 from infracalc.policy import PolicyUnavailable
+from infracalc.service.request_ids import current_request_id
 
 logger = logging.getLogger(__name__)
 
@@ -129,6 +132,12 @@ def _token_error(_: Request[Any, Any, Any], error: TokenError) -> Response[dict[
     return Response(error_body(401, str(error)), status_code=401, headers={"WWW-Authenticate": challenge})
 
 
+def _keys_unavailable(_: Request[Any, Any, Any], error: JwksUnavailable) -> Response[dict[str, Any]]:
+    # Not the caller's fault, and not a reason to sign in again: the token cannot be checked now.
+    logger.warning("a token could not be checked: %s", error.detail)
+    return Response(error_body(503, str(error)), status_code=503, headers={"Retry-After": "10"})
+
+
 def _policy_unavailable(_: Request[Any, Any, Any], error: PolicyUnavailable) -> Response[dict[str, Any]]:
     logger.warning("policy unavailable: %s", error)
     return Response(
@@ -139,6 +148,33 @@ def _policy_unavailable(_: Request[Any, Any, Any], error: PolicyUnavailable) -> 
 def _directory_unavailable(_: Request[Any, Any, Any], error: DirectoryUnavailable) -> Response[dict[str, Any]]:
     logger.warning("user directory unavailable: %s", error)
     return Response(error_body(503, "Keycloak's user directory cannot be reached; try again later"), status_code=503)
+
+
+#: SQLSTATE classes of a database that is not there: connection exceptions, operator intervention (shutdown,
+#: "the database system is starting up").
+_UNAVAILABLE_SQLSTATES = ("08", "57")
+
+
+def _database_error(request: Request[Any, Any, Any], error: DBAPIError) -> Response[dict[str, Any]]:
+    """A database that is restarting or gone answers 503; any other database error is unexpected (500)."""
+    sqlstate = str(getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None) or "")
+    if (
+        error.connection_invalidated
+        or isinstance(error, OperationalError | InterfaceError)
+        or sqlstate.startswith(_UNAVAILABLE_SQLSTATES)
+    ):
+        return _database_unavailable(request, error)
+    return _unexpected(request, error)
+
+
+def _database_unavailable(_: Request[Any, Any, Any], error: Exception) -> Response[dict[str, Any]]:
+    # A database that restarts, or a connection cut: not a bug of the service, and nothing was committed.
+    logger.warning("database unavailable: %s", error)
+    return Response(
+        error_body(503, "the database cannot be reached now; nothing was changed, try again"),
+        status_code=503,
+        headers={"Retry-After": "5"},
+    )
 
 
 def _validation_error(_: Request[Any, Any, Any], error: ValidationException) -> Response[dict[str, Any]]:
@@ -160,14 +196,22 @@ def _http_error(_: Request[Any, Any, Any], error: HTTPException) -> Response[dic
 
 def _unexpected(request: Request[Any, Any, Any], error: Exception) -> Response[dict[str, Any]]:
     logger.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=error)
-    return Response(error_body(500, "internal error; it was logged"), status_code=HTTP_500_INTERNAL_SERVER_ERROR)
+    return Response(
+        error_body(500, f"internal error; it was logged under request id {current_request_id.get()}"),
+        status_code=HTTP_500_INTERNAL_SERVER_ERROR,
+    )
 
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     ServiceError: _service_error,
     TokenError: _token_error,
+    JwksUnavailable: _keys_unavailable,
     PolicyUnavailable: _policy_unavailable,
     DirectoryUnavailable: _directory_unavailable,
+    DBAPIError: _database_error,
+    DisconnectionError: _database_unavailable,
+    SQLAlchemyTimeoutError: _database_unavailable,
+    ConnectionError: _database_unavailable,
     ValidationException: _validation_error,
     HTTPException: _http_error,
     Exception: _unexpected,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import urllib.request
 from typing import Any
 
@@ -13,12 +14,14 @@ from sqlalchemy import text
 
 from infracalc.service.context import Context
 
+logger = logging.getLogger(__name__)
+
 #: Seconds each readiness probe may take.
 PROBE_TIMEOUT = 3.0
 
 
 class Readiness(msgspec.Struct):
-    """Each dependency's state; ``down`` names those that failed."""
+    """Each dependency's state (``ok`` or ``down``); ``down`` names those that failed (the log says why)."""
 
     ready: bool
     checks: dict[str, str]
@@ -75,7 +78,9 @@ class HealthController(Controller):
             try:
                 await asyncio.wait_for(PROBES[name](context), PROBE_TIMEOUT)
             except Exception as error:  # noqa: BLE001 - any failure of a probe is what it reports
-                return name, f"down: {error or type(error).__name__}"
+                # Anyone may ask: the answer names what is down, the log says why (addresses, errno).
+                logger.warning("readiness: %s is down: %s", name, error or type(error).__name__)
+                return name, "down"
             return name, "ok"
 
         results: dict[str, Any] = dict(await asyncio.gather(*(probe(name) for name in PROBES)))

@@ -78,6 +78,13 @@ class ServiceSettings:
     web_client_secret: str | None = field(default=None, repr=False)
     #: ``INFRACALC_HUB_URL``: JupyterHub as browsers reach it (the console links to bubbles there); ``None``: no links.
     hub_url: str | None = None
+    #: ``INFRACALC_UPLOAD_GRACE_SECONDS``: an import whose request has not shown signs of life for this long (its
+    #: heartbeat comes every quarter of it), and an incomplete upload of no import in progress begun this long
+    #: ago, are what a crash left: the recovery sweep (every half of it, and at start) removes them.
+    upload_grace_seconds: float = 600.0
+    #: ``INFRACALC_ENDED_SESSION_SECONDS``: how long a Keycloak session ended by back-channel logout is remembered;
+    #: at least the realm's longest access-token lifespan (5 minutes), so that its tokens expire before it is forgotten.
+    ended_session_seconds: float = 3600.0
 
     def __post_init__(self) -> None:
         if not self.web_url:  # settings built in code rather than read from the environment
@@ -112,6 +119,8 @@ class ServiceSettings:
             ) from None
         if import_max_bytes < 1:
             raise SettingError(f"INFRACALC_IMPORT_MAX_BYTES must be at least 1, got {import_max_bytes}")
+        upload_grace = _seconds(env, "INFRACALC_UPLOAD_GRACE_SECONDS", 600.0, minimum=2.0)
+        ended_session = _seconds(env, "INFRACALC_ENDED_SESSION_SECONDS", 3600.0, minimum=300.0)
         host = env.get("INFRACALC_HOST", "127.0.0.1")
         web_secret = env.get("INFRACALC_WEB_SECRET", "")
         return cls(
@@ -135,7 +144,19 @@ class ServiceSettings:
             web_secret=web_secret or secrets.token_urlsafe(32),
             web_client_secret=env.get("INFRACALC_WEB_CLIENT_SECRET") or None,
             hub_url=env.get("INFRACALC_HUB_URL", "").rstrip("/") or None,
+            upload_grace_seconds=upload_grace,
+            ended_session_seconds=ended_session,
         )
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float, *, minimum: float) -> float:
+    try:
+        value = float(env.get(name, str(default)))
+    except ValueError:
+        raise SettingError(f"{name} must be a number of seconds, got {env[name]!r}") from None
+    if not value >= minimum:  # also refuses NaN
+        raise SettingError(f"{name} must be at least {minimum:g} seconds, got {value:g}")
+    return value
 
 
 def _trusted_proxies(env: Mapping[str, str]) -> tuple[str, ...]:

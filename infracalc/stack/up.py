@@ -25,6 +25,7 @@ from infracalc.config import StackSettings, ToolSettings
 from infracalc.errors import InfracalcError
 from infracalc.identity import DemoAccount, proxy_secret, write_realm_import
 from infracalc.mail import MailSettings
+from infracalc.stack import records
 from infracalc.stack.keycloak import keycloak_spec
 from infracalc.stack.ports import ensure_ports_free
 from infracalc.stack.process import ManagedProcess, ServerSpec, tail
@@ -56,6 +57,8 @@ class StackLayout:
         self.stack_json = home / "stack.json"
         self.secrets_json = home / "secrets.json"
         self.pid_file = home / "up.pid"
+        #: One record per running server (:mod:`infracalc.stack.records`): how ``down`` finds them without a supervisor.
+        self.servers = home / records.FOLDER
         self.logs = home / "logs"
         self.keycloak_data = home / "keycloak"
         self.realm_import = home / "keycloak-import"
@@ -277,6 +280,7 @@ def run_up(settings: StackSettings, tool_settings: ToolSettings, report: Report 
     running = layout.supervisor_pid()
     if running is not None and running != os.getpid():
         raise StackError(f"a stack already runs from {settings.home} (pid {running}); stop it with `infracalc down`")
+    _stop_strays(layout, report)
     ensure_ports_free(settings.host, settings.ports())
     tools = install(tool_settings, report=lambda line: report(f"  tools: {line}"))
     layout.home.mkdir(parents=True, exist_ok=True)
@@ -290,6 +294,8 @@ def run_up(settings: StackSettings, tool_settings: ToolSettings, report: Report 
                 child = ManagedProcess(spec, layout.logs / f"{spec.name}.log")
                 child.start()
                 children.append(child)
+                if child.pid is not None:
+                    records.record(layout.servers, spec.name, child.pid, spec.argv)
             for child in children:
                 report(f"  {child.spec.name}: starting (log: {child.log_path})")
                 seconds = child.wait_healthy()
@@ -312,6 +318,7 @@ def run_up(settings: StackSettings, tool_settings: ToolSettings, report: Report 
         previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
         for child in reversed(children):
             child.stop()
+            records.forget(layout.servers, child.spec.name)
         for sig, old in previous.items():
             signal.signal(sig, old)
         with contextlib.suppress(FileNotFoundError):
@@ -319,6 +326,23 @@ def run_up(settings: StackSettings, tool_settings: ToolSettings, report: Report 
         with contextlib.suppress(FileNotFoundError):
             layout.pid_file.unlink()
     report("stopped.")
+
+
+def _stop_strays(layout: StackLayout, report: Report) -> bool:
+    """Stop the servers of this home left running by a supervisor that died; whether there were any."""
+    found = records.strays(layout.servers)
+    if not found:
+        return False
+    report(
+        f"the supervisor of the stack in {layout.home} is gone, but {len(found)} of its servers still run: "
+        f"{', '.join(str(entry) for entry in found)}; stopping them ..."
+    )
+    records.stop_strays(layout.servers, found)
+    with contextlib.suppress(FileNotFoundError):
+        layout.stack_json.unlink()
+    with contextlib.suppress(FileNotFoundError):
+        layout.pid_file.unlink()
+    return True
 
 
 def run_detached(settings: StackSettings, report: Report = print, timeout: float = 600.0) -> int:
@@ -366,6 +390,9 @@ def run_down(settings: StackSettings, report: Report = print, timeout: float = 9
     layout = StackLayout(settings.home)
     pid = layout.supervisor_pid()
     if pid is None:
+        if _stop_strays(layout, report):
+            report("stopped.")
+            return True
         report(f"no stack is running from {settings.home}")
         return False
     os.kill(pid, signal.SIGTERM)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from litestar.static_files import create_static_files_router
 from litestar.types import ControllerRouterHandler
 
+from infracalc.web.backchannel import BackchannelLogout
 from infracalc.web.console import ConsolePages
 from infracalc.web.enroll import EnrollPages
 from infracalc.web.login import LoginPages
@@ -24,6 +25,7 @@ def web_routes() -> list[ControllerRouterHandler]:
     return [
         EnrollPages,
         LoginPages,
+        BackchannelLogout,
         ConsolePages,
         OversightPages,
         StaffEnrollmentPages,

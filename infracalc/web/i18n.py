@@ -80,6 +80,9 @@ MESSAGES: Final[Mapping[str, Mapping[str, str]]] = {
         "nav.logout": "Se déconnecter",
         "login.title": "Connexion",
         "login.not_configured": "La connexion à la console n'est pas configurée (INFRACALC_WEB_CLIENT_SECRET).",
+        "login.unavailable_title": "Service de connexion indisponible",
+        "login.keycloak_down": "Le service de connexion (Keycloak) ne répond pas pour le moment : réessayez dans "
+        "quelques minutes. Les sessions déjà ouvertes continuent de fonctionner.",
         "login.refused_title": "Connexion refusée",
         "login.stale": "Cette connexion a expiré ou a été commencée dans un autre navigateur : recommencez.",
         "login.cancelled": "Keycloak n'a pas terminé la connexion : recommencez.",
@@ -468,6 +471,9 @@ MESSAGES: Final[Mapping[str, Mapping[str, str]]] = {
         "nav.logout": "Sign out",
         "login.title": "Sign in",
         "login.not_configured": "Signing in to the console is not configured (INFRACALC_WEB_CLIENT_SECRET).",
+        "login.unavailable_title": "Sign-in service unavailable",
+        "login.keycloak_down": "The sign-in service (Keycloak) is not answering at the moment: try again in a few "
+        "minutes. Sessions already open keep working.",
         "login.refused_title": "Sign-in refused",
         "login.stale": "This sign-in expired or was started in another browser: start again.",
         "login.cancelled": "Keycloak did not complete the sign-in: start again.",

@@ -21,6 +21,7 @@ import hmac
 import json
 import logging
 import secrets
+import time
 from typing import Any, Final
 from urllib.parse import urlencode
 
@@ -111,6 +112,34 @@ def _oidc(context: ServiceContext, *, internal: bool) -> str:
     return f"{base}/realms/{REALM}/protocol/openid-connect"
 
 
+#: How long a successful look at Keycloak stands for the next logins (a dead Keycloak is asked again each time).
+_KEYCLOAK_SEEN_SECONDS: Final = 5.0
+_PROBE_TIMEOUT: Final = aiohttp.ClientTimeout(total=3)
+
+
+async def _keycloak_answers(request: AnyRequest, context: ServiceContext) -> bool:
+    """Whether Keycloak's realm answers (its discovery document), asked at most every few seconds while it does.
+
+    The time of the last good answer is kept in the application's state (one per app, not per process).
+    """
+    url = f"{context.settings.keycloak_internal_url}/realms/{REALM}/.well-known/openid-configuration"
+    now = time.monotonic()
+    seen_at: float | None = getattr(request.app.state, "keycloak_seen_at", None)
+    if seen_at is not None and now - seen_at < _KEYCLOAK_SEEN_SECONDS:
+        return True
+    try:
+        async with aiohttp.ClientSession(timeout=_PROBE_TIMEOUT) as http, http.get(url) as answer:
+            up = answer.status == 200  # noqa: PLR2004 - HTTP OK
+    except (aiohttp.ClientError, TimeoutError) as failure:
+        logger.warning("sign-in page: Keycloak does not answer at %s (%s)", url, failure)
+        return False
+    if up:
+        request.app.state.keycloak_seen_at = now
+    else:
+        logger.warning("sign-in page: Keycloak answered HTTP %d at %s", answer.status, url)
+    return up
+
+
 class LoginFailed(TokenError):
     """Keycloak refused the code exchange, or answered something that is not a token response."""
 
@@ -129,6 +158,9 @@ class LoginPages(Controller):
             return message(request, "login.title", "login.not_configured", status_code=503)
         if await person_of(context, request.cookies.get(SESSION_COOKIE)) is not None:
             return Redirect(target, headers=PAGE_HEADERS)
+        if not await _keycloak_answers(request, context):
+            # Said here, in the page's language, rather than by a browser that cannot reach a dead host.
+            return message(request, "login.unavailable_title", "login.keycloak_down", status_code=503)
         state, nonce, verifier = (secrets.token_urlsafe(32) for _ in range(3))
         challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
         query = urlencode(

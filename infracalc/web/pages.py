@@ -34,7 +34,7 @@ PAGE_HEADERS: Final = {
 }
 
 #: Paths the CSRF middleware leaves alone: the API authenticates with bearer tokens, not cookies.
-CSRF_EXEMPT: Final = ["^/api/", "^/health$", "^/ready$", "^/schema"]
+CSRF_EXEMPT: Final = ["^/api/", "^/health$", "^/ready$", "^/schema", "^/auth/backchannel-logout$"]
 
 
 def template_config() -> TemplateConfig[Any]:

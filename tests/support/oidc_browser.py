@@ -278,6 +278,10 @@ class OidcBrowser:
 
     # -- plumbing ----------------------------------------------------------------------------
 
+    def visit(self, url: str, params: dict[str, str] | None = None) -> KeycloakPage | ClientRedirect:
+        """GET ``url`` in this browser (its cookies), following Keycloak's redirects."""
+        return self._follow(self.session.get(url, params=params, allow_redirects=False, timeout=_TIMEOUT))
+
     def submit_form(self, page: KeycloakPage, form_id: str, fields: dict[str, str]) -> KeycloakPage | ClientRedirect:
         """Post the form ``form_id`` of ``page`` with its hidden inputs and ``fields``; follow the redirects."""
         form = page.form(form_id)

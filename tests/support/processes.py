@@ -21,15 +21,16 @@ def start_server(
     what: str,
     timeout: float = 60.0,
     cwd: Path | None = None,
+    append: bool = False,
 ) -> subprocess.Popen[bytes]:
-    """Start ``argv`` logging to ``log_path`` and return once ``ready()`` holds.
+    """Start ``argv`` logging to ``log_path`` (after what it holds, with ``append``) and return once ``ready()`` holds.
 
     ``ready`` may raise ``requests.ConnectionError`` or ``OSError`` while the server is not up.
 
     Raises:
         RuntimeError: the process exited, or was not ready within ``timeout`` (the log's tail says why).
     """
-    with log_path.open("wb") as log:
+    with log_path.open("ab" if append else "wb") as log:
         process = subprocess.Popen(list(argv), env=dict(env), cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + timeout
     while True:

@@ -35,7 +35,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from infracalc.db import Enrollment, EnrollmentState, Member, MemberRole, UserNetwork, utc_now
-from infracalc.identity.directory import AccountExists
+from infracalc.identity.directory import AccountExists, AccountRefused
 from infracalc.mail import MailError, send
 from infracalc.policy.sync import network_order
 from infracalc.service.context import ServiceContext, existing_project
@@ -161,6 +161,8 @@ async def invite(context: ServiceContext, principal: Principal, request: Enrollm
         user_id = await context.directory.create_invitee(username, email, request.first_name, request.last_name)
     except AccountExists as error:  # created meanwhile, by another invitation or in Keycloak itself
         raise Conflict(str(error), field="email") from None
+    except AccountRefused as error:
+        raise InvalidInput(str(error), field=error.field) from None
     token = secrets.token_urlsafe(_TOKEN_BYTES)
     now = utc_now()
     try:

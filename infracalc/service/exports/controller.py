@@ -126,7 +126,7 @@ class ExportController(Controller):
         context: Context,
         export_id: str = ExportId,
         version: Annotated[
-            int | None, Parameter(ge=1, description="The version to read (default: the current one)")
+            int | None, Parameter(ge=1, le=2**31 - 1, description="The version to read (default: the current one)")
         ] = None,
     ) -> DownloadOut:
         """Reviewers read what they decide on, in any state; each read is audited (``export.inspect``)."""

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import tempfile
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from typing import IO, Any
 from multipart import MultipartSegment, ParserError, PushMultipartParser
 
 from infracalc.service.errors import InvalidInput, ServiceError
+from infracalc.service.json_input import JsonRefused, check_json
 
 #: The form's fields.
 FILE, JUSTIFICATION, CONTRIBUTORS = "file", "justification", "contributors"
@@ -236,9 +236,9 @@ def _contributors(value: bytearray | None) -> dict[str, Any] | None:
     if value is None:
         return None
     try:
-        parsed = json.loads(_text(value, CONTRIBUTORS))
-    except json.JSONDecodeError as error:
-        raise InvalidInput(f"contributors is not JSON: {error}", field=CONTRIBUTORS) from None
+        parsed = check_json(_text(value, CONTRIBUTORS))
+    except JsonRefused as refusal:
+        raise InvalidInput(f"contributors: {refusal}", field=CONTRIBUTORS) from None
     if not isinstance(parsed, dict):
         raise InvalidInput(
             'contributors must be a JSON object {"<row label>|<column name>": [values...]}', field=CONTRIBUTORS

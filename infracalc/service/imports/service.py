@@ -24,14 +24,14 @@ import asyncio
 import contextlib
 import dataclasses
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
-from typing import Any
+from typing import Any, NoReturn
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 
 from infracalc.casd import imports
 from infracalc.casd.objects import ObjectStore, ObjectStoreError
 from infracalc.casd.sessions import one_line
-from infracalc.db import Governance, Import, ImportState, utc_now
+from infracalc.db import Governance, Import, ImportState, ImportUpload, utc_now
 from infracalc.service.context import ServiceContext, existing_project
 from infracalc.service.errors import (
     BadRequest,
@@ -43,6 +43,7 @@ from infracalc.service.errors import (
     Unavailable,
     UnsupportedMediaType,
 )
+from infracalc.service.imports import recovery
 from infracalc.service.imports.schemas import ImportApproval, ImportOut, ImportRejection
 from infracalc.service.principals import BubblePrincipal, Principal
 
@@ -136,26 +137,41 @@ async def upload(
     cap = context.settings.import_max_bytes
     try:
         _check_declared(media_type, content_length, cap)
-        received = await imports.receive(
-            objects,
-            chunks,
-            project_id=slug,
-            name=name,
-            governance=governance,
-            max_bytes=cap,
-            office_max_bytes=context.settings.exports.checks.max_uncompressed_bytes,
-        )
     except imports.ImportRefused as refusal:
-        await _record_refusal(context, principal, slug=slug, governance=governance, name=name, refusal=refusal)
-        field = "name" if refusal.reason == "file_name" else None
-        raise _REFUSALS[refusal.reason](str(refusal), field=field) from None
-    try:
-        return await _record_upload(context, principal, slug, objects, received)
-    except BaseException:
-        # The row did not commit: the object must not outlive it.
-        with contextlib.suppress(ObjectStoreError):
-            await asyncio.shield(objects.delete(received.stored.key))
-        raise
+        await _refuse(context, principal, slug=slug, governance=governance, name=name, refusal=refusal)
+    import_id = imports.new_import_id()
+    async with recovery.in_progress(context, principal, slug, governance=governance, name=name, import_id=import_id):
+        try:
+            received = await imports.receive(
+                objects,
+                chunks,
+                project_id=slug,
+                name=name,
+                governance=governance,
+                max_bytes=cap,
+                import_id=import_id,
+                office_max_bytes=context.settings.exports.checks.max_uncompressed_bytes,
+            )
+        except imports.ImportRefused as refusal:
+            # Shielded, like the upload's own abort: a client gone must not leave the record half-done.
+            clean = await asyncio.shield(recovery.cleaned_after_refusal(context, slug, import_id))
+            await _refuse(
+                context,
+                principal,
+                slug=slug,
+                governance=governance,
+                name=name,
+                refusal=refusal,
+                import_id=import_id,
+                clean=clean,
+            )
+        try:
+            return await _record_upload(context, principal, slug, objects, received)
+        except BaseException:
+            # The row did not commit: the object must not outlive it (if this fails too, the sweep removes it).
+            with contextlib.suppress(ObjectStoreError):
+                await asyncio.shield(objects.delete(received.stored.key))
+            raise
 
 
 def _check_declared(media_type: str, content_length: int | None, cap: int) -> None:
@@ -180,6 +196,7 @@ async def _record_upload(
             await objects.set_governance(received.stored.key, project.governance)
             received = dataclasses.replace(received, governance=project.governance)
         row = await imports.record(session, received, project_id=slug, uploaded_by=principal.actor)
+        await session.execute(delete(ImportUpload).where(ImportUpload.id == received.import_id))
         await context.record(
             session,
             actor=principal.actor,
@@ -201,7 +218,7 @@ async def _record_upload(
         return _out(row)
 
 
-async def _record_refusal(
+async def _refuse(
     context: ServiceContext,
     principal: Principal,
     *,
@@ -209,9 +226,19 @@ async def _record_refusal(
     governance: Governance,
     name: str,
     refusal: imports.ImportRefused,
-) -> None:
-    """The one audit event of a refused upload, in a transaction of its own."""
+    import_id: str | None = None,
+    clean: bool = True,
+) -> NoReturn:
+    """Record the one audit event of a refused upload, in a transaction of its own; raise the error it answers.
+
+    The import's record as in progress goes with it, unless the store could not be cleaned: then it stays,
+    marked refused, for the recovery sweep to finish (:mod:`.recovery`).
+    """
     async with context.sessions() as session, session.begin():
+        if import_id is not None and clean:
+            await session.execute(delete(ImportUpload).where(ImportUpload.id == import_id))
+        elif import_id is not None:
+            await session.execute(update(ImportUpload).where(ImportUpload.id == import_id).values(refused=True))
         await context.record(
             session,
             actor=principal.actor,
@@ -224,6 +251,8 @@ async def _record_refusal(
                 "message": str(refusal),
             },
         )
+    field = "name" if refusal.reason == "file_name" else None
+    raise _REFUSALS[refusal.reason](str(refusal), field=field) from None
 
 
 async def list_imports(context: ServiceContext, principal: Principal, slug: str) -> list[ImportOut]:

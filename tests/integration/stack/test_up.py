@@ -22,6 +22,7 @@ import pyotp
 import pytest
 import requests
 
+from infracalc.stack import records
 from infracalc.stack.ports import free_port
 from infracalc.tools import Tools
 from tests.support.hub_browser import HubApi, HubBrowser, run_code
@@ -247,3 +248,46 @@ def test_port_in_use_is_named_with_its_setting(stack_env: dict[str, str]) -> Non
         f"with INFRACALC_OPA_PORT=<port>"
     )
     assert not stack_json(stack_env).exists()
+
+
+def test_a_supervisor_killed_with_sigkill_leaves_servers_that_down_stops(stack_env: dict[str, str]) -> None:
+    try:
+        result = infracalc(stack_env, "up", "--detach", timeout=START_TIMEOUT)
+        assert result.returncode == 0, result.stdout + result.stderr
+        description = json.loads(stack_json(stack_env).read_text())
+        supervisor = psutil.Process(description["pid"])
+        servers = supervisor.children(recursive=True)
+        supervisor.kill()  # SIGKILL: it stops nothing
+        supervisor.wait(timeout=30)
+        assert all(server.is_running() for server in servers)
+        assert requests.get(f"{description['urls']['opa']}/health", timeout=5).status_code == 200
+
+        down = infracalc(stack_env, "down")
+
+        assert down.returncode == 0, down.stderr
+        assert "its servers still run" in down.stdout
+        for name in ("keycloak", "opa", "s3", "service", "egress-proxy", "jupyterhub", "mailbox"):
+            assert f"{name} (pid " in down.stdout, down.stdout
+        assert_all_gone(servers)
+        for url in (description["urls"]["opa"], description["urls"]["service"], description["urls"]["keycloak"]):
+            with pytest.raises(requests.ConnectionError):
+                requests.get(url, timeout=5)
+        assert not list((Path(stack_env["INFRACALC_HOME"]) / "servers").glob("*.json"))
+    finally:
+        # Whatever failed above (a start too slow included), nothing of this stack is left for the next test.
+        last = infracalc(stack_env, "down")
+    assert "no stack is running" in last.stdout
+
+
+def test_up_stops_stray_servers_of_its_home_before_anything_else(stack_env: dict[str, str], tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    stray = subprocess.Popen(["sleep", "600"], start_new_session=True)
+    records.record(home / records.FOLDER, "opa", stray.pid, ["sleep", "600"])
+    with socket.socket() as squatter:  # up stops at the port check, after dealing with strays
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        env = {**stack_env, "INFRACALC_HOME": str(home), "INFRACALC_OPA_PORT": str(squatter.getsockname()[1])}
+        result = infracalc(env, "up")
+    assert f"its servers still run: opa (pid {stray.pid}); stopping them" in result.stdout
+    assert stray.wait(timeout=30) == -signal.SIGTERM
+    assert result.returncode == 1  # the port, then
