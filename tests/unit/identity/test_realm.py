@@ -204,6 +204,18 @@ def test_the_command_line_client_is_public_device_only_and_signs_in_at_level_mfa
     assert (otp["authenticator"], otp["requirement"]) == ("auth-otp-form", "REQUIRED")
 
 
+def test_every_client_people_sign_in_with_tells_the_service_of_a_sign_out(
+    config: RealmConfig, accounts: list[DemoAccount]
+) -> None:
+    realm = render_realm(config, accounts, MAIL)
+    for client_id in ("jupyterhub", "infracalc-web", "infracalc-cli"):
+        client = _client(realm, client_id)
+        # Back-channel logout to the service, with the session id, so that its access tokens stop working.
+        assert client["attributes"]["backchannel.logout.url"].endswith("/auth/backchannel-logout"), client_id
+        assert client["attributes"]["backchannel.logout.session.required"] == "true", client_id
+        assert client["frontchannelLogout"] is False, client_id
+
+
 def test_login_pages_are_french_by_default_and_english_on_request(
     config: RealmConfig, accounts: list[DemoAccount]
 ) -> None:
