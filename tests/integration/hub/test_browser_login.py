@@ -18,6 +18,8 @@ from tests.fixtures.hub import HubUnderTest
 from tests.fixtures.service import People
 from tests.integration.hub.test_hub_end_to_end import fresh_code
 
+pytestmark = pytest.mark.integration
+
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "screenshots"
 

@@ -16,6 +16,7 @@ import secrets
 import time
 from typing import Any
 
+import pytest
 import requests
 
 from tests.fixtures.hub import HubUnderTest
@@ -24,6 +25,8 @@ from tests.fixtures.live_service import LiveService
 from tests.fixtures.service import People
 from tests.support.hub_browser import HubApi, HubBrowser, run_code
 from tests.support.netns import Lab
+
+pytestmark = pytest.mark.integration
 
 JUSTIFICATION = "The weather API feeds the model's daily inputs."
 
