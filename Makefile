@@ -14,15 +14,25 @@ PYTEST_ARGS ?=
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(BIN)/.installed: pyproject.toml
+# The exact versions (and hashes) of every Python package, so that a fresh machine installs what CI tested.
+LOCK := requirements-dev.txt
+
+$(BIN)/.installed: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
 .PHONY: install
 install: $(BIN)/.installed ## Install Python packages (.venv/) and the pinned servers and linters (.tools/)
 	$(INFRACALC) tools install
+
+.PHONY: lock
+lock: $(BIN)/.installed ## Pin every Python package at its newest allowed version into requirements-dev.txt (uv pip compile)
+	test -x $(BIN)/uv || $(BIN)/pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 --generate-hashes \
+	  --quiet --output-file $(LOCK)
 
 .PHONY: up
 up: install ## Start the whole platform on embedded defaults (Ctrl-C stops it)
@@ -56,8 +66,13 @@ typecheck: $(BIN)/.installed ## mypy --strict on the package
 	$(BIN)/mypy
 
 .PHONY: test
-test: install lint typecheck ## Lint, type-check, then run every test against real servers
-	$(BIN)/pytest $(PYTEST_ARGS)
+test: install lint typecheck ## Lint, type-check, then run every test against real servers, with line coverage
+	$(BIN)/pytest --cov --cov-report=html $(PYTEST_ARGS)
+	@echo "line coverage of infracalc/: $$($(BIN)/coverage report --format=total --precision=1) % (test-artifacts/coverage/index.html)"
+
+.PHONY: test-unit
+test-unit: $(BIN)/.installed ## Run the unit tests only (no server, about a minute)
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
 .PHONY: bench
 bench: install ## Run the benchmarks in bench/ (figures beside their baseline)

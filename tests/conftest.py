@@ -1,4 +1,4 @@
-"""Test-wide configuration: the real-server fixtures, and server logs shown on failure."""
+"""Test-wide configuration: the real-server fixtures, server logs shown on failure, the integration mark."""
 
 from __future__ import annotations
 
@@ -19,6 +19,26 @@ pytest_plugins = [
     "tests.fixtures.hub",
     "tests.fixtures.enrollment",
 ]
+
+
+#: Every test under this directory talks to real servers and must say so (``make test-unit`` leaves them out).
+INTEGRATION_DIR = Path(__file__).resolve().parent / "integration"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Refuse to run when a test under ``tests/integration/`` lacks the ``integration`` mark."""
+    unmarked = sorted(
+        {
+            str(item.path.relative_to(config.rootpath))
+            for item in items
+            if item.path.is_relative_to(INTEGRATION_DIR) and item.get_closest_marker("integration") is None
+        }
+    )
+    if unmarked:
+        raise pytest.UsageError(
+            "tests under tests/integration/ must be marked integration "
+            "(pytestmark = pytest.mark.integration); not marked: " + ", ".join(unmarked)
+        )
 
 
 @pytest.hookimpl(wrapper=True)

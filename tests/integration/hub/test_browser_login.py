@@ -16,7 +16,8 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.fixtures.hub import HubUnderTest
 from tests.fixtures.service import People
-from tests.integration.hub.test_hub_end_to_end import fresh_code
+
+pytestmark = pytest.mark.integration
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "screenshots"
@@ -54,7 +55,7 @@ def test_a_person_signs_in_to_the_hub_with_password_and_one_time_code(
     page.fill("#password", account.password)
     page.click("#kc-login")
     page.wait_for_selector("#kc-otp-login-form")
-    page.fill("#otp", fresh_code(people, "lead"))
+    page.fill("#otp", people.fresh_code("lead"))
     page.click("#kc-login")
     page.wait_for_url(f"{hub.url}/hub/**", timeout=30_000)
     assert "/hub/" in page.url

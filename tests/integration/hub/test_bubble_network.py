@@ -16,6 +16,8 @@ import pytest
 from infracalc.hub import netns
 from infracalc.hub.forwarders import Forwarders
 
+pytestmark = pytest.mark.integration
+
 #: A pool no other test uses, so that this test never meets the local stack's bubbles.
 POOL = "10.234.0.0/24"
 

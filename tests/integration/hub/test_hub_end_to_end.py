@@ -16,6 +16,7 @@ import secrets
 import time
 from typing import Any
 
+import pytest
 import requests
 
 from tests.fixtures.hub import HubUnderTest
@@ -24,6 +25,8 @@ from tests.fixtures.live_service import LiveService
 from tests.fixtures.service import People
 from tests.support.hub_browser import HubApi, HubBrowser, run_code
 from tests.support.netns import Lab
+
+pytestmark = pytest.mark.integration
 
 JUSTIFICATION = "The weather API feeds the model's daily inputs."
 
@@ -57,19 +60,10 @@ def call(method: str, url: str, headers: dict[str, str], **kwargs: Any) -> Any:
     return answer.json() if answer.content else None
 
 
-def fresh_code(people: People, who: str) -> str:
-    """A one-time code of ``who`` not used yet (codes are single-use per 30-second step)."""
-    used: dict[str, int] = people._last_step  # the fixture's record of used steps
-    while used.get(who) == int(time.time() // 30):
-        time.sleep(1)
-    used[who] = int(time.time() // 30)
-    return people.accounts[who].totp().now()
-
-
 def sign_in(hub: HubUnderTest, keycloak: KeycloakServer, people: People, who: str) -> HubBrowser:
     browser = HubBrowser(hub.url, keycloak.base_url)
     account = people.accounts[who]
-    browser.login(account.username, account.password, fresh_code(people, who))
+    browser.login(account.username, account.password, people.fresh_code(who))
     return browser
 
 
@@ -167,7 +161,7 @@ def test_a_casd_project_member_without_registered_networks_is_refused_with_a_cle
     project(live_service, people, "CASD")
     browser = HubBrowser(hub.url, keycloak.base_url)
     account = people.accounts["researcher"]
-    page = browser.login(account.username, account.password, fresh_code(people, "researcher"))
+    page = browser.login(account.username, account.password, people.fresh_code("researcher"))
     assert page.status == 403, (page.url, page.status, page.text[:500])
     # No Accept-Language: French, the platform's default, with the way to the console's networks section.
     assert '<html lang="fr">' in page.text

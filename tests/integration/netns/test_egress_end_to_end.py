@@ -21,6 +21,8 @@ from tests.fixtures.live_service import LiveService
 from tests.fixtures.service import People
 from tests.support.netns import Lab
 
+pytestmark = pytest.mark.integration
+
 JUSTIFICATION = "The weather API feeds the model's daily inputs."
 
 

@@ -15,9 +15,12 @@ import time
 from pathlib import Path
 
 import psutil
+import pytest
 
 from tests.fixtures.egress import BubbleLogin, EgressData, ProxyUnderTest
 from tests.support.netns import Lab, Tunnel
+
+pytestmark = pytest.mark.integration
 
 
 def test_a_direct_connection_from_a_bubble_fails(lab: Lab) -> None:

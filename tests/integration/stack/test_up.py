@@ -22,6 +22,7 @@ import pyotp
 import pytest
 import requests
 
+from infracalc.config import StackSettings
 from infracalc.stack import records
 from infracalc.stack.ports import free_port
 from infracalc.tools import Tools
@@ -44,16 +45,8 @@ def stack_env(tools: Tools, tmp_path_factory: pytest.TempPathFactory) -> dict[st
         "INFRACALC_JAVA_HOME": str(tools.java_home),
         "PYTHONPATH": os.pathsep.join(sys.path),
     }
-    for setting in (
-        "INFRACALC_KEYCLOAK_PORT",
-        "INFRACALC_KEYCLOAK_MANAGEMENT_PORT",
-        "INFRACALC_OPA_PORT",
-        "INFRACALC_S3_PORT",
-        "INFRACALC_HUB_PORT",
-        "INFRACALC_SERVICE_PORT",
-        "INFRACALC_MAILBOX_SMTP_PORT",
-        "INFRACALC_MAILBOX_PORT",
-    ):
+    # Every port the stack binds, so that a stack of the developer's own (on the defaults) never clashes.
+    for setting in StackSettings.PORT_SETTINGS.values():
         env[setting] = str(free_port())
     return env
 

@@ -8,7 +8,6 @@ their password and TOTP code in Keycloak's own pages. Each page is screenshotted
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -49,14 +48,6 @@ def new_page(browser: Browser, contexts: list[BrowserContext], locale: str = "en
     return context.new_page()
 
 
-def fresh_code(people: People, who: str) -> str:
-    """A TOTP code of ``who`` not used yet (codes are single-use within their 30-second step)."""
-    while people._last_step.get(who) == int(time.time() // 30):
-        time.sleep(1)
-    people._last_step[who] = int(time.time() // 30)
-    return people.accounts[who].totp().now()
-
-
 def sign_in(page: Page, people: People, who: str, *, otp: bool = True) -> None:
     """On Keycloak's login page: password, then (when ``otp``) the TOTP code."""
     account = people.accounts[who]
@@ -66,7 +57,7 @@ def sign_in(page: Page, people: People, who: str, *, otp: bool = True) -> None:
     page.locator("#kc-form-login [type=submit]").click()
     if otp:
         page.wait_for_selector("#kc-otp-login-form")
-        page.fill("#otp", fresh_code(people, who))
+        page.fill("#otp", people.fresh_code(who))
         page.locator("#kc-otp-login-form [type=submit]").click()
 
 
