@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from infracalc.audit import AuditLog
 from infracalc.casd.objects import ObjectStore
+from infracalc.casd.risk_model import RiskAssessor
 from infracalc.db import Governance, Project
 from infracalc.identity import TokenVerifier
 from infracalc.identity.directory import KeycloakDirectory
@@ -44,6 +45,8 @@ class ServiceContext:
     objects: ObjectStore | None = None
     #: The draws that pick low-risk INFRACALC exports for a review after release (``INFRACALC_EXPORT_SAMPLE_SEED``).
     export_sampler: random.Random = field(default_factory=random.Random)
+    #: Asks the export risk models in force and in shadow (Colysée); without models, the rules alone decide.
+    risk_assessor: RiskAssessor = field(default_factory=lambda: RiskAssessor(None))
 
     async def record(
         self,

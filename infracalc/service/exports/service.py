@@ -172,6 +172,7 @@ async def submit(
             settings=context.settings.exports,
             sampler=context.export_sampler,
             audit=context.record,
+            assessor=context.risk_assessor,
         )
 
     async def answer(_: AsyncSession, result: exports.Submitted) -> ExportDetail:
@@ -218,6 +219,7 @@ async def resubmit(
             settings=context.settings.exports,
             sampler=context.export_sampler,
             audit=context.record,
+            assessor=context.risk_assessor,
         )
 
     async def answer(session: AsyncSession, result: exports.Submitted) -> ExportDetail:
