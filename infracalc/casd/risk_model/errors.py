@@ -28,4 +28,12 @@ class UnknownModel(RiskModelError):
 
 
 class PromotionRefused(RiskModelError):
-    """Staff asked for something the registry's rules refuse (promoting an unshadowed model, a bar out of range)."""
+    """Staff asked for something the registry's rules refuse (promoting an unshadowed model, a bar out of range).
+
+    ``field`` names the value that is not acceptable (``reason``, ``recall_bar``); ``None`` when the
+    registry's state refuses it (a model not in shadow, too few exports compared).
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field

@@ -168,9 +168,9 @@ async def routing_settings(db_session: AsyncSession) -> RiskRouting | None:
 def _reason(reason: str) -> str:
     text = reason.strip()
     if not text:
-        raise PromotionRefused("say why: a reason is required and goes to the audit log")
+        raise PromotionRefused("say why: a reason is required and goes to the audit log", field="reason")
     if len(text) > MAX_REASON:
-        raise PromotionRefused(f"the reason is longer than {MAX_REASON} characters")
+        raise PromotionRefused(f"the reason is longer than {MAX_REASON} characters", field="reason")
     return text
 
 
@@ -184,7 +184,9 @@ async def set_recall_bar(
     """
     text = _reason(reason)
     if bar is not None and not LOWEST_BAR <= bar <= 1.0:  # also refuses NaN
-        raise PromotionRefused(f"the recall bar must be between {LOWEST_BAR} and 1 (or off), got {bar}")
+        raise PromotionRefused(
+            f"the recall bar must be between {LOWEST_BAR} and 1 (or off), got {bar}", field="recall_bar"
+        )
     row = await db_session.get(RiskRouting, 1, with_for_update=True)
     if row is None:
         row = RiskRouting(id=1)
