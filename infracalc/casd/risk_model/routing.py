@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from infracalc.casd.checks.risk import RiskLevel
+from infracalc.casd.risk_model.explanations import LANGUAGES, render
 from infracalc.casd.risk_model.model import LEVELS_BY_RANK, RiskModel, level_at_least
 from infracalc.db import Governance
 
@@ -73,14 +74,17 @@ class Opinion:
     explanation: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        """Plain JSON, for the report and the audit log."""
+        """Plain JSON, for the report and the audit log: each reason by code, and as a sentence in each language."""
         return {
             "model": self.model_id,
             "probability": round(self.probability, 6),
             "model_level": self.model_level.value,
             "level": self.final_level.value,
             "sample_probability": round(self.sample_probability, 6),
-            "explanation": self.explanation,
+            "explanation": [
+                {**reason, "text": {language: render(reason, language) for language in LANGUAGES}}
+                for reason in self.explanation
+            ],
         }
 
 

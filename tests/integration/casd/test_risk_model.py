@@ -29,9 +29,11 @@ from infracalc.casd.risk_model import (
     NotEnoughReviews,
     PromotionRefused,
     RiskAssessor,
+    RiskModel,
     TrainingOptions,
     registry,
 )
+from infracalc.casd.risk_model.routing import combined_level, measured_recall
 from infracalc.casd.risk_model.runs import train_and_register
 from infracalc.casd.sessions import open_session
 from infracalc.db import (
@@ -45,6 +47,7 @@ from infracalc.db import (
     RiskModelStatus,
     RiskRouting,
 )
+from infracalc.service.exports.service import reasons as export_reasons
 from infracalc.storage import make_s3_client
 from tests.fixtures.servers import S3Server
 
@@ -307,8 +310,11 @@ async def test_a_shadow_is_compared_then_promoted_and_routes_never_below_the_rul
     assert in_force.id == shadow.id
     assert in_shadow is None
 
-    # In force: routing is the higher of the rules' and the model's, explained by codes.
-    await routed_in_force(session_factory, store, log, tmp_path, clock, assessor, shadow.id, rng)
+    # In force, with staff's bar at 0.5: the higher of both levels, or one below where the model may lower.
+    async with session_factory() as db, db.begin():
+        await registry.set_recall_bar(db, 0.5, actor="ada", reason="trial", audit=log.append, now=clock())
+    model = await registry.load_model(store, shadow)
+    await routed_in_force(session_factory, store, log, tmp_path, clock, assessor, model, rng)
 
 
 async def routed_in_force(
@@ -318,11 +324,12 @@ async def routed_in_force(
     tmp_path: Path,
     clock: Clock,
     assessor: RiskAssessor,
-    model_id: str,
+    model: RiskModel,
     rng: random.Random,
 ) -> None:
     ranks = {"low": 0, "medium": 1, "high": 2}
-    for index in range(10):
+    lowers = (measured_recall(model) or 0.0) >= 0.5
+    for index in range(12):
         path, _ = output(tmp_path / f"later{index}.csv", rng)
         slug = "open-cohort" if index % 2 else "casd-cohort"
         result = await submit(sessions, store, log, path, slug=slug, clock=clock, assessor=assessor)
@@ -332,16 +339,29 @@ async def routed_in_force(
             assert version is not None
             section = version.report["risk_model"]
             decision = await db.scalar(select(RiskDecision).where(RiskDecision.export_id == result.export.id))
-        assert ranks[result.export.risk_level] >= ranks[result.report.risk_level.value]
-        assert section["in_force"]["model"] == model_id
-        assert section["level"] == result.export.risk_level
+            events = list(await db.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(3)))
+        rules = result.report.risk_level
+        opinion = section["in_force"]
+        assert opinion["model"] == model.id
+        expected = combined_level(rules, opinion["model_level"], lowering_allowed=slug == "open-cohort" and lowers)
+        assert section["level"] == result.export.risk_level == expected.value
+        assert ranks[result.export.risk_level] >= ranks[rules.value] - (1 if slug == "open-cohort" else 0)
         assert decision is not None
         assert decision.in_force
         assert decision.final_level == result.export.risk_level
-        for reason in section["in_force"]["explanation"]:
+        for reason in opinion["explanation"]:
             assert reason["code"].startswith("risk.")
+            assert reason["text"]["en"] != reason["text"]["fr"]
+        if opinion["explanation"]:
+            assert any(line.startswith("risk_model (") for line in export_reasons(version.report))
         if slug == "casd-cohort":
             assert result.export.required_reviews >= 1
+        if result.export.state == ExportState.RELEASED:
+            # Released at once: drawn with the model's chance (more where it is unsure), recorded and audited.
+            sample = next(e for e in events if e.action == "export.sample")
+            assert sample.details["rate"] == pytest.approx(opinion["sample_probability"], abs=1e-6)
+            assert decision.sample_probability == pytest.approx(opinion["sample_probability"], abs=1e-6)
+            assert sample.details["model"] == model.id
 
 
 async def test_a_damaged_model_file_is_never_used_nor_promoted(
