@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import getpass
 import os
 import sys
 from collections.abc import Callable
@@ -134,6 +135,131 @@ def audit_verify(public_key: Path | None) -> None:
     click.echo(report.summary())
     if not report.ok:
         sys.exit(1)
+
+
+@main.group()
+def risk() -> None:
+    """Colysée: the exports' disclosure risk learnt from the reviewers' decisions (CASD staff, on the service's host).
+
+    Reads the service's settings: INFRACALC_DATABASE_URL, INFRACALC_S3_*, INFRACALC_AUDIT_KEY and
+    INFRACALC_EXPORT_SAMPLE_RATE. Every change is audited in the name given by --by.
+    """
+
+
+def _by_option(command: Callable[P, R]) -> Callable[P, R]:
+    return click.option(
+        "--by",
+        "actor",
+        default=getpass.getuser,
+        show_default="your login",
+        help="Who the audit log names (the CASD staff member acting).",
+    )(command)
+
+
+def _reason_option(command: Callable[P, R]) -> Callable[P, R]:
+    return click.option("--reason", required=True, help="Why; it goes to the audit log.")(command)
+
+
+@risk.command("train")
+@_by_option
+@click.option(
+    "--medium",
+    type=click.FloatRange(0, 1),
+    default=0.2,
+    show_default=True,
+    help="Probability from which the model says medium (a person looks before release).",
+)
+@click.option(
+    "--high",
+    type=click.FloatRange(0, 1),
+    default=0.6,
+    show_default=True,
+    help="Probability from which the model says high (two reviewers).",
+)
+@_clear_errors
+def risk_train(actor: str, medium: float, high: float) -> None:
+    """Train a model on every review so far (past 75 %, tested on the newest 25 %) and put it in shadow."""
+    from infracalc import risk_commands  # noqa: PLC0415 - loads the database and S3 clients only when run
+
+    async def run() -> None:
+        async with risk_commands.collaborators() as found:
+            record = await risk_commands.train(found, actor=actor, medium=medium, high=high, progress=click.echo)
+        click.echo(f"model {record.id} (v{record.version}) trained and in shadow; sha256 {record.sha256}")
+        for line in risk_commands.metric_lines(record.metrics):
+            click.echo(f"  {line}")
+        click.echo(f"promote it after comparing it in shadow: infracalc risk promote {record.id} --reason ...")
+
+    if medium > high:
+        raise click.BadParameter("--medium cannot be above --high")
+    asyncio.run(run())
+
+
+@risk.command("report")
+@_clear_errors
+def risk_report() -> None:
+    """Print the models in force and in shadow with their measured figures, the recall bar and the history."""
+    from infracalc import risk_commands  # noqa: PLC0415
+
+    async def run() -> list[str]:
+        async with risk_commands.collaborators() as found:
+            return await risk_commands.report_lines(found)
+
+    for line in asyncio.run(run()):
+        click.echo(line)
+
+
+@risk.command("promote")
+@click.argument("model_id")
+@_by_option
+@_reason_option
+@_clear_errors
+def risk_promote(model_id: str, actor: str, reason: str) -> None:
+    """Put the shadow model MODEL_ID in force once it has decided enough exports beside the one in force."""
+    from infracalc import risk_commands  # noqa: PLC0415
+
+    async def run() -> None:
+        async with risk_commands.collaborators() as found:
+            record = await risk_commands.promote(found, model_id, actor=actor, reason=reason)
+        click.echo(f"model {record.id} (v{record.version}) is in force")
+
+    asyncio.run(run())
+
+
+@risk.command("retire")
+@_by_option
+@_reason_option
+@_clear_errors
+def risk_retire(actor: str, reason: str) -> None:
+    """Take the model in force out of routing: the rules alone decide again."""
+    from infracalc import risk_commands  # noqa: PLC0415
+
+    async def run() -> str:
+        async with risk_commands.collaborators() as found:
+            return await risk_commands.retire(found, actor=actor, reason=reason)
+
+    click.echo(f"model {asyncio.run(run())} retired: the rules alone decide")
+
+
+@risk.command("bar")
+@click.argument("recall")
+@_by_option
+@_reason_option
+@_clear_errors
+def risk_bar(recall: str, actor: str, reason: str) -> None:
+    """Set the recall (0.5 to 1, or "off") a model must have measured before it may lower a level by one."""
+    from infracalc import risk_commands  # noqa: PLC0415
+
+    try:
+        bar = None if recall.strip().lower() == "off" else float(recall)
+    except ValueError:
+        raise click.BadParameter(f"RECALL must be a number between 0.5 and 1, or off; got {recall!r}") from None
+
+    async def run() -> None:
+        async with risk_commands.collaborators() as found:
+            await risk_commands.set_bar(found, bar, actor=actor, reason=reason)
+
+    asyncio.run(run())
+    click.echo("recall bar off: no model lowers a level" if bar is None else f"recall bar set to {bar:.0%}")
 
 
 @main.command("egress-proxy")

@@ -14,6 +14,13 @@ medium        one reviewer                           one reviewer
 high          two distinct reviewers                 two distinct reviewers
 ============  =====================================  ==========================================
 
+The risk is the rules' level, or, when a risk model is in force (:mod:`infracalc.casd.risk_model`,
+Colysée), the higher of the rules' and the model's (a model lowers it only under INFRACALC, by one
+level, once its measured recall passes staff's bar); the report keeps what each model said in its
+``risk_model`` section, with the features that raised the risk. A model in force also sets each
+low-risk export's chance of a review after release (more where it is unsure, at the same load);
+without one the chance is the fixed rate. A file that fails the checks never reaches a model.
+
 The sample is drawn with the ``random.Random`` the caller passes (seeded, so a run can be
 replayed) and every draw is audited (``export.sample``), sampled or not. CASD staff review
 (:func:`review`): approve, reject or request changes, one vote per reviewer and version; the
@@ -62,6 +69,9 @@ from infracalc.casd import sessions
 from infracalc.casd.checks import CheckReport, CheckSettings, Outcome, RiskLevel, check_output, strip_active_content
 from infracalc.casd.filenames import InvalidFileName, check_file_name
 from infracalc.casd.objects import DOWNLOAD_SECONDS, ObjectStore, ObjectStoreError
+from infracalc.casd.risk_model.assessor import RiskAssessor
+from infracalc.casd.risk_model.dataset import REPORT_SECTION
+from infracalc.casd.risk_model.routing import Assessment, rules_only
 from infracalc.config import SettingError
 from infracalc.db import (
     Export,
@@ -477,6 +487,7 @@ async def submit(
     sampler: random.Random,
     audit: Audit,
     clock: Clock = utc_now,
+    assessor: RiskAssessor | None = None,
 ) -> Submitted | Refused:
     """Record a new export from a bubble, and route it; does not commit.
 
@@ -494,6 +505,8 @@ async def submit(
         sampler: The random source of the sampling draw (seeded by the caller).
         audit: Appends an audit event to ``db_session``'s transaction.
         clock: The time of the change.
+        assessor: Asks the risk models in force and in shadow (:mod:`infracalc.casd.risk_model`); ``None``:
+            the rules' level and the fixed sample rate alone.
 
     Returns:
         :class:`Submitted`, or :class:`Refused` when the checks failed it (then only the refusal's audit
@@ -537,6 +550,7 @@ async def submit(
         settings=settings,
         sampler=sampler,
         now=now,
+        assessor=assessor,
     )
 
 
@@ -554,6 +568,7 @@ async def resubmit(
     sampler: random.Random,
     audit: Audit,
     clock: Clock = utc_now,
+    assessor: RiskAssessor | None = None,
 ) -> Submitted | Refused:
     """Submit a new version of an export whose reviewers asked for changes; the votes start again.
 
@@ -598,6 +613,7 @@ async def resubmit(
         sampler=sampler,
         now=now,
         via_session=session_id,
+        assessor=assessor,
     )
 
 
@@ -656,6 +672,7 @@ async def _record_version(
     sampler: random.Random,
     now: datetime,
     via_session: str | None = None,
+    assessor: RiskAssessor | None = None,
 ) -> Submitted:
     report, stripped = checked.report, checked.stripped
     key, version = staged.key, staged.version
@@ -663,15 +680,28 @@ async def _record_version(
         # The project switched between staging and this transaction: the tag follows the record.
         await store.set_governance(key, export.governance)
     move(export, ExportState.CHECKED)
-    plan = route(export.governance, report.risk_level)
+    stored_report = report.to_json()
+    assessment = await _assess(
+        db_session,
+        assessor,
+        stored_report=stored_report,
+        staged=staged,
+        checked=checked,
+        export=export,
+        settings=settings,
+        now=now,
+    )
+    plan = route(export.governance, assessment.level)
     export.required_reviews = plan.required_reviews
+    export.risk_level = assessment.level.value
+    stored_report[REPORT_SECTION] = assessment.to_json()
     row = ExportVersion(
         export_id=export.id,
         version=version,
         object_key=key,
         size=staged.size,
         sha256=staged.sha256,
-        report=report.to_json(),
+        report=stored_report,
         justification=checked.justification,
         submitted_at=now,
     )
@@ -679,6 +709,8 @@ async def _record_version(
         db_session.add(export)
         await db_session.flush()
     db_session.add(row)
+    if assessor is not None:
+        assessor.record(db_session, assessment, export_id=export.id, version=version, at=now)
     details: dict[str, Any] = {
         "export": export.id,
         "version": version,
@@ -688,26 +720,30 @@ async def _record_version(
         "scripts_stripped": stripped,
         "required_reviews": plan.required_reviews,
         **_summary(report),
+        "risk_level": assessment.level.value,
+        REPORT_SECTION: assessment.to_json(),
     }
     if via_session is not None:
         details["bubble"] = via_session
     if plan.sample:
         move(export, ExportState.RELEASED)
         draw = sampler.random()
-        export.sampled = draw < settings.sample_rate
+        rate = assessment.sample_probability
+        export.sampled = draw < rate
         details["state"] = export.state.value
-        events.add(actor, "export.submit", f"export {export.name} v{version} submitted ({report.risk_level})", details)
+        events.add(actor, "export.submit", f"export {export.name} v{version} submitted ({assessment.level})", details)
         events.add(
             actor,
             "export.sample",
-            f"export {export.name}: sampling draw {draw:.4f} against {settings.sample_rate}: "
+            f"export {export.name}: sampling draw {draw:.4f} against {rate:.4f}: "
             + ("queued for a review after release" if export.sampled else "not sampled"),
             {
                 "export": export.id,
                 "version": version,
                 "draw": draw,
-                "rate": settings.sample_rate,
+                "rate": rate,
                 "sampled": export.sampled,
+                "model": None if assessment.in_force is None else assessment.in_force.model_id,
             },
         )
         events.add(
@@ -722,7 +758,7 @@ async def _record_version(
         events.add(
             actor,
             "export.submit",
-            f"export {export.name} v{version} submitted ({report.risk_level}): "
+            f"export {export.name} v{version} submitted ({assessment.level}): "
             f"{plan.required_reviews} reviewer(s) needed",
             details,
         )
@@ -730,6 +766,33 @@ async def _record_version(
     await db_session.flush()
     await events.write()
     return Submitted(export=export, version=row, report=report, stripped=stripped, object_key=key)
+
+
+async def _assess(
+    db_session: AsyncSession,
+    assessor: RiskAssessor | None,
+    *,
+    stored_report: dict[str, Any],
+    staged: Staged,
+    checked: Checked,
+    export: Export,
+    settings: ExportSettings,
+    now: datetime,
+) -> Assessment:
+    """The level the version is routed by: the rules' alone, or with the models (never weaker than the rules)."""
+    if assessor is None:
+        return rules_only(checked.report.risk_level, settings.sample_rate)
+    return await assessor.assess(
+        db_session,
+        report=stored_report,
+        size=staged.size,
+        justification=checked.justification,
+        version=staged.version,
+        project_id=export.project_id,
+        governance=export.governance,
+        sample_rate=settings.sample_rate,
+        now=now,
+    )
 
 
 async def review(

@@ -443,6 +443,83 @@ class ExportReview(Base):
     at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
 
 
+# Colysée (issue 21): the export risk models, their decisions beside the rules', and staff's recall bar.
+
+
+class RiskModelStatus(enum.StrEnum):
+    """Where a trained risk model stands: shadowing the one in force, in force, or retired."""
+
+    SHADOW = "shadow"
+    IN_FORCE = "in_force"
+    RETIRED = "retired"
+
+
+class RiskModelRecord(Base):
+    """A trained export risk model: its parameters are the JSON object at ``object_key``, whose SHA-256 is ``sha256``.
+
+    At most one model is in force and at most one is in shadow (:mod:`infracalc.casd.risk_model.registry`).
+    """
+
+    __tablename__ = "risk_models"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    #: 1, 2, 3...: the order in which models were trained.
+    version: Mapped[int] = mapped_column(Integer(), unique=True)
+    status: Mapped[RiskModelStatus] = mapped_column(string_enum(RiskModelStatus, "status"), index=True)
+    #: The feature set the model reads (``colysee-features/1``).
+    feature_set: Mapped[str] = mapped_column(String(64))
+    object_key: Mapped[str] = mapped_column(String(1024))
+    sha256: Mapped[str] = mapped_column(String(64))
+    #: What the time-ordered test measured (ROC AUC, Brier score, recalls and review loads).
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON())
+    trained_by: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    trained_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    promoted_by: Mapped[str | None] = mapped_column(String(NAME_LENGTH), default=None)
+    promoted_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
+    retired_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
+
+
+class RiskDecision(Base):
+    """What one model said of one export version: its probability, its level, and the level routing got with it.
+
+    The model in force decided the routing (``in_force``); a shadow model's decision is only logged, for staff
+    to compare both on the same exports before promoting it.
+    """
+
+    __tablename__ = "risk_decisions"
+    __table_args__ = (UniqueConstraint("export_id", "version", "model_id", name="uq_risk_decisions_export_model"),)
+
+    id: Mapped[int] = mapped_column(BigIntegerKey, primary_key=True, autoincrement=True)
+    export_id: Mapped[str] = mapped_column(ForeignKey("exports.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(Integer())
+    model_id: Mapped[str] = mapped_column(ForeignKey("risk_models.id", ondelete="CASCADE"), index=True)
+    in_force: Mapped[bool] = mapped_column(Boolean())
+    #: The calibrated probability that reviewers reject the version or ask for changes.
+    probability: Mapped[float] = mapped_column(Float())
+    model_level: Mapped[str] = mapped_column(String(16))
+    rules_level: Mapped[str] = mapped_column(String(16))
+    #: The level routing gives with this model in force (the rules' level, raised or lowered by the model).
+    final_level: Mapped[str] = mapped_column(String(16))
+    #: The chance of a review after release it gives a low-risk INFRACALC export; ``None`` when not released at once.
+    sample_probability: Mapped[float | None] = mapped_column(Float(), default=None)
+    #: The features that raised the risk, as codes and parameters (:mod:`infracalc.casd.risk_model.explanations`).
+    explanation: Mapped[list[Any]] = mapped_column(JSON(), default=list)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+
+
+class RiskRouting(Base):
+    """Staff's settings of the routing by risk: one row (id 1)."""
+
+    __tablename__ = "risk_routing"
+
+    id: Mapped[int] = mapped_column(Integer(), primary_key=True)
+    #: The recall (of rejected or changed outputs, measured on the future) a model in force must reach before it
+    #: may lower a level; ``None``: it never lowers one.
+    recall_bar: Mapped[float | None] = mapped_column(Float(), default=None)
+    updated_by: Mapped[str | None] = mapped_column(String(NAME_LENGTH), default=None)
+    updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
+
+
 class WebSession(Base):
     """A person signed in to the web console: who, how, since when, and until when.
 

@@ -27,6 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from infracalc import __version__
 from infracalc.audit import AuditLog
 from infracalc.casd.objects import ObjectStore, ObjectStoreError
+from infracalc.casd.risk_model import RiskAssessor
 from infracalc.db import create_engine, session_factory, upgrade
 from infracalc.identity import JwksUnavailable, TokenVerifier
 from infracalc.identity.directory import KeycloakDirectory
@@ -84,6 +85,11 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
     read_sessions = session_factory(engine, read_only=True)
     policy_data = PolicyData(policy, read_sessions)
     verifier: TokenVerifier = app.state.verifier
+    objects = (
+        None
+        if s3 is None or settings.s3 is None
+        else ObjectStore(s3, settings.s3.bucket, part_client=make_s3_client(settings.s3, sign_payload=False))
+    )
     context = ServiceContext(
         settings=settings,
         sessions=sessions,
@@ -94,10 +100,9 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
         verifier=verifier,
         directory=KeycloakDirectory(settings.keycloak_internal_url, REALM, API_AUDIENCE, settings.api_client_secret),
         s3=s3,
-        objects=None
-        if s3 is None or settings.s3 is None
-        else ObjectStore(s3, settings.s3.bucket, part_client=make_s3_client(settings.s3, sign_payload=False)),
+        objects=objects,
         export_sampler=settings.exports.sampler(),
+        risk_assessor=RiskAssessor(objects),
     )
     app.state.context = context
     if context.objects is not None:

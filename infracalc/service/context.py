@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from infracalc.audit import AuditLog
 from infracalc.casd.objects import ObjectStore
+from infracalc.casd.risk_model import RiskAssessor
 from infracalc.db import Governance, Project
 from infracalc.identity import TokenVerifier
 from infracalc.identity.directory import KeycloakDirectory
@@ -47,6 +48,8 @@ class ServiceContext:
     export_sampler: random.Random = field(default_factory=random.Random)
     #: Keycloak sessions ended by back-channel logout, whose tokens are refused (:mod:`.ended_sessions`).
     ended_sessions: EndedSessions = field(default_factory=EndedSessions)
+    #: Asks the export risk models in force and in shadow (Colysée); without models, the rules alone decide.
+    risk_assessor: RiskAssessor = field(default_factory=lambda: RiskAssessor(None))
 
     async def record(
         self,

@@ -17,6 +17,7 @@ from infracalc.web.login import LoginPages
 from infracalc.web.oversight import OversightPages
 from infracalc.web.pages import STATIC, csrf_config, template_config
 from infracalc.web.reviews import ReviewPages
+from infracalc.web.risk_models import RiskModelPages
 from infracalc.web.staff_enrollments import StaffEnrollmentPages
 
 
@@ -30,6 +31,7 @@ def web_routes() -> list[ControllerRouterHandler]:
         OversightPages,
         StaffEnrollmentPages,
         ReviewPages,
+        RiskModelPages,
         create_static_files_router(path="/static", directories=[STATIC], include_in_schema=False),
     ]
 
@@ -40,6 +42,7 @@ __all__ = [
     "LoginPages",
     "OversightPages",
     "ReviewPages",
+    "RiskModelPages",
     "StaffEnrollmentPages",
     "csrf_config",
     "template_config",

@@ -41,6 +41,9 @@ STAFF_WHAT: Final[Mapping[str, str]] = {
     "revoke invitations": "révoquer des invitations",
     "list the exports awaiting review": "lister les exports en attente de relecture",
     "read exports under review": "lire les exports en relecture",
+    "read the export risk models": "lire les modèles de risque des exports",
+    "promote or retire export risk models": "promouvoir ou retirer des modèles de risque des exports",
+    "set the export risk models' recall bar": "fixer le seuil de rappel des modèles de risque des exports",
 }
 
 #: What is done to one person's things (``user_actions`` of the policy); the French takes the person after "de".
@@ -97,6 +100,9 @@ ACTIONS: Final[Mapping[str, str]] = {
     "export.review": "relire un export",
     "export.download": "télécharger un export",
     "export.inspect": "lire un export en relecture",
+    "risk.read": "lire les modèles de risque",
+    "risk.promote": "promouvoir un modèle de risque",
+    "risk.bar": "fixer le seuil de rappel",
 }
 
 #: States of an egress request or rule (a "demande", a "règle": feminine).

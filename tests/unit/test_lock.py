@@ -28,7 +28,8 @@ def pinned() -> dict[str, list[str]]:
 def wanted() -> list[Requirement]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     extras = project["optional-dependencies"]
-    requirements = [Requirement(text) for text in [*project["dependencies"], *extras["hub"], *extras["bubble"], *extras["dev"]]]
+    texts = [*project["dependencies"], *extras["hub"], *extras["bubble"], *extras["dev"]]
+    requirements = [Requirement(text) for text in texts]
     return [requirement for requirement in requirements if requirement.name != project["name"]]
 
 

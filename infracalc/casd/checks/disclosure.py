@@ -26,6 +26,10 @@ do not matter: they only appear in counts far above any threshold.
   flagged when zeros are treated as disclosive, as ACRO does -> REVIEW.
 
 Each rule gives one finding naming the cells (the first 50 in its details, 5 in its reason).
+The findings' details also carry the margins the export risk model reads
+(:mod:`infracalc.casd.risk_model.features`): the table's shape (data rows, widest row), the
+smallest count flagged (only below the threshold, so no value a rule let through is repeated),
+the largest N-K share and the smallest p-ratio over the cells with contributions.
 """
 
 from __future__ import annotations
@@ -93,6 +97,12 @@ class CountRules:
         self.small_total = 0
         self.zeros: list[dict[str, Any]] = []
         self.zeros_total = 0
+        #: Data rows seen, and the widest one's data cells: the table's shape, for the risk model.
+        self.rows = 0
+        self.columns = 0
+        #: The smallest count flagged (1 to threshold-1), ``None`` when none was: a margin, never a cell's value
+        #: above the threshold.
+        self.smallest: int | None = None
         # A row whose text holds no short integer cannot hold a flagged count: one search over the
         # joined row (a separator before every data cell, none before the label) skips the
         # cell-by-cell work for most rows. It may let through more than counts, never fewer.
@@ -110,6 +120,8 @@ class CountRules:
         elif value < self._threshold:
             bucket = self.small
             self.small_total += 1
+            if self.smallest is None or value < self.smallest:
+                self.smallest = value
         else:
             return
         if len(bucket) < MAX_DETAIL_ITEMS:
@@ -139,6 +151,8 @@ class CountRules:
             if width <= 0:
                 continue
             self.cells_checked += width
+            self.rows += 1
+            self.columns = max(self.columns, width)
             if candidate(join(row)) is None:
                 continue
             for column in range(1, len(row)):
@@ -154,7 +168,11 @@ class CountRules:
                 if any(value is not None and str(value).strip() for value in row[1:]):
                     header = row
                 continue
-            self.cells_checked += max(0, len(row) - 1)
+            width = max(0, len(row) - 1)
+            self.cells_checked += width
+            if width:
+                self.rows += 1
+                self.columns = max(self.columns, width)
             for column in range(1, len(row)):
                 count = workbook_count(row[column])
                 if count is not None and count < self._threshold:
@@ -164,6 +182,7 @@ class CountRules:
         """The small-counts finding, and the zeros finding."""
         checked = self.cells_checked
         common = {"cells_checked": checked, "threshold": self._threshold}
+        shape = {"rows": self.rows, "columns": self.columns}
         top = self._threshold - 1
         if self.small_total:
             small = Finding(
@@ -171,7 +190,7 @@ class CountRules:
                 Outcome.REVIEW,
                 f"{_cells(self.small_total)} counts between 1 and {top} "
                 f"(threshold {self._threshold}): rows {_cells_text(self.small, self.small_total)}",
-                {**common, "flagged": self.small_total, "cells": self.small},
+                {**common, **shape, "flagged": self.small_total, "smallest": self.smallest, "cells": self.small},
             )
         else:
             small = Finding(
@@ -180,7 +199,7 @@ class CountRules:
                 f"no count between 1 and {top} (threshold {self._threshold}) in {checked:,} data cells"
                 if top >= 1
                 else f"threshold {self._threshold}: no count is too small",
-                {**common, "flagged": 0},
+                {**common, **shape, "flagged": 0},
             )
         if not self._check_zeros:
             zeros = Finding("zeros", Outcome.PASS, "zeros are not checked (INFRACALC_EXPORT_CHECK_ZEROS is off)", {})
@@ -203,12 +222,23 @@ def _names(keys: Sequence[str], total: int) -> str:
     return shown + (f" and {total - _REASON_ITEMS:,} more" if total > _REASON_ITEMS else "")
 
 
+def _shares(values: Sequence[float], nk_n: int) -> tuple[float | None, float | None]:
+    """A cell's N-K share and p-ratio from its contributions sorted largest first (``None`` where undefined)."""
+    total = math.fsum(values)
+    share = math.fsum(values[:nk_n]) / total if total > 0 else None
+    ratio = (total - values[0] - values[1]) / values[0] if total > 0 and len(values) > 1 else None
+    return share, ratio
+
+
 def contributor_findings(contributors: Mapping[str, Sequence[float]], settings: CheckSettings) -> list[Finding]:
     """The few-contributors, dominance (N-K) and p-ratio findings for cells with known contributions."""
     invalid: list[str] = []
     few: list[str] = []
     dominated: list[str] = []
     low_ratio: list[str] = []
+    # The margins (the largest top-n share, the smallest p-ratio over the cells): how near the rules'
+    # limits the table came, for the risk model; aggregates over cells, never one contributor's value.
+    margins: list[tuple[float | None, float | None]] = []
     for key, raw in contributors.items():
         try:
             values = sorted((float(v) for v in raw if not isinstance(v, bool)), reverse=True)
@@ -220,13 +250,12 @@ def contributor_findings(contributors: Mapping[str, Sequence[float]], settings: 
             continue
         if len(values) < settings.threshold:
             few.append(key)
-        total = math.fsum(values)
-        if total > 0 and math.fsum(values[: settings.nk_n]) / total > settings.nk_k:
+        share, ratio = _shares(values, settings.nk_n)
+        margins.append((share, ratio))
+        if share is not None and share > settings.nk_k:
             dominated.append(key)
-        if total <= 0 or len(values) <= 1:
-            if settings.check_zeros:
-                low_ratio.append(key)
-        elif (total - values[0] - values[1]) / values[0] < settings.p_ratio:
+        # A p-ratio that cannot be computed (one contribution, a total of zero or less) is flagged as ACRO does.
+        if (ratio is None and settings.check_zeros) or (ratio is not None and ratio < settings.p_ratio):
             low_ratio.append(key)
     cells = len(contributors)
     findings: list[Finding] = []
@@ -240,6 +269,10 @@ def contributor_findings(contributors: Mapping[str, Sequence[float]], settings: 
                 {"cells": invalid[:MAX_DETAIL_ITEMS], "flagged": len(invalid)},
             )
         )
+    shares = [share for share, _ in margins if share is not None]
+    ratios = [ratio for _, ratio in margins if ratio is not None]
+    dominance = {"n": settings.nk_n, "k": settings.nk_k} | ({"largest_share": round(max(shares), 4)} if shares else {})
+    p_ratio = {"p": settings.p_ratio} | ({"smallest_ratio": round(min(ratios), 4)} if ratios else {})
     rules = (
         (
             "few_contributors",
@@ -251,14 +284,14 @@ def contributor_findings(contributors: Mapping[str, Sequence[float]], settings: 
             "dominance",
             dominated,
             f"the {settings.nk_n} largest contributors hold more than {settings.nk_k:.0%} of the cell total (N-K rule)",
-            {"n": settings.nk_n, "k": settings.nk_k},
+            dominance,
         ),
         (
             "p_ratio",
             low_ratio,
             f"the others' total is less than {settings.p_ratio:.0%} of the largest contribution, so the second "
             "largest contributor can estimate the largest closely (p-ratio rule)",
-            {"p": settings.p_ratio},
+            p_ratio,
         ),
     )
     for check, flagged, rule, parameters in rules:

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from infracalc.casd import exports
 from infracalc.casd.checks import Outcome
 from infracalc.casd.objects import ObjectStore, ObjectStoreError
+from infracalc.casd.risk_model import render
 from infracalc.db import Export, ExportReview, ExportState, ExportVersion, Project
 from infracalc.service.context import ServiceContext
 from infracalc.service.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceError
@@ -71,15 +72,27 @@ def _store(context: ServiceContext) -> ObjectStore:
 
 
 def reasons(report: dict[str, Any]) -> list[str]:
-    """The findings of a stored report, one line each: ``check (outcome): reason``."""
+    """The findings of a stored report, one line each: ``check (outcome): reason``; then the risk model's, if any."""
     findings = report.get("findings")
     if not isinstance(findings, list):
         return []
-    return [
+    lines = [
         f"{finding.get('check')} ({finding.get('outcome')}): {finding.get('reason')}"
         for finding in findings
         if isinstance(finding, dict)
     ]
+    return lines + _model_reasons(report.get("risk_model"))
+
+
+def _model_reasons(section: Any) -> list[str]:
+    """``risk_model (<level>): <what raised it>`` when a model in force routed the version (English, like the rest)."""
+    in_force = section.get("in_force") if isinstance(section, dict) else None
+    if not isinstance(in_force, dict) or not isinstance(in_force.get("explanation"), list):
+        return []
+    raised = [render(reason, "en") for reason in in_force["explanation"] if isinstance(reason, dict)]
+    if not raised:
+        return []
+    return [f"risk_model ({section.get('level')}, rules {section.get('rules_level')}): " + "; ".join(raised)]
 
 
 def _out(export: Export, report: dict[str, Any]) -> ExportOut:
@@ -172,6 +185,7 @@ async def submit(
             settings=context.settings.exports,
             sampler=context.export_sampler,
             audit=context.record,
+            assessor=context.risk_assessor,
         )
 
     async def answer(_: AsyncSession, result: exports.Submitted) -> ExportDetail:
@@ -218,6 +232,7 @@ async def resubmit(
             settings=context.settings.exports,
             sampler=context.export_sampler,
             audit=context.record,
+            assessor=context.risk_assessor,
         )
 
     async def answer(session: AsyncSession, result: exports.Submitted) -> ExportDetail:

@@ -12,7 +12,7 @@
 #                enrollment.create | enrollment.list | enrollment.resend | enrollment.revoke |
 #                import.create | import.list | import.read | import.queue | import.review | governance.retag |
 #                export.submit | export.list | export.read | export.queue | export.review | export.download |
-#                export.inspect
+#                export.inspect | risk.read | risk.promote | risk.bar
 #     caller     kind ("person" | "bubble" | "hub" | "proxy"), username, roles (realm roles), acr,
 #                auth_age_seconds (kind "person", when known: seconds since the person signed in),
 #                project, bubble (kind "bubble" only: the bubble's own project and id)
@@ -88,7 +88,7 @@ known_actions := {
 	"enrollment.resend", "enrollment.revoke", "import.create", "import.list", "import.read",
 	"import.queue", "import.review", "governance.retag",
 	"export.submit", "export.list", "export.read", "export.queue", "export.review", "export.download",
-	"export.inspect",
+	"export.inspect", "risk.read", "risk.promote", "risk.bar",
 }
 
 project_actions := {
@@ -123,6 +123,9 @@ staff_actions := {
 	"enrollment.revoke": "revoke invitations",
 	"export.queue": "list the exports awaiting review",
 	"export.inspect": "read exports under review",
+	"risk.read": "read the export risk models",
+	"risk.promote": "promote or retire export risk models",
+	"risk.bar": "set the export risk models' recall bar",
 }
 
 default staff := false

@@ -1535,3 +1535,28 @@ test_hub_and_proxy_do_nothing_with_exports if {
 		with data.infracalc.members as members
 	refused(proxy_decision, "the egress proxy may only record egress events")
 }
+
+test_staff_read_promote_and_bar_the_risk_models if {
+	every action in ["risk.read", "risk.promote", "risk.bar"] {
+		decision := authz.decision with input as request(action, staff, {})
+			with data.infracalc.projects as projects
+			with data.infracalc.members as members
+		decision.allow
+	}
+}
+
+test_no_one_else_reads_or_governs_the_risk_models if {
+	every caller in [lead, researcher] {
+		decision := authz.decision with input as request("risk.promote", caller, {})
+			with data.infracalc.projects as projects
+			with data.infracalc.members as members
+		refused(decision, "only CASD staff may promote or retire export risk models")
+	}
+}
+
+test_a_bubble_does_not_read_the_risk_models if {
+	decision := authz.decision with input as request("risk.read", bubble, {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	not decision.allow
+}

@@ -28,6 +28,8 @@ from tests.integration.hub.test_hub_end_to_end import approve_host, call, fresh_
 from tests.support import jupyterlab
 from tests.support.netns import Lab
 
+pytestmark = pytest.mark.integration
+
 SCREENSHOTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "screenshots"
 
 APPROVED_CALL = """import ssl, httpx

@@ -41,7 +41,11 @@ def test_policy_from_repository_is_loaded(opa: OpaServer) -> None:
 
 def test_decision_allows_registered_network(opa_with_data: OpaServer) -> None:
     decision = decide(opa_with_data, {"username": "alice", "acr": "mfa", "source_ip": "203.0.113.40"})
-    assert decision == {"allow": True, "reason": "second factor used from a registered network"}
+    assert decision == {
+        "allow": True,
+        "reason": "second factor used from a registered network",
+        "code": "registered_network",
+    }
 
 
 def test_decision_denies_with_a_reason(opa_with_data: OpaServer) -> None:

@@ -185,7 +185,12 @@ async def test_the_login_policy_holds_a_person_to_their_networks(service: Servic
     researcher = people.username("researcher")
     # A member of a CASD project must register a network before signing in at all.
     refused = login_decision(service.opa, researcher, "198.51.100.7")
-    assert refused == {"allow": False, "reason": "a member of a CASD-governed project must register a network first"}
+    assert refused == {
+        "allow": False,
+        "reason": "a member of a CASD-governed project must register a network first",
+        "code": "network_required",
+        "source_ip": "198.51.100.7",
+    }
 
     answer = await service.client.put(
         f"/api/v1/users/{researcher}/networks", json={"networks": [HOME, OFFICE]}, headers=people.headers("researcher")
@@ -194,7 +199,12 @@ async def test_the_login_policy_holds_a_person_to_their_networks(service: Servic
     assert login_decision(service.opa, researcher, "203.0.113.77")["allow"] is True
     assert login_decision(service.opa, researcher, "2001:db8:a:ff::1")["allow"] is True
     outside = login_decision(service.opa, researcher, "198.51.100.7")
-    assert outside == {"allow": False, "reason": "source address 198.51.100.7 is not a registered network"}
+    assert outside == {
+        "allow": False,
+        "reason": "source address 198.51.100.7 is not a registered network",
+        "code": "source_not_registered",
+        "source_ip": "198.51.100.7",
+    }
     # Another person's networks are theirs alone.
     assert login_decision(service.opa, people.username("outsider"), "198.51.100.7")["allow"] is True
 

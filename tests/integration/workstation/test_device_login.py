@@ -79,7 +79,7 @@ def test_login_keeps_a_private_refresh_token_that_import_and_token_use_and_logou
     # The person signs in on Keycloak's page (password, one-time code, consent) while the command waits.
     login = CliLogin.start(keycloak.base_url, config_home)
     url = login.verification_url()
-    DeviceBrowser().approve(url, account.username, account.password, account.totp().now())
+    DeviceBrowser().approve(url, account.username, account.password, people.fresh_code("researcher"))
     assert login.wait() == 0, login.output
     assert f"Signed in as {account.username} (password and one-time code)" in login.output
 
