@@ -13,12 +13,14 @@ from infracalc.db import EnrollmentState, MemberRole
 DEFAULT_EXPIRY_HOURS = 72
 MAX_EXPIRY_HOURS = 14 * 24
 
-#: A plausible e-mail address: something, one ``@``, a domain with a dot; no spaces or angle brackets.
-EMAIL_PATTERN = r"^[^@\s<>\"(),;:]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,63}$"
+#: A plausible e-mail address: a local part of RFC 5322's ASCII characters (Keycloak refuses any other, and a
+#: control character in a directory query), one ``@``, a domain with a dot.
+EMAIL_PATTERN = r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,63}$"
 #: A Keycloak username the hub and the bubbles can carry: lowercase letters, digits, ``.``, ``_``, ``-``.
 USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{1,62}$"
 
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f<>]+$")]
+#: A first or last name: any letters, but no control character (C0, DEL or C1) and no angle bracket.
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f-\x9f<>]+$")]
 
 
 class EnrollmentCreate(msgspec.Struct, forbid_unknown_fields=True):

@@ -259,6 +259,11 @@ async def test_a_token_without_second_factor_cannot_invite(
         ({"project": "nowhere"}, 404, None),
         ({"expires_in_hours": 14 * 24 + 1}, 422, "expires_in_hours"),
         ({"email": "not an address"}, 422, "email"),
+        # Keycloak refuses a non-ASCII local part, and a control character in a directory query.
+        ({"email": "\u00fc\u0007j@example.org"}, 422, "email"),
+        ({"email": "\u00e9lise@example.org"}, 422, "email"),
+        ({"first_name": "Ada\u008b"}, 422, "first_name"),
+        ({"last_name": "Lovelace\u007f"}, 422, "last_name"),
         ({"role": "owner"}, 422, "role"),
         ({"username": "Bad Name"}, 422, "username"),
     ],
