@@ -277,6 +277,7 @@ def import_file(project: str, file: Path, api: str, token_file: Path | None, key
     released at once, anything else waits for CASD staff's review. Acts in your name: with the token
     of --token-file or INFRACALC_TOKEN when given, else with your sign-in (`infracalc login`).
     """
+    #: ``INFRACALC_TOKEN``: an access token ``infracalc import`` uses instead of your sign-in (scripts).
     token = token_file.read_text().strip() if token_file is not None else os.environ.get("INFRACALC_TOKEN", "")
     if not token:
         store = _store()
