@@ -64,7 +64,7 @@ docs-screenshots: install ## Take the guides' screenshots again (browser tests, 
 	INFRACALC_DOC_SCREENSHOTS=1 $(BIN)/pytest tests/integration/docs -p no:cacheprovider $(PYTEST_ARGS)
 
 .PHONY: test
-test: install lint typecheck docs ## Lint, type-check, build the docs, then run every test against real servers
+test: install lint typecheck ## Lint, type-check, then run every test against real servers
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 .PHONY: bench
