@@ -145,4 +145,5 @@ def test_the_guides_pages_in_french_and_english(
     assert lead.locator("#requests").inner_text().count("api.insee.fr") == 1
     staff = signed_in(browser, contexts, service, people, "staff", "/staff/egress-requests?lang=fr")
     tour(staff, service, STAFF_PAGES)
+    staff.goto(f"{service.url}/staff/egress-requests")
     assert "api.insee.fr" in staff.locator("main").inner_text()
