@@ -1,6 +1,6 @@
 """The guides stay true: the site builds strictly, every command they show exists, every picture is taken.
 
-A guide's shell block (```sh) or inline code that runs ``infracalc ...`` must name a command of the
+A guide's (or the README's) shell block (```sh) or inline code that runs ``infracalc ...`` must name a command of the
 command line's parser with options it has, and one that runs ``make ...`` a target of the Makefile. The
 pictures a guide shows are those the browser tests take (:mod:`tests.integration.docs.test_screenshots`),
 in the guide's own language.
@@ -24,7 +24,8 @@ from infracalc.config import SOURCE_ROOT
 from tests.integration.docs.test_screenshots import PICTURES
 
 DOCS = SOURCE_ROOT / "docs"
-GUIDES = sorted(path for path in DOCS.rglob("*.md") if "hooks" not in path.parts)
+#: The pages whose commands are checked: the site's, and the README, its front door.
+GUIDES = [*sorted(path for path in DOCS.rglob("*.md") if "hooks" not in path.parts), SOURCE_ROOT / "README.md"]
 _SHELL_BLOCK = re.compile(r"^ *```(?:sh|bash|shell|console)\n(.*?)^ *```", re.MULTILINE | re.DOTALL)
 _INLINE_CODE = re.compile(r"(?<!`)`([^`\n]+)`(?!`)")
 _MAKE_TARGET = re.compile(r"^([a-zA-Z][a-zA-Z0-9_-]*):", re.MULTILINE)
