@@ -40,3 +40,12 @@ def doc_screenshot(target: Screenshottable, language: str, name: str) -> None:
     folder = GENERATED / language
     folder.mkdir(parents=True, exist_ok=True)
     target.screenshot(path=str(folder / f"{name}.png"))
+
+
+def doc_screenshot_one_language(target: Screenshottable, name: str) -> None:
+    """Save ``target`` as the picture ``name`` of both languages' guides, for a page in one language only.
+
+    JupyterLab, for instance, is in English whatever the person's language: the same picture serves both.
+    """
+    for language in ("fr", "en"):
+        doc_screenshot(target, language, name)

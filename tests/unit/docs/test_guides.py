@@ -21,11 +21,14 @@ import pytest
 
 from docs.hooks import cli_reference
 from infracalc.config import SOURCE_ROOT
-from tests.integration.docs.test_screenshots import PICTURES
+from tests.integration.docs import test_screenshots
+from tests.integration.hub import test_jupyterlab
 
 DOCS = SOURCE_ROOT / "docs"
 #: The pages whose commands are checked: the site's, and the README, its front door.
 GUIDES = [*sorted(path for path in DOCS.rglob("*.md") if "hooks" not in path.parts), SOURCE_ROOT / "README.md"]
+#: Every picture the browser tests take for the guides.
+PICTURES = (*test_screenshots.PICTURES, *test_jupyterlab.PICTURES)
 _SHELL_BLOCK = re.compile(r"^ *```(?:sh|bash|shell|console)\n(.*?)^ *```", re.MULTILINE | re.DOTALL)
 _INLINE_CODE = re.compile(r"(?<!`)`([^`\n]+)`(?!`)")
 _MAKE_TARGET = re.compile(r"^([a-zA-Z][a-zA-Z0-9_-]*):", re.MULTILINE)
