@@ -61,7 +61,7 @@ docs: $(BIN)/.installed ## Build the documentation site into build/site/ (strict
 
 .PHONY: docs-screenshots
 docs-screenshots: install ## Take the guides' screenshots again (browser tests, both languages) into docs/images/generated/
-	INFRACALC_DOC_SCREENSHOTS=1 $(BIN)/pytest tests/integration/docs -p no:cacheprovider $(PYTEST_ARGS)
+	INFRACALC_DOC_SCREENSHOTS=1 $(BIN)/pytest tests/integration/docs tests/integration/hub/test_jupyterlab.py -p no:cacheprovider $(PYTEST_ARGS)
 
 .PHONY: test
 test: install lint typecheck ## Lint, type-check, then run every test against real servers
