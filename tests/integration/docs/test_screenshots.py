@@ -16,7 +16,7 @@ from playwright.sync_api import Browser, BrowserContext, Page
 
 from tests.fixtures.enrollment import LiveEnrollService
 from tests.fixtures.service import People
-from tests.integration.web.test_console_browser import fresh_code
+from tests.integration.hub.test_hub_end_to_end import fresh_code
 from tests.integration.web.test_enroll_browser import browser
 from tests.support.doc_screenshots import VIEWPORT, doc_screenshot
 
