@@ -16,9 +16,9 @@ from playwright.sync_api import Browser, BrowserContext, Page
 
 from tests.fixtures.enrollment import LiveEnrollService
 from tests.fixtures.service import People
-from tests.integration.hub.test_hub_end_to_end import fresh_code
 from tests.integration.web.test_enroll_browser import browser
 from tests.support.doc_screenshots import VIEWPORT, doc_screenshot
+from tests.support.one_time_codes import one_time_code
 
 pytestmark = pytest.mark.integration
 
@@ -114,7 +114,7 @@ def signed_in(
     page.locator("#kc-form-login [type=submit]").click()
     page.wait_for_selector("#kc-otp-login-form")
     doc_screenshot(page, language, "keycloak-otp")
-    page.fill("#otp", fresh_code(people, who))
+    page.fill("#otp", one_time_code(people, who))
     page.locator("#kc-otp-login-form [type=submit]").click()
     page.wait_for_url(f"{service.url}/**")
     return page

@@ -24,10 +24,11 @@ from playwright.sync_api import Page
 from tests.fixtures.hub import HubUnderTest
 from tests.fixtures.live_service import LiveService
 from tests.fixtures.service import People
-from tests.integration.hub.test_hub_end_to_end import approve_host, call, fresh_code, project
+from tests.integration.hub.test_hub_end_to_end import approve_host, call, project
 from tests.support import jupyterlab
 from tests.support.doc_screenshots import doc_screenshot_one_language
 from tests.support.netns import Lab
+from tests.support.one_time_codes import one_time_code
 
 SCREENSHOTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "screenshots"
 
@@ -86,7 +87,7 @@ def test_a_researcher_works_in_jupyterlab_calls_out_through_the_proxy_and_export
     account = people.accounts["researcher"]
     username = people.username("researcher")
 
-    jupyterlab.sign_in(page, hub.url, account.username, account.password, fresh_code(people, "researcher"))
+    jupyterlab.sign_in(page, hub.url, account.username, account.password, one_time_code(people, "researcher"))
     jupyterlab.start_bubble(page, hub.url, username, slug)
     assert page.url.startswith(f"{hub.url}/user/{username}/{slug}/lab")
     server = f"{hub.url}/user/{username}/{slug}"
