@@ -168,3 +168,11 @@ def test_the_site_builds_strictly(tmp_path: Path) -> None:
         assert (site / page).is_file(), page
     assert "infracalc audit verify" in (site / "en" / "reference" / "cli" / "index.html").read_text(encoding="utf-8")
     assert (site / "images" / "generated" / "fr" / "console-home.png").is_file()
+
+
+def test_every_file_the_readme_links_to_exists() -> None:
+    """The README is read on the forge, outside the site: its links to the guides are checked here."""
+    text = (SOURCE_ROOT / "README.md").read_text(encoding="utf-8")
+    targets = {link.split("#", 1)[0] for link in re.findall(r"\]\(([^)\s]+)\)", text) if "://" not in link}
+    missing = sorted(target for target in targets - {""} if not (SOURCE_ROOT / target).exists())
+    assert not missing, missing
