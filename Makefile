@@ -65,6 +65,14 @@ policy-check: install ## opa fmt, opa check --strict, opa test --coverage, regal
 typecheck: $(BIN)/.installed ## mypy --strict on the package
 	$(BIN)/mypy
 
+.PHONY: docs
+docs: $(BIN)/.installed ## Build the documentation site into build/site/ (strict: a broken link fails)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+.PHONY: docs-screenshots
+docs-screenshots: install ## Take the guides' screenshots again (browser tests, both languages) into docs/images/generated/
+	INFRACALC_DOC_SCREENSHOTS=1 $(BIN)/pytest tests/integration/docs tests/integration/hub/test_jupyterlab.py -p no:cacheprovider $(PYTEST_ARGS)
+
 .PHONY: test
 test: install lint typecheck ## Lint, type-check, then run every test against real servers, with line coverage
 	$(BIN)/pytest --cov --cov-report=html $(PYTEST_ARGS)

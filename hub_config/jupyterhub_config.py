@@ -15,15 +15,24 @@ from infracalc.hub.bubbles import ServiceClient
 
 c = get_config()  # type: ignore[name-defined]  # noqa: F821 - JupyterHub provides it
 
+#: ``INFRACALC_HUB_MODE`` (required): ``production`` (Docker bubbles, docker-compose.yml) or ``local``
+#: (``infracalc up``).
 mode = os.environ["INFRACALC_HUB_MODE"]
 if mode not in {"production", "local"}:
     raise SystemExit(f"INFRACALC_HUB_MODE must be production or local, not {mode!r}")
 
+#: ``INFRACALC_KEYCLOAK_URL`` (required): Keycloak as browsers reach it, the tokens' issuer.
 keycloak_url = os.environ["INFRACALC_KEYCLOAK_URL"].rstrip("/")
+#: ``INFRACALC_KEYCLOAK_INTERNAL_URL``: where the hub asks Keycloak for tokens and keys (default:
+#: ``INFRACALC_KEYCLOAK_URL``).
 keycloak_internal_url = os.environ.get("INFRACALC_KEYCLOAK_INTERNAL_URL", keycloak_url).rstrip("/")
+#: ``INFRACALC_HUB_URL`` (required): the hub as browsers reach it (Keycloak sends them back to its callback).
 hub_url = os.environ["INFRACALC_HUB_URL"].rstrip("/")
+#: ``INFRACALC_SERVICE_URL`` (required): the INFRACALC service, which registers and revokes bubbles.
 service_url = os.environ["INFRACALC_SERVICE_URL"].rstrip("/")
+#: ``INFRACALC_JUPYTERHUB_CLIENT_SECRET`` (required): the ``jupyterhub`` client's secret in the realm.
 client_secret = os.environ["INFRACALC_JUPYTERHUB_CLIENT_SECRET"]
+#: ``INFRACALC_HUB_DATA``: the hub's database, cookie secret and (local mode) the bubbles' folders.
 data_dir = os.environ.get("INFRACALC_HUB_DATA", "/srv/jupyterhub")
 
 # --- Sign-in: Keycloak, password and one-time code, every time -----------------------------------
@@ -37,8 +46,11 @@ c.InfracalcAuthenticator.client_secret = client_secret
 # Keycloak sends the browser back here, and only here (the realm lists this exact URI).
 c.InfracalcAuthenticator.oauth_callback_url = f"{hub_url}/hub/oauth_callback"
 # OPA decides whether a login may come from its source address (infracalc.login).
+#: ``INFRACALC_OPA_URL`` (required): OPA, asked about every sign-in's source address (``infracalc.login``).
 c.InfracalcAuthenticator.opa_url = os.environ["INFRACALC_OPA_URL"]
 # Only these peers may tell the hub, with X-Forwarded-For, where a browser really is.
+#: ``INFRACALC_HUB_TRUSTED_PROXIES``: comma-separated networks of the reverse proxies whose ``X-Forwarded-For``
+#: the hub believes (default: loopback).
 if "INFRACALC_HUB_TRUSTED_PROXIES" in os.environ:
     c.InfracalcAuthenticator.trusted_proxies = os.environ["INFRACALC_HUB_TRUSTED_PROXIES"].split(",")
 # Anyone who passed both factors may sign in; what they may start is decided per project, at spawn.
@@ -70,7 +82,9 @@ hooks.configure(
         client_secret,
     ),
     hooks.BubbleEndpoints(
+        #: ``INFRACALC_BUBBLE_API_URL``: production: the service's API as bubbles reach it on their network.
         api_url=os.environ.get("INFRACALC_BUBBLE_API_URL", "http://service:8000/api/v1"),
+        #: ``INFRACALC_BUBBLE_PROXY_URL``: production: the egress proxy as bubbles reach it.
         proxy_url=os.environ.get("INFRACALC_BUBBLE_PROXY_URL", "http://egress-proxy:3128"),
         no_proxy=("jupyterhub", "service"),
     )
@@ -80,6 +94,7 @@ hooks.configure(
 
 # Stop bubbles idle for INFRACALC_HUB_IDLE_TIMEOUT seconds (an hour by default): an idle bubble
 # still holds memory, a bubble token and an open session. Volumes and files stay.
+#: ``INFRACALC_HUB_IDLE_TIMEOUT``: seconds of inactivity after which a bubble is stopped.
 c.JupyterHub.services = [
     {
         "name": "idle-culler",
@@ -111,15 +126,19 @@ if mode == "production":
     c.JupyterHub.spawner_class = "infracalc.hub.docker.InfracalcDockerSpawner"
     # The bubble image, pinned by tag (`latest` and untagged names are refused); built on this host
     # and never pulled, so an image of the same name on a public registry cannot stand in for it.
+    #: ``INFRACALC_BUBBLE_IMAGE`` (production, required): the bubble image, pinned by tag, built on the host.
     c.InfracalcDockerSpawner.image = os.environ["INFRACALC_BUBBLE_IMAGE"]
     # The internal network whose only other members are the hub, the service and the egress proxy;
     # the hub reaches each bubble at its address there, so no port is published.
+    #: ``INFRACALC_BUBBLE_NETWORK`` (production, required): the internal Docker network of the bubbles.
     c.InfracalcDockerSpawner.network_name = os.environ["INFRACALC_BUBBLE_NETWORK"]
     c.InfracalcDockerSpawner.use_internal_ip = True
     # Bubbles reach the hub's API by the hub container's name on that network.
     c.JupyterHub.hub_ip = "0.0.0.0"  # noqa: S104 - the container's networks; 8081 is not published
     c.JupyterHub.hub_connect_ip = "jupyterhub"
     # What one bubble may take of the machine; size them to the host and the number of researchers.
+    #: ``INFRACALC_BUBBLE_MEM_LIMIT``, ``INFRACALC_BUBBLE_CPU_LIMIT``, ``INFRACALC_BUBBLE_PIDS_LIMIT`` (production):
+    #: one bubble's memory, CPUs and processes.
     c.InfracalcDockerSpawner.mem_limit = os.environ.get("INFRACALC_BUBBLE_MEM_LIMIT", "4G")
     c.InfracalcDockerSpawner.cpu_limit = float(os.environ.get("INFRACALC_BUBBLE_CPU_LIMIT", "2"))
     c.InfracalcDockerSpawner.pids_limit = int(os.environ.get("INFRACALC_BUBBLE_PIDS_LIMIT", "512"))
@@ -131,15 +150,20 @@ if mode == "production":
 else:
     # --- Local: each bubble a process in its own network namespace (infracalc/hub/spawner.py) ---
 
+    #: ``INFRACALC_HUB_PORT`` (local, required): the hub's public port.
+    #: ``INFRACALC_HUB_API_PORT`` (local): the hub's own API, which bubbles reach on their gateway.
     hub_port = int(os.environ["INFRACALC_HUB_PORT"])
     hub_api_port = int(os.environ.get("INFRACALC_HUB_API_PORT", "8081"))
     # Spawn bubbles as local processes, isolated in network namespaces when the hub runs as root.
     c.JupyterHub.spawner_class = "infracalc.hub.spawner.LocalBubbleSpawner"
     # Isolation can be switched off for a trial on a workstation (the hub's log then says, for every
     # bubble, that egress is not enforced); never for data.
+    #: ``INFRACALC_HUB_ISOLATE_BUBBLES`` (local): ``false`` runs bubbles as plain processes, egress not enforced
+    #: (a trial only).
     c.LocalBubbleSpawner.isolate = os.environ.get("INFRACALC_HUB_ISOLATE_BUBBLES", "true") != "false"
     # The service and the egress proxy on this machine; bubbles reach their ports on their gateway.
     c.LocalBubbleSpawner.service_url = service_url
+    #: ``INFRACALC_EGRESS_PROXY_URL`` (local, required): the egress proxy on this machine.
     c.LocalBubbleSpawner.egress_proxy_url = os.environ["INFRACALC_EGRESS_PROXY_URL"]
     c.LocalBubbleSpawner.hub_api_url = f"http://127.0.0.1:{hub_api_port}"
     # Each user's files, one folder per project, under the local state directory (never shared
@@ -153,5 +177,7 @@ else:
     c.JupyterHub.bind_url = f"http://127.0.0.1:{hub_port}"
     c.JupyterHub.hub_bind_url = f"http://127.0.0.1:{hub_api_port}"
     # JupyterHub's proxy, installed by `infracalc tools install`.
+    #: ``INFRACALC_CHP_PATH`` (local, required): configurable-http-proxy's program (``infracalc up`` gives it).
+    #: ``INFRACALC_CHP_API_PORT`` (local): configurable-http-proxy's API port.
     c.ConfigurableHTTPProxy.command = [os.environ["INFRACALC_CHP_PATH"]]
     c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{int(os.environ.get('INFRACALC_CHP_API_PORT', '8002'))}"

@@ -269,7 +269,7 @@ def egress_proxy() -> None:
 
     Settings come from the environment: INFRACALC_EGRESS_PROXY_HOST/PORT, INFRACALC_EGRESS_METRICS_PORT,
     INFRACALC_OPA_URL, INFRACALC_SERVICE_URL, INFRACALC_EGRESS_PROXY_SECRET (required) and the limits
-    INFRACALC_EGRESS_* (see the README).
+    INFRACALC_EGRESS_* (see the settings reference, docs/reference/settings.md).
     """
     from infracalc.proxy import run  # noqa: PLC0415 - the service's commands need none of it
 
@@ -295,7 +295,8 @@ def serve() -> None:
     """Run the INFRACALC service (API and health routes) with uvicorn, one worker.
 
     Settings come from the environment: INFRACALC_HOST, INFRACALC_SERVICE_PORT, INFRACALC_DATABASE_URL,
-    INFRACALC_OPA_URL, INFRACALC_KEYCLOAK_URL, INFRACALC_S3_* and INFRACALC_AUDIT_* (see the README).
+    INFRACALC_OPA_URL, INFRACALC_KEYCLOAK_URL, INFRACALC_S3_* and INFRACALC_AUDIT_* (see the settings
+    reference, docs/reference/settings.md).
     """
     settings = ServiceSettings.from_env()
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info", access_log=False)
@@ -403,6 +404,7 @@ def import_file(project: str, file: Path, api: str, token_file: Path | None, key
     released at once, anything else waits for CASD staff's review. Acts in your name: with the token
     of --token-file or INFRACALC_TOKEN when given, else with your sign-in (`infracalc login`).
     """
+    #: ``INFRACALC_TOKEN``: an access token ``infracalc import`` uses instead of your sign-in (scripts).
     token = token_file.read_text().strip() if token_file is not None else os.environ.get("INFRACALC_TOKEN", "")
     if not token:
         store = _store()

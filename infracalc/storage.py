@@ -29,9 +29,9 @@ class S3Settings:
 
     #: ``INFRACALC_S3_ENDPOINT_URL``: the S3 API's base URL.
     endpoint_url: str
-    #: ``INFRACALC_S3_ACCESS_KEY``.
+    #: ``INFRACALC_S3_ACCESS_KEY``: the access key the service signs requests with.
     access_key: str
-    #: ``INFRACALC_S3_SECRET_KEY``.
+    #: ``INFRACALC_S3_SECRET_KEY``: its secret key.
     secret_key: str = ""
     #: ``INFRACALC_S3_REGION``: most S3-compatible servers accept any region name.
     region: str = "us-east-1"

@@ -20,8 +20,11 @@ from urllib.parse import quote
 
 from infracalc.errors import InfracalcError
 
+#: ``INFRACALC_API_URL`` (set by the hub): the service's ``/api/v1`` as the bubble reaches it.
 API_URL_VARIABLE = "INFRACALC_API_URL"
+#: ``INFRACALC_BUBBLE_TOKEN`` (set by the hub): the bubble's own credential with the service (``ibt_...``).
 TOKEN_VARIABLE = "INFRACALC_BUBBLE_TOKEN"  # noqa: S105 - a variable name, not a secret
+#: ``INFRACALC_BUBBLE_ID`` (set by the hub): the bubble's id, which is also its session's.
 BUBBLE_ID_VARIABLE = "INFRACALC_BUBBLE_ID"
 #: Bubble tokens read ``ibt_<bubble id>_<secret>``.
 _TOKEN_PREFIX = "ibt_"  # noqa: S105 - a prefix, not a secret

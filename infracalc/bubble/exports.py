@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 from infracalc.bubble.client import BubbleClientError, BubbleSettings, DeliveryFailed, NotInABubble
 
-#: The project of the bubble, set by the hub.
+#: ``INFRACALC_PROJECT`` (set by the hub): the bubble's project, where ``infracalc export`` sends files.
 PROJECT_VARIABLE = "INFRACALC_PROJECT"
 #: Bytes read from the file at a time.
 CHUNK_SIZE = 64 * 1024

@@ -277,6 +277,9 @@ def recorder_from_env(environ: Mapping[str, str] | None = None) -> CodeRecorder:
         NotInABubble: the environment is not a bubble's.
     """
     env = os.environ if environ is None else environ
+    #: ``INFRACALC_CODE_BATCH``: cells sent in one request (1 to 50).
+    #: ``INFRACALC_CODE_INTERVAL``: seconds between two sends of the cells run meanwhile.
+    #: ``INFRACALC_CODE_QUEUE``: cells kept while the service is away; newer ones are dropped beyond, with a warning.
     client = BubbleClient(BubbleSettings.from_env(env))
     return CodeRecorder(
         client.record_code,

@@ -64,7 +64,8 @@ def normalise_url(raw: str | URL) -> URL:
 class DatabaseSettings:
     """Which database the service uses and how it waits for SQLite's write lock."""
 
-    #: ``INFRACALC_DATABASE_URL``, normalised to its async driver (default: ``<INFRACALC_HOME>/infracalc.db``).
+    #: ``INFRACALC_DATABASE_URL``: ``sqlite:///path`` or ``postgresql://user:password@host/db``, normalised to its
+    #: async driver (default: ``sqlite:///<INFRACALC_HOME>/infracalc.db``).
     url: URL
     #: ``INFRACALC_DATABASE_BUSY_TIMEOUT_MS``: how long a SQLite writer waits for the write lock before failing.
     busy_timeout_ms: int = 30_000

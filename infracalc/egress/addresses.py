@@ -381,10 +381,17 @@ class AddressPolicy:
         default_factory=dict, init=False, repr=False, compare=False, hash=False
     )
 
+    #: ``INFRACALC_EGRESS_TEST_ALLOW_RANGES`` (tests only): private networks the proxy may dial, honoured only with
+    #: ``INFRACALC_EGRESS_TEST_MODE`` (never loopback or metadata addresses).
     TEST_ALLOW_RANGES_VARIABLE: ClassVar[str] = "INFRACALC_EGRESS_TEST_ALLOW_RANGES"
+    #: ``INFRACALC_EGRESS_TEST_MODE`` (tests only): must be ``i-understand-this-disables-ssrf-protection`` for the test
+    #: ranges and hosts file to be honoured.
     TEST_MODE_VARIABLE: ClassVar[str] = "INFRACALC_EGRESS_TEST_MODE"
     TEST_MODE_CONSENT: ClassVar[str] = "i-understand-this-disables-ssrf-protection"
+    #: ``INFRACALC_EGRESS_DENY_RANGES``: networks the proxy never dials, checked after resolution (``203.0.113.0/24``,
+    #: ``[2001:db8::/32]:443``), comma- or space-separated, each with an optional port.
     DENY_RANGES_VARIABLE: ClassVar[str] = "INFRACALC_EGRESS_DENY_RANGES"
+    #: ``INFRACALC_EGRESS_DENY_ADDRESSES``: single addresses the proxy never dials (``198.51.100.7:8443``), likewise.
     DENY_ADDRESSES_VARIABLE: ClassVar[str] = "INFRACALC_EGRESS_DENY_ADDRESSES"
 
     def __post_init__(self) -> None:

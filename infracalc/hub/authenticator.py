@@ -67,6 +67,7 @@ __all__ = ["InfracalcAuthenticator", "LoginRefused"]
 class InfracalcAuthenticator(GenericOAuthenticator):  # type: ignore[misc]
     """Keycloak sign-in for the hub: two factors always, source address decided by OPA."""
 
+    #: ``INFRACALC_JUPYTERHUB_CLIENT_SECRET``: the ``jupyterhub`` client's secret (when not configured otherwise).
     client_secret_env = "INFRACALC_JUPYTERHUB_CLIENT_SECRET"  # noqa: S105 - the variable's name
     login_handler = LanguageLoginHandler
     callback_handler = RefusalPageCallbackHandler

@@ -48,6 +48,7 @@ PLACEHOLDERS = (
     "INFRACALC_SMTP_PORT",
     "INFRACALC_SMTP_FROM",
     "INFRACALC_SMTP_STARTTLS",
+    #: ``INFRACALC_SMTP_AUTH`` (Keycloak, at import): ``true`` when the relay wants a login from Keycloak.
     "INFRACALC_SMTP_AUTH",
     "INFRACALC_SMTP_USERNAME",
     "INFRACALC_SMTP_PASSWORD",

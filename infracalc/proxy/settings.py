@@ -98,13 +98,14 @@ class ProxySettings:
     max_tunnels_per_bubble: int = 64
     #: ``INFRACALC_EGRESS_MAX_CONNECTIONS``: connections open at once, authenticated or not (default 4096).
     max_connections: int = 4096
-    #: ``INFRACALC_EGRESS_CONNECTION_RATE`` and ``..._BURST``: new connections a second overall, and
-    #: the burst allowed above that rate (defaults 2000 and 4000).
+    #: ``INFRACALC_EGRESS_CONNECTION_RATE``: new connections a second overall (default 2000).
     connection_rate: float = 2000.0
+    #: ``INFRACALC_EGRESS_CONNECTION_BURST``: the burst allowed above that rate (default 4000).
     connection_burst: int = 4000
-    #: ``INFRACALC_EGRESS_BUBBLE_CONNECTION_RATE`` and ``..._BURST``: the same for each bubble,
-    #: once authenticated (defaults 100 and 200).
+    #: ``INFRACALC_EGRESS_BUBBLE_CONNECTION_RATE``: new connections a second of each bubble, once authenticated
+    #: (default 100).
     bubble_connection_rate: float = 100.0
+    #: ``INFRACALC_EGRESS_BUBBLE_CONNECTION_BURST``: the burst allowed above it (default 200).
     bubble_connection_burst: int = 200
     #: ``INFRACALC_EGRESS_MAX_UNAUTHENTICATED_PER_SOURCE``: connections of one source address that
     #: have not authenticated yet (default 64).

@@ -27,7 +27,7 @@ API_AUDIENCE = "infracalc-api"
 def _required(env: Mapping[str, str], name: str) -> str:
     value = env.get(name, "")
     if not value:
-        raise SettingError(f"{name} is required (see the README's settings)")
+        raise SettingError(f"{name} is required (see the settings reference, docs/reference/settings.md)")
     return value
 
 

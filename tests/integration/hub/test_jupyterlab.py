@@ -24,9 +24,11 @@ from playwright.sync_api import Page
 from tests.fixtures.hub import HubUnderTest
 from tests.fixtures.live_service import LiveService
 from tests.fixtures.service import People
-from tests.integration.hub.test_hub_end_to_end import approve_host, call, fresh_code, project
+from tests.integration.hub.test_hub_end_to_end import approve_host, call, project
 from tests.support import jupyterlab
+from tests.support.doc_screenshots import doc_screenshot_one_language
 from tests.support.netns import Lab
+from tests.support.one_time_codes import one_time_code
 
 pytestmark = pytest.mark.integration
 
@@ -44,6 +46,9 @@ try:
 except httpx.ProxyError as error:
     print("REFUSED", error, "|", ask_proxy("https://api.other.test/anything"))
 """
+
+#: The guides' pictures this test takes (JupyterLab is in English only: the same picture in both languages).
+PICTURES = ("jupyterlab-welcome", "jupyterlab-egress", "jupyterlab-export")
 
 EXPORT = 'infracalc export summary.csv --justification "Mean income by region, for the project report."'
 
@@ -84,7 +89,7 @@ def test_a_researcher_works_in_jupyterlab_calls_out_through_the_proxy_and_export
     account = people.accounts["researcher"]
     username = people.username("researcher")
 
-    jupyterlab.sign_in(page, hub.url, account.username, account.password, fresh_code(people, "researcher"))
+    jupyterlab.sign_in(page, hub.url, account.username, account.password, one_time_code(people, "researcher"))
     jupyterlab.start_bubble(page, hub.url, username, slug)
     assert page.url.startswith(f"{hub.url}/user/{username}/{slug}/lab")
     server = f"{hub.url}/user/{username}/{slug}"
@@ -102,6 +107,7 @@ def test_a_researcher_works_in_jupyterlab_calls_out_through_the_proxy_and_export
     assert "No released CSV import yet." in outputs[3]
     assert "households" in outputs[4]
     assert "mean_income" in outputs[4]
+    doc_screenshot_one_language(page, "jupyterlab-welcome")
 
     # A new notebook: an approved host answers through the proxy; another is refused, with the reason.
     notebook = jupyterlab.new_notebook(page)
@@ -112,6 +118,7 @@ def test_a_researcher_works_in_jupyterlab_calls_out_through_the_proxy_and_export
     assert checked["allow"] is False
     assert "403" in refused
     assert f"api.other.test:443 refused (403): {checked['reason']}" in refused
+    doc_screenshot_one_language(page, "jupyterlab-egress")
 
     # The cells are in the session's timeline, the welcome notebook's and the new notebook's.
     created = call("GET", f"{api}/audit", staff, params={"project": slug, "action": "bubble.create"})
@@ -138,6 +145,7 @@ def test_a_researcher_works_in_jupyterlab_calls_out_through_the_proxy_and_export
     assert export["requested_by"] == username
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     terminal.screenshot(path=str(SCREENSHOTS / "jupyterlab-terminal-export.png"))
+    doc_screenshot_one_language(page, "jupyterlab-export")
 
     log = hub.log_path.read_text()
     assert "Found no extension with a default URL" not in log

@@ -1,0 +1,1 @@
+"""The documentation site's tooling: MkDocs hooks and the generators of its reference pages."""
