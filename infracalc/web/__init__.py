@@ -17,6 +17,7 @@ from infracalc.web.oversight import OversightPages
 from infracalc.web.pages import STATIC, csrf_config, template_config
 from infracalc.web.reviews import ReviewPages
 from infracalc.web.staff_enrollments import StaffEnrollmentPages
+from infracalc.web.uploads import UploadPages
 
 
 def web_routes() -> list[ControllerRouterHandler]:
@@ -28,6 +29,7 @@ def web_routes() -> list[ControllerRouterHandler]:
         OversightPages,
         StaffEnrollmentPages,
         ReviewPages,
+        UploadPages,
         create_static_files_router(path="/static", directories=[STATIC], include_in_schema=False),
     ]
 
@@ -39,6 +41,7 @@ __all__ = [
     "OversightPages",
     "ReviewPages",
     "StaffEnrollmentPages",
+    "UploadPages",
     "csrf_config",
     "template_config",
     "web_routes",

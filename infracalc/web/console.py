@@ -10,6 +10,7 @@ message next to the field and what was typed kept; a request decided meanwhile s
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -32,7 +33,7 @@ from infracalc.service.users import service as users
 from infracalc.service.users.schemas import NetworksPut
 from infracalc.web.i18n import translator
 from infracalc.web.pages import PAGE_HEADERS, language, message, reason, render
-from infracalc.web.review_views import project_files
+from infracalc.web.review_views import project_files, size_text
 from infracalc.web.sessions import LoginRequired, SignedIn, login_url, provide_person
 
 AnyRequest = Request[Any, Any, Any]
@@ -81,6 +82,29 @@ def _validation_errors(request: AnyRequest, error: msgspec.ValidationError, defa
 
 def _is_staff(person: Person) -> bool:
     return STAFF_ROLE in person.roles
+
+
+async def refusal_of(
+    request: AnyRequest, context: ServiceContext, person: Person, action: str, **resource: Any
+) -> str | None:
+    """The policy's reason, in the page's language, why ``person`` may not take ``action``; ``None`` when they may.
+
+    A page asks before it offers a form, so that a refusal shows when the page opens, not after a submit.
+    """
+    try:
+        await context.authorize(person, action, **resource)
+    except Forbidden as error:
+        return reason(request, error)
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class UploadOffer:
+    """What the project page says about importing a file: the way to, or why not."""
+
+    refusal: str | None
+    max_bytes: int
+    limit: str
 
 
 async def _person(request: AnyRequest) -> Person:
@@ -233,6 +257,11 @@ class ConsolePages(Controller):
                 "typed": typed or dict(_REQUEST_DEFAULTS),
                 "notice": notice,
                 "project_files": await project_files(context, person, project_id),
+                "upload": UploadOffer(
+                    refusal=await refusal_of(request, context, person, "import.create", project=project_id),
+                    max_bytes=context.settings.import_max_bytes,
+                    limit=size_text(context.settings.import_max_bytes),
+                ),
             },
             status_code=status_code if not errors else 422,
         )

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+from infracalc.web.guidance import GUIDANCE
+
 #: The languages of the pages, the first being the default.
 LANGUAGES: Final = ("fr", "en")
 DEFAULT_LANGUAGE: Final = LANGUAGES[0]
@@ -19,7 +21,7 @@ LANGUAGE_COOKIE: Final = "infracalc_lang"
 
 Translate = Callable[..., str]
 
-MESSAGES: Final[Mapping[str, Mapping[str, str]]] = {
+_PAGES: Final[Mapping[str, Mapping[str, str]]] = {
     "fr": {
         "site.name": "INFRACALC",
         "site.tagline": "Bulles de calcul sécurisées du CASD",
@@ -794,6 +796,12 @@ MESSAGES: Final[Mapping[str, Mapping[str, str]]] = {
         "projects.title": "Title",
         "projects.create": "Create the project",
     },
+}
+
+
+#: Every message by language: the pages' words, then the console's guidance (:mod:`.guidance`).
+MESSAGES: Final[Mapping[str, Mapping[str, str]]] = {
+    language: {**_PAGES[language], **GUIDANCE[language]} for language in LANGUAGES
 }
 
 

@@ -346,6 +346,42 @@ DOMAIN_MESSAGES: Final[Mapping[str, str]] = {
     "/api/v1/projects/{project}/members/{user}) instead": "l'invitation {invitation} est terminée : retirez plutôt "
     "{user} des membres du projet {project}",
     "invitation {invitation} is already revoked": "l'invitation {invitation} est déjà révoquée",
+    # imports (the console's upload shows them in the page's language)
+    "the file name is empty": "le nom du fichier est vide",
+    "{name} is not a file name": "{name} n'est pas un nom de fichier",
+    "the file name {name} holds a path separator (/ or \\): give the file's name only": "le nom de fichier {name} "
+    "contient un séparateur de chemin (/ ou \\) : donnez seulement le nom du fichier",
+    "the file name {name} holds a control character (U+{code})": "le nom de fichier {name} contient un caractère de "
+    "contrôle (U+{code})",
+    "the file name {name} holds an invisible text-direction character (U+{code})": "le nom de fichier {name} "
+    "contient un caractère invisible de sens d'écriture (U+{code})",
+    "the file name {name} starts or ends with white space": "le nom de fichier {name} commence ou finit par une espace",
+    "the file name is {size} bytes long in UTF-8; at most {limit} are accepted": "le nom du fichier fait {size} "
+    "octets en UTF-8 ; {limit} au plus sont acceptés",
+    "documents with macros ({extension}) are not accepted: save it without macros (.xlsx, .docx, .pptx)": "les "
+    "documents à macros ({extension}) ne sont pas acceptés : enregistrez-le sans macros (.xlsx, .docx, .pptx)",
+    "the file is larger than the limit of {limit} bytes": "le fichier dépasse la limite de {limit} octets",
+    "the file is empty": "le fichier est vide",
+    "the upload was interrupted before the end of the file; nothing was kept": "l'envoi a été interrompu avant la "
+    "fin du fichier ; rien n'a été gardé",
+    "send the file's bytes as application/octet-stream, not {media_type} (no form, no JSON: the body is the file)": (
+        "envoyez le fichier tel quel (application/octet-stream), pas {media_type}"
+    ),
+    "the name says {extension} ({expected}) but the content is {found}: the extension must agree with the content": (
+        "le nom dit {extension} ({expected}) mais le contenu est {found} : l'extension doit correspondre au contenu"
+    ),
+    "archives are not accepted: upload the files themselves (the content is {found}; office documents are accepted "
+    "under their own extension: {extensions})": "les archives ne sont pas acceptées : importez les fichiers "
+    "eux-mêmes (le contenu est {found} ; les documents bureautiques sont acceptés sous leur propre extension : "
+    "{extensions})",
+    "archives are not accepted: upload the files themselves (the content is {found})": "les archives ne sont pas "
+    "acceptées : importez les fichiers eux-mêmes (le contenu est {found})",
+    "an office document may be at most {limit} bytes (INFRACALC_OFFICE_MAX_EXPANDED_BYTES, also what its parts may "
+    "expand to)": "un document bureautique fait au plus {limit} octets, et ses parties une fois décompressées aussi",
+    "documents with macros are not accepted: the content is {found} holding macros ({listed}); save it without "
+    "macros, as .{plain}": "les documents à macros ne sont pas acceptés : le contenu est {found} avec des macros "
+    "({listed}) ; enregistrez-le sans macros, en .{plain}",
+    "the file could not be stored: {detail}": "le fichier n'a pas pu être stocké : {detail}",
     # networks (the page drops the "networks[0]: " prefix)
     "register at least one network you will sign in from": "enregistrez au moins un réseau depuis lequel vous vous "
     "connecterez",

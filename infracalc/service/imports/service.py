@@ -148,7 +148,7 @@ async def upload(
     except imports.ImportRefused as refusal:
         await _record_refusal(context, principal, slug=slug, governance=governance, name=name, refusal=refusal)
         field = "name" if refusal.reason == "file_name" else None
-        raise _REFUSALS[refusal.reason](str(refusal), field=field) from None
+        raise _REFUSALS[refusal.reason](str(refusal), field=field, kind=refusal.reason) from None
     try:
         return await _record_upload(context, principal, slug, objects, received)
     except BaseException:

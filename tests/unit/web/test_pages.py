@@ -79,6 +79,8 @@ def test_every_template_renders_in_every_language_and_escapes_values(
         other_lang="en" if language == "fr" else "fr",
         t=translator(language),
         csrf_input='<input type="hidden" name="_csrf_token" value="x">',
+        switch_url="/enroll/t?lang=en",
+        done_message=None,
         invitation=INVITATION,
         **values,
     )
