@@ -15,8 +15,10 @@ from infracalc.web.enroll import EnrollPages
 from infracalc.web.login import LoginPages
 from infracalc.web.oversight import OversightPages
 from infracalc.web.pages import STATIC, csrf_config, template_config
+from infracalc.web.project_pages import ProjectPages
 from infracalc.web.reviews import ReviewPages
 from infracalc.web.staff_enrollments import StaffEnrollmentPages
+from infracalc.web.staff_pages import StaffPages
 from infracalc.web.uploads import UploadPages
 
 
@@ -26,6 +28,8 @@ def web_routes() -> list[ControllerRouterHandler]:
         EnrollPages,
         LoginPages,
         ConsolePages,
+        ProjectPages,
+        StaffPages,
         OversightPages,
         StaffEnrollmentPages,
         ReviewPages,
@@ -39,8 +43,10 @@ __all__ = [
     "EnrollPages",
     "LoginPages",
     "OversightPages",
+    "ProjectPages",
     "ReviewPages",
     "StaffEnrollmentPages",
+    "StaffPages",
     "UploadPages",
     "csrf_config",
     "template_config",

@@ -85,8 +85,13 @@ def done_message(request: Request[Any, Any, Any], lang: str) -> str | None:
     return translator(lang)(key, subject=subject)
 
 
-def language_switch(request: Request[Any, Any, Any], other: str) -> str:
-    """The page itself in the other language: its path and query (filters, messages) kept, ``lang`` replaced."""
+def language_switch(request: Request[Any, Any, Any], other: str, page: str | None = None) -> str:
+    """The page itself in the other language: its path and query (filters, messages) kept, ``lang`` replaced.
+
+    An answer to a form post names the page it stands for (``page``): the post's own address shows no page.
+    """
+    if page is not None:
+        return f"{page}?{urlencode([('lang', other)])}"
     query = [(name, value) for name, value in request.query_params.multi_items() if name != "lang"]
     return f"{request.url.path}?{urlencode([*query, ('lang', other)])}"
 
@@ -98,8 +103,13 @@ def render(
     *,
     status_code: int = 200,
     cookies: Sequence[Cookie] = (),
+    page: str | None = None,
 ) -> Template:
-    """``template`` with the layout's values, the page headers, and the language cookie when ``?lang=`` chose one."""
+    """``template`` with the layout's values, the page headers, and the language cookie when ``?lang=`` chose one.
+
+    ``page``: the page an answer to a form post stands for, where the language switch leads (see
+    :func:`language_switch`); a post answered with a page rather than a redirect must name one.
+    """
     lang = language(request)
     other = next(code for code in LANGUAGES if code != lang)
     all_cookies = list(cookies)
@@ -114,7 +124,7 @@ def render(
             "other_lang": other,
             "t": translator(lang),
             "reason_text": lambda text: translate_reason(str(text), lang),
-            "switch_url": language_switch(request, other),
+            "switch_url": language_switch(request, other, page),
             "done_message": done_message(request, lang),
             **(values or {}),
         },
@@ -125,7 +135,13 @@ def render(
 
 
 def message(
-    request: Request[Any, Any, Any], heading_key: str, text_key: str, *, status_code: int, kind: str = "error"
+    request: Request[Any, Any, Any],
+    heading_key: str,
+    text_key: str,
+    *,
+    status_code: int,
+    kind: str = "error",
+    page: str | None = None,
 ) -> Template:
     """A page with a heading and one message (a refusal, an outage), both from the catalogue."""
     t = translator(language(request))
@@ -134,4 +150,5 @@ def message(
         "message.html",
         {"heading": t(heading_key), "text": t(text_key), "kind": kind},
         status_code=status_code,
+        page=page,
     )

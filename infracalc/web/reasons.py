@@ -272,6 +272,21 @@ EGRESS_REASONS: Final[Mapping[str, str]] = {
     "{project} n'autorise {request} sur {host}:{port}",
     "no approved rule of project {project} allows {host}:{port}": "aucun accès approuvé du projet {project} "
     "n'autorise {host}:{port}",
+    # The same reasons once the page named the rule by its host (name_rules); the domain's too.
+    "the request for {pattern} is already {egress_state} (by {who}); reload to see its current state": "la demande "
+    "d'accès à {pattern} est déjà {egress_state} (par {who}) ; rechargez la page pour voir son état actuel",
+    "the request for {pattern} expired at {when} before it was approved; the lead must ask again": "la demande "
+    "d'accès à {pattern} a expiré le {when} avant d'être approuvée ; le responsable doit la renouveler",
+    "the rule for {pattern} is {egress_state}: only an approved rule can be revoked": "l'accès à {pattern} est "
+    "{egress_state} : seul un accès approuvé peut être révoqué",
+    "the rule for {pattern} of project {project} allows {host}:{port}": "l'accès à {pattern} du projet {project} "
+    "autorise {host}:{port}",
+    "the rule for {pattern} of project {project} would allow {host}:{port} but {lapse}": "l'accès à {pattern} du "
+    "projet {project} autoriserait {host}:{port}, mais il {lapse}",
+    "the rule for {pattern} restricts methods/paths, which cannot be enforced through a TLS tunnel (CONNECT)": (
+        "l'accès à {pattern} n'autorise que les appels HTTP en clair : il restreint méthodes et chemins, qu'un "
+        "tunnel HTTPS (CONNECT) ne laisse pas voir"
+    ),
     # Why a rule no longer applies ({lapse} above).
     "expired at {when}": "a expiré le {when}",
     "has no valid expiry": "n'a pas d'expiration valide",
@@ -461,6 +476,26 @@ DOMAIN_MESSAGES: Final[Mapping[str, str]] = {
 }
 
 _FIELD: Final = re.compile(r"\{([a-z_]+)\}")
+#: How the policy and the domain name a rule or a request (``rule 3fa4c2d19e8b7a60 of project ...``,
+#: ``egress request 3fa4c2d19e8b7a60 is already ...``): by its id.
+_RULE_BY_ID: Final = re.compile(r"\b(rule|egress rule|egress request) ([0-9a-f]{16})\b")
+#: What a rule named by host is called, by what named it by id.
+_NAMED: Final = {"rule": "the rule for", "egress rule": "the rule for", "egress request": "the request for"}
+
+
+def name_rules(text: str, hosts: Mapping[str, str]) -> str:
+    """``text`` with each rule the policy names by id named by its host instead, when ``hosts`` knows the id.
+
+    People know a rule by the host it opens (``*.example.org``); the policy knows it by id, and its
+    reasons keep the id for the record. Pages show ``the rule for <host>``, which the catalogue
+    translates like the reason it replaces.
+    """
+    return _RULE_BY_ID.sub(
+        lambda found: (
+            f"{_NAMED[found.group(1)]} {hosts[found.group(2)]}" if found.group(2) in hosts else found.group(0)
+        ),
+        text,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -561,6 +596,7 @@ __all__ = [
     "USER_WHAT",
     "Sentence",
     "Vocabulary",
+    "name_rules",
     "sentence",
     "translate_reason",
 ]
