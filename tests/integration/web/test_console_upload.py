@@ -1,8 +1,10 @@
-"""Imports from the console against ``infracalc serve`` as a process: a 1 GiB stream, and the refusals.
+"""Imports from the console against ``infracalc serve`` as a process: a stream in bounded memory, and the refusals.
 
 The console's route takes the file as the raw body of one request, signed in by the session cookie
 and guarded by the CSRF header; in-process test clients buffer bodies, so the stream goes to a
-real server over a socket, and the server's memory is watched while it arrives.
+real server over a socket, and the server's memory is watched while it arrives. The file is larger
+than the memory the service may grow by, so whole-file buffering fails the test; 1 GiB (the issue's
+figure) was measured once the same way: 24.5 s, the service 42 MiB above idle (``bench/README.md``).
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ from tests.support.console_session import open_console_session
 pytestmark = pytest.mark.integration
 
 MIB = 1024 * 1024
-GIB = 1024 * MIB
 #: What the service may grow by while a file streams through it: five 8 MiB part buffers and change.
 MEMORY_BOUND = 160 * MIB
+#: The streamed file: well above the bound, so that buffering it whole cannot pass, and quick to send.
+STREAMED = 256 * MIB
 
 
 class GeneratedFile:
@@ -105,12 +108,12 @@ def audit(live: LiveService, people: People) -> list[dict[str, Any]]:
     return [event for event in answer.json()["events"] if event["action"].startswith("import.")]
 
 
-async def test_a_member_streams_a_gibibyte_through_the_console_in_bounded_memory(
+async def test_a_member_streams_a_large_file_through_the_console_in_bounded_memory(
     live_service: LiveService, people: People, s3: S3Server
 ) -> None:
     make_project(live_service, people, "cohort", "INFRACALC")
     browser = await console(live_service, people, "researcher")
-    body = GeneratedFile(GIB)
+    body = GeneratedFile(STREAMED)
 
     with PeakMemory(live_service.process.pid) as memory:
         answer = upload(browser, live_service, "cohort", "survey.bin", body)
@@ -127,19 +130,19 @@ async def test_a_member_streams_a_gibibyte_through_the_console_in_bounded_memory
         f"{live_service.api}/projects/cohort/imports", headers=people.headers("researcher"), timeout=30
     ).json()
     assert [(row["id"], row["size"], row["sha256"], row["uploaded_by"]) for row in listed] == [
-        (created["id"], GIB, body.sha256.hexdigest(), people.username("researcher"))
+        (created["id"], STREAMED, body.sha256.hexdigest(), people.username("researcher"))
     ]
     [event] = audit(live_service, people)
     assert (event["action"], event["actor"], event["details"]["size"]) == (
         "import.create",
         people.username("researcher"),
-        GIB,
+        STREAMED,
     )
     # The project page lists it with its state.
     page = browser.get(f"{live_service.url}{created['location']}", timeout=30)
     assert f'id="import-{created["id"]}"' in page.text
     assert "survey.bin est importé" in page.text
-    # Rejecting it deletes the gibibyte again.
+    # Rejecting it deletes the file again.
     rejected = requests.post(
         f"{live_service.api}/imports/{created['id']}/reject",
         json={"comment": "test data"},
