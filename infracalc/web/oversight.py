@@ -95,11 +95,18 @@ class DetailValue:
         return self.text[:FOLDED_START].rstrip() + "…"
 
 
-def _value_text(value: Any) -> str:
+#: A time as the domain records it (``datetime.isoformat()``, with its zone).
+_ISO_TIME: Final = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})")
+
+
+def _value_text(value: Any, catalogue: Mapping[str, str]) -> str:
     if value is None:
         return "—"
     if isinstance(value, bool):
-        return "true" if value else "false"
+        return catalogue["detail.yes"] if value else catalogue["detail.no"]
+    if isinstance(value, str) and _ISO_TIME.fullmatch(value):
+        # As the page shows every other time: to the second, in UTC.
+        return datetime.fromisoformat(value).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     if isinstance(value, str | int | float):
         return str(value)
     if isinstance(value, list) and all(isinstance(item, str | int | float) for item in value):
@@ -113,7 +120,7 @@ def detail_values(details: Mapping[str, Any], lang: str, hosts: Mapping[str, str
     shown: list[DetailValue] = []
     for key in sorted(details):
         value = details[key]
-        text = _value_text(value)
+        text = _value_text(value, catalogue)
         if key in REASON_KEYS and isinstance(value, str):
             text = translate_reason(name_rules(value, hosts), lang)
         elif key in RULE_KEYS and isinstance(value, str) and value in hosts:

@@ -235,7 +235,7 @@ def test_staff_confirm_switches_and_removals_and_read_the_audit_log_in_chromium(
     events = staff.locator("#events li.event")
     assert events.count() == 2
     first = events.first
-    assert first.locator("dt").all_inner_texts()[:3] == ["From", "import_rows", "Reason"]
+    assert first.locator("dt").all_inner_texts()[:3] == ["From", "Imports re-tagged", "Reason"]
     assert "The health data left the cohort" in first.inner_text()
     staff.click("#language-switch")
     staff.wait_for_selector("html[lang=fr]")
@@ -255,6 +255,10 @@ def test_staff_confirm_switches_and_removals_and_read_the_audit_log_in_chromium(
     # The whole log: at most 20 events a page, none cut off at 1,280 px, a long value folded.
     staff.goto(f"{service.url}/staff/audit")
     assert 10 <= staff.locator("#events li.event").count() <= 20
+    labels = staff.locator("#events dt").all_inner_texts()
+    assert not [label for label in labels if "_" in label], labels  # every detail labelled, no raw key
+    expires = staff.locator("#events li.event", has_text="egress.approve").locator("dd").all_inner_texts()
+    assert any(re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC", text) for text in expires), expires
     fits(staff, WIDE["width"])
     assert staff.evaluate("document.documentElement.scrollHeight") < 9000
     folded = staff.locator("#events details").first

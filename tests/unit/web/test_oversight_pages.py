@@ -242,11 +242,15 @@ def test_details_are_labelled_values_with_reasons_translated_and_rules_named_by_
         "missing": None,
         "nested": {"b": 1, "a": [1, 2]},
         "justification": "x" * (FOLD_AT + 1),
+        "expires_at": "2027-03-06T14:41:36.552219+01:00",
+        "previous_role": "member",
     }
     shown = {value.label: value for value in detail_values(details, "fr", {rule: "*.example.org"})}
     assert shown["Raison"].text == "l'accès à *.example.org du projet cohort autorise api.example.org:443"
     assert shown["Accès"].text == f"{rule} (*.example.org)"
-    assert (shown["Ports"].text, shown["Autorisé"].text, shown["missing"].text) == ("443, 8443", "true", "—")
+    assert (shown["Ports"].text, shown["Autorisé"].text, shown["missing"].text) == ("443, 8443", "oui", "—")
+    assert shown["Expire le"].text == "2027-03-06 13:41:36 UTC"
+    assert shown["Rôle précédent"].text == "member"
     assert shown["nested"].text == '{"a": [1, 2], "b": 1}'
     assert not shown["Raison"].folded
     assert shown["Justification"].folded
@@ -254,6 +258,7 @@ def test_details_are_labelled_values_with_reasons_translated_and_rules_named_by_
     assert len(shown["Justification"].start) < FOLD_AT
     english = {value.label: value.text for value in detail_values(details, "en", {})}
     assert english["Reason"] == details["reason"]  # no host known: the id stays
+    assert (english["Allowed"], english["Previous role"]) == ("yes", "member")
     assert rule_ids([details, "denied by rule 0123456789abcdef"]) == {rule, "0123456789abcdef"}
 
 
