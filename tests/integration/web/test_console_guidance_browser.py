@@ -150,6 +150,8 @@ def test_a_lead_and_staff_are_guided_through_a_request_in_chromium(  # noqa: PLR
     assert "tout appel HTTPS à cet hôte sera refusé" in pending.locator(".warning").inner_text()
     assert "Méthodes : GET" in pending.inner_text()
     assert "Chemins : /v1/" in pending.inner_text()
+    assert pending.locator("dt", has_text="Justification").count() == 1
+    assert pending.locator("dd.justification").inner_text() == "Open data of the cohort's region"
     shot(staff, "guide-staff-queue-fr-390")
     pending.locator("textarea").fill("Données ouvertes, en HTTP seulement")
     pending.locator("button.approve").click()
