@@ -294,6 +294,13 @@ EGRESS_REASONS: Final[Mapping[str, str]] = {
 
 #: The domain's messages that pages show (refusals, stale decisions, values refused next to a field).
 DOMAIN_MESSAGES: Final[Mapping[str, str]] = {
+    # what the service writes in a session's timeline (infracalc.casd.sessions, infracalc.casd.imports)
+    "session opened for {username} on project {project} ({governance} governance)": "session ouverte pour "
+    "{username} sur le projet {project} (gouvernance {governance})",
+    "session closed": "session fermée",
+    "import {import_id} ({name}, {size} bytes) released to the project": "import {import_id} ({name}, {size} "
+    "octets) mis à disposition du projet",
+    "read import {import_id} ({name}, {size} bytes)": "lecture de l'import {import_id} ({name}, {size} octets)",
     # not found
     "no project {project}": "aucun projet {project}",
     "no user {user} in the realm": "aucun utilisateur {user} dans le domaine d'identité",

@@ -324,6 +324,9 @@ def test_every_page_fits_a_phone_and_errors_and_refusals_are_pages_in_chromium( 
             phone.goto(f"{service.url}{path}{'&' if '?' in path else '?'}lang={lang}")
             assert phone.evaluate("document.documentElement.scrollWidth") <= NARROW["width"], path
             assert phone.locator("h1").count() == 1, path
+            if path == f"/staff/sessions/{session_id}":  # the timeline's own sentences in the page's language
+                opened = {"fr": "session ouverte pour", "en": "session opened for"}[lang]
+                assert opened in phone.locator("#timeline").inner_text(), lang
             shot(phone, f"guide-390-{lang}-{re.sub(r'[^a-z0-9]+', '-', path.split('?')[0]).strip('-') or 'home'}")
     # The enrollment page, on a phone too.
     link = invited.json()["link"]
