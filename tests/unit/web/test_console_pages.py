@@ -208,6 +208,14 @@ def test_every_console_page_renders_labels_its_fields_and_escapes(
     assert_forms_are_guarded_and_labelled(html)
 
 
+@pytest.mark.parametrize("hub", [True, False])
+def test_the_bubble_column_shows_only_when_there_is_a_hub_to_open_it_in(hub: bool) -> None:
+    values = dict(PAGES[0][1])
+    values["hub_links"] = {"cohort": "http://hub/hub/spawn/bruno/cohort"} if hub else {}
+    html = render_page("console/home.html", "en", person=PERSON, staff=False, **values)
+    assert ("Bubble" in html, "Open my bubble" in html) == (hub, hub)
+
+
 @pytest.mark.parametrize(
     ("candidate", "expected"),
     [
