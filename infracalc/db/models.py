@@ -544,6 +544,9 @@ class WebSession(Base):
     last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
     #: The absolute end (8 hours after login); the idle end is ``last_seen_at`` plus 30 minutes.
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    #: The last form a page sent back (what was typed, the messages to show), until the next one
+    #: (:mod:`infracalc.web.form_state`); never a secret.
+    form_state: Mapped[dict[str, Any] | None] = mapped_column(JSON(), default=None)
 
 
 # -- Recovery after faults (issue 16) -------------------------------------------------------------

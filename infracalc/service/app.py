@@ -61,6 +61,7 @@ from infracalc.service.settings import API_AUDIENCE, REALM, ServiceSettings
 from infracalc.service.users import UserController
 from infracalc.storage import make_s3_client
 from infracalc.web import csrf_config, template_config, web_routes
+from infracalc.web.errors import error_pages
 from infracalc.web.login import id_token_verifier
 
 logger = logging.getLogger(__name__)
@@ -256,7 +257,8 @@ def create_app(
     app = Litestar(
         route_handlers=[HealthController, api, *web_routes()],
         dependencies={"context": Provide(_context, sync_to_thread=False)},
-        exception_handlers=EXCEPTION_HANDLERS,
+        # JSON for the API; an HTML page for a browser asking for any other path.
+        exception_handlers=error_pages(EXCEPTION_HANDLERS),
         lifespan=[_lifespan],
         openapi_config=openapi,
         request_max_body_size=settings.json_limit,

@@ -45,14 +45,19 @@ _CODES = {
 
 
 class ServiceError(InfracalcError):
-    """An error the API reports as such: ``status`` and ``code`` say how, the message says what."""
+    """An error the API reports as such: ``status`` and ``code`` say how, the message says what.
+
+    ``kind`` names which check refused, when the domain has a name for it (an import's ``archive``,
+    ``macros``...): pages word their refusal by it rather than by the English message.
+    """
 
     status = 500
     code = "internal_error"
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(self, message: str, *, field: str | None = None, kind: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+        self.kind = kind
 
 
 class NotFound(ServiceError):

@@ -16,9 +16,12 @@ from infracalc.web.enroll import EnrollPages
 from infracalc.web.login import LoginPages
 from infracalc.web.oversight import OversightPages
 from infracalc.web.pages import STATIC, csrf_config, template_config
+from infracalc.web.project_pages import ProjectPages
 from infracalc.web.reviews import ReviewPages
 from infracalc.web.risk_models import RiskModelPages
 from infracalc.web.staff_enrollments import StaffEnrollmentPages
+from infracalc.web.staff_pages import StaffPages
+from infracalc.web.uploads import UploadPages
 
 
 def web_routes() -> list[ControllerRouterHandler]:
@@ -28,10 +31,13 @@ def web_routes() -> list[ControllerRouterHandler]:
         LoginPages,
         BackchannelLogout,
         ConsolePages,
+        ProjectPages,
+        StaffPages,
         OversightPages,
         StaffEnrollmentPages,
         ReviewPages,
         RiskModelPages,
+        UploadPages,
         create_static_files_router(path="/static", directories=[STATIC], include_in_schema=False),
     ]
 
@@ -41,9 +47,12 @@ __all__ = [
     "EnrollPages",
     "LoginPages",
     "OversightPages",
+    "ProjectPages",
     "ReviewPages",
     "RiskModelPages",
     "StaffEnrollmentPages",
+    "StaffPages",
+    "UploadPages",
     "csrf_config",
     "template_config",
     "web_routes",

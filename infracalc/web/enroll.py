@@ -10,7 +10,6 @@ refusal is a page saying why, in the person's language.
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 
 from litestar import Controller, Request, get, post
@@ -18,7 +17,6 @@ from litestar.datastructures import Cookie
 from litestar.params import Parameter
 from litestar.response import Template
 
-from infracalc.hub.source_address import client_address, parse_networks
 from infracalc.identity.directory import ActionMailFailed, DirectoryUnavailable
 from infracalc.policy import PolicyUnavailable
 from infracalc.service.context import Context, ServiceContext
@@ -26,20 +24,11 @@ from infracalc.service.enrollments import service
 from infracalc.service.enrollments.service import BROWSER_COOKIE, Invitation, LinkRefused
 from infracalc.service.errors import InvalidInput
 from infracalc.web.i18n import translator
+from infracalc.web.networks import network_rule, outside, proposed_network
 from infracalc.web.pages import language, message, reason, render
 
 AnyRequest = Request[Any, Any, Any]
 Token = Parameter(str, description="the enrollment link's token", min_length=20, max_length=128)
-
-
-def proposed_network(request: AnyRequest, context: ServiceContext) -> str | None:
-    """The network of the address the request comes from (``/32`` or ``/128``), or ``None`` when unknown."""
-    peer = request.client.host if request.client is not None else None
-    trusted = parse_networks(context.settings.trusted_proxies)
-    address = client_address(peer, request.headers.getall("x-forwarded-for", []), trusted)
-    if address is None:
-        return None
-    return str(ipaddress.ip_network(address))
 
 
 def _refused(request: AnyRequest, refusal: LinkRefused) -> Template:
@@ -95,17 +84,27 @@ class EnrollPages(Controller):
             return _refused(request, refusal)
         t = translator(language(request))
         errors: dict[str, str] = {}
+        normal: list[str] = []
         try:
-            service.enrollment_networks(networks)
+            normal = service.enrollment_networks(networks)
         except InvalidInput as error:
             # The page shows the message next to the field: the API's "networks[0]: " prefix says nothing more.
             errors["networks"] = reason(request, str(error).split(": ", 1)[-1])
         if not accepted:
             errors["accept"] = t("enroll.accept_required")
-        if errors:
-            address = proposed_network(request, context)
+        address = proposed_network(request, context)
+        # Where the invitee is now is not in the list: say so, and confirm only once they say it is right.
+        warn = not errors and outside(address, normal) and form.get("outside") != "yes"
+        if errors or warn:
             return self._form(
-                request, token, invitation, networks=text, address=address, errors=errors, accepted=accepted
+                request,
+                token,
+                invitation,
+                networks=text,
+                address=address,
+                errors=errors,
+                accepted=accepted,
+                warn_outside=warn,
             )
         try:
             invitation, secret = await service.confirm(context, token, browser, networks)
@@ -155,6 +154,7 @@ class EnrollPages(Controller):
         address: str | None,
         errors: dict[str, str] | None = None,
         accepted: bool = False,
+        warn_outside: bool = False,
     ) -> Template:
         return render(
             request,
@@ -165,8 +165,10 @@ class EnrollPages(Controller):
                 "action": f"/enroll/{token}",
                 "networks": networks,
                 "address": address,
+                "network_rule": network_rule(language(request)),
                 "errors": errors or {},
                 "accepted": accepted,
+                "warn_outside": warn_outside,
             },
             status_code=422 if errors else 200,
         )

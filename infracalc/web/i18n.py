@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+from infracalc.web.guidance import GUIDANCE
+
 #: The languages of the pages, the first being the default.
 LANGUAGES: Final = ("fr", "en")
 DEFAULT_LANGUAGE: Final = LANGUAGES[0]
@@ -19,7 +21,7 @@ LANGUAGE_COOKIE: Final = "infracalc_lang"
 
 Translate = Callable[..., str]
 
-MESSAGES: Final[Mapping[str, Mapping[str, str]]] = {
+_PAGES: Final[Mapping[str, Mapping[str, str]]] = {
     "fr": {
         "site.name": "INFRACALC",
         "site.tagline": "Bulles de calcul sécurisées du CASD",
@@ -40,13 +42,10 @@ MESSAGES: Final[Mapping[str, Mapping[str, str]]] = {
         "(FreeOTP, Google Authenticator…) en scannant un QR code.",
         "enroll.step4": "Vous revenez ici : votre accès au projet est alors ouvert.",
         "enroll.networks": "Vos réseaux (un par ligne)",
-        "enroll.networks_help": "Une adresse ou un réseau au format CIDR : au plus /24 en IPv4, /56 en IPv6. "
-        "Votre adresse actuelle vue par INFRACALC est proposée ({address}).",
-        "enroll.networks_help_unknown": "Une adresse ou un réseau au format CIDR : au plus /24 en IPv4, /56 en IPv6.",
+        "enroll.networks_help": "Votre adresse actuelle vue par INFRACALC est proposée ({address}).",
         "enroll.accept": "J'accepte cette invitation et les conditions d'usage du projet.",
         "enroll.accept_required": "Cochez la case pour accepter l'invitation.",
         "enroll.submit": "Confirmer et recevoir le lien de Keycloak",
-        "enroll.error_summary": "Le formulaire contient une erreur :",
         "mailbox.title": "Consultez votre messagerie",
         "mailbox.sent": "Keycloak vient d'envoyer un e-mail à {email}. Ouvrez son lien dans ce navigateur : "
         "vous choisirez votre mot de passe puis configurerez votre code à usage unique (TOTP).",
@@ -130,7 +129,7 @@ MESSAGES: Final[Mapping[str, Mapping[str, str]]] = {
         "governance.owner": "Nouvelle gouvernance",
         "governance.reason": "Motif",
         "governance.reason_help": "Obligatoire : au moins 10 caractères, conservés dans le journal d'audit.",
-        "governance.confirm": "Confirmer le changement",
+        "governance.confirm": "Confirmer le passage sous gouvernance {owner}",
         "governance.cancel": "Annuler",
         "governance.preview": "Voir les conséquences",
         "egress.host": "Hôte",
@@ -142,9 +141,9 @@ MESSAGES: Final[Mapping[str, Mapping[str, str]]] = {
         "egress.host_help": "Un nom d'hôte (api.exemple.org) ou un domaine avec ses sous-domaines (*.exemple.org).",
         "egress.ports_help": "Séparés par des virgules (443 par défaut).",
         "egress.methods": "Méthodes HTTP",
-        "egress.methods_help": "Facultatif (GET, POST…), séparées par des virgules ; vide : toutes.",
+        "egress.methods_help": "GET, POST…, séparées par des virgules ; vide : toutes.",
         "egress.paths": "Préfixes de chemin",
-        "egress.paths_help": "Facultatif, un par ligne, commençant par / ; vide : tous.",
+        "egress.paths_help": "Un par ligne, commençant par / ; vide : tous.",
         "egress.days": "Durée (jours)",
         "egress.justification": "Justification",
         "egress.submit": "Envoyer la demande",
@@ -434,13 +433,10 @@ MESSAGES: Final[Mapping[str, Mapping[str, str]]] = {
         "Authenticator…) by scanning a QR code.",
         "enroll.step4": "You come back here: your access to the project is then open.",
         "enroll.networks": "Your networks (one per line)",
-        "enroll.networks_help": "An address or a network in CIDR form: /24 at widest in IPv4, /56 in IPv6. "
-        "Your current address as INFRACALC sees it is proposed ({address}).",
-        "enroll.networks_help_unknown": "An address or a network in CIDR form: /24 at widest in IPv4, /56 in IPv6.",
+        "enroll.networks_help": "Your current address as INFRACALC sees it is proposed ({address}).",
         "enroll.accept": "I accept this invitation and the project's terms of use.",
         "enroll.accept_required": "Tick the box to accept the invitation.",
         "enroll.submit": "Confirm and get Keycloak's link",
-        "enroll.error_summary": "The form has an error:",
         "mailbox.title": "Check your mailbox",
         "mailbox.sent": "Keycloak just sent an e-mail to {email}. Open its link in this browser: you will choose "
         "your password, then set up your one-time code (TOTP).",
@@ -520,7 +516,7 @@ MESSAGES: Final[Mapping[str, Mapping[str, str]]] = {
         "governance.owner": "New governance",
         "governance.reason": "Reason",
         "governance.reason_help": "Required: at least 10 characters, kept in the audit log.",
-        "governance.confirm": "Confirm the switch",
+        "governance.confirm": "Confirm the switch to {owner} governance",
         "governance.cancel": "Cancel",
         "governance.preview": "See the consequences",
         "egress.host": "Host",
@@ -532,9 +528,9 @@ MESSAGES: Final[Mapping[str, Mapping[str, str]]] = {
         "egress.host_help": "A host name (api.example.org) or a domain with its subdomains (*.example.org).",
         "egress.ports_help": "Comma-separated (443 by default).",
         "egress.methods": "HTTP methods",
-        "egress.methods_help": "Optional (GET, POST…), comma-separated; empty: any.",
+        "egress.methods_help": "GET, POST…, comma-separated; empty: any.",
         "egress.paths": "Path prefixes",
-        "egress.paths_help": "Optional, one per line, starting with /; empty: any.",
+        "egress.paths_help": "One per line, starting with /; empty: any.",
         "egress.days": "Duration (days)",
         "egress.justification": "Justification",
         "egress.submit": "Send the request",
@@ -802,6 +798,12 @@ MESSAGES: Final[Mapping[str, Mapping[str, str]]] = {
         "projects.title": "Title",
         "projects.create": "Create the project",
     },
+}
+
+
+#: Every message by language: the pages' words, then the console's guidance (:mod:`.guidance`).
+MESSAGES: Final[Mapping[str, Mapping[str, str]]] = {
+    language: {**_PAGES[language], **GUIDANCE[language]} for language in LANGUAGES
 }
 
 

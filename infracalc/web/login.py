@@ -217,7 +217,7 @@ class LoginPages(Controller):
     async def logout(self, request: AnyRequest, context: Context) -> Response[Any]:
         """End the console session and the Keycloak session behind it."""
         sid = await close_session(context, request.cookies.get(SESSION_COOKIE))
-        done = message(request, "logout.title", "logout.text", status_code=200, kind="status")
+        done = message(request, "logout.title", "logout.text", status_code=200, kind="status", page="/signed-out")
         done.set_cookie(cleared_cookie(context))
         if sid is None:
             return done

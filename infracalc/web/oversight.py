@@ -10,28 +10,34 @@ its field and everything typed kept. Verifying the whole log is a POST (it reads
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from litestar import Controller, Request, get, post
+import msgspec
+from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath
 from litestar.response import Template
 
 from infracalc.casd import session_search
 from infracalc.service import audit_queries, session_queries
 from infracalc.service.context import Context, ServiceContext
-from infracalc.service.errors import InvalidInput, NotFound
+from infracalc.service.egress_rules import service as egress
+from infracalc.service.errors import Forbidden, InvalidInput, NotFound
 from infracalc.service.principals import Person
 from infracalc.web.console import STAFF_ROLE, ConsolePages
-from infracalc.web.i18n import Translate, translator
+from infracalc.web.form_state import FormState, send_back, sent_back
+from infracalc.web.i18n import MESSAGES, Translate, translator
 from infracalc.web.pages import language, reason, render
+from infracalc.web.reasons import name_rules, translate_reason
 from infracalc.web.sessions import SignedIn
 
 AnyRequest = Request[Any, Any, Any]
 
-#: Events on one page of the audit viewer, and sessions on one page of results.
-AUDIT_PAGE_SIZE: Final = 50
+#: Events on one page of the audit viewer (a screenful or two, details folded), and sessions on one page of results.
+AUDIT_PAGE_SIZE: Final = 20
 SESSIONS_PAGE_SIZE: Final = 25
 #: The longest text a filter field takes (names, project ids and actions are far shorter).
 MAX_FILTER_LENGTH: Final = 128
@@ -54,9 +60,86 @@ def form_time(text: str) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-def as_json(details: Mapping[str, Any]) -> str:
-    """An event's details on one line, keys sorted, characters as they are (the page escapes them)."""
+def as_json(details: Any) -> str:
+    """A value on one line, keys sorted, characters as they are (the page escapes them)."""
     return json.dumps(details, ensure_ascii=False, sort_keys=True, default=str)
+
+
+#: A value longer than this is folded: its start shows, the whole opens on demand.
+FOLD_AT: Final = 120
+#: How much of a folded value shows.
+FOLDED_START: Final = 80
+#: Details that hold a reason of the policy or a message of the domain: shown translated, rules named by host.
+REASON_KEYS: Final = frozenset({"reason", "message", "summary"})
+#: Details that hold a rule's id: shown with the rule's host.
+RULE_KEYS: Final = frozenset({"rule", "rule_id"})
+#: A rule's id where a text names one (``rule 3fa4c2d19e8b7a60``).
+_RULE_ID: Final = re.compile(r"\b[0-9a-f]{16}\b")
+
+
+@dataclass(frozen=True, slots=True)
+class DetailValue:
+    """One detail of an event, labelled, as a page shows it."""
+
+    label: str
+    text: str
+
+    @property
+    def folded(self) -> bool:
+        """Whether the value is long enough to fold."""
+        return len(self.text) > FOLD_AT
+
+    @property
+    def start(self) -> str:
+        """What a folded value shows of itself."""
+        return self.text[:FOLDED_START].rstrip() + "…"
+
+
+#: A time as the domain records it (``datetime.isoformat()``, with its zone).
+_ISO_TIME: Final = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})")
+
+
+def _value_text(value: Any, catalogue: Mapping[str, str]) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return catalogue["detail.yes"] if value else catalogue["detail.no"]
+    if isinstance(value, str) and _ISO_TIME.fullmatch(value):
+        # As the page shows every other time: to the second, in UTC.
+        return datetime.fromisoformat(value).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    if isinstance(value, str | int | float):
+        return str(value)
+    if isinstance(value, list) and all(isinstance(item, str | int | float) for item in value):
+        return ", ".join(str(item) for item in value) or "—"
+    return as_json(value)
+
+
+def detail_values(details: Mapping[str, Any], lang: str, hosts: Mapping[str, str]) -> list[DetailValue]:
+    """An event's details as labelled values, keys sorted: reasons in ``lang`` with rules named by host."""
+    catalogue = MESSAGES[lang]
+    shown: list[DetailValue] = []
+    for key in sorted(details):
+        value = details[key]
+        text = _value_text(value, catalogue)
+        if key in REASON_KEYS and isinstance(value, str):
+            text = translate_reason(name_rules(value, hosts), lang)
+        elif key in RULE_KEYS and isinstance(value, str) and value in hosts:
+            text = f"{value} ({hosts[value]})"
+        shown.append(DetailValue(catalogue.get(f"detail.{key}", key), text))
+    return shown
+
+
+def rule_ids(texts: Any) -> set[str]:
+    """Every rule id the values hold (details, summaries), to name those rules by host."""
+    return set(_RULE_ID.findall(as_json(texts)))
+
+
+async def hosts_of(context: ServiceContext, person: Person, texts: Any) -> dict[str, str]:
+    """The hosts of the rules ``texts`` name by id; none when the person may not read rules."""
+    try:
+        return await egress.rule_hosts(context, person, rule_ids(texts))
+    except Forbidden:
+        return {}
 
 
 def _typed(request: AnyRequest, names: tuple[str, ...]) -> dict[str, str]:
@@ -123,20 +206,21 @@ class OversightPages(Controller):
         return await self._audit(request, context, person)
 
     @post("/audit/verify", name="staff-audit-verify")
-    async def verify(self, request: AnyRequest, context: Context, person: SignedIn) -> Template:
-        """Verify the whole log now, and show the result above the newest events."""
+    async def verify(self, request: AnyRequest, context: Context, person: SignedIn) -> Response[Any]:
+        """Verify the whole log now; back to the log (its filters kept) with the result above the events."""
         verification = await audit_queries.verify_log(context, person)
-        return await self._audit(request, context, person, verification=verification)
+        form = await request.form()
+        filters = {name: str(form.get(name, "")) for name in AUDIT_FIELDS}
+        state = FormState("verify", extra={"verification": msgspec.to_builtins(verification)})
+        return await send_back(request, context, "/staff/audit", state, anchor="verification", **filters)
 
-    async def _audit(
-        self,
-        request: AnyRequest,
-        context: ServiceContext,
-        person: Person,
-        *,
-        verification: audit_queries.Verification | None = None,
-    ) -> Template:
-        t = translator(language(request))
+    async def _audit(self, request: AnyRequest, context: ServiceContext, person: Person) -> Template:
+        lang = language(request)
+        t = translator(lang)
+        state = await sent_back(request, context)
+        verification = None
+        if state is not None and state.form == "verify":
+            verification = msgspec.convert(state.extra["verification"], audit_queries.Verification)
         typed = _typed(request, AUDIT_FIELDS)
         errors = _text_errors(typed, ("project", "actor", "action"), t)
         since, until = _times(typed, "since", "until", t, errors)
@@ -161,6 +245,8 @@ class OversightPages(Controller):
             # A refused reader learns the policy's reason, not which filter was wrong.
             await context.authorize(person, "audit.read")
         checkpoint = await audit_queries.last_checkpoint(context, person)
+        events = window.events if window is not None else []
+        hosts = await hosts_of(context, person, [event.details for event in events])
         return render(
             request,
             "console/staff_audit.html",
@@ -170,11 +256,11 @@ class OversightPages(Controller):
                 "typed": typed,
                 "errors": errors,
                 "window": window,
+                "details": {event.seq: detail_values(event.details, lang, hosts) for event in events},
                 "query": {name: value for name, value in typed.items() if value} | _page_size(request),
                 "verification": verification,
                 "fault_kind": audit_queries.fault_kind(verification.problem) if verification else None,
                 "checkpoint": checkpoint,
-                "as_json": as_json,
             },
             status_code=422 if errors else 200,
         )
@@ -230,8 +316,16 @@ class OversightPages(Controller):
             await context.authorize(person, "session.read")
             raise NotFound(f"no session {session_id[:MAX_SESSION_ID]!r}")
         found = await session_queries.read(context, person, session_id)
+        lang = language(request)
+        hosts = await hosts_of(context, person, [[event.summary, event.details] for event in found.events])
         return render(
             request,
             "console/staff_session.html",
-            {"person": person, "staff": STAFF_ROLE in person.roles, "session": found, "as_json": as_json},
+            {
+                "person": person,
+                "staff": STAFF_ROLE in person.roles,
+                "session": found,
+                "summaries": [translate_reason(name_rules(event.summary, hosts), lang) for event in found.events],
+                "details": [detail_values(event.details or {}, lang, hosts) for event in found.events],
+            },
         )

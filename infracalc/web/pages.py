@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import urlencode
 
 from litestar import Request
 from litestar.config.csrf import CSRFConfig
@@ -17,7 +18,7 @@ from litestar.datastructures import Cookie
 from litestar.response import Template
 from litestar.template import TemplateConfig
 
-from infracalc.web.i18n import LANGUAGE_COOKIE, LANGUAGES, pick_language, translator
+from infracalc.web.i18n import LANGUAGE_COOKIE, LANGUAGES, MESSAGES, pick_language, translator
 from infracalc.web.reasons import translate_reason
 
 HERE: Final = Path(__file__).resolve().parent
@@ -66,6 +67,35 @@ def reason(request: Request[Any, Any, Any], error: BaseException | str) -> str:
     return translate_reason(str(error), language(request))
 
 
+#: The longest name a success message repeats from its URL (a host, a username, a file name).
+MAX_SUBJECT: Final = 300
+
+
+def done_message(request: Request[Any, Any, Any], lang: str) -> str | None:
+    """The success message a page shows after a change: ``?done=<what>`` (and ``subject``) in the catalogue, else none.
+
+    Forms send the browser back to a page with these (POST, redirect, GET), so that reloading the
+    page or switching its language never posts again, and the message stays.
+    """
+    key = f"done.{request.query_params.get('done', '')}"
+    catalogue = MESSAGES[lang]
+    if key not in catalogue:
+        return None
+    subject = str(request.query_params.get("subject", ""))[:MAX_SUBJECT]
+    return translator(lang)(key, subject=subject)
+
+
+def language_switch(request: Request[Any, Any, Any], other: str, page: str | None = None) -> str:
+    """The page itself in the other language: its path and query (filters, messages) kept, ``lang`` replaced.
+
+    An answer to a form post names the page it stands for (``page``): the post's own address shows no page.
+    """
+    if page is not None:
+        return f"{page}?{urlencode([('lang', other)])}"
+    query = [(name, value) for name, value in request.query_params.multi_items() if name != "lang"]
+    return f"{request.url.path}?{urlencode([*query, ('lang', other)])}"
+
+
 def render(
     request: Request[Any, Any, Any],
     template: str,
@@ -73,8 +103,13 @@ def render(
     *,
     status_code: int = 200,
     cookies: Sequence[Cookie] = (),
+    page: str | None = None,
 ) -> Template:
-    """``template`` with the layout's values, the page headers, and the language cookie when ``?lang=`` chose one."""
+    """``template`` with the layout's values, the page headers, and the language cookie when ``?lang=`` chose one.
+
+    ``page``: the page an answer to a form post stands for, where the language switch leads (see
+    :func:`language_switch`); a post answered with a page rather than a redirect must name one.
+    """
     lang = language(request)
     other = next(code for code in LANGUAGES if code != lang)
     all_cookies = list(cookies)
@@ -89,6 +124,8 @@ def render(
             "other_lang": other,
             "t": translator(lang),
             "reason_text": lambda text: translate_reason(str(text), lang),
+            "switch_url": language_switch(request, other, page),
+            "done_message": done_message(request, lang),
             **(values or {}),
         },
         status_code=status_code,
@@ -98,7 +135,13 @@ def render(
 
 
 def message(
-    request: Request[Any, Any, Any], heading_key: str, text_key: str, *, status_code: int, kind: str = "error"
+    request: Request[Any, Any, Any],
+    heading_key: str,
+    text_key: str,
+    *,
+    status_code: int,
+    kind: str = "error",
+    page: str | None = None,
 ) -> Template:
     """A page with a heading and one message (a refusal, an outage), both from the catalogue."""
     t = translator(language(request))
@@ -107,4 +150,5 @@ def message(
         "message.html",
         {"heading": t(heading_key), "text": t(text_key), "kind": kind},
         status_code=status_code,
+        page=page,
     )

@@ -278,6 +278,21 @@ EGRESS_REASONS: Final[Mapping[str, str]] = {
     "{project} n'autorise {request} sur {host}:{port}",
     "no approved rule of project {project} allows {host}:{port}": "aucun accès approuvé du projet {project} "
     "n'autorise {host}:{port}",
+    # The same reasons once the page named the rule by its host (name_rules); the domain's too.
+    "the request for {pattern} is already {egress_state} (by {who}); reload to see its current state": "la demande "
+    "d'accès à {pattern} est déjà {egress_state} (par {who}) ; rechargez la page pour voir son état actuel",
+    "the request for {pattern} expired at {when} before it was approved; the lead must ask again": "la demande "
+    "d'accès à {pattern} a expiré le {when} avant d'être approuvée ; le responsable doit la renouveler",
+    "the rule for {pattern} is {egress_state}: only an approved rule can be revoked": "l'accès à {pattern} est "
+    "{egress_state} : seul un accès approuvé peut être révoqué",
+    "the rule for {pattern} of project {project} allows {host}:{port}": "l'accès à {pattern} du projet {project} "
+    "autorise {host}:{port}",
+    "the rule for {pattern} of project {project} would allow {host}:{port} but {lapse}": "l'accès à {pattern} du "
+    "projet {project} autoriserait {host}:{port}, mais il {lapse}",
+    "the rule for {pattern} restricts methods/paths, which cannot be enforced through a TLS tunnel (CONNECT)": (
+        "l'accès à {pattern} n'autorise que les appels HTTP en clair : il restreint méthodes et chemins, qu'un "
+        "tunnel HTTPS (CONNECT) ne laisse pas voir"
+    ),
     # Why a rule no longer applies ({lapse} above).
     "expired at {when}": "a expiré le {when}",
     "has no valid expiry": "n'a pas d'expiration valide",
@@ -285,6 +300,13 @@ EGRESS_REASONS: Final[Mapping[str, str]] = {
 
 #: The domain's messages that pages show (refusals, stale decisions, values refused next to a field).
 DOMAIN_MESSAGES: Final[Mapping[str, str]] = {
+    # what the service writes in a session's timeline (infracalc.casd.sessions, infracalc.casd.imports)
+    "session opened for {username} on project {project} ({governance} governance)": "session ouverte pour "
+    "{username} sur le projet {project} (gouvernance {governance})",
+    "session closed": "session fermée",
+    "import {import_id} ({name}, {size} bytes) released to the project": "import {import_id} ({name}, {size} "
+    "octets) mis à disposition du projet",
+    "read import {import_id} ({name}, {size} bytes)": "lecture de l'import {import_id} ({name}, {size} octets)",
     # not found
     "no project {project}": "aucun projet {project}",
     "no user {user} in the realm": "aucun utilisateur {user} dans le domaine d'identité",
@@ -352,6 +374,42 @@ DOMAIN_MESSAGES: Final[Mapping[str, str]] = {
     "/api/v1/projects/{project}/members/{user}) instead": "l'invitation {invitation} est terminée : retirez plutôt "
     "{user} des membres du projet {project}",
     "invitation {invitation} is already revoked": "l'invitation {invitation} est déjà révoquée",
+    # imports (the console's upload shows them in the page's language)
+    "the file name is empty": "le nom du fichier est vide",
+    "{name} is not a file name": "{name} n'est pas un nom de fichier",
+    "the file name {name} holds a path separator (/ or \\): give the file's name only": "le nom de fichier {name} "
+    "contient un séparateur de chemin (/ ou \\) : donnez seulement le nom du fichier",
+    "the file name {name} holds a control character (U+{code})": "le nom de fichier {name} contient un caractère de "
+    "contrôle (U+{code})",
+    "the file name {name} holds an invisible text-direction character (U+{code})": "le nom de fichier {name} "
+    "contient un caractère invisible de sens d'écriture (U+{code})",
+    "the file name {name} starts or ends with white space": "le nom de fichier {name} commence ou finit par une espace",
+    "the file name is {size} bytes long in UTF-8; at most {limit} are accepted": "le nom du fichier fait {size} "
+    "octets en UTF-8 ; {limit} au plus sont acceptés",
+    "documents with macros ({extension}) are not accepted: save it without macros (.xlsx, .docx, .pptx)": "les "
+    "documents à macros ({extension}) ne sont pas acceptés : enregistrez-le sans macros (.xlsx, .docx, .pptx)",
+    "the file is larger than the limit of {limit} bytes": "le fichier dépasse la limite de {limit} octets",
+    "the file is empty": "le fichier est vide",
+    "the upload was interrupted before the end of the file; nothing was kept": "l'envoi a été interrompu avant la "
+    "fin du fichier ; rien n'a été gardé",
+    "send the file's bytes as application/octet-stream, not {media_type} (no form, no JSON: the body is the file)": (
+        "envoyez le fichier tel quel (application/octet-stream), pas {media_type}"
+    ),
+    "the name says {extension} ({expected}) but the content is {found}: the extension must agree with the content": (
+        "le nom dit {extension} ({expected}) mais le contenu est {found} : l'extension doit correspondre au contenu"
+    ),
+    "archives are not accepted: upload the files themselves (the content is {found}; office documents are accepted "
+    "under their own extension: {extensions})": "les archives ne sont pas acceptées : importez les fichiers "
+    "eux-mêmes (le contenu est {found} ; les documents bureautiques sont acceptés sous leur propre extension : "
+    "{extensions})",
+    "archives are not accepted: upload the files themselves (the content is {found})": "les archives ne sont pas "
+    "acceptées : importez les fichiers eux-mêmes (le contenu est {found})",
+    "an office document may be at most {limit} bytes (INFRACALC_OFFICE_MAX_EXPANDED_BYTES, also what its parts may "
+    "expand to)": "un document bureautique fait au plus {limit} octets, et ses parties une fois décompressées aussi",
+    "documents with macros are not accepted: the content is {found} holding macros ({listed}); save it without "
+    "macros, as .{plain}": "les documents à macros ne sont pas acceptés : le contenu est {found} avec des macros "
+    "({listed}) ; enregistrez-le sans macros, en .{plain}",
+    "the file could not be stored: {detail}": "le fichier n'a pas pu être stocké : {detail}",
     # networks (the page drops the "networks[0]: " prefix)
     "register at least one network you will sign in from": "enregistrez au moins un réseau depuis lequel vous vous "
     "connecterez",
@@ -431,6 +489,26 @@ DOMAIN_MESSAGES: Final[Mapping[str, str]] = {
 }
 
 _FIELD: Final = re.compile(r"\{([a-z_]+)\}")
+#: How the policy and the domain name a rule or a request (``rule 3fa4c2d19e8b7a60 of project ...``,
+#: ``egress request 3fa4c2d19e8b7a60 is already ...``): by its id.
+_RULE_BY_ID: Final = re.compile(r"\b(rule|egress rule|egress request) ([0-9a-f]{16})\b")
+#: What a rule named by host is called, by what named it by id.
+_NAMED: Final = {"rule": "the rule for", "egress rule": "the rule for", "egress request": "the request for"}
+
+
+def name_rules(text: str, hosts: Mapping[str, str]) -> str:
+    """``text`` with each rule the policy names by id named by its host instead, when ``hosts`` knows the id.
+
+    People know a rule by the host it opens (``*.example.org``); the policy knows it by id, and its
+    reasons keep the id for the record. Pages show ``the rule for <host>``, which the catalogue
+    translates like the reason it replaces.
+    """
+    return _RULE_BY_ID.sub(
+        lambda found: (
+            f"{_NAMED[found.group(1)]} {hosts[found.group(2)]}" if found.group(2) in hosts else found.group(0)
+        ),
+        text,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -531,6 +609,7 @@ __all__ = [
     "USER_WHAT",
     "Sentence",
     "Vocabulary",
+    "name_rules",
     "sentence",
     "translate_reason",
 ]

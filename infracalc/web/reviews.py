@@ -23,6 +23,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect, Stream, Template
 
+from infracalc.casd.exports import MAX_COMMENT
 from infracalc.db import ExportState, ImportState, ReviewVerdict, Sensitivity
 from infracalc.service.context import Context, ServiceContext
 from infracalc.service.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -31,8 +32,10 @@ from infracalc.service.exports.schemas import ReviewIn
 from infracalc.service.imports import service as imports
 from infracalc.service.imports.schemas import ImportApproval, ImportRejection
 from infracalc.service.principals import Person
-from infracalc.web.console import ConsolePages
-from infracalc.web.i18n import Translate, translator
+from infracalc.web.console import ConsolePages, shown
+from infracalc.web.fields import field_errors
+from infracalc.web.form_state import FormState, Said, because, done, said, send_back, sent_back
+from infracalc.web.i18n import translator
 from infracalc.web.pages import PAGE_HEADERS, language, reason, render
 from infracalc.web.review_views import APPROVED_WITHOUT_COMMENT, findings, review_status, size_text
 from infracalc.web.sessions import SignedIn
@@ -42,29 +45,28 @@ AnyRequest = Request[Any, Any, Any]
 _EXPORT_VERDICTS = tuple(verdict.value for verdict in ReviewVerdict)
 #: The decisions the import form offers.
 _IMPORT_DECISIONS = ("approve", "reject")
+#: What a review's comment takes, said when it is refused.
+_COMMENT_SENTENCE = {"comment": said("reviews.comment_rule", limit=str(MAX_COMMENT))}
+_IMPORT_COMMENT_SENTENCE = {"comment": said("reviews.import_comment_rule")}
 
 
 def _form_text(form: Any, name: str) -> str:
     return str(form.get(name, ""))
 
 
-def _comment_error(request: AnyRequest, error: msgspec.ValidationError | InvalidInput) -> str:
-    """The part of a validation message a reviewer needs (``Expected `str` of length <= 4000``), in their language."""
-    return reason(request, str(error).split(" - at ", 1)[0])
-
-
-def _vote(request: AnyRequest, typed: dict[str, str], t: Translate) -> tuple[ReviewIn | None, dict[str, str]]:
-    """The vote the export form asks for, or the messages to show next to its fields."""
+def _vote(typed: dict[str, str]) -> tuple[ReviewIn | None, dict[str, Said]]:
+    """The vote the export form asks for, or every message to show next to its fields."""
     comment = typed["comment"].strip()
+    errors: dict[str, Said] = {}
     if typed["verdict"] not in _EXPORT_VERDICTS:
-        return None, {"verdict": t("reviews.verdict_required")}
-    if not comment and typed["verdict"] != ReviewVerdict.APPROVE:
-        return None, {"comment": t("reviews.comment_required")}
-    try:
-        body = {"verdict": typed["verdict"], "comment": comment or APPROVED_WITHOUT_COMMENT}
-        return msgspec.convert(body, ReviewIn), {}
-    except msgspec.ValidationError as error:
-        return None, {"comment": _comment_error(request, error)}
+        errors["verdict"] = said("reviews.verdict_required")
+    elif not comment and typed["verdict"] != ReviewVerdict.APPROVE:
+        errors["comment"] = said("reviews.comment_required")
+    body = {"verdict": typed["verdict"], "comment": comment or APPROVED_WITHOUT_COMMENT}
+    errors = {**field_errors(ReviewIn, {"comment": body["comment"]}, _COMMENT_SENTENCE), **errors}
+    if errors:
+        return None, errors
+    return msgspec.convert(body, ReviewIn), {}
 
 
 class ReviewPages(Controller):
@@ -101,21 +103,13 @@ class ReviewPages(Controller):
         """One export: each version and its checks' report, the votes, a way to read the files, the vote form."""
         return await self._export(request, context, person, export_id)
 
-    async def _export(
-        self,
-        request: AnyRequest,
-        context: ServiceContext,
-        person: Person,
-        export_id: str,
-        *,
-        typed: dict[str, str] | None = None,
-        errors: dict[str, str] | None = None,
-        notice: str | None = None,
-        status_code: int = 200,
-    ) -> Template:
+    async def _export(self, request: AnyRequest, context: ServiceContext, person: Person, export_id: str) -> Template:
         # A reviewer's page: the policy's reason for anyone who may not see the queue.
         await context.authorize(person, "export.queue")
         export = await exports.read(context, person, export_id)
+        state = await sent_back(request, context)
+        typed, errors = shown(request, state, "vote")
+        notice = None if state is None else state.notice_text(language(request))
         return render(
             request,
             "console/review_export.html",
@@ -128,44 +122,40 @@ class ReviewPages(Controller):
                 "size_text": size_text,
                 "verdicts": [v for v in _EXPORT_VERDICTS if export.state == ExportState.IN_REVIEW or v != "changes"],
                 "typed": typed or {"verdict": "", "comment": ""},
-                "errors": errors or {},
+                "errors": errors,
                 "notice": notice,
             },
-            status_code=status_code,
+            status_code=422 if errors else 200,
         )
 
     @post("/staff/exports/{export_id:str}/reviews", name="staff-export-review")
     async def review_export(
         self, request: AnyRequest, context: Context, person: SignedIn, export_id: FromPath[str]
-    ) -> Template | Response[Any]:
+    ) -> Response[Any]:
         """A vote on the version the page showed; the comment is required unless approving."""
         form = await request.form()
         typed = {"verdict": _form_text(form, "verdict"), "comment": _form_text(form, "comment")}
-        vote, errors = _vote(request, typed, translator(language(request)))
+        page = f"/staff/exports/{export_id}"
+        vote, errors = _vote(typed)
         if vote is None:
-            return await self._export(request, context, person, export_id, typed=typed, errors=errors, status_code=422)
+            return await send_back(request, context, page, FormState("vote", typed, errors))
         current = await exports.read(context, person, export_id)
-        shown = (_form_text(form, "state"), _form_text(form, "version"))
-        if (current.state.value, str(current.current_version)) != shown:
-            return await self._export_decided(request, context, person, export_id, current.state.value)
+        shown_state = (_form_text(form, "state"), _form_text(form, "version"))
+        if (current.state.value, str(current.current_version)) != shown_state:
+            notice = said("reviews.already_decided", detail=Said(key=f"reviews.export_state.{current.state.value}"))
+            return await send_back(request, context, page, FormState("vote", notice=notice), anchor="notice")
         try:
             await exports.review(context, person, export_id, vote)
         except InvalidInput as error:
-            errors = {error.field or "comment": _comment_error(request, error)}
-            return await self._export(request, context, person, export_id, typed=typed, errors=errors, status_code=422)
+            return await send_back(
+                request, context, page, FormState("vote", typed, {error.field or "comment": because(error)})
+            )
         except Forbidden as error:
-            errors = {"verdict": reason(request, error)}
-            return await self._export(request, context, person, export_id, typed=typed, errors=errors, status_code=403)
+            return await send_back(request, context, page, FormState("vote", typed, {"verdict": because(error)}))
         except Conflict as error:
-            return await self._export_decided(request, context, person, export_id, reason(request, error))
-        return Redirect(f"/staff/exports/{export_id}", headers=PAGE_HEADERS)
-
-    async def _export_decided(
-        self, request: AnyRequest, context: ServiceContext, person: Person, export_id: str, detail: str
-    ) -> Template:
-        t = translator(language(request))
-        notice = t("reviews.already_decided", detail=detail)
-        return await self._export(request, context, person, export_id, notice=notice, status_code=409)
+            notice = said("reviews.already_decided", detail=because(error))
+            return await send_back(request, context, page, FormState("vote", notice=notice), anchor="notice")
+        return done(request, page, "voted")
 
     @get("/staff/exports/{export_id:str}/versions/{version:int}/file", name="staff-export-file")
     async def inspect_export(
@@ -224,19 +214,11 @@ class ReviewPages(Controller):
         """One import: what the checks saw, a way to read it, and the decision form."""
         return await self._import(request, context, person, import_id)
 
-    async def _import(
-        self,
-        request: AnyRequest,
-        context: ServiceContext,
-        person: Person,
-        import_id: str,
-        *,
-        typed: dict[str, str] | None = None,
-        errors: dict[str, str] | None = None,
-        notice: str | None = None,
-        status_code: int = 200,
-    ) -> Template:
+    async def _import(self, request: AnyRequest, context: ServiceContext, person: Person, import_id: str) -> Template:
         row = await imports.read(context, person, import_id)
+        state = await sent_back(request, context)
+        typed, errors = shown(request, state, "decision")
+        notice = None if state is None else state.notice_text(language(request))
         return render(
             request,
             "console/review_import.html",
@@ -248,53 +230,51 @@ class ReviewPages(Controller):
                 "decisions": _IMPORT_DECISIONS,
                 "sensitivities": [s.value for s in Sensitivity],
                 "typed": typed or {"decision": "", "sensitivity": "", "comment": ""},
-                "errors": errors or {},
+                "errors": errors,
                 "notice": notice,
             },
-            status_code=status_code,
+            status_code=422 if errors else 200,
         )
 
     @post("/staff/imports/{import_id:str}/decision", name="staff-import-decide")
     async def decide_import(
         self, request: AnyRequest, context: Context, person: SignedIn, import_id: FromPath[str]
-    ) -> Template | Response[Any]:
+    ) -> Response[Any]:
         """Approve (with a sensitivity) or reject, with a reason; an import decided meanwhile says so."""
         form = await request.form()
         typed = {name: _form_text(form, name) for name in ("decision", "sensitivity", "comment")}
-        t = translator(language(request))
+        page = f"/staff/imports/{import_id}"
         comment = typed["comment"].strip()
-        errors: dict[str, str] = {}
+        errors: dict[str, Said] = {}
         if typed["decision"] not in _IMPORT_DECISIONS:
-            errors["decision"] = t("reviews.decision_required")
+            errors["decision"] = said("reviews.decision_required")
         if typed["decision"] == "approve" and typed["sensitivity"] not in {s.value for s in Sensitivity}:
-            errors["sensitivity"] = t("reviews.sensitivity_required")
+            errors["sensitivity"] = said("reviews.sensitivity_required")
         if not comment:
-            errors["comment"] = t("reviews.reason_required")
+            errors["comment"] = said("reviews.reason_required")
+        else:
+            errors.update(field_errors(ImportRejection, {"comment": comment}, _IMPORT_COMMENT_SENTENCE))
         if errors:
-            return await self._import(request, context, person, import_id, typed=typed, errors=errors, status_code=422)
+            return await send_back(request, context, page, FormState("decision", typed, errors))
         current = await imports.read(context, person, import_id)
         if current.state != ImportState.IN_REVIEW or _form_text(form, "state") != ImportState.IN_REVIEW.value:
-            return await self._import(
-                request,
-                context,
-                person,
-                import_id,
-                notice=t("reviews.already_decided", detail=current.state.value),
-                status_code=409,
-            )
+            notice = said("reviews.already_decided", detail=Said(key=f"reviews.import_state.{current.state.value}"))
+            return await send_back(request, context, page, FormState("decision", notice=notice), anchor="notice")
         try:
             if typed["decision"] == "approve":
                 approval = msgspec.convert({"sensitivity": typed["sensitivity"], "comment": comment}, ImportApproval)
                 await imports.approve(context, person, import_id, approval)
             else:
                 await imports.reject(context, person, import_id, msgspec.convert({"comment": comment}, ImportRejection))
-        except msgspec.ValidationError as error:
-            errors = {"comment": _comment_error(request, error)}
-            return await self._import(request, context, person, import_id, typed=typed, errors=errors, status_code=422)
         except Conflict as error:
-            notice = t("reviews.already_decided", detail=reason(request, error))
-            return await self._import(request, context, person, import_id, notice=notice, status_code=409)
-        return Redirect("/staff/imports", headers=PAGE_HEADERS)
+            notice = said("reviews.already_decided", detail=because(error))
+            return await send_back(request, context, page, FormState("decision", notice=notice), anchor="notice")
+        return done(
+            request,
+            "/staff/imports",
+            f"import_{'approved' if typed['decision'] == 'approve' else 'rejected'}",
+            current.name,
+        )
 
     @get("/staff/imports/{import_id:str}/file", name="staff-import-file")
     async def read_import(

@@ -34,6 +34,8 @@ from infracalc.service.principals import Person
 from infracalc.service.projects import service as projects
 from infracalc.service.projects.schemas import MemberPut
 from infracalc.web.console import STAFF_ROLE, ConsolePages
+from infracalc.web.fields import field_errors
+from infracalc.web.form_state import said
 from infracalc.web.i18n import translator
 from infracalc.web.pages import PAGE_HEADERS, language, reason, render
 from infracalc.web.sessions import SignedIn
@@ -44,8 +46,6 @@ AnyRequest = Request[Any, Any, Any]
 INVITE_FIELDS: Final = ("email", "first_name", "last_name", "project", "role", "expires_in_hours", "username")
 #: The fields the form cannot leave blank.
 REQUIRED_FIELDS: Final = ("email", "first_name", "last_name", "project")
-#: The field a msgspec validation error names (``... - at `$.email```, ``Object missing required field `email```).
-_AT_FIELD: Final = re.compile(r"(?:at `\$\.|required field `)([a-z_]+)")
 #: An invitation id in a URL (ids are 32 hex characters).
 _ENROLLMENT_ID: Final = re.compile(r"^[0-9a-f]{1,64}$")
 
@@ -126,6 +126,7 @@ class StaffEnrollmentPages(Controller):
                 "max_hours": MAX_EXPIRY_HOURS,
             },
             status_code=status_code,
+            page="/staff/enrollments",
         )
 
     @post("/", name="staff-enrollments-invite")
@@ -133,23 +134,22 @@ class StaffEnrollmentPages(Controller):
         """Invite a person; the page shows the link (once) and whether it was mailed, or what to correct."""
         form = await request.form()
         typed = {name: str(form.get(name, "")) for name in INVITE_FIELDS}
-        t = translator(language(request))
-        errors: dict[str, str] = {}
+        lang = language(request)
+        t = translator(lang)
+        errors = {name: t("invite.required") for name in REQUIRED_FIELDS if not typed[name].strip()}
         invitation = None
-        for name in REQUIRED_FIELDS:
-            if not typed[name].strip():
-                errors[name] = t("invite.required")
         try:
             body = invitation_body(typed)
         except ValueError:
             errors["expires_in_hours"] = t("invite.bad_expires_in_hours", max=MAX_EXPIRY_HOURS)
-        else:
-            try:
-                invitation = None if errors else msgspec.convert(body, EnrollmentCreate)
-            except msgspec.ValidationError as error:
-                found = _AT_FIELD.search(str(error))
-                field = found.group(1) if found and found.group(1) in INVITE_FIELDS else "email"
-                errors[field] = t(f"invite.bad_{field}", max=MAX_EXPIRY_HOURS)
+            body = invitation_body({**typed, "expires_in_hours": ""})
+        # Every refused field at once, each with what it takes (the API stops at the first).
+        sentences = {name: said(f"invite.bad_{name}", max=str(MAX_EXPIRY_HOURS)) for name in INVITE_FIELDS}
+        for name, message in field_errors(EnrollmentCreate, body, sentences).items():
+            errors.setdefault(name, message.text(lang))
+        errors = {name: errors[name] for name in INVITE_FIELDS if name in errors}
+        if not errors:
+            invitation = msgspec.convert(body, EnrollmentCreate)
         if invitation is None:
             # A refused inviter learns the policy's reason, not which field was wrong.
             await context.authorize(person, "enrollment.list")

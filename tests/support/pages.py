@@ -26,6 +26,8 @@ def render_page(template: str, language: str, **values: Any) -> str:
         t=translator(language),
         reason_text=lambda text: translate_reason(text, language),
         csrf_input=CSRF_INPUT,
+        switch_url=f"/page?lang={'en' if language == 'fr' else 'fr'}",
+        done_message=None,
         **values,
     )
 

@@ -41,7 +41,9 @@ class EgressRuleController(Controller):
 
         ``methods`` and ``path_prefixes`` are enforced for plain HTTP only: through a CONNECT
         tunnel (every https:// URL) the proxy sees neither, and the policy refuses a CONNECT through
-        a rule that restricts them. The rule expires ``expires_in_days`` after the request.
+        a rule that restricts them; so a request giving them must also say ``plain_http_only: true``
+        (422 otherwise, and for ``plain_http_only`` without them). The rule expires
+        ``expires_in_days`` after the request.
         """
         return await service.request_rule(context, request.user, project_id, data)
 

@@ -23,10 +23,12 @@ Port = Annotated[int, msgspec.Meta(ge=1, le=65535, description="a TCP port, 1 to
 Method = Annotated[str, msgspec.Meta(pattern=METHOD_PATTERN, description="an HTTP method in upper case")]
 PathPrefix = Annotated[str, msgspec.Meta(pattern=PATH_PREFIX_PATTERN, description="a path prefix starting with /")]
 
-_PLAIN_HTTP_ONLY = (
-    "Enforced for plain HTTP only: a CONNECT tunnel carries TLS, so neither method nor path is "
-    "visible to the proxy, and a CONNECT through a rule that restricts them is refused by the policy. "
-    "Leave it empty for HTTPS hosts."
+#: The one rule about methods and path prefixes, as the API documents it (the service enforces it).
+PLAIN_HTTP_RULE = (
+    "Methods and path prefixes bind plain-HTTP calls only: an HTTPS call goes through a CONNECT tunnel, "
+    "where the proxy sees the host and port but neither method nor path. A rule that restricts them "
+    "therefore allows plain HTTP only and refuses every HTTPS call to the host, so a request that gives "
+    "them must say so with plain_http_only: true; leave them empty for an HTTPS host."
 )
 
 
@@ -55,12 +57,19 @@ class EgressRequestCreate(msgspec.Struct, forbid_unknown_fields=True):
     )
     methods: Annotated[
         list[Method],
-        msgspec.Meta(max_length=16, description=f"HTTP methods allowed (empty: any). {_PLAIN_HTTP_ONLY}"),
+        msgspec.Meta(max_length=16, description=f"HTTP methods allowed (empty: any). {PLAIN_HTTP_RULE}"),
     ] = msgspec.field(default_factory=list)
     path_prefixes: Annotated[
         list[PathPrefix],
-        msgspec.Meta(max_length=32, description=f"path prefixes allowed (empty: any path). {_PLAIN_HTTP_ONLY}"),
+        msgspec.Meta(max_length=32, description=f"path prefixes allowed (empty: any path). {PLAIN_HTTP_RULE}"),
     ] = msgspec.field(default_factory=list)
+    plain_http_only: Annotated[
+        bool,
+        msgspec.Meta(
+            description="true when methods or path prefixes are given: the rule is for plain-HTTP calls only, and "
+            "every HTTPS call to the host is refused (required with them, refused without them)"
+        ),
+    ] = False
     expires_in_days: Annotated[
         int, msgspec.Meta(ge=1, le=365, description="how long the rule lasts, in days from the request (1 to 365)")
     ] = 90
@@ -83,6 +92,8 @@ class EgressRuleOut(msgspec.Struct):
     ports: list[int]
     methods: list[str]
     path_prefixes: list[str]
+    #: The rule restricts methods or paths, so it allows plain-HTTP calls only (HTTPS calls are refused).
+    plain_http_only: bool
     justification: str
     expires_at: datetime
     status: EgressRuleStatus

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
+from collections.abc import Collection
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,7 +22,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import select, update
 
 from infracalc.db import EgressRule, EgressRuleStatus, utc_now
-from infracalc.egress.hosts import InvalidHost, normalise_host, parse_host_pattern
+from infracalc.egress.hosts import HostPattern, InvalidHost, normalise_host, parse_host_pattern
 from infracalc.service.context import ServiceContext, existing_project
 from infracalc.service.egress_rules.schemas import EgressCheckOut, EgressDecision, EgressRequestCreate, EgressRuleOut
 from infracalc.service.errors import Conflict, InvalidInput, NotFound
@@ -34,16 +35,22 @@ CHECK_BUBBLE = "check"
 _DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
+def pattern_of(rule: EgressRule) -> str:
+    """The host a rule opens, as people write it: ``api.example.org``, or ``*.example.org`` for a wildcard."""
+    return f"*.{rule.host}" if rule.wildcard else rule.host
+
+
 def _out(rule: EgressRule) -> EgressRuleOut:
     return EgressRuleOut(
         id=rule.id,
         project=rule.project_id,
         host=rule.host,
         wildcard=rule.wildcard,
-        pattern=f"*.{rule.host}" if rule.wildcard else rule.host,
+        pattern=pattern_of(rule),
         ports=list(rule.ports),
         methods=list(rule.methods),
         path_prefixes=list(rule.path_prefixes),
+        plain_http_only=bool(rule.methods or rule.path_prefixes),
         justification=rule.justification,
         expires_at=rule.expires_at,
         status=rule.status,
@@ -61,12 +68,56 @@ def _summary(rule: EgressRule) -> dict[str, Any]:
     """What the audit log keeps of a rule."""
     return {
         "rule": rule.id,
-        "host": f"*.{rule.host}" if rule.wildcard else rule.host,
+        "host": pattern_of(rule),
         "ports": list(rule.ports),
         "methods": list(rule.methods),
         "path_prefixes": list(rule.path_prefixes),
         "expires_at": rule.expires_at.isoformat(),
     }
+
+
+#: Why a request that restricts methods or paths must say it is for plain HTTP only.
+RESTRICTION_NEEDS_PLAIN_HTTP = (
+    "methods and path prefixes restrict plain-HTTP calls only: an HTTPS call is a tunnel whose method and path "
+    "the proxy cannot see, so this rule would refuse every HTTPS call to the host; leave them empty, or say the "
+    "host is called over plain HTTP only"
+)
+#: Why ``plain_http_only`` alone is refused: without restrictions, the rule allows HTTPS too.
+PLAIN_HTTP_NEEDS_RESTRICTION = (
+    "a rule is for plain HTTP only when it restricts methods or path prefixes: give them, or leave plain HTTP only "
+    "unset (the rule then allows HTTP and HTTPS)"
+)
+
+
+def check_restrictions(methods: list[str], path_prefixes: list[str], *, plain_http_only: bool) -> None:
+    """The one rule about methods and path prefixes: they bind plain HTTP only, so a request giving them says so.
+
+    A CONNECT tunnel (every HTTPS call) shows the proxy a host and a port only; the egress policy
+    therefore refuses a tunnel through a rule that restricts methods or paths. Such a rule is
+    accepted only when the request states that the host is called over plain HTTP only, so that
+    nobody approves, or relies on, a rule that quietly refuses HTTPS.
+
+    Raises:
+        InvalidInput: restrictions without ``plain_http_only`` (``field`` names the first one given), or
+            ``plain_http_only`` without restrictions.
+    """
+    restricted = [name for name, given in (("methods", methods), ("path_prefixes", path_prefixes)) if given]
+    if restricted and not plain_http_only:
+        raise InvalidInput(RESTRICTION_NEEDS_PLAIN_HTTP, field=restricted[0])
+    if plain_http_only and not restricted:
+        raise InvalidInput(PLAIN_HTTP_NEEDS_RESTRICTION, field="plain_http_only")
+
+
+def host_pattern(text: str) -> HostPattern:
+    """The host a request names, checked (:func:`~infracalc.egress.hosts.parse_host_pattern`).
+
+    Raises:
+        InvalidInput: the validator's message (``field`` is ``host``).
+    """
+    try:
+        return parse_host_pattern(text)
+    except InvalidHost as error:
+        raise InvalidInput(str(error), field="host") from None
 
 
 async def request_rule(
@@ -77,13 +128,12 @@ async def request_rule(
     Raises:
         NotFound: the project does not exist.
         Forbidden: the caller is neither staff nor a lead of the project.
-        InvalidInput: the host pattern is refused (``field`` is ``host``).
+        InvalidInput: the host pattern is refused (``field`` is ``host``), or methods and paths break
+            :func:`check_restrictions`.
     """
     await context.authorize(principal, "egress.request", project=slug)
-    try:
-        pattern = parse_host_pattern(request.host)
-    except InvalidHost as error:
-        raise InvalidInput(str(error), field="host") from None
+    check_restrictions(request.methods, request.path_prefixes, plain_http_only=request.plain_http_only)
+    pattern = host_pattern(request.host)
     now = utc_now()
     async with context.sessions() as session, session.begin():
         project = await existing_project(session, slug)
@@ -289,6 +339,20 @@ async def check(context: ServiceContext, principal: Principal, slug: str, url: s
     return EgressCheckOut(
         allow=decision.allow, reason=decision.reason, rule_id=rule_id if isinstance(rule_id, str) else None
     )
+
+
+async def rule_hosts(context: ServiceContext, principal: Principal, rule_ids: Collection[str]) -> dict[str, str]:
+    """The host (pattern) of each rule named, by id, in any project (CASD staff, who read the record).
+
+    The policy's reasons and the audit log name rules by id; the pages show them by host.
+    """
+    await context.authorize(principal, "egress.decide")
+    wanted = sorted(set(rule_ids))
+    if not wanted:
+        return {}
+    async with context.read_sessions() as session:
+        rules = (await session.scalars(select(EgressRule).where(EgressRule.id.in_(wanted)))).all()
+    return {rule.id: pattern_of(rule) for rule in rules}
 
 
 async def pending_requests(context: ServiceContext, principal: Principal) -> list[EgressRuleOut]:

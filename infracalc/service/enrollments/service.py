@@ -6,9 +6,10 @@ The life of an invitation (:class:`~infracalc.db.Enrollment`):
    nobody can sign in with it), with the required actions ``UPDATE_PASSWORD`` and
    ``CONFIGURE_TOTP``; a single-use link token is minted (only its SHA-256 is stored) and the link
    mailed when SMTP is configured.
-2. **confirm** (the invitee, from the link): they accept and register their networks (at most /24
-   in IPv4, /56 in IPv6); the link is bound to their browser with a cookie (its secret's SHA-256 is
-   stored), and Keycloak mails them an action-token link to its own required-action pages.
+2. **confirm** (the invitee, from the link): they accept and register their networks (the rule of
+   every registered network: IPv4 /16, IPv6 /48 at widest); the link is bound to their browser with
+   a cookie (its secret's SHA-256 is stored), and Keycloak mails them an action-token link to its own
+   required-action pages.
 3. **complete** (the invitee, back from Keycloak in the same browser): once Keycloak says the
    account holds a password and a TOTP credential and no required action is left, the membership
    and the networks are written, the invitation is marked completed (its link dead) and every step
@@ -46,8 +47,6 @@ from infracalc.service.users.networks import normalise_networks
 
 logger = logging.getLogger(__name__)
 
-#: The widest networks an invitee may register, as prefix lengths by IP version (narrower than the API's).
-ENROLLMENT_WIDEST_PREFIX = {4: 24, 6: 56}
 #: The Keycloak client whose redirect URIs include the service's pages (``<web url>/*``).
 WEB_CLIENT = "infracalc-web"
 #: The longest life of Keycloak's action-token link (Keycloak's own default for admin-sent links).
@@ -426,14 +425,14 @@ def _same_browser(enrollment: Enrollment, browser_secret: str | None) -> bool:
 
 
 def enrollment_networks(values: Sequence[str]) -> list[str]:
-    """The networks an invitee registers, in normal form: 1 to 20, each at most /24 (IPv4) or /56 (IPv6).
+    """The networks an invitee registers, in normal form: 1 to 20, by the rule of every registered network.
 
     Raises:
         InvalidInput: none given, or one is refused (``field`` names it, the message says why).
     """
     if not values:
         raise InvalidInput("networks: register at least one network you will sign in from", field="networks")
-    return normalise_networks(values, widest=ENROLLMENT_WIDEST_PREFIX)
+    return normalise_networks(values)
 
 
 async def confirm(

@@ -252,7 +252,7 @@ async def _refuse(
             },
         )
     field = "name" if refusal.reason == "file_name" else None
-    raise _REFUSALS[refusal.reason](str(refusal), field=field) from None
+    raise _REFUSALS[refusal.reason](str(refusal), field=field, kind=refusal.reason) from None
 
 
 async def list_imports(context: ServiceContext, principal: Principal, slug: str) -> list[ImportOut]:

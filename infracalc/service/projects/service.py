@@ -300,30 +300,51 @@ class SwitchConsequences:
     project: str
     before: Governance
     after: Governance
-    #: Approved, unexpired egress rules that stop applying (a project under CASD has no external API).
-    rules_stopping: list[str]
+    #: Approved, unexpired egress rules (their hosts): under CASD they stop applying, under INFRACALC again.
+    rules: list[str]
     #: Bubbles of the project not revoked: their tunnels out stop when the egress proxy sees the new governance.
     open_bubbles: int
+    #: Why ``infracalc.governance`` would refuse this switch with the reason given (sensitive data...), if it would.
+    refusal: str | None = None
+
+    @property
+    def rules_stopping(self) -> list[str]:
+        """The rules that stop applying (a switch to CASD)."""
+        return self.rules if self.after == Governance.CASD else []
+
+    @property
+    def rules_resuming(self) -> list[str]:
+        """The rules that apply again (a switch to INFRACALC)."""
+        return self.rules if self.after == Governance.INFRACALC else []
 
 
 async def switch_consequences(
-    context: ServiceContext, principal: Principal, slug: str, owner: Governance
+    context: ServiceContext, principal: Principal, slug: str, owner: Governance, reason: str = ""
 ) -> SwitchConsequences:
-    """What switching ``slug`` to ``owner`` would change (asked of who may switch: CASD staff); nothing is written."""
+    """What switching ``slug`` to ``owner`` would change, and whether it would be refused (CASD staff); no write.
+
+    With a ``reason``, ``infracalc.governance`` is asked, as the switch will ask it, so that a refusal
+    (data classed sensitive leaving CASD) shows before the confirmation rather than after.
+    """
     await context.authorize(principal, "governance.switch", project=slug)
+    refusal = None
+    if reason:
+        decision = await context.policy.decide(
+            "infracalc.governance",
+            {"caller": principal.caller(), "project": slug, "to": owner.value, "reason": reason},
+        )
+        refusal = None if decision.allow else decision.reason
     async with context.read_sessions() as session:
         project = await existing_project(session, slug)
-        rules: list[str] = []
-        if owner == Governance.CASD:
-            rows = await session.scalars(
-                select(EgressRule).where(
-                    EgressRule.project_id == slug,
-                    EgressRule.status == EgressRuleStatus.APPROVED,
-                    EgressRule.expires_at > utc_now(),
-                )
+        rows = await session.scalars(
+            select(EgressRule).where(
+                EgressRule.project_id == slug,
+                EgressRule.status == EgressRuleStatus.APPROVED,
+                EgressRule.expires_at > utc_now(),
             )
-            rules = sorted(f"*.{rule.host}" if rule.wildcard else rule.host for rule in rows)
+        )
+        rules = sorted(f"*.{rule.host}" if rule.wildcard else rule.host for rule in rows)
         bubbles = await session.scalar(
             select(func.count()).select_from(Bubble).where(Bubble.project_id == slug, Bubble.revoked_at.is_(None))
         )
-    return SwitchConsequences(slug, project.governance, owner, rules, int(bubbles or 0))
+    return SwitchConsequences(slug, project.governance, owner, rules, int(bubbles or 0), refusal)

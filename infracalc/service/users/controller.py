@@ -38,7 +38,7 @@ class UserController(Controller):
     async def set_networks(
         self, request: AuthenticatedRequest, context: Context, data: JSONBody[NetworksPut], username: str = Username
     ) -> NetworksOut:
-        """Replace the list (0 to 20 networks in CIDR form, IPv4 /8 or IPv6 /32 at widest).
+        """Replace the list (0 to 20 networks in strict CIDR form, IPv4 /16 or IPv6 /48 at widest).
 
         The user themself must have signed in within the last 5 minutes. Takes effect at once: OPA
         holds the new list before this answers, and the next sign-in to the hub is checked against it.

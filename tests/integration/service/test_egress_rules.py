@@ -70,6 +70,7 @@ async def test_lead_requests_staff_approve_and_the_policy_allows_it(service: Ser
         "requested",
     )
     assert requested["requested_by"] == people.username("lead")
+    assert requested["plain_http_only"] is False  # any method and path, over HTTP and HTTPS
     assert service.opa_data("rules") == {"cohort": {}}  # a request is not a rule
     assert service.opa_data("rule_hosts") == {"cohort": {}}
     rules = await service.client.get("/api/v1/projects/cohort/egress-rules", headers=people.headers("researcher"))
@@ -138,9 +139,16 @@ async def test_lead_requests_staff_approve_and_the_policy_allows_it(service: Ser
 async def test_plain_http_rules_restrict_method_and_path(service: ServiceUnderTest, people: People) -> None:
     await setup_project(service, people)
     rule = await request_rule(
-        service, people, host="*.data.example.org", ports=[80], methods=["GET"], path_prefixes=["/v1/"]
+        service,
+        people,
+        host="*.data.example.org",
+        ports=[80],
+        methods=["GET"],
+        path_prefixes=["/v1/"],
+        plain_http_only=True,
     )
     assert (rule["host"], rule["wildcard"], rule["pattern"]) == ("data.example.org", True, "*.data.example.org")
+    assert rule["plain_http_only"] is True
     await approve(service, people, rule["id"])
     # A wildcard rule is indexed under its base domain, where the policy looks for a parent domain.
     assert service.opa_data("rule_hosts") == {"cohort": {"data.example.org": {rule["id"]: True}}}
@@ -277,8 +285,13 @@ async def test_refused_changes_leave_everything_unchanged(service: ServiceUnderT
         ({"ports": [0]}, "ports", None),
         ({"ports": [70000]}, "ports", None),
         ({"ports": []}, "ports", None),
-        ({"methods": ["get"]}, "methods", None),
-        ({"path_prefixes": ["v1/"]}, "path_prefixes", None),
+        ({"methods": ["get"], "plain_http_only": True}, "methods", None),
+        ({"path_prefixes": ["v1/"], "plain_http_only": True}, "path_prefixes", None),
+        # Restrictions bind plain HTTP only: a request giving them says so, and only such a request does.
+        ({"methods": ["GET"]}, "methods", "would refuse every HTTPS call to the host"),
+        ({"path_prefixes": ["/v1/"]}, "path_prefixes", "would refuse every HTTPS call to the host"),
+        ({"methods": ["GET"], "path_prefixes": ["/v1/"]}, "methods", "restrict plain-HTTP calls only"),
+        ({"plain_http_only": True}, "plain_http_only", "the rule then allows HTTP and HTTPS"),
         ({"justification": "because"}, "justification", None),
         ({"expires_in_days": 400}, "expires_in_days", None),
         ({"expires_in_days": 0}, "expires_in_days", None),

@@ -326,9 +326,9 @@ async def test_unknown_and_expired_links_are_refused_pages(
 @pytest.mark.parametrize(
     ("networks", "why"),
     [
-        # The page is in French: the domain's "is too wide: IPv4 networks may be /24 at widest" and so on.
-        ("203.0.112.0/23", "est trop large : un réseau IPv4 est au plus un /24"),
-        ("2001:db8::/48", "est trop large : un réseau IPv6 est au plus un /56"),
+        # The page is in French: the domain's "is too wide: IPv4 networks may be /16 at widest" and so on.
+        ("203.0.0.0/15", "est trop large : un réseau IPv4 est au plus un /16"),
+        ("2001:db8::/47", "est trop large : un réseau IPv6 est au plus un /48"),
         ("not-a-network", "n'est pas un réseau au format CIDR"),
         ("203.0.113.7/24", "a des bits d'hôte non nuls (vouliez-vous dire 203.0.113.0/24 ?)"),
         ("", "enregistrez au moins un réseau"),

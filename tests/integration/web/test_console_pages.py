@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from sqlalchemy import func, select
@@ -206,10 +207,12 @@ async def test_a_request_decided_meanwhile_says_so_and_changes_nothing(
     token = await csrf(service)
     before = await service.snapshot()
     answer = await service.client.post(
-        f"/staff/egress-requests/{rule}/deny", data={"_csrf_token": token, "comment": "no"}
+        f"/staff/egress-requests/{rule}/deny", data={"_csrf_token": token, "comment": "no"}, follow_redirects=False
     )
-    assert answer.status_code == 409
-    assert 'id="notice"' in answer.text
+    assert answer.status_code == 303  # back to the queue, which says so
+    page = await service.client.get(answer.headers["location"])
+    assert 'id="notice"' in page.text
+    assert "la demande d'accès à api.example.org est déjà approuvée" in html.unescape(page.text)  # by host
     assert await service.snapshot() == before
     # A decision without a comment is refused next to the field.
     other = await request_rule(service, people, "b.example.org")
@@ -238,35 +241,56 @@ async def test_a_governance_switch_needs_a_reason_and_a_confirmation(service: Se
     preview = await service.client.post(path, data={"_csrf_token": token, "owner": "CASD", "reason": reason})
     assert preview.status_code == 200
     assert 'id="confirm-switch"' in preview.text
+    assert 'id="rules-stopping"' in preview.text
     assert "api.example.org" in preview.text
     assert await service.snapshot() == before
     done = await service.client.post(
         path, data={"_csrf_token": token, "owner": "CASD", "reason": reason, "confirm": "yes"}, follow_redirects=False
     )
-    assert done.status_code == 302
+    assert done.status_code == 303
+    assert done.headers["location"] == f"/projects/{PROJECT}?done=switched&subject=CASD"
     project = await service.client.get(f"/api/v1/projects/{PROJECT}", headers=people.headers("staff"))
     assert project.json()["governance"] == "CASD"
+    # Back to INFRACALC: the same confirmation, listing the rules that apply again.
+    before = await service.snapshot()
+    back = await service.client.post(
+        f"{path}?lang=en", data={"_csrf_token": token, "owner": "INFRACALC", "reason": "The health data left again"}
+    )
+    assert 'id="rules-resuming"' in back.text
+    assert "1 external access rule(s) apply again: api.example.org." in back.text
+    assert 'id="confirm-switch"' in back.text
+    assert await service.snapshot() == before
 
 
 async def test_changing_networks_needs_a_recent_login_and_says_so(service: ServiceUnderTest, people: People) -> None:
     await sign_in(service, people, "researcher", login_age=timedelta(hours=1))
     token = await csrf(service)
     before = await service.snapshot()
+    # Said when the page opens: no form to fill in vain.
+    home = await service.client.get("/?lang=en")
+    assert 'id="networks-refused"' in home.text
+    assert "change your registered networks within 5 minutes of signing in" in home.text
+    assert 'id="network-form"' not in home.text
+    # A post from a page opened earlier is refused all the same, and changes nothing.
     answer = await service.client.post("/networks", data={"_csrf_token": token, "network": "203.0.113.0/24"})
-    assert answer.status_code == 403
-    assert 'id="network-error"' in answer.text
-    assert 'value="203.0.113.0/24"' in answer.text
+    assert 'id="networks-refused"' in answer.text
     assert await service.snapshot() == before
 
     await sign_in(service, people, "researcher")
     token = await csrf(service)
-    bad = await service.client.post("/networks", data={"_csrf_token": token, "network": "not-a-network"})
+    home = await service.client.get("/?lang=en")
+    assert "IPv4 /16 and IPv6 /48 at widest" in home.text  # the one rule, as the API applies it
+    bad = await service.client.post("/networks?lang=en", data={"_csrf_token": token, "network": "not-a-network"})
     assert bad.status_code == 422
     assert 'value="not-a-network"' in bad.text
+    wide = await service.client.post("/networks?lang=en", data={"_csrf_token": token, "network": "10.0.0.0/8"})
+    assert wide.status_code == 422
+    assert "is too wide: IPv4 networks may be /16 at widest" in html.unescape(wide.text)
     assert await service.snapshot() == before
     added = await service.client.post("/networks", data={"_csrf_token": token, "network": "203.0.113.0/24"})
     assert added.status_code == 200  # redirected home
     assert "203.0.113.0/24" in added.text
+    assert 'id="done"' in added.text
 
 
 async def test_a_refusal_shows_the_policys_reason_in_the_pages_language(
@@ -275,7 +299,6 @@ async def test_a_refusal_shows_the_policys_reason_in_the_pages_language(
     await setup_project(service, people)
     await sign_in(service, people, "researcher", login_age=timedelta(hours=1))
     researcher = people.username("researcher")
-    token = await csrf(service)
     before = await service.snapshot()
     # French by default: the policy's reason, a staff action's phrase and values put in.
     queue = await service.client.get("/staff/egress-requests")
@@ -287,10 +310,9 @@ async def test_a_refusal_shows_the_policys_reason_in_the_pages_language(
     project = await service.client.get(f"/projects/{PROJECT}")
     assert project.status_code == 403
     assert f"{researcher} n'est pas membre du projet {PROJECT}" in html.unescape(project.text)
-    # Next to a field: the networks need a recent login.
-    networks = await service.client.post("/networks", data={"_csrf_token": token, "network": "203.0.113.0/24"})
-    assert networks.status_code == 403
-    assert 'id="network-error"' in networks.text
+    # When the page opens: the networks need a recent login.
+    networks = await service.client.get("/")
+    assert 'id="networks-refused"' in networks.text
     assert "modifiez vos réseaux enregistrés dans les 5 minutes" in html.unescape(networks.text)
     # In English, the policy's own words.
     queue = await service.client.get("/staff/egress-requests?lang=en")
@@ -316,7 +338,8 @@ async def test_a_lead_manages_the_members_from_the_project_page(service: Service
     added = await service.client.post(
         members, data={"_csrf_token": token, "member_username": researcher, "role": "member"}, follow_redirects=False
     )
-    assert added.status_code == 302, added.text
+    assert added.status_code == 303, added.text
+    assert added.headers["location"] == f"/projects/{PROJECT}?done=member_member&subject={researcher}#members-heading"
     page = await service.client.get(f"/projects/{PROJECT}?lang=en")
     assert f'<li id="member-{researcher}">{researcher} — project member' in page.text
     assert service.opa_data("members")[PROJECT][researcher] == {"role": "member"}
@@ -336,17 +359,25 @@ async def test_a_lead_manages_the_members_from_the_project_page(service: Service
     assert "Choose lead or member." in bad_role.text
     assert await service.snapshot() == before
 
+    # Removing asks first, on a page of its own, and changes nothing until confirmed.
+    confirm = await service.client.get(f"{members}/{researcher}/remove?lang=en")
+    assert confirm.status_code == 200
+    assert f"Remove {researcher} from the project?" in html.unescape(confirm.text)
+    assert 'id="confirm-remove"' in confirm.text
+    assert await service.snapshot() == before
     removed = await service.client.post(
         f"{members}/{researcher}/remove", data={"_csrf_token": token}, follow_redirects=False
     )
-    assert removed.status_code == 302
+    assert removed.status_code == 303
     assert researcher not in service.opa_data("members")[PROJECT]
     # Removed meanwhile (this page was stale): said, and nothing changes.
     before = await service.snapshot()
     again = await service.client.post(f"{members}/{researcher}/remove?lang=en", data={"_csrf_token": token})
-    assert again.status_code == 409
+    assert 'id="notice"' in again.text
     assert f"is not a member of project '{PROJECT}'" in html.unescape(again.text)
     assert await service.snapshot() == before
+    gone = await service.client.get(f"{members}/{researcher}/remove?lang=en")
+    assert gone.status_code == 404
 
     # A researcher cannot manage members: the policy's reason, nothing written.
     await sign_in(service, people, "researcher")
@@ -371,6 +402,17 @@ async def test_casd_staff_create_a_project_from_the_page(service: ServiceUnderTe
     assert 'id="id-error"' in bad.text
     assert 'value="Not A Slug"' in bad.text
     assert 'value="Births"' in bad.text
+    # A sentence a person can act on, not the pattern the API checks with.
+    assert "3 to 64 characters: lowercase letters, digits and single hyphens" in bad.text
+    assert "regex" not in bad.text
+    assert "^[a-z]" not in html.unescape(bad.text)
+    # Every refused field at once.
+    worse = await service.client.post(
+        "/staff/projects?lang=en", data={"_csrf_token": token, "id": "-", "title": "", "governance": "NOBODY"}
+    )
+    for field in ("id", "title", "governance"):
+        assert f'id="{field}-error"' in worse.text
+    assert "To correct (3):" in worse.text
     assert await service.snapshot() == before
 
     created = await service.client.post(
@@ -378,8 +420,8 @@ async def test_casd_staff_create_a_project_from_the_page(service: ServiceUnderTe
         data={"_csrf_token": token, "id": "births", "title": "Births", "governance": "INFRACALC"},
         follow_redirects=False,
     )
-    assert created.status_code == 302, created.text
-    assert created.headers["location"] == "/projects/births"
+    assert created.status_code == 303, created.text
+    assert created.headers["location"] == "/projects/births?done=created&subject=births"
     page = await service.client.get("/projects/births?lang=en")
     assert page.status_code == 200
     assert "Births" in page.text
@@ -400,4 +442,148 @@ async def test_casd_staff_create_a_project_from_the_page(service: ServiceUnderTe
         data={"_csrf_token": await csrf(service), "id": "mine", "title": "Mine", "governance": "CASD"},
     )
     assert refused.status_code == 403
+    assert await service.snapshot() == before
+
+
+async def test_a_request_restricting_methods_or_paths_says_it_is_plain_http_and_every_page_shows_so(
+    service: ServiceUnderTest, people: People
+) -> None:
+    await setup_project(service, people)
+    await sign_in(service, people, "lead")
+    token = await csrf(service)
+    form = {
+        "_csrf_token": token,
+        "host": "data.example.org",
+        "ports": "80",
+        "methods": "get",
+        "path_prefixes": "/v1/",
+        "expires_in_days": "30",
+        "justification": "Open data of the survey's region",
+    }
+    before = await service.snapshot()
+    # Restrictions without saying plain HTTP only: refused at the field, with the sentence why.
+    refused = await service.client.post(f"/projects/{PROJECT}/egress-requests?lang=en", data=form)
+    assert refused.status_code == 422
+    assert 'id="methods-error"' in refused.text
+    assert "so this rule would refuse every HTTPS call to the host" in html.unescape(refused.text)
+    assert await service.snapshot() == before
+    # Said so: accepted, and shown as plain HTTP only to the lead, to staff and in the rules in force.
+    accepted = await service.client.post(
+        f"/projects/{PROJECT}/egress-requests?lang=en", data={**form, "plain_http_only": "yes"}
+    )
+    assert accepted.status_code == 200, accepted.text
+    assert "Your request for data.example.org is sent" in accepted.text
+    assert "Plain HTTP only: every HTTPS call is refused" in accepted.text
+    [rule] = (
+        await service.client.get(f"/api/v1/projects/{PROJECT}/egress-requests", headers=people.headers("lead"))
+    ).json()
+    assert (rule["methods"], rule["path_prefixes"], rule["plain_http_only"]) == (["GET"], ["/v1/"], True)
+    await sign_in(service, people, "staff")
+    queue = await service.client.get("/staff/egress-requests?lang=en")
+    assert f'id="plain-http-{rule["id"]}"' in queue.text
+    assert "every HTTPS call to this host will be refused" in queue.text
+    assert "Methods: GET" in queue.text
+    assert "Paths: /v1/" in queue.text
+    await approve(service, people, rule["id"])
+    await sign_in(service, people, "lead")
+    page = await service.client.get(f"/projects/{PROJECT}?lang=en&url=https://data.example.org:80/v1/x")
+    assert f'id="rule-{rule["id"]}"' in page.text
+    assert "Plain HTTP only" in page.text
+    # The policy's reason names the rule by id; the page names it by host.
+    assert "the rule for data.example.org restricts methods/paths" in html.unescape(page.text)
+    assert rule["id"] not in page.text.split('id="check-result"', 1)[1].split("</p>", 1)[0]
+    french = await service.client.get(f"/projects/{PROJECT}?lang=fr&url=https://data.example.org:80/v1/x")
+    assert "l'accès à data.example.org n'autorise que les appels HTTP en clair" in html.unescape(french.text)
+
+
+async def test_every_refused_field_of_a_request_comes_back_at_once(service: ServiceUnderTest, people: People) -> None:
+    await setup_project(service, people)
+    await sign_in(service, people, "lead")
+    token = await csrf(service)
+    before = await service.snapshot()
+    answer = await service.client.post(
+        f"/projects/{PROJECT}/egress-requests?lang=en",
+        data={
+            "_csrf_token": token,
+            "host": "*",
+            "ports": "0, 443",
+            "plain_http_only": "yes",
+            "expires_in_days": "400",
+            "justification": "too short",
+        },
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303
+    assert answer.headers["location"].endswith("#error-summary")
+    page = await service.client.get(answer.headers["location"])
+    assert page.status_code == 422
+    for field in ("host", "ports", "plain_http_only", "expires_in_days", "justification"):
+        assert f'id="{field}-error"' in page.text, field
+    assert "To correct (5):" in page.text
+    assert "Give 1 to 32 port numbers, from 1 to 65535" in page.text
+    assert 'value="0, 443"' in page.text
+    # The language switch leads to the same page and form: the same messages, in French.
+    switched = await service.client.get(answer.headers["location"].split("#")[0].replace("lang=en", "lang=fr"))
+    assert "À corriger (5) :" in html.unescape(switched.text)
+    assert "Indiquez une durée de 1 à 365 jours." in html.unescape(switched.text)
+    assert 'value="0, 443"' in switched.text
+    # The same page opened anew shows a new form.
+    fresh = await service.client.get(f"/projects/{PROJECT}")
+    assert 'id="error-summary"' not in fresh.text
+    assert await service.snapshot() == before
+
+
+async def test_the_language_switch_keeps_the_page_its_query_and_messages(
+    service: ServiceUnderTest, people: People
+) -> None:
+    await sign_in(service, people, "staff")
+    audit = await service.client.get("/staff/audit?action=project.create&project=survey")
+    switch = urlsplit(html.unescape(audit.text.split('id="language-switch" href="', 1)[1].split('"', 1)[0]))
+    assert switch.path == "/staff/audit"
+    assert parse_qs(switch.query) == {"action": ["project.create"], "project": ["survey"], "lang": ["en"]}
+    done = await service.client.get("/?done=network_added&subject=203.0.113.0/24&lang=en")
+    assert "The network 203.0.113.0/24 is registered." in done.text
+    unknown = await service.client.get("/?done=<script>&lang=en")
+    assert 'id="done"' not in unknown.text
+
+
+async def test_a_browser_gets_pages_for_errors_and_a_program_gets_json(
+    service: ServiceUnderTest, people: People
+) -> None:
+    browser = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    missing = await service.client.get("/no/such/page", headers=browser)
+    assert missing.status_code == 404
+    assert missing.headers["content-type"].startswith("text/html")
+    assert "Page introuvable" in missing.text
+    english = await service.client.get("/no/such/page?lang=en", headers=browser)
+    assert "Page not found" in english.text
+    assert (await service.client.get("/no/such/page")).json()["error"] == "not_found"
+    api = await service.client.get("/api/v1/no-such-route", headers=browser)
+    assert api.status_code == 404
+    assert api.json()["error"] == "not_found"
+    await sign_in(service, people, "lead")
+    method = await service.client.get(f"/projects/{PROJECT}/egress-requests?lang=en", headers=browser)
+    assert method.status_code == 405
+    assert "This address sends a form; it shows no page." in method.text
+    forged = await service.client.post("/networks?lang=en", data={"network": "203.0.113.0/24"}, headers=browser)
+    assert forged.status_code == 403
+    assert "Form expired" in forged.text
+    assert 'href="/?lang=fr"' in forged.text  # the switch of a refused post leads home, not to the post
+
+
+async def test_forms_that_would_be_refused_say_so_when_they_open(service: ServiceUnderTest, people: People) -> None:
+    await setup_project(service, people)
+    await sign_in(service, people, "lead")
+    before = await service.snapshot()
+    governance = await service.client.get(f"/projects/{PROJECT}/governance?lang=en")
+    assert governance.status_code == 403
+    assert "only CASD staff may switch a project's governance" in html.unescape(governance.text)
+    assert 'id="governance-form"' not in governance.text
+    staff_projects = await service.client.get("/staff/projects?lang=en")
+    assert staff_projects.status_code == 403
+    assert "only CASD staff may create projects" in staff_projects.text
+    await sign_in(service, people, "researcher")
+    remove = await service.client.get(f"/projects/{PROJECT}/members/{people.username('lead')}/remove?lang=en")
+    assert remove.status_code in {403, 404}
+    assert 'id="confirm-remove"' not in remove.text
     assert await service.snapshot() == before

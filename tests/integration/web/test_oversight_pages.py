@@ -26,7 +26,7 @@ pytestmark = pytest.mark.integration
 
 def event_seqs(html: str) -> list[int]:
     """The sequence numbers of the audit events a page shows, in its order."""
-    return [int(seq) for seq in re.findall(r'<tr id="event-(\d+)">', html)]
+    return [int(seq) for seq in re.findall(r'<li id="event-(\d+)" class="event">', html)]
 
 
 def link(html: str, link_id: str) -> str:
@@ -196,7 +196,8 @@ async def test_staff_search_sessions_and_read_a_timeline(service: ServiceUnderTe
     api = (await service.client.get(f"/api/v1/sessions/{bubble_id}", headers=people.headers("staff"))).json()
     assert kinds == [e["kind"] for e in api["events"]]
     assert kinds[-1] == "hub.spawn"
-    assert "&#34;image&#34;: &#34;&lt;scipy&gt;&#34;" in timeline.text
+    # Details as labelled values, escaped.
+    assert "<dt>image</dt><dd>&lt;scipy&gt;</dd>" in timeline.text
     unknown = await service.client.get("/staff/sessions/0123456789abcdef0123456789abcdef")
     assert unknown.status_code == 404
     assert 'id="message"' in unknown.text

@@ -33,15 +33,15 @@ def test_usernames_come_from_the_local_part_then_numbered(email: str, first: str
     assert all(re.fullmatch(USERNAME_PATTERN.strip("^$"), candidate) for candidate in candidates)
 
 
-def test_invitees_register_narrow_networks_only() -> None:
-    assert enrollment_networks(["2001:db8:1::/56", "203.0.113.0/24", "192.0.2.7/32"]) == [
+def test_invitees_register_networks_by_the_rule_of_every_registered_network() -> None:
+    assert enrollment_networks(["2001:db8:1::/48", "203.0.0.0/16", "192.0.2.7/32"]) == [
         "192.0.2.7/32",
-        "203.0.113.0/24",
-        "2001:db8:1::/56",
+        "203.0.0.0/16",
+        "2001:db8:1::/48",
     ]
     for value, why in (
-        ("203.0.112.0/23", "/24 at widest"),
-        ("2001:db8::/55", "/56 at widest"),
+        ("203.0.0.0/15", "IPv4 networks may be /16 at widest"),
+        ("2001:db8::/47", "IPv6 networks may be /48 at widest"),
         ("10.0.0.1", "CIDR form"),
     ):
         with pytest.raises(InvalidInput, match=why):

@@ -5,17 +5,20 @@ from __future__ import annotations
 import pytest
 
 from infracalc.service.errors import InvalidInput
-from infracalc.service.users.networks import MAX_NETWORKS, normalise_networks
+from infracalc.service.users.networks import MAX_NETWORKS, NETWORK_RULE, WIDEST_PREFIX, normalise_networks
 
 
 def test_networks_are_normalised_deduplicated_and_sorted() -> None:
-    given = ["2001:DB8:0:0::/48", "203.0.113.0/24", "10.0.0.0/8", "203.0.113.0/24", "2001:db8::/48", "::1/128"]
-    assert normalise_networks(given) == ["10.0.0.0/8", "203.0.113.0/24", "::1/128", "2001:db8::/48"]
+    given = ["2001:DB8:0:0::/48", "203.0.113.0/24", "10.1.0.0/16", "203.0.113.0/24", "2001:db8::/48", "::1/128"]
+    assert normalise_networks(given) == ["10.1.0.0/16", "203.0.113.0/24", "::1/128", "2001:db8::/48"]
 
 
 def test_the_widest_accepted_networks_and_no_networks_at_all() -> None:
-    assert normalise_networks(["10.0.0.0/8", "2001:db8::/32"]) == ["10.0.0.0/8", "2001:db8::/32"]
+    # One rule everywhere (API, console, enrollment): a site's network, IPv4 /16 and IPv6 /48, at widest.
+    assert WIDEST_PREFIX == {4: 16, 6: 48}
+    assert normalise_networks(["10.1.0.0/16", "2001:db8::/48"]) == ["10.1.0.0/16", "2001:db8::/48"]
     assert normalise_networks([]) == []
+    assert "IPv4 /16 and IPv6 /48 at widest" in NETWORK_RULE
 
 
 @pytest.mark.parametrize(
@@ -23,8 +26,10 @@ def test_the_widest_accepted_networks_and_no_networks_at_all() -> None:
     [
         ("0.0.0.0/0", "is every address"),
         ("::/0", "is every address"),
-        ("128.0.0.0/1", "is too wide: IPv4 networks may be /8 at widest"),
-        ("2001:db8::/31", "is too wide: IPv6 networks may be /32 at widest"),
+        ("128.0.0.0/1", "is too wide: IPv4 networks may be /16 at widest"),
+        ("10.0.0.0/8", "is too wide: IPv4 networks may be /16 at widest"),
+        ("10.0.0.0/15", "is too wide: IPv4 networks may be /16 at widest"),
+        ("2001:db8::/47", "is too wide: IPv6 networks may be /48 at widest"),
         ("203.0.113.1/24", "has host bits set (did you mean 203.0.113.0/24?)"),
         ("2001:db8::1/48", "has host bits set (did you mean 2001:db8::/48?)"),
         ("203.0.113.0", "is not a network in CIDR form"),

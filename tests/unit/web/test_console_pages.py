@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 import pytest
 
 from infracalc.db import EgressRuleStatus, Governance, MemberRole
@@ -33,6 +34,7 @@ RULE = EgressRuleOut(
     ports=[443],
     methods=[],
     path_prefixes=[],
+    plain_http_only=False,
     justification="<script>",
     expires_at=WHEN,
     status=EgressRuleStatus.REQUESTED,
@@ -43,6 +45,9 @@ RULE = EgressRuleOut(
     decision_comment=None,
     revoked_by=None,
     revoked_at=None,
+)
+PLAIN_HTTP_RULE = msgspec.structs.replace(
+    RULE, id="r2", methods=["GET"], path_prefixes=["/<v1>/"], plain_http_only=True
 )
 PROJECT = ProjectOut(
     id="cohort",
@@ -67,23 +72,47 @@ PAGES: list[tuple[str, dict[str, Any]]] = [
             "projects": [UserProject("cohort", "Birth <cohort>", Governance.CASD, MemberRole.LEAD)],
             "hub_links": {"cohort": "http://hub/hub/spawn/bruno/cohort"},
             "networks": ["203.0.113.0/24"],
+            "network_rule": "<rule>",
+            "address": "127.0.0.1/32",
+            "outside_now": True,
+            "networks_refusal": None,
             "typed": "<typed>",
             "errors": ERRORS,
+            "confirm_outside": {"outside": "127.0.0.1/32", "network": "<net>", "action": "/networks"},
         },
     ),
-    ("console/home.html", {"projects": [], "hub_links": {}, "networks": [], "typed": "", "errors": {}}),
+    (
+        "console/home.html",
+        {
+            "projects": [],
+            "hub_links": {},
+            "networks": [],
+            "network_rule": "r",
+            "address": None,
+            "outside_now": False,
+            "networks_refusal": "<refused>",
+            "typed": "",
+            "errors": {},
+            "confirm_outside": None,
+        },
+    ),
     (
         "console/project.html",
         {
             "project": PROJECT,
-            "rules": [RULE],
+            "rules": [RULE, PLAIN_HTTP_RULE],
             "lead": True,
-            "requests": [RULE],
+            "requests": [RULE, PLAIN_HTTP_RULE],
             "checked": EgressCheckOut(allow=False, reason="<no rule>", rule_id=None),
+            "check_reason": "<no rule>",
             "url": "https://<x>/",
+            "url_error": None,
             "errors": ERRORS,
-            "typed": {"host": "<typed>", "ports": "443"},
+            "typed": {"host": "<typed>", "ports": "443", "plain_http_only": "yes"},
+            "member_typed": {"member_username": "<typed>"},
+            "member_errors": ERRORS,
             "notice": "<notice>",
+            "request_refusal": None,
         },
     ),
     (
@@ -91,17 +120,31 @@ PAGES: list[tuple[str, dict[str, Any]]] = [
         {
             "project": PROJECT,
             "rules": [],
-            "lead": False,
+            "lead": True,
             "requests": [],
             "checked": None,
+            "check_reason": None,
             "url": "",
-            "errors": {"url": "bad <url>"},
+            "url_error": "bad <url>",
+            "errors": {},
             "typed": {},
+            "member_typed": {},
+            "member_errors": {},
             "notice": None,
+            "request_refusal": "<refused>",
         },
     ),
-    ("console/staff_egress.html", {"waiting": [RULE], "notice": "<n>", "errors": {"r1": {"comment": "<c>"}}}),
-    ("console/staff_egress.html", {"waiting": [], "notice": None, "errors": {}}),
+    ("console/member_remove.html", {"project": PROJECT, "member": MemberOut("<ada>", MemberRole.MEMBER, WHEN)}),
+    (
+        "console/staff_egress.html",
+        {
+            "waiting": [RULE, PLAIN_HTTP_RULE],
+            "notice": "<n>",
+            "errors": {"r1": {"comment": "<c>"}},
+            "typed": {"r1": {"comment": "<typed>"}},
+        },
+    ),
+    ("console/staff_egress.html", {"waiting": [], "notice": None, "errors": {}, "typed": {}}),
     (
         "console/staff_projects.html",
         {
@@ -121,6 +164,18 @@ PAGES: list[tuple[str, dict[str, Any]]] = [
             "consequences": SwitchConsequences("cohort", Governance.INFRACALC, Governance.CASD, ["api.<x>.org"], 2),
         },
     ),
+    (
+        "console/governance.html",
+        {
+            "project": PROJECT,
+            "typed": {"owner": "INFRACALC", "reason": "<why>"},
+            "owners": ["INFRACALC"],
+            "errors": {},
+            "consequences": SwitchConsequences(
+                "cohort", Governance.CASD, Governance.INFRACALC, ["api.<x>.org"], 2, refusal="<sensitive>"
+            ),
+        },
+    ),
 ]
 
 
@@ -133,9 +188,32 @@ def test_every_console_page_renders_labels_its_fields_and_escapes(
     assert f'<html lang="{language}">' in html
     assert "&lt;bruno&gt;" in html  # the navigation bar names who is signed in
     assert 'action="/logout"' in html
-    for raw in ("<evil>", "<script>", "<cohort>", "<typed>", "<host>", "<net>", "<notice>", "<no rule>", "<why>"):
+    for raw in (
+        "<evil>",
+        "<script>",
+        "<cohort>",
+        "<typed>",
+        "<host>",
+        "<net>",
+        "<notice>",
+        "<no rule>",
+        "<why>",
+        "<v1>",
+        "<refused>",
+        "<rule>",
+        "<ada>",
+        "<sensitive>",
+    ):
         assert raw not in html, f"{raw} unescaped in {template}"
     assert_forms_are_guarded_and_labelled(html)
+
+
+@pytest.mark.parametrize("hub", [True, False])
+def test_the_bubble_column_shows_only_when_there_is_a_hub_to_open_it_in(hub: bool) -> None:
+    values = dict(PAGES[0][1])
+    values["hub_links"] = {"cohort": "http://hub/hub/spawn/bruno/cohort"} if hub else {}
+    html = render_page("console/home.html", "en", person=PERSON, staff=False, **values)
+    assert ("Bubble" in html, "Open my bubble" in html) == (hub, hub)
 
 
 @pytest.mark.parametrize(

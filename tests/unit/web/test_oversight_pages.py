@@ -26,7 +26,7 @@ from infracalc.service.principals import Person
 from infracalc.service.projects.schemas import ProjectSummary
 from infracalc.service.session_queries import FoundSessionOut, SessionEventOut, SessionOut, SessionPageOut
 from infracalc.web.i18n import LANGUAGES, translator
-from infracalc.web.oversight import as_json, form_time
+from infracalc.web.oversight import FOLD_AT, DetailValue, as_json, detail_values, form_time, rule_ids
 from infracalc.web.pages import TEMPLATES
 from infracalc.web.staff_enrollments import invitation_body
 from tests.support.pages import assert_forms_are_guarded_and_labelled, render_page
@@ -101,7 +101,7 @@ PAGES: list[tuple[str, dict[str, Any]]] = [
             "verification": Verification(True, 7, 1, None, None, "ok"),
             "fault_kind": None,
             "checkpoint": CheckpointOut(seq=5, at=WHEN, key_id="abcd"),
-            "as_json": as_json,
+            "details": {7: [DetailValue("reason", "<script>"), DetailValue("long", "<evil> " * 40)]},
         },
     ),
     (
@@ -114,7 +114,7 @@ PAGES: list[tuple[str, dict[str, Any]]] = [
             "verification": Verification(False, 2, 0, 3, "event 3 was <modified>", "bad"),
             "fault_kind": "modified",
             "checkpoint": None,
-            "as_json": as_json,
+            "details": {},
         },
     ),
     (
@@ -127,7 +127,7 @@ PAGES: list[tuple[str, dict[str, Any]]] = [
             "verification": None,
             "fault_kind": None,
             "checkpoint": None,
-            "as_json": as_json,
+            "details": {},
         },
     ),
     (
@@ -142,10 +142,13 @@ PAGES: list[tuple[str, dict[str, Any]]] = [
         "console/staff_sessions.html",
         {"typed": TYPED_SESSIONS, "errors": {}, "page": SessionPageOut([], None), "query": {}},
     ),
-    ("console/staff_session.html", {"session": SESSION, "as_json": as_json}),
     (
         "console/staff_session.html",
-        {"session": SessionOut("s2", "p", "u", Governance.CASD, WHEN, None, []), "as_json": as_json},
+        {"session": SESSION, "summaries": ["<script>"], "details": [[DetailValue("cell", "<evil>")]]},
+    ),
+    (
+        "console/staff_session.html",
+        {"session": SessionOut("s2", "p", "u", Governance.CASD, WHEN, None, []), "summaries": [], "details": []},
     ),
     (
         "console/staff_enrollments.html",
@@ -226,6 +229,37 @@ def test_a_typed_value_that_is_no_time_is_refused(typed: str) -> None:
 
 def test_details_show_on_one_line_keys_sorted() -> None:
     assert as_json({"b": [1, "é"], "a": None}) == '{"a": null, "b": [1, "é"]}'
+
+
+def test_details_are_labelled_values_with_reasons_translated_and_rules_named_by_host() -> None:
+    rule = "3fa4c2d19e8b7a60"
+    details = {
+        "reason": f"rule {rule} of project cohort allows api.example.org:443",
+        "rule_id": rule,
+        "ports": [443, 8443],
+        "allow": True,
+        "port": 443,
+        "missing": None,
+        "nested": {"b": 1, "a": [1, 2]},
+        "justification": "x" * (FOLD_AT + 1),
+        "expires_at": "2027-03-06T14:41:36.552219+01:00",
+        "previous_role": "member",
+    }
+    shown = {value.label: value for value in detail_values(details, "fr", {rule: "*.example.org"})}
+    assert shown["Raison"].text == "l'accès à *.example.org du projet cohort autorise api.example.org:443"
+    assert shown["Accès"].text == f"{rule} (*.example.org)"
+    assert (shown["Ports"].text, shown["Autorisé"].text, shown["missing"].text) == ("443, 8443", "oui", "—")
+    assert shown["Expire le"].text == "2027-03-06 13:41:36 UTC"
+    assert shown["Rôle précédent"].text == "member"
+    assert shown["nested"].text == '{"a": [1, 2], "b": 1}'
+    assert not shown["Raison"].folded
+    assert shown["Justification"].folded
+    assert shown["Justification"].start.endswith("…")
+    assert len(shown["Justification"].start) < FOLD_AT
+    english = {value.label: value.text for value in detail_values(details, "en", {})}
+    assert english["Reason"] == details["reason"]  # no host known: the id stays
+    assert (english["Allowed"], english["Previous role"]) == ("yes", "member")
+    assert rule_ids([details, "denied by rule 0123456789abcdef"]) == {rule, "0123456789abcdef"}
 
 
 def test_the_invitation_form_sends_what_the_api_takes() -> None:

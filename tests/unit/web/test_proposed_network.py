@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from litestar.datastructures import Headers
 
-from infracalc.web.enroll import proposed_network
+from infracalc.web.networks import proposed_network
 
 
 def request(peer: str | None, forwarded: list[str]) -> Any:

@@ -289,6 +289,16 @@ def test_the_url_check_messages_are_translated(url: str) -> None:
         ("egress rule r1 is revoked: only an approved rule can be revoked", None),
         ("export x1 is in_review: it can be downloaded once released", None),
         ("ana voted reject on version 2 of export x1 already: one vote per reviewer and version", None),
+        (
+            "session opened for ana on project cohort (INFRACALC governance)",
+            "session ouverte pour ana sur le projet cohort (gouvernance INFRACALC)",
+        ),
+        ("session closed", "session fermée"),
+        (
+            "import i1 (notes, v2.csv, 12 bytes) released to the project",
+            "import i1 (notes, v2.csv, 12 octets) mis à disposition du projet",
+        ),
+        ("read import i1 (a.csv, 12 bytes)", "lecture de l'import i1 (a.csv, 12 octets)"),
     ],
 )
 def test_the_domains_messages_are_translated(english: str, french: str | None) -> None:

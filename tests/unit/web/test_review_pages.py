@@ -27,6 +27,7 @@ from infracalc.service.principals import Person
 from infracalc.service.projects.schemas import MemberOut, ProjectOut
 from infracalc.web.i18n import LANGUAGES, translator
 from infracalc.web.pages import TEMPLATES
+from infracalc.web.project_pages import UploadOffer
 from infracalc.web.review_views import ProjectFiles, findings, review_status, size_text
 from tests.support.pages import assert_forms_are_guarded_and_labelled, render_page
 
@@ -242,10 +243,16 @@ PAGES: list[tuple[str, dict[str, Any]]] = [
             "lead": False,
             "requests": [],
             "checked": None,
+            "check_reason": None,
             "url": "",
+            "url_error": None,
             "errors": {},
             "typed": {},
+            "member_typed": {},
+            "member_errors": {},
             "notice": None,
+            "request_refusal": None,
+            "upload": UploadOffer(refusal=None, max_bytes=1024, limit="1.0 KiB"),
             "project_files": ProjectFiles(
                 exports=[WITH_VOTES, export(ExportState.RELEASED, reviews=[vote("rita", ReviewVerdict.APPROVE)])],
                 imports=[IMPORT, DECIDED],
