@@ -1,30 +1,32 @@
-"""The data the service keeps in OPA (``data.infracalc``), rebuilt from the database.
+"""The data the service keeps in OPA (``data.store.infracalc``), rebuilt from the database.
 
-The database is the source of truth; OPA holds a copy the policies read:
+The database is the source of truth; OPA holds a copy the policies read, under a root of its own
+where no policy package lives (:mod:`infracalc.policy.store` says why: a write under a package's
+prefix costs OPA work proportional to the data there):
 
-- ``data.infracalc.projects[<slug>] = {"title", "governance", "sensitive_data"}``: ``sensitive_data`` is
+- ``data.store.infracalc.projects[<slug>] = {"title", "governance", "sensitive_data"}``: ``sensitive_data`` is
   true when the project has a released import classed ``sensitive`` (the governance policy then keeps
   it under CASD); an approval pushes the project again
-- ``data.infracalc.members[<slug>][<username>] = {"role"}``
-- ``data.infracalc.rules[<slug>][<rule_id>] = {"host", "wildcard", "ports", "methods", "path_prefixes",
+- ``data.store.infracalc.members[<slug>][<username>] = {"role"}``
+- ``data.store.infracalc.rules[<slug>][<rule_id>] = {"host", "wildcard", "ports", "methods", "path_prefixes",
   "expires_at_ns"}``: the project's approved egress rules only (never requested, denied or revoked
   ones); an expired rule stays until revoked, and the policy compares its expiry with the clock
-- ``data.infracalc.rule_hosts[<slug>] = {<host>: {<rule_id>: true}}``: the same rules keyed by their
+- ``data.store.infracalc.rule_hosts[<slug>] = {<host>: {<rule_id>: true}}``: the same rules keyed by their
   (normalised) host, a wildcard rule under its base domain. The egress policy finds a project's rules
   through it only, by key, instead of a pass over all of them; it uses an entry only when the rule
   exists in ``rules[<slug>]`` and carries that host, so the index can hide a rule but never widen one.
   It is pushed after the rules, from the same rows.
-- ``data.infracalc.bubbles[<bubble_id>] = {"project", "username", "token_sha256"}``: the bubbles
+- ``data.store.infracalc.bubbles[<bubble_id>] = {"project", "username", "token_sha256"}``: the bubbles
   whose tokens are valid (registered and not revoked), so that the egress proxy authenticates a
   bubble and gets its decision in one question (``infracalc.egress.connection``). Only the digest
   of each token's secret is there, as in the database.
-- ``data.infracalc.users[<username>] = {"networks": [<cidr>, ...]}``: the networks each person registered,
+- ``data.store.infracalc.users[<username>] = {"networks": [<cidr>, ...]}``: the networks each person registered,
   for ``infracalc.login``; only people who registered at least one are there. No revision: the egress
   proxy does not read it, and a login is decided afresh each time.
-- ``data.infracalc.revisions[<slug>] = {"revision": <random id>}``: written last by every push of a project (and
+- ``data.store.infracalc.revisions[<slug>] = {"revision": <random id>}``: written last by every push of a project (and
   of a bubble, under its project), so that the egress proxy, which polls this small document,
   knows which projects changed and re-decides their open tunnels.
-- ``data.infracalc.sync = {"generation": <random id>}``: written last by a full resync. OPA keeps
+- ``data.store.infracalc.sync = {"generation": <random id>}``: written last by a full resync. OPA keeps
   data in memory only, so after a restart the marker is gone; :meth:`PolicyData.watch` notices
   within a second and resyncs, without restarting the service.
 
@@ -60,13 +62,10 @@ from infracalc.db import (
     UserNetwork,
 )
 from infracalc.policy.opa import PolicyClient, PolicyUnavailable
+from infracalc.policy.store import BUBBLES, MEMBERS, PROJECTS, REVISIONS, RULE_HOSTS, RULES, SYNC, USERS
 
 logger = logging.getLogger(__name__)
 
-#: Where the documents live under OPA's ``/v1/data``.
-PROJECTS, MEMBERS, RULES, SYNC = "infracalc/projects", "infracalc/members", "infracalc/rules", "infracalc/sync"
-RULE_HOSTS, BUBBLES, REVISIONS = "infracalc/rule_hosts", "infracalc/bubbles", "infracalc/revisions"
-USERS = "infracalc/users"
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
