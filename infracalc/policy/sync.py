@@ -31,9 +31,26 @@ prefix costs OPA work proportional to the data there):
   within a second and resyncs, without restarting the service.
 
 After each committed change the service calls :meth:`PolicyData.push_project` (:meth:`~PolicyData.push_bubble`,
-:meth:`~PolicyData.push_user`) before answering.
-Pushes are serialised, and each reads the project's current rows in a fresh session, so two
-concurrent changes cannot leave OPA with the older one.
+:meth:`~PolicyData.push_user`) before answering; it returns once OPA holds the committed rows.
+
+How pushes are written (one request per change, or fewer):
+
+- one writer at a time: a push waits for a *batch* that starts after it was asked for, and the
+  batch reads the current rows of every project, bubble and person asked for in one session, then
+  writes them to OPA in one JSON Patch (``PATCH /v1/data/store/infracalc``), which OPA applies in
+  one transaction, all or nothing. The revisions of the projects concerned are the patch's last
+  operations, so the egress proxy never sees a revision before the data it announces.
+- pushes asked for while a batch is on its way join the next batch: fifty concurrent changes
+  make a few requests, not fifty, and never wait behind fifty.
+- since batches run one after another and each reads the rows after its callers committed, two
+  concurrent changes cannot leave OPA with the older one.
+- a patch needs its parents (``projects``, ``members``...) to exist. When OPA lacks them (it
+  restarted and lost its data), the batch writes everything instead (:meth:`PolicyData.resync`),
+  which holds the change too. A removal (a revoked bubble, a person without networks) of a
+  document OPA does not hold makes the patch fail as a whole: the batch then deletes its removals
+  one by one (absent is fine) before sending the rest.
+- a full resync is one ``PUT`` of the whole ``data.store.infracalc`` document, made by the same
+  writer, so it never interleaves with a push.
 """
 
 from __future__ import annotations
@@ -42,7 +59,7 @@ import asyncio
 import ipaddress
 import logging
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -61,8 +78,8 @@ from infracalc.db import (
     Sensitivity,
     UserNetwork,
 )
-from infracalc.policy.opa import PolicyClient, PolicyUnavailable
-from infracalc.policy.store import BUBBLES, MEMBERS, PROJECTS, REVISIONS, RULE_HOSTS, RULES, SYNC, USERS
+from infracalc.policy.opa import DocumentMissing, PolicyClient, PolicyUnavailable, pointer
+from infracalc.policy.store import ROOT, SYNC
 
 logger = logging.getLogger(__name__)
 
@@ -75,14 +92,13 @@ def project_document(project: Project, *, sensitive_data: bool = False) -> dict[
     return {"title": project.title, "governance": project.governance.value, "sensitive_data": sensitive_data}
 
 
-def _sensitive_projects(slug: str | None = None) -> Select[str]:
-    """The projects holding a released import classed sensitive (or only ``slug``, if it does)."""
-    query = (
+def _sensitive_projects() -> Select[str]:
+    """The projects holding a released import classed sensitive."""
+    return (
         select(Import.project_id)
         .where(Import.state == ImportState.RELEASED, Import.sensitivity == Sensitivity.SENSITIVE)
         .distinct()
     )
-    return query if slug is None else query.where(Import.project_id == slug)
 
 
 def rule_document(rule: EgressRule) -> dict[str, Any]:
@@ -130,19 +146,28 @@ def host_index(rules: Iterable[EgressRule]) -> dict[str, dict[str, bool]]:
     return index
 
 
-def _approved(slug: str | None = None) -> Select[EgressRule]:
-    query = select(EgressRule).where(EgressRule.status == EgressRuleStatus.APPROVED)
-    return query if slug is None else query.where(EgressRule.project_id == slug)
+def _approved() -> Select[EgressRule]:
+    return select(EgressRule).where(EgressRule.status == EgressRuleStatus.APPROVED)
+
+
+#: What a push is about: ``("project", slug)``, ``("bubble", id)``, ``("user", username)``, or :data:`EVERYTHING`.
+PushKey = tuple[str, str]
+#: The key of a full resync.
+EVERYTHING: PushKey = ("everything", "")
 
 
 class PolicyData:
-    """Pushes the service's state to OPA: one project after a change, everything after a restart."""
+    """Pushes the service's state to OPA: what a change touched, after it; everything, after a restart."""
 
     def __init__(self, policy: PolicyClient, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.policy = policy
         self.sessions = sessions
         self.generation: str | None = None
-        self._lock = asyncio.Lock()
+        #: Pushes asked for and not yet taken by a batch, each with the callers waiting for it.
+        self._pending: dict[PushKey, list[asyncio.Future[None]]] = {}
+        self._writer: asyncio.Task[None] | None = None
+        #: Requests sent to OPA to write data, for tests and the bench (one per batch, more when one fell back).
+        self.writes = 0
 
     async def push_project(self, slug: str) -> None:
         """Copy one project, its members and its approved egress rules, as committed, to OPA.
@@ -150,26 +175,7 @@ class PolicyData:
         Raises:
             PolicyUnavailable: OPA did not take the data; the next watch tick resyncs everything.
         """
-        async with self._lock:
-            async with self.sessions() as session:
-                project = await session.get(Project, slug)
-                members = (await session.scalars(select(Member).where(Member.project_id == slug))).all()
-                rules = (await session.scalars(_approved(slug))).all()
-                sensitive = (await session.scalar(_sensitive_projects(slug))) is not None
-            try:
-                if project is not None:
-                    await self.policy.put_data(
-                        f"{PROJECTS}/{slug}", project_document(project, sensitive_data=sensitive)
-                    )
-                    await self.policy.put_data(
-                        f"{MEMBERS}/{slug}", {member.username: {"role": member.role.value} for member in members}
-                    )
-                    await self.policy.put_data(f"{RULES}/{slug}", {rule.id: rule_document(rule) for rule in rules})
-                    await self.policy.put_data(f"{RULE_HOSTS}/{slug}", host_index(rules))
-                    await self._bump(slug)
-            except PolicyUnavailable:
-                self.generation = None  # force a full resync as soon as OPA answers again
-                raise
+        await self._push(("project", slug))
 
     async def push_bubble(self, bubble_id: str) -> None:
         """Copy one bubble, as committed, to OPA: its token digest while valid, nothing once revoked.
@@ -177,20 +183,7 @@ class PolicyData:
         Raises:
             PolicyUnavailable: OPA did not take the change; the next watch tick resyncs everything.
         """
-        async with self._lock:
-            async with self.sessions() as session:
-                bubble = await session.get(Bubble, bubble_id)
-            if bubble is None:
-                return
-            try:
-                if bubble.revoked_at is None:
-                    await self.policy.put_data(f"{BUBBLES}/{bubble.id}", bubble_document(bubble))
-                else:
-                    await self.policy.delete_data(f"{BUBBLES}/{bubble.id}")
-                await self._bump(bubble.project_id)
-            except PolicyUnavailable:
-                self.generation = None
-                raise
+        await self._push(("bubble", bubble_id))
 
     async def push_user(self, username: str) -> None:
         """Copy one person's registered networks, as committed, to OPA (none: the person's document is removed).
@@ -198,76 +191,156 @@ class PolicyData:
         Raises:
             PolicyUnavailable: OPA did not take the change; the next watch tick resyncs everything.
         """
-        async with self._lock:
-            async with self.sessions() as session:
-                networks = (await session.scalars(select(UserNetwork).where(UserNetwork.username == username))).all()
-            document = user_documents(networks).get(username)
-            # OPA decodes each segment: a username holding @ or + is one key still.
-            path = f"{USERS}/{quote(username, safe='')}"
-            try:
-                if document is None:
-                    await self.policy.delete_data(path)
-                else:
-                    await self.policy.put_data(path, document)
-            except PolicyUnavailable:
-                self.generation = None
-                raise
-
-    async def _bump(self, slug: str) -> None:
-        await self.policy.put_data(f"{REVISIONS}/{slug}", {"revision": secrets.token_hex(8)})
+        await self._push(("user", username))
 
     async def resync(self) -> None:
-        """Replace every document with the database's state, then write a fresh sync marker.
+        """Replace every document with the database's state, and a fresh sync marker, in one request.
 
         Raises:
             PolicyUnavailable: OPA did not take the data.
         """
-        async with self._lock:
-            async with self.sessions() as session:
-                projects = (await session.scalars(select(Project))).all()
-                members = (await session.scalars(select(Member))).all()
-                rules = (await session.scalars(_approved())).all()
-                bubbles = (await session.scalars(select(Bubble).where(Bubble.revoked_at.is_(None)))).all()
-                networks = (await session.scalars(select(UserNetwork))).all()
-                sensitive = set((await session.scalars(_sensitive_projects())).all())
-            member_documents: dict[str, dict[str, Any]] = {project.id: {} for project in projects}
-            for member in members:
-                member_documents.setdefault(member.project_id, {})[member.username] = {"role": member.role.value}
-            rule_documents: dict[str, dict[str, Any]] = {project.id: {} for project in projects}
-            rules_by_project: dict[str, list[EgressRule]] = {project.id: [] for project in projects}
-            for rule in rules:
-                rule_documents.setdefault(rule.project_id, {})[rule.id] = rule_document(rule)
-                rules_by_project.setdefault(rule.project_id, []).append(rule)
-            generation = secrets.token_hex(8)
+        await self._push(EVERYTHING)
+
+    async def _push(self, key: PushKey) -> None:
+        """Wait until a batch that started after this call has written ``key``'s rows to OPA."""
+        done = asyncio.get_running_loop().create_future()
+        self._pending.setdefault(key, []).append(done)
+        if self._writer is None:
+            # A task of its own: a caller that goes away (client disconnected) does not stop the others' batch.
+            self._writer = asyncio.create_task(self._write_batches(), name="opa-data-push")
+        await done
+
+    async def _write_batches(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, {}
+                try:
+                    await self._write(set(batch))
+                except Exception as error:  # noqa: BLE001 - handed to every caller of the batch, who raises it
+                    outcome: BaseException | None = error
+                else:
+                    outcome = None
+                for waiters in batch.values():
+                    for waiter in waiters:
+                        if waiter.done():  # its caller was cancelled
+                            continue
+                        if outcome is None:
+                            waiter.set_result(None)
+                        else:
+                            waiter.set_exception(outcome)
+        finally:
+            self._writer = None
+
+    async def _write(self, keys: set[PushKey]) -> None:
+        try:
+            if EVERYTHING in keys:
+                await self._write_everything()
+                return
+            removals, additions = await self._operations(keys)
+            if removals or additions:
+                await self._patch(removals, additions)
+        except PolicyUnavailable:
+            self.generation = None  # force a full resync as soon as OPA answers again
+            raise
+
+    async def _operations(self, keys: set[PushKey]) -> tuple[list[tuple[str, str]], list[dict[str, Any]]]:
+        """What copies the rows of ``keys``: the documents to remove, and ``add`` operations (revisions last)."""
+        slugs = sorted(name for kind, name in keys if kind == "project")
+        bubble_ids = sorted(name for kind, name in keys if kind == "bubble")
+        usernames = sorted(name for kind, name in keys if kind == "user")
+        projects: Sequence[Project] = ()
+        members: Sequence[Member] = ()
+        rules: Sequence[EgressRule] = ()
+        bubbles: Sequence[Bubble] = ()
+        networks: Sequence[UserNetwork] = ()
+        sensitive: set[str] = set()
+        async with self.sessions() as session:
+            if slugs:
+                projects = (await session.scalars(select(Project).where(Project.id.in_(slugs)))).all()
+                members = (await session.scalars(select(Member).where(Member.project_id.in_(slugs)))).all()
+                rules = (await session.scalars(_approved().where(EgressRule.project_id.in_(slugs)))).all()
+                sensitive = set(
+                    (await session.scalars(_sensitive_projects().where(Import.project_id.in_(slugs)))).all()
+                )
+            if bubble_ids:
+                bubbles = (await session.scalars(select(Bubble).where(Bubble.id.in_(bubble_ids)))).all()
+            if usernames:
+                networks = (await session.scalars(select(UserNetwork).where(UserNetwork.username.in_(usernames)))).all()
+        removals: list[tuple[str, str]] = []
+        additions: list[dict[str, Any]] = []
+        revised: set[str] = set()
+        documents = _project_documents(projects, members, rules, sensitive)
+        for slug, project_documents in documents.items():
+            additions += [_add(name, slug, document) for name, document in project_documents.items()]
+            revised.add(slug)
+        for bubble in bubbles:
+            if bubble.revoked_at is None:
+                additions.append(_add("bubbles", bubble.id, bubble_document(bubble)))
+            else:
+                removals.append(("bubbles", bubble.id))
+            revised.add(bubble.project_id)
+        people = user_documents(networks)
+        for username in usernames:
+            if username in people:
+                additions.append(_add("users", username, people[username]))
+            else:
+                removals.append(("users", username))
+        additions += [_add("revisions", slug, {"revision": secrets.token_hex(8)}) for slug in sorted(revised)]
+        return removals, additions
+
+    async def _patch(self, removals: list[tuple[str, str]], additions: list[dict[str, Any]]) -> None:
+        """Send one patch; when OPA lacks a document it names, fall back as the module docstring says."""
+        self.writes += 1
+        try:
+            operations = [{"op": "remove", "path": pointer(*removal)} for removal in removals]
+            await self.policy.patch_data(ROOT, [*operations, *additions])
+        except DocumentMissing:
+            if not removals:
+                await self._write_everything()
+                return
+        else:
+            return
+        for removal in removals:  # before the additions: the revisions come last
+            self.writes += 1
+            # OPA decodes each path segment: a username holding / or @ is one key still.
+            await self.policy.delete_data("/".join((ROOT, *(quote(part, safe="") for part in removal))))
+        if additions:
+            self.writes += 1
             try:
-                await self.policy.put_data(
-                    PROJECTS,
-                    {
-                        project.id: project_document(project, sensitive_data=project.id in sensitive)
-                        for project in projects
-                    },
-                )
-                await self.policy.put_data(MEMBERS, member_documents)
-                await self.policy.put_data(RULES, rule_documents)
-                await self.policy.put_data(
-                    RULE_HOSTS, {slug: host_index(owned) for slug, owned in rules_by_project.items()}
-                )
-                await self.policy.put_data(BUBBLES, {bubble.id: bubble_document(bubble) for bubble in bubbles})
-                await self.policy.put_data(USERS, user_documents(networks))
-                await self.policy.put_data(REVISIONS, {project.id: {"revision": generation} for project in projects})
-                await self.policy.put_data(SYNC, {"generation": generation})
-            except PolicyUnavailable:
-                self.generation = None
-                raise
-            self.generation = generation
-            logger.info(
-                "policy data resynced: %d projects, %d memberships, %d egress rules, %d bubbles, %d users' networks",
-                len(projects),
-                len(members),
-                len(rules),
-                len(bubbles),
-                len(networks),
-            )
+                await self.policy.patch_data(ROOT, additions)
+            except DocumentMissing:
+                await self._write_everything()
+
+    async def _write_everything(self) -> None:
+        async with self.sessions() as session:
+            projects = (await session.scalars(select(Project))).all()
+            members = (await session.scalars(select(Member))).all()
+            rules = (await session.scalars(_approved())).all()
+            bubbles = (await session.scalars(select(Bubble).where(Bubble.revoked_at.is_(None)))).all()
+            networks = (await session.scalars(select(UserNetwork))).all()
+            sensitive = set((await session.scalars(_sensitive_projects())).all())
+        generation = secrets.token_hex(8)
+        store: dict[str, dict[str, Any]] = {
+            name: {} for name in ("projects", "members", "rules", "rule_hosts", "bubbles", "users", "revisions")
+        }
+        for slug, project_documents in _project_documents(projects, members, rules, sensitive).items():
+            for name, document in project_documents.items():
+                store[name][slug] = document
+            store["revisions"][slug] = {"revision": generation}
+        store["bubbles"] = {bubble.id: bubble_document(bubble) for bubble in bubbles}
+        store["users"] = user_documents(networks)
+        store["sync"] = {"generation": generation}
+        self.writes += 1
+        await self.policy.put_data(ROOT, store)
+        self.generation = generation
+        logger.info(
+            "policy data resynced: %d projects, %d memberships, %d egress rules, %d bubbles, %d users' networks",
+            len(projects),
+            len(members),
+            len(rules),
+            len(bubbles),
+            len(networks),
+        )
 
     async def in_sync(self) -> bool:
         """Whether OPA still holds the data of our last resync (``False`` after an OPA restart).
@@ -289,3 +362,33 @@ class PolicyData:
             except PolicyUnavailable as error:
                 logger.warning("policy data not in sync, OPA unavailable: %s", error)
             await asyncio.sleep(interval)
+
+
+def _add(document: str, key: str, value: object) -> dict[str, Any]:
+    return {"op": "add", "path": pointer(document, key), "value": value}
+
+
+def _project_documents(
+    projects: Sequence[Project], members: Sequence[Member], rules: Sequence[EgressRule], sensitive: set[str]
+) -> dict[str, dict[str, Any]]:
+    """Per project: its ``projects``, ``members``, ``rules`` and ``rule_hosts`` documents, from its rows."""
+    documents = {
+        project.id: {
+            "projects": project_document(project, sensitive_data=project.id in sensitive),
+            "members": {},
+            "rules": {},
+            "rule_hosts": {},
+        }
+        for project in projects
+    }
+    for member in members:
+        if member.project_id in documents:
+            documents[member.project_id]["members"][member.username] = {"role": member.role.value}
+    owned: dict[str, list[EgressRule]] = {}
+    for rule in rules:
+        if rule.project_id in documents:
+            documents[rule.project_id]["rules"][rule.id] = rule_document(rule)
+            owned.setdefault(rule.project_id, []).append(rule)
+    for slug, project_rules in owned.items():
+        documents[slug]["rule_hosts"] = host_index(project_rules)
+    return documents
