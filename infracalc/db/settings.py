@@ -66,7 +66,8 @@ class DatabaseSettings:
 
     #: ``INFRACALC_DATABASE_URL``, normalised to its async driver (default: ``<INFRACALC_HOME>/infracalc.db``).
     url: URL
-    #: ``INFRACALC_DATABASE_BUSY_TIMEOUT_MS``: how long a SQLite writer waits for the write lock before failing.
+    #: ``INFRACALC_DATABASE_BUSY_TIMEOUT_MS``: how long a SQLite writer waits for the write lock before failing (and,
+    #: in the service, for its turn at the one write connection).
     busy_timeout_ms: int = 30_000
 
     def __repr__(self) -> str:
