@@ -5,7 +5,8 @@ SQLite is tuned for a service with concurrent writers:
 - WAL journal, so readers never wait for the writer and the writer never waits for readers;
 - ``foreign_keys=ON`` (SQLite ignores foreign keys otherwise);
 - ``busy_timeout``, so a writer waits for the write lock instead of failing at once;
-- statements go through :mod:`infracalc.db.sqlite_driver`, one trip to aiosqlite's thread each;
+- statements go through :mod:`infracalc.db.sqlite_driver`, one trip to aiosqlite's thread each (none on
+  the writer's and the hot reads' connections, where a statement cannot wait for a lock);
 - write transactions start with ``BEGIN IMMEDIATE``: they take the write lock up front, so concurrent
   writers queue at BEGIN rather than failing late (``SQLITE_BUSY`` when a deferred transaction that
   has already read tries to write). The Python driver's own transaction handling is switched off
@@ -71,7 +72,8 @@ def create_engine(settings: DatabaseSettings, *, writer: bool = False, one_state
     )
     if path is not None:
         # One trip to aiosqlite's thread per statement (see infracalc.db.sqlite_driver).
-        options["async_creator"] = partial(sqlite_driver.connect, str(path))
+        # The writer's and the hot reads' statements run inline, where they cannot wait (see there).
+        options["async_creator"] = partial(sqlite_driver.connect, str(path), inline=writer or one_statement)
     engine = create_async_engine(settings.url, **options)
     _tune_sqlite(engine, settings.busy_timeout_ms)
     return engine.execution_options(**read_only) if read_only else engine

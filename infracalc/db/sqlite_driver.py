@@ -17,6 +17,15 @@ the same statements, on the same connection, in the same order. SQLAlchemy accep
 connection (:func:`connect`). Everything else (transactions, ``Connection.execute`` used by audit
 verification) is aiosqlite's own.
 
+A connection made with ``inline=True`` goes further: its statements run in the caller's thread (the
+event loop's), with no trip at all, except those that may wait for a lock (``BEGIN``, ``PRAGMA``),
+and ``COMMIT`` (aiosqlite's own, which may also checkpoint the WAL). On a loaded machine a trip costs
+more than the statement: the thread must take the GIL from the event loop, which holds it until it
+waits or for up to the interpreter's switch interval (5 ms). That is safe only where no other statement
+can wait: the service's write connection once ``BEGIN IMMEDIATE`` holds the write lock (nothing else
+writes), and its hot reads (one short statement in WAL mode, where readers take no lock a writer
+holds). Long reads (audit verification) keep to connections that are not inline.
+
 It relies on two attributes aiosqlite keeps private, stable since its first releases: ``_execute``
 (run a function in the connection's thread) and ``_conn`` (the sqlite3 connection, to be used in
 that thread only). Every database test exercises this module.
@@ -54,13 +63,13 @@ class Cursor:
         await self.close()
 
     async def execute(self, sql: str, parameters: Sequence[Any] | dict[str, Any] | None = None) -> Cursor:
-        """Execute ``sql`` and read its rows, in one trip to the connection's thread."""
-        self._keep(await self._connection.run_in_thread(partial(_execute, self._connection, sql, parameters)))
+        """Execute ``sql`` and read its rows, in one trip to the connection's thread (or none, inline)."""
+        self._keep(await self._connection.run(sql, partial(_execute, self._connection, sql, parameters)))
         return self
 
     async def executemany(self, sql: str, parameters: Iterable[Sequence[Any] | dict[str, Any]]) -> Cursor:
-        """Execute ``sql`` once per parameter set, in one trip."""
-        self._keep(await self._connection.run_in_thread(partial(_execute_many, self._connection, sql, parameters)))
+        """Execute ``sql`` once per parameter set, in one trip (or none, inline)."""
+        self._keep(await self._connection.run(sql, partial(_execute_many, self._connection, sql, parameters)))
         return self
 
     def _keep(self, outcome: _Outcome) -> None:
@@ -109,8 +118,21 @@ def _execute_many(connection: Connection, sql: str, parameters: Iterable[Sequenc
         cursor.close()
 
 
+#: Statements that may wait for a lock: always run in the connection's thread.
+_MAY_WAIT = ("BEGIN", "PRAGMA")
+
+
 class Connection(aiosqlite.Connection):
-    """aiosqlite's connection, whose cursors take one trip per statement."""
+    """aiosqlite's connection, whose cursors take one trip per statement (none when :attr:`inline`)."""
+
+    #: Statements run in the caller's thread, except those of :data:`_MAY_WAIT` (see the module docstring).
+    inline = False
+
+    async def run(self, sql: str, function: Any) -> Any:
+        """Run ``function()``, the execution of ``sql``: inline when it cannot wait, else in the thread."""
+        if self.inline and not sql.lstrip()[:6].upper().startswith(_MAY_WAIT):
+            return function()
+        return await self.run_in_thread(function)
 
     def cursor(self) -> Cursor:  # type: ignore[override]  # SQLAlchemy only enters it (``__aenter__``)
         """A :class:`Cursor` (made here, without a trip)."""
@@ -135,10 +157,14 @@ class Connection(aiosqlite.Connection):
         return await self._execute(function)  # type: ignore[no-untyped-call]  # aiosqlite's, untyped
 
 
-async def connect(database: str) -> Connection:
-    """A started connection to the SQLite file ``database`` (for ``create_async_engine(async_creator=...)``)."""
+async def connect(database: str, *, inline: bool = False) -> Connection:
+    """A started connection to the SQLite file ``database`` (for ``create_async_engine(async_creator=...)``).
+
+    ``inline``: run its statements in the caller's thread (see the module docstring).
+    """
     # As SQLAlchemy's aiosqlite dialect connects to a file: the connection moves to aiosqlite's thread.
     connection = Connection(partial(sqlite3.connect, database, check_same_thread=False), iter_chunk_size=64)
     connection._thread.daemon = True  # as SQLAlchemy does for aiosqlite: never hold the process at exit
     await connection  # starts the thread and connects; gives back the connection itself
+    connection.inline = inline
     return connection

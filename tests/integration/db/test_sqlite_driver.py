@@ -15,11 +15,12 @@ from infracalc.db import DatabaseSettings, Governance, Project, create_engine, s
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+@pytest.fixture(params=["plain", "writer"])
+async def engine(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[AsyncEngine]:
+    """An engine whose statements take a trip each (``plain``), or the service's writer, inline after BEGIN."""
     settings = DatabaseSettings.from_url(f"sqlite:///{tmp_path / 'x.db'}")
     await upgrade(settings)
-    engine = create_engine(settings, writer=True)
+    engine = create_engine(settings, writer=request.param == "writer")
     yield engine
     await engine.dispose()
 
@@ -49,8 +50,28 @@ async def test_a_write_transaction_takes_one_trip_per_statement(engine: AsyncEng
         await session.flush()
         changed = await session.execute(update(Project).where(Project.id == "p1").values(title="u"))
         assert changed.rowcount == 1
-    # BEGIN, SELECT, INSERT, UPDATE, COMMIT; nothing left to roll back when the connection goes back.
-    assert trips == ["_execute", "_execute", "_execute", "_execute", "commit"]
+    # BEGIN, SELECT, INSERT, UPDATE, COMMIT; nothing left to roll back when the connection goes back. The
+    # writer's statements run inline once BEGIN IMMEDIATE holds the write lock: only BEGIN and COMMIT travel.
+    if engine.pool.size() == 1:  # the writer engine
+        assert trips == ["_execute", "commit"]
+    else:
+        assert trips == ["_execute", "_execute", "_execute", "_execute", "commit"]
+
+
+async def test_hot_reads_take_no_trip(tmp_path: Path, trips: list[str]) -> None:
+    settings = DatabaseSettings.from_url(f"sqlite:///{tmp_path / 'x.db'}")
+    await upgrade(settings)
+    engine = create_engine(settings, one_statement=True)
+    try:
+        async with engine.connect() as connection:  # the connection is made and tuned here
+            assert (await connection.execute(select(Project.id))).all() == []
+        trips.clear()
+        for _ in range(3):
+            async with engine.connect() as connection:
+                assert (await connection.execute(select(func.count()).select_from(Project))).scalar_one() == 0
+        assert trips == []
+    finally:
+        await engine.dispose()
 
 
 async def test_rows_counts_and_errors_are_the_drivers_own(engine: AsyncEngine) -> None:
