@@ -62,7 +62,9 @@ def create_engine(settings: DatabaseSettings, *, writer: bool = False, one_state
         # The pool's liveness check costs a round trip per checkout: the hot reads skip it and find a
         # dropped connection by their statement failing (see ServiceContext.read_rows, which retries once).
         hot: dict[str, Any] = {"isolation_level": "AUTOCOMMIT", "pool_pre_ping": False} if one_statement else {}
-        engine = create_async_engine(settings.url, **{"pool_pre_ping": True, **hot})
+        engine = create_async_engine(
+            settings.url, **{"pool_pre_ping": True, **_postgres_pool(writer, one_statement), **hot}
+        )
         return engine.execution_options(**read_only) if read_only else engine
     path = settings.sqlite_path
     if path is not None:
@@ -77,6 +79,23 @@ def create_engine(settings: DatabaseSettings, *, writer: bool = False, one_state
     engine = create_async_engine(settings.url, **options)
     _tune_sqlite(engine, settings.busy_timeout_ms)
     return engine.execution_options(**read_only) if read_only else engine
+
+
+def _postgres_pool(writer: bool, one_statement: bool) -> dict[str, Any]:
+    """The pool of a PostgreSQL engine: the writer's and the hot reads' keep every connection they open.
+
+    A pool's overflow connections are closed when they come back: under more concurrent requests
+    than its size, each request beyond it opened a connection (a new server process, authentication)
+    and closed it, which cost more than the statement (20 clients reading: 117 requests/s, against
+    365 on SQLite). Requests beyond the pool wait for a connection instead. Writers take turns at
+    the audit head's row lock anyway, so five connections serve them; hot reads take ten. Small
+    pools also keep replicas within the server's ``max_connections``.
+    """
+    if one_statement:
+        return {"pool_size": 10, "max_overflow": 0}
+    if writer:
+        return {"pool_size": 5, "max_overflow": 0}
+    return {}
 
 
 def _tune_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:

@@ -171,3 +171,25 @@ async def test_the_one_statement_engine_reads_outside_any_transaction(database_u
                 assert (await connection.execute(select(func.now()))).scalar_one() > first
     finally:
         await engine.dispose()
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # SQLite connections cost no server process
+@pytest.mark.parametrize("engine_kind", ["one_statement", "writer"])
+async def test_postgresql_hot_reads_and_writers_keep_the_connections_they_open(
+    database_url: str, engine_kind: str
+) -> None:
+    """More concurrent statements than the pool holds wait for a connection rather than open and close one each."""
+    engine = create_engine(DatabaseSettings.from_url(database_url), **{engine_kind: True})
+    connects: list[object] = []
+    event.listen(engine.sync_engine, "connect", lambda *args: connects.append(args))
+
+    async def read() -> None:
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT pg_sleep(0.01)"))
+
+    try:
+        for _ in range(3):
+            await asyncio.gather(*(read() for _ in range(30)))
+        assert 1 <= len(connects) <= engine.pool.size() <= 10
+    finally:
+        await engine.dispose()
