@@ -754,7 +754,7 @@ def load_opa(url: str, bubble: Bubble, upstream_port: int) -> None:
         },
     }
     for name, document in documents.items():
-        session.put(f"{url}/v1/data/infracalc/{name}", json=document, timeout=10).raise_for_status()
+        session.put(f"{url}/v1/data/store/infracalc/{name}", json=document, timeout=10).raise_for_status()
     question = {"bubble": {"id": bubble.id, "project": "bench"}, "host": UPSTREAM_NAME, "port": upstream_port}
     answer = session.post(
         f"{url}/v1/data/infracalc/egress/decision", json={"input": {**question, "scheme": "connect"}}, timeout=10

@@ -53,9 +53,9 @@ def main() -> None:
         url = f"http://127.0.0.1:{port}"
         session = requests.Session()
         users = {f"user{i}": {"networks": [f"10.{i // 256 % 256}.{i % 256}.0/24"]} for i in range(USERS)}
-        session.put(f"{url}/v1/data/infracalc/users", json=users, timeout=30).raise_for_status()
-        session.put(f"{url}/v1/data/infracalc/projects", json={"p": {"governance": "CASD"}}, timeout=30)
-        session.put(f"{url}/v1/data/infracalc/members", json={"p": {"user1": {}}}, timeout=30)
+        session.put(f"{url}/v1/data/store/infracalc/users", json=users, timeout=30).raise_for_status()
+        session.put(f"{url}/v1/data/store/infracalc/projects", json={"p": {"governance": "CASD"}}, timeout=30)
+        session.put(f"{url}/v1/data/store/infracalc/members", json={"p": {"user1": {}}}, timeout=30)
         decision = f"{url}/v1/data/infracalc/login/decision"
 
         def with_network() -> object:

@@ -95,6 +95,16 @@ class Jwks(http.server.BaseHTTPRequestHandler):
         pass
 
 
+def publish_signing_key() -> tuple[rsa.RSAPrivateKey, str, http.server.ThreadingHTTPServer]:
+    """A key of this run, its JWKS served on loopback (in a thread): the key, the server's URL, the server."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+    Jwks.document = json.dumps({"keys": [{**public, "kid": "bench", "use": "sig", "alg": "RS256"}]}).encode()
+    jwks = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Jwks)
+    threading.Thread(target=jwks.serve_forever, daemon=True).start()
+    return key, f"http://127.0.0.1:{jwks.server_address[1]}", jwks
+
+
 async def timed(session: aiohttp.ClientSession, url: str, headers: dict[str, str]) -> float:
     started = time.perf_counter()
     async with session.get(url, headers=headers) as answer:
@@ -162,12 +172,7 @@ def main() -> None:
     tools = install(ToolSettings.from_env(), report=lambda _line: None)
     logs = SOURCE_ROOT / "test-artifacts" / "logs"
     work = Path(tempfile.mkdtemp(prefix="infracalc-bench-"))
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
-    Jwks.document = json.dumps({"keys": [{**public, "kid": "bench", "use": "sig", "alg": "RS256"}]}).encode()
-    jwks = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Jwks)
-    threading.Thread(target=jwks.serve_forever, daemon=True).start()
-    keycloak_url = f"http://127.0.0.1:{jwks.server_address[1]}"
+    key, keycloak_url, jwks = publish_signing_key()
     now = int(time.time())
     token = jwt.encode(
         {

@@ -150,7 +150,7 @@ class Bubble(Base):
 class EgressRule(Base):
     """An egress allowlist rule of a project: requested by a lead, decided by CASD staff, revocable.
 
-    Only an ``approved`` rule reaches OPA (``data.infracalc.rules``), and only until ``expires_at``,
+    Only an ``approved`` rule reaches OPA (``data.store.infracalc.rules``), and only until ``expires_at``,
     which the policy compares with the current time itself. ``host`` is in normal form (lowercase
     punycode); with ``wildcard`` the rule stands for every name below it (``*.<host>``).
     """
@@ -223,7 +223,7 @@ class SessionEvent(Base):
 class UserNetwork(Base):
     """A network a person registered to sign in from (home, office), in normal CIDR form: one row per network.
 
-    ``infracalc.login`` reads a person's networks from ``data.infracalc.users``: a person who has
+    ``infracalc.login`` reads a person's networks from ``data.store.infracalc.users``: a person who has
     any may open a hub session from those networks only. No row means no network registered.
     """
 

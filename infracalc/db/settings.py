@@ -67,7 +67,8 @@ class DatabaseSettings:
     #: ``INFRACALC_DATABASE_URL``: ``sqlite:///path`` or ``postgresql://user:password@host/db``, normalised to its
     #: async driver (default: ``sqlite:///<INFRACALC_HOME>/infracalc.db``).
     url: URL
-    #: ``INFRACALC_DATABASE_BUSY_TIMEOUT_MS``: how long a SQLite writer waits for the write lock before failing.
+    #: ``INFRACALC_DATABASE_BUSY_TIMEOUT_MS``: how long a SQLite writer waits for the write lock before failing (and,
+    #: in the service, for its turn at the one write connection).
     busy_timeout_ms: int = 30_000
 
     def __repr__(self) -> str:

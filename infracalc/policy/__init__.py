@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
-from infracalc.policy.opa import Decision, OpaSettings, PolicyClient, PolicyError, PolicyUnavailable
+from infracalc.policy.opa import (
+    Decision,
+    DocumentMissing,
+    OpaSettings,
+    PolicyClient,
+    PolicyError,
+    PolicyUnavailable,
+    pointer,
+)
 
-__all__ = ["Decision", "OpaSettings", "PolicyClient", "PolicyError", "PolicyUnavailable"]
+__all__ = ["Decision", "DocumentMissing", "OpaSettings", "PolicyClient", "PolicyError", "PolicyUnavailable", "pointer"]

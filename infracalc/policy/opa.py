@@ -2,10 +2,10 @@
 
 Every allow/deny in INFRACALC is an OPA decision: an object ``{"allow": bool, "reason": str, ...}``
 returned by the rule ``decision`` of a package under ``policies/``. This module is the one place
-that talks to OPA's REST API (through opa-python-client's aiohttp client, kept open with
-keep-alive connections). It never guesses: a result that is missing (undefined), malformed, or
-that could not be obtained at all is a denial, and an unreachable OPA raises
-:class:`PolicyUnavailable`, which the service turns into 503.
+that talks to OPA's REST API: decisions and data writes through one aiohttp session kept open
+with keep-alive connections, the health check through opa-python-client. It never guesses: a
+result that is missing (undefined), malformed, or that could not be obtained at all is a denial,
+and an unreachable OPA raises :class:`PolicyUnavailable`, which the service turns into 503.
 
 Decisions asked with ``cached=True`` may be answered from memory for at most
 ``INFRACALC_OPA_DECISION_CACHE_SECONDS`` (default 1, at most 1, 0 turns it off): the same question
@@ -30,7 +30,6 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import msgspec
-from opa_client.errors import RegoParseError
 from opa_client.opa_async import AsyncOpaClient
 
 from infracalc.config import SettingError
@@ -48,6 +47,15 @@ class PolicyError(InfracalcError):
 
 class PolicyUnavailable(PolicyError):
     """OPA could not be asked (down, timed out, or answered with an error): nothing is allowed."""
+
+
+class DocumentMissing(PolicyUnavailable):
+    """A patch named a document OPA does not hold (restarted, never synced): nothing of it was applied."""
+
+
+def pointer(*keys: str) -> str:
+    """The JSON Pointer (RFC 6901) of ``keys``, each escaped (``~`` as ``~0``, ``/`` as ``~1``)."""
+    return "".join("/" + key.replace("~", "~0").replace("/", "~1") for key in keys)
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,20 +237,45 @@ class PolicyClient:
         return document.get("result") if isinstance(document, dict) else None
 
     async def put_data(self, path: str, document: dict[str, Any]) -> None:
-        """Replace the data document at ``path`` (slash-separated, under ``/v1/data/``).
+        """Replace the data document at ``path`` (slash-separated, under ``/v1/data/``), creating its parents.
 
         Raises:
             PolicyUnavailable: OPA did not accept the document.
         """
+        await self._write("PUT", path, document, "application/json")
+
+    async def patch_data(self, path: str, operations: list[dict[str, Any]]) -> None:
+        """Apply JSON Patch ``operations`` (RFC 6902: ``add``, ``remove``, ``replace``) to the document at ``path``.
+
+        One request, one write transaction in OPA: every operation is applied, or none is (OPA
+        refuses the whole patch when one fails). ``add`` replaces a member that exists; its parent
+        must exist. Paths are JSON Pointers relative to ``path`` (see :func:`pointer`).
+
+        Raises:
+            DocumentMissing: OPA holds no document at ``path``, at an ``add``'s parent or at a ``remove``'s
+                target; nothing was changed.
+            PolicyUnavailable: OPA did not answer, or refused the patch otherwise.
+        """
+        await self._write("PATCH", path, operations, "application/json-patch+json")
+
+    async def _write(self, method: str, path: str, body: object, content_type: str) -> None:
+        if self._queries is None:
+            raise PolicyUnavailable("the policy client is not open")
         try:
-            accepted = await self._client.update_or_create_data(document, path)
-        except (TimeoutError, aiohttp.ClientError, RegoParseError) as error:
-            raise PolicyUnavailable(f"OPA at {self.settings.url} refused data at {path}: {error!r}") from error
+            async with self._queries.request(
+                method, f"/v1/data/{path}", data=msgspec.json.encode(body), headers={"Content-Type": content_type}
+            ) as answer:
+                status = answer.status
+                text = "" if status == 204 else (await answer.text())[:300]  # noqa: PLR2004 - 204 No Content: taken
+        except (TimeoutError, aiohttp.ClientError) as error:
+            raise PolicyUnavailable(f"OPA at {self.settings.url} did not answer: {error!r}") from error
         finally:
             # Taken or not (a timeout may hide a write that happened), the cached decisions may be stale.
             self.cache.forget()
-        if not accepted:
-            raise PolicyUnavailable(f"OPA at {self.settings.url} refused data at {path}")
+        if status == 404 and method == "PATCH":  # noqa: PLR2004 - HTTP Not Found
+            raise DocumentMissing(f"OPA at {self.settings.url} holds no document the patch of {path} needs: {text}")
+        if status != 204:  # noqa: PLR2004 - HTTP No Content
+            raise PolicyUnavailable(f"OPA at {self.settings.url} answered {status} to {method} {path}: {text}")
 
     async def delete_data(self, path: str) -> None:
         """Remove the data document at ``path``; removing one that does not exist is not an error.

@@ -1,37 +1,56 @@
-"""The data the service keeps in OPA (``data.infracalc``), rebuilt from the database.
+"""The data the service keeps in OPA (``data.store.infracalc``), rebuilt from the database.
 
-The database is the source of truth; OPA holds a copy the policies read:
+The database is the source of truth; OPA holds a copy the policies read, under a root of its own
+where no policy package lives (:mod:`infracalc.policy.store` says why: a write under a package's
+prefix costs OPA work proportional to the data there):
 
-- ``data.infracalc.projects[<slug>] = {"title", "governance", "sensitive_data"}``: ``sensitive_data`` is
+- ``data.store.infracalc.projects[<slug>] = {"title", "governance", "sensitive_data"}``: ``sensitive_data`` is
   true when the project has a released import classed ``sensitive`` (the governance policy then keeps
   it under CASD); an approval pushes the project again
-- ``data.infracalc.members[<slug>][<username>] = {"role"}``
-- ``data.infracalc.rules[<slug>][<rule_id>] = {"host", "wildcard", "ports", "methods", "path_prefixes",
+- ``data.store.infracalc.members[<slug>][<username>] = {"role"}``
+- ``data.store.infracalc.rules[<slug>][<rule_id>] = {"host", "wildcard", "ports", "methods", "path_prefixes",
   "expires_at_ns"}``: the project's approved egress rules only (never requested, denied or revoked
   ones); an expired rule stays until revoked, and the policy compares its expiry with the clock
-- ``data.infracalc.rule_hosts[<slug>] = {<host>: {<rule_id>: true}}``: the same rules keyed by their
+- ``data.store.infracalc.rule_hosts[<slug>] = {<host>: {<rule_id>: true}}``: the same rules keyed by their
   (normalised) host, a wildcard rule under its base domain. The egress policy finds a project's rules
   through it only, by key, instead of a pass over all of them; it uses an entry only when the rule
   exists in ``rules[<slug>]`` and carries that host, so the index can hide a rule but never widen one.
   It is pushed after the rules, from the same rows.
-- ``data.infracalc.bubbles[<bubble_id>] = {"project", "username", "token_sha256"}``: the bubbles
+- ``data.store.infracalc.bubbles[<bubble_id>] = {"project", "username", "token_sha256"}``: the bubbles
   whose tokens are valid (registered and not revoked), so that the egress proxy authenticates a
   bubble and gets its decision in one question (``infracalc.egress.connection``). Only the digest
   of each token's secret is there, as in the database.
-- ``data.infracalc.users[<username>] = {"networks": [<cidr>, ...]}``: the networks each person registered,
+- ``data.store.infracalc.users[<username>] = {"networks": [<cidr>, ...]}``: the networks each person registered,
   for ``infracalc.login``; only people who registered at least one are there. No revision: the egress
   proxy does not read it, and a login is decided afresh each time.
-- ``data.infracalc.revisions[<slug>] = {"revision": <random id>}``: written last by every push of a project (and
+- ``data.store.infracalc.revisions[<slug>] = {"revision": <random id>}``: written last by every push of a project (and
   of a bubble, under its project), so that the egress proxy, which polls this small document,
   knows which projects changed and re-decides their open tunnels.
-- ``data.infracalc.sync = {"generation": <random id>}``: written last by a full resync. OPA keeps
+- ``data.store.infracalc.sync = {"generation": <random id>}``: written last by a full resync. OPA keeps
   data in memory only, so after a restart the marker is gone; :meth:`PolicyData.watch` notices
   within a second and resyncs, without restarting the service.
 
 After each committed change the service calls :meth:`PolicyData.push_project` (:meth:`~PolicyData.push_bubble`,
-:meth:`~PolicyData.push_user`) before answering.
-Pushes are serialised, and each reads the project's current rows in a fresh session, so two
-concurrent changes cannot leave OPA with the older one.
+:meth:`~PolicyData.push_user`) before answering; it returns once OPA holds the committed rows.
+
+How pushes are written (one request per change, or fewer):
+
+- one writer at a time: a push waits for a *batch* that starts after it was asked for, and the
+  batch reads the current rows of every project, bubble and person asked for in one session, then
+  writes them to OPA in one JSON Patch (``PATCH /v1/data/store/infracalc``), which OPA applies in
+  one transaction, all or nothing. The revisions of the projects concerned are the patch's last
+  operations, so the egress proxy never sees a revision before the data it announces.
+- pushes asked for while a batch is on its way join the next batch: fifty concurrent changes
+  make a few requests, not fifty, and never wait behind fifty.
+- since batches run one after another and each reads the rows after its callers committed, two
+  concurrent changes cannot leave OPA with the older one.
+- a patch needs its parents (``projects``, ``members``...) to exist. When OPA lacks them (it
+  restarted and lost its data), the batch writes everything instead (:meth:`PolicyData.resync`),
+  which holds the change too. A removal (a revoked bubble, a person without networks) of a
+  document OPA does not hold makes the patch fail as a whole: the batch then deletes its removals
+  one by one (absent is fine) before sending the rest.
+- a full resync is one ``PUT`` of the whole ``data.store.infracalc`` document, made by the same
+  writer, so it never interleaves with a push.
 """
 
 from __future__ import annotations
@@ -40,53 +59,98 @@ import asyncio
 import ipaddress
 import logging
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
-from sqlalchemy import Select, select
+from sqlalchemy import BindParameter, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from infracalc.db import (
     Bubble,
     EgressRule,
     EgressRuleStatus,
+    Governance,
     Import,
     ImportState,
     Member,
+    MemberRole,
     Project,
     Sensitivity,
     UserNetwork,
 )
-from infracalc.policy.opa import PolicyClient, PolicyUnavailable
+from infracalc.policy.opa import DocumentMissing, PolicyClient, PolicyUnavailable, pointer
+from infracalc.policy.store import ROOT, SYNC
 
 logger = logging.getLogger(__name__)
 
-#: Where the documents live under OPA's ``/v1/data``.
-PROJECTS, MEMBERS, RULES, SYNC = "infracalc/projects", "infracalc/members", "infracalc/rules", "infracalc/sync"
-RULE_HOSTS, BUBBLES, REVISIONS = "infracalc/rule_hosts", "infracalc/bubbles", "infracalc/revisions"
-USERS = "infracalc/users"
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def project_document(project: Project, *, sensitive_data: bool = False) -> dict[str, Any]:
+class ProjectRow(Protocol):
+    """What a project's document is made of (a row of :data:`_PROJECTS`, or a :class:`~infracalc.db.Project`)."""
+
+    id: str
+    title: str
+    governance: Governance
+
+
+class MemberRow(Protocol):
+    """What a membership's document is made of."""
+
+    project_id: str
+    username: str
+    role: MemberRole
+
+
+class RuleRow(Protocol):
+    """What an approved rule's document is made of."""
+
+    id: str
+    project_id: str
+    host: str
+    wildcard: bool
+    ports: list[int]
+    methods: list[str]
+    path_prefixes: list[str]
+    expires_at: datetime
+
+
+# What the project documents are read from: plain rows, not ORM objects (a push follows every change,
+# and loading objects costs several times the query). ``:slugs`` narrows them to the projects pushed.
+_SLUGS: BindParameter[list[str]] = bindparam("slugs", expanding=True)
+_PROJECTS = select(Project.id, Project.title, Project.governance)
+_MEMBERS = select(Member.project_id, Member.username, Member.role)
+_APPROVED_RULES = select(
+    EgressRule.id,
+    EgressRule.project_id,
+    EgressRule.host,
+    EgressRule.wildcard,
+    EgressRule.ports,
+    EgressRule.methods,
+    EgressRule.path_prefixes,
+    EgressRule.expires_at,
+).where(EgressRule.status == EgressRuleStatus.APPROVED)
+#: The projects holding a released import classed sensitive.
+_SENSITIVE = (
+    select(Import.project_id)
+    .where(Import.state == ImportState.RELEASED, Import.sensitivity == Sensitivity.SENSITIVE)
+    .distinct()
+)
+_PROJECTS_OF = _PROJECTS.where(Project.id.in_(_SLUGS))
+_MEMBERS_OF = _MEMBERS.where(Member.project_id.in_(_SLUGS))
+_APPROVED_RULES_OF = _APPROVED_RULES.where(EgressRule.project_id.in_(_SLUGS))
+_SENSITIVE_OF = _SENSITIVE.where(Import.project_id.in_(_SLUGS))
+
+
+def project_document(project: ProjectRow, *, sensitive_data: bool = False) -> dict[str, Any]:
     """What the policies know of one project; ``sensitive_data``: it holds released data classed sensitive."""
     return {"title": project.title, "governance": project.governance.value, "sensitive_data": sensitive_data}
 
 
-def _sensitive_projects(slug: str | None = None) -> Select[str]:
-    """The projects holding a released import classed sensitive (or only ``slug``, if it does)."""
-    query = (
-        select(Import.project_id)
-        .where(Import.state == ImportState.RELEASED, Import.sensitivity == Sensitivity.SENSITIVE)
-        .distinct()
-    )
-    return query if slug is None else query.where(Import.project_id == slug)
-
-
-def rule_document(rule: EgressRule) -> dict[str, Any]:
+def rule_document(rule: RuleRow) -> dict[str, Any]:
     """What ``infracalc.egress`` knows of one approved rule."""
     return {
         "host": rule.host,
@@ -118,7 +182,7 @@ def network_order(cidr: str) -> tuple[int, int, int]:
     return network.version, int(network.network_address), network.prefixlen
 
 
-def host_index(rules: Iterable[EgressRule]) -> dict[str, dict[str, bool]]:
+def host_index(rules: Iterable[RuleRow]) -> dict[str, dict[str, bool]]:
     """The host index of one project's approved rules: ``{host: {rule_id: True}}``.
 
     Keyed by the rule's host as pushed in :func:`rule_document` (a wildcard rule under its base
@@ -131,19 +195,24 @@ def host_index(rules: Iterable[EgressRule]) -> dict[str, dict[str, bool]]:
     return index
 
 
-def _approved(slug: str | None = None) -> Select[EgressRule]:
-    query = select(EgressRule).where(EgressRule.status == EgressRuleStatus.APPROVED)
-    return query if slug is None else query.where(EgressRule.project_id == slug)
+#: What a push is about: ``("project", slug)``, ``("bubble", id)``, ``("user", username)``, or :data:`EVERYTHING`.
+PushKey = tuple[str, str]
+#: The key of a full resync.
+EVERYTHING: PushKey = ("everything", "")
 
 
 class PolicyData:
-    """Pushes the service's state to OPA: one project after a change, everything after a restart."""
+    """Pushes the service's state to OPA: what a change touched, after it; everything, after a restart."""
 
     def __init__(self, policy: PolicyClient, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.policy = policy
         self.sessions = sessions
         self.generation: str | None = None
-        self._lock = asyncio.Lock()
+        #: Pushes asked for and not yet taken by a batch, each with the callers waiting for it.
+        self._pending: dict[PushKey, list[asyncio.Future[None]]] = {}
+        self._writer: asyncio.Task[None] | None = None
+        #: Requests sent to OPA to write data, for tests and the bench (one per batch, more when one fell back).
+        self.writes = 0
 
     async def push_project(self, slug: str) -> None:
         """Copy one project, its members and its approved egress rules, as committed, to OPA.
@@ -151,26 +220,7 @@ class PolicyData:
         Raises:
             PolicyUnavailable: OPA did not take the data; the next watch tick resyncs everything.
         """
-        async with self._lock:
-            async with self.sessions() as session:
-                project = await session.get(Project, slug)
-                members = (await session.scalars(select(Member).where(Member.project_id == slug))).all()
-                rules = (await session.scalars(_approved(slug))).all()
-                sensitive = (await session.scalar(_sensitive_projects(slug))) is not None
-            try:
-                if project is not None:
-                    await self.policy.put_data(
-                        f"{PROJECTS}/{slug}", project_document(project, sensitive_data=sensitive)
-                    )
-                    await self.policy.put_data(
-                        f"{MEMBERS}/{slug}", {member.username: {"role": member.role.value} for member in members}
-                    )
-                    await self.policy.put_data(f"{RULES}/{slug}", {rule.id: rule_document(rule) for rule in rules})
-                    await self.policy.put_data(f"{RULE_HOSTS}/{slug}", host_index(rules))
-                    await self._bump(slug)
-            except PolicyUnavailable:
-                self.generation = None  # force a full resync as soon as OPA answers again
-                raise
+        await self._push(("project", slug))
 
     async def push_bubble(self, bubble_id: str) -> None:
         """Copy one bubble, as committed, to OPA: its token digest while valid, nothing once revoked.
@@ -178,20 +228,7 @@ class PolicyData:
         Raises:
             PolicyUnavailable: OPA did not take the change; the next watch tick resyncs everything.
         """
-        async with self._lock:
-            async with self.sessions() as session:
-                bubble = await session.get(Bubble, bubble_id)
-            if bubble is None:
-                return
-            try:
-                if bubble.revoked_at is None:
-                    await self.policy.put_data(f"{BUBBLES}/{bubble.id}", bubble_document(bubble))
-                else:
-                    await self.policy.delete_data(f"{BUBBLES}/{bubble.id}")
-                await self._bump(bubble.project_id)
-            except PolicyUnavailable:
-                self.generation = None
-                raise
+        await self._push(("bubble", bubble_id))
 
     async def push_user(self, username: str) -> None:
         """Copy one person's registered networks, as committed, to OPA (none: the person's document is removed).
@@ -199,76 +236,157 @@ class PolicyData:
         Raises:
             PolicyUnavailable: OPA did not take the change; the next watch tick resyncs everything.
         """
-        async with self._lock:
-            async with self.sessions() as session:
-                networks = (await session.scalars(select(UserNetwork).where(UserNetwork.username == username))).all()
-            document = user_documents(networks).get(username)
-            # OPA decodes each segment: a username holding @ or + is one key still.
-            path = f"{USERS}/{quote(username, safe='')}"
-            try:
-                if document is None:
-                    await self.policy.delete_data(path)
-                else:
-                    await self.policy.put_data(path, document)
-            except PolicyUnavailable:
-                self.generation = None
-                raise
-
-    async def _bump(self, slug: str) -> None:
-        await self.policy.put_data(f"{REVISIONS}/{slug}", {"revision": secrets.token_hex(8)})
+        await self._push(("user", username))
 
     async def resync(self) -> None:
-        """Replace every document with the database's state, then write a fresh sync marker.
+        """Replace every document with the database's state, and a fresh sync marker, in one request.
 
         Raises:
             PolicyUnavailable: OPA did not take the data.
         """
-        async with self._lock:
-            async with self.sessions() as session:
-                projects = (await session.scalars(select(Project))).all()
-                members = (await session.scalars(select(Member))).all()
-                rules = (await session.scalars(_approved())).all()
-                bubbles = (await session.scalars(select(Bubble).where(Bubble.revoked_at.is_(None)))).all()
-                networks = (await session.scalars(select(UserNetwork))).all()
-                sensitive = set((await session.scalars(_sensitive_projects())).all())
-            member_documents: dict[str, dict[str, Any]] = {project.id: {} for project in projects}
-            for member in members:
-                member_documents.setdefault(member.project_id, {})[member.username] = {"role": member.role.value}
-            rule_documents: dict[str, dict[str, Any]] = {project.id: {} for project in projects}
-            rules_by_project: dict[str, list[EgressRule]] = {project.id: [] for project in projects}
-            for rule in rules:
-                rule_documents.setdefault(rule.project_id, {})[rule.id] = rule_document(rule)
-                rules_by_project.setdefault(rule.project_id, []).append(rule)
-            generation = secrets.token_hex(8)
+        await self._push(EVERYTHING)
+
+    async def _push(self, key: PushKey) -> None:
+        """Wait until a batch that started after this call has written ``key``'s rows to OPA."""
+        done = asyncio.get_running_loop().create_future()
+        self._pending.setdefault(key, []).append(done)
+        if self._writer is None:
+            # A task of its own: a caller that goes away (client disconnected) does not stop the others' batch.
+            self._writer = asyncio.create_task(self._write_batches(), name="opa-data-push")
+        await done
+
+    async def _write_batches(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, {}
+                try:
+                    await self._write(set(batch))
+                except Exception as error:  # noqa: BLE001 - handed to every caller of the batch, who raises it
+                    outcome: BaseException | None = error
+                else:
+                    outcome = None
+                for waiters in batch.values():
+                    for waiter in waiters:
+                        if waiter.done():  # its caller was cancelled
+                            continue
+                        if outcome is None:
+                            waiter.set_result(None)
+                        else:
+                            waiter.set_exception(outcome)
+        finally:
+            self._writer = None
+
+    async def _write(self, keys: set[PushKey]) -> None:
+        try:
+            if EVERYTHING in keys:
+                await self._write_everything()
+                return
+            removals, additions = await self._operations(keys)
+            if removals or additions:
+                await self._patch(removals, additions)
+        except PolicyUnavailable:
+            self.generation = None  # force a full resync as soon as OPA answers again
+            raise
+
+    async def _operations(self, keys: set[PushKey]) -> tuple[list[tuple[str, str]], list[dict[str, Any]]]:
+        """What copies the rows of ``keys``: the documents to remove, and ``add`` operations (revisions last)."""
+        slugs = sorted(name for kind, name in keys if kind == "project")
+        bubble_ids = sorted(name for kind, name in keys if kind == "bubble")
+        usernames = sorted(name for kind, name in keys if kind == "user")
+        projects: Sequence[ProjectRow] = ()
+        members: Sequence[MemberRow] = ()
+        rules: Sequence[RuleRow] = ()
+        bubbles: Sequence[Bubble] = ()
+        networks: Sequence[UserNetwork] = ()
+        sensitive: set[str] = set()
+        async with self.sessions() as session:
+            if slugs:
+                # Core statements on the session's connection (and transaction): rows, not objects.
+                connection = await session.connection()
+                projects = (await connection.execute(_PROJECTS_OF, {"slugs": slugs})).all()
+                members = (await connection.execute(_MEMBERS_OF, {"slugs": slugs})).all()
+                rules = (await connection.execute(_APPROVED_RULES_OF, {"slugs": slugs})).all()
+                sensitive = set((await connection.execute(_SENSITIVE_OF, {"slugs": slugs})).scalars())
+            if bubble_ids:
+                bubbles = (await session.scalars(select(Bubble).where(Bubble.id.in_(bubble_ids)))).all()
+            if usernames:
+                networks = (await session.scalars(select(UserNetwork).where(UserNetwork.username.in_(usernames)))).all()
+        removals: list[tuple[str, str]] = []
+        additions: list[dict[str, Any]] = []
+        revised: set[str] = set()
+        documents = _project_documents(projects, members, rules, sensitive)
+        for slug, project_documents in documents.items():
+            additions += [_add(name, slug, document) for name, document in project_documents.items()]
+            revised.add(slug)
+        for bubble in bubbles:
+            if bubble.revoked_at is None:
+                additions.append(_add("bubbles", bubble.id, bubble_document(bubble)))
+            else:
+                removals.append(("bubbles", bubble.id))
+            revised.add(bubble.project_id)
+        people = user_documents(networks)
+        for username in usernames:
+            if username in people:
+                additions.append(_add("users", username, people[username]))
+            else:
+                removals.append(("users", username))
+        additions += [_add("revisions", slug, {"revision": secrets.token_hex(8)}) for slug in sorted(revised)]
+        return removals, additions
+
+    async def _patch(self, removals: list[tuple[str, str]], additions: list[dict[str, Any]]) -> None:
+        """Send one patch; when OPA lacks a document it names, fall back as the module docstring says."""
+        self.writes += 1
+        try:
+            operations = [{"op": "remove", "path": pointer(*removal)} for removal in removals]
+            await self.policy.patch_data(ROOT, [*operations, *additions])
+        except DocumentMissing:
+            if not removals:
+                await self._write_everything()
+                return
+        else:
+            return
+        for removal in removals:  # before the additions: the revisions come last
+            self.writes += 1
+            # OPA decodes each path segment: a username holding / or @ is one key still.
+            await self.policy.delete_data("/".join((ROOT, *(quote(part, safe="") for part in removal))))
+        if additions:
+            self.writes += 1
             try:
-                await self.policy.put_data(
-                    PROJECTS,
-                    {
-                        project.id: project_document(project, sensitive_data=project.id in sensitive)
-                        for project in projects
-                    },
-                )
-                await self.policy.put_data(MEMBERS, member_documents)
-                await self.policy.put_data(RULES, rule_documents)
-                await self.policy.put_data(
-                    RULE_HOSTS, {slug: host_index(owned) for slug, owned in rules_by_project.items()}
-                )
-                await self.policy.put_data(BUBBLES, {bubble.id: bubble_document(bubble) for bubble in bubbles})
-                await self.policy.put_data(USERS, user_documents(networks))
-                await self.policy.put_data(REVISIONS, {project.id: {"revision": generation} for project in projects})
-                await self.policy.put_data(SYNC, {"generation": generation})
-            except PolicyUnavailable:
-                self.generation = None
-                raise
-            self.generation = generation
-            logger.info(
-                "policy data resynced: %d projects, %d memberships, %d egress rules, %d bubbles, %d users' networks",
-                len(projects),
-                len(members),
-                len(rules),
-                len(bubbles),
-                len(networks),
-            )
+                await self.policy.patch_data(ROOT, additions)
+            except DocumentMissing:
+                await self._write_everything()
+
+    async def _write_everything(self) -> None:
+        async with self.sessions() as session:
+            connection = await session.connection()
+            projects: Sequence[ProjectRow] = (await connection.execute(_PROJECTS)).all()
+            members: Sequence[MemberRow] = (await connection.execute(_MEMBERS)).all()
+            rules: Sequence[RuleRow] = (await connection.execute(_APPROVED_RULES)).all()
+            sensitive = set((await connection.execute(_SENSITIVE)).scalars())
+            bubbles = (await session.scalars(select(Bubble).where(Bubble.revoked_at.is_(None)))).all()
+            networks = (await session.scalars(select(UserNetwork))).all()
+        generation = secrets.token_hex(8)
+        store: dict[str, dict[str, Any]] = {
+            name: {} for name in ("projects", "members", "rules", "rule_hosts", "bubbles", "users", "revisions")
+        }
+        for slug, project_documents in _project_documents(projects, members, rules, sensitive).items():
+            for name, document in project_documents.items():
+                store[name][slug] = document
+            store["revisions"][slug] = {"revision": generation}
+        store["bubbles"] = {bubble.id: bubble_document(bubble) for bubble in bubbles}
+        store["users"] = user_documents(networks)
+        store["sync"] = {"generation": generation}
+        self.writes += 1
+        await self.policy.put_data(ROOT, store)
+        self.generation = generation
+        logger.info(
+            "policy data resynced: %d projects, %d memberships, %d egress rules, %d bubbles, %d users' networks",
+            len(projects),
+            len(members),
+            len(rules),
+            len(bubbles),
+            len(networks),
+        )
 
     async def in_sync(self) -> bool:
         """Whether OPA still holds the data of our last resync (``False`` after an OPA restart).
@@ -290,3 +408,33 @@ class PolicyData:
             except PolicyUnavailable as error:
                 logger.warning("policy data not in sync, OPA unavailable: %s", error)
             await asyncio.sleep(interval)
+
+
+def _add(document: str, key: str, value: object) -> dict[str, Any]:
+    return {"op": "add", "path": pointer(document, key), "value": value}
+
+
+def _project_documents(
+    projects: Sequence[ProjectRow], members: Sequence[MemberRow], rules: Sequence[RuleRow], sensitive: set[str]
+) -> dict[str, dict[str, Any]]:
+    """Per project: its ``projects``, ``members``, ``rules`` and ``rule_hosts`` documents, from its rows."""
+    documents = {
+        project.id: {
+            "projects": project_document(project, sensitive_data=project.id in sensitive),
+            "members": {},
+            "rules": {},
+            "rule_hosts": {},
+        }
+        for project in projects
+    }
+    for member in members:
+        if member.project_id in documents:
+            documents[member.project_id]["members"][member.username] = {"role": member.role.value}
+    owned: dict[str, list[RuleRow]] = {}
+    for rule in rules:
+        if rule.project_id in documents:
+            documents[rule.project_id]["rules"][rule.id] = rule_document(rule)
+            owned.setdefault(rule.project_id, []).append(rule)
+    for slug, project_rules in owned.items():
+        documents[slug]["rule_hosts"] = host_index(project_rules)
+    return documents

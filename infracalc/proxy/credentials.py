@@ -2,7 +2,7 @@
 
 The hub gives each bubble ``HTTP(S)_PROXY=http://<bubble id>:<bubble token>@<proxy>``, so clients
 send ``Basic base64("<bubble id>:ibt_<bubble id>_<secret>")``. The proxy keeps only the SHA-256 of
-the secret, which is what OPA compares with (``data.infracalc.bubbles``); the token itself is
+the secret, which is what OPA compares with (``data.store.infracalc.bubbles``); the token itself is
 never logged, stored or sent on.
 """
 

@@ -1,7 +1,7 @@
 """Asking OPA whether a bubble may open a connection, with a cache of at most one second.
 
 One question per new connection: ``infracalc.egress.connection`` authenticates the bubble from the
-digest of its token (``data.infracalc.bubbles``) and decides with the project's rules, so the
+digest of its token (``data.store.infracalc.bubbles``) and decides with the project's rules, so the
 proxy needs neither the database nor the service on the connection's path. Any failure to get a
 well-formed answer is a refusal (fail closed).
 

@@ -1,6 +1,6 @@
 """Revocation reaching open connections: re-deciding a project's tunnels when its data changes or a rule expires.
 
-The service writes ``data.infracalc.revisions[<slug>]`` last whenever it pushes a project's data
+The service writes ``data.store.infracalc.revisions[<slug>]`` last whenever it pushes a project's data
 (its governance, members, rules) or one of its bubbles (registered, revoked). The watcher reads that
 small document every ``poll_seconds`` (0.2 s by default) and, for each project whose revision
 changed, drops its cached decisions and asks the policy again, without the cache, about each of
@@ -23,13 +23,11 @@ import time
 from collections.abc import Callable, Iterable
 
 from infracalc.policy import PolicyClient, PolicyUnavailable
+from infracalc.policy.store import REVISIONS
 from infracalc.proxy.decisions import DecisionSource
 from infracalc.proxy.tunnels import Tunnel, TunnelRegistry
 
 logger = logging.getLogger(__name__)
-
-#: Where the service writes the revisions.
-REVISIONS = "infracalc/revisions"
 
 #: Told about every connection cut, with the refusal's reason.
 OnCut = Callable[[Tunnel, str], None]

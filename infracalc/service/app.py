@@ -78,12 +78,16 @@ def _context(state: State) -> ServiceContext:
 async def _lifespan(app: Litestar) -> AsyncIterator[None]:
     settings: ServiceSettings = app.state.settings
     await upgrade(settings.database)
-    engine = create_engine(settings.database)
+    # Writes, reads and the hottest reads on engines of their own (see infracalc.db.engine): on SQLite,
+    # writes queue for one connection; hot reads run one statement without a transaction.
+    engine = create_engine(settings.database, writer=True)
+    read_engine = create_engine(settings.database)
+    hot_engine = create_engine(settings.database, one_statement=True)
     policy = PolicyClient(settings.opa)
     await policy.open()
     sessions = session_factory(engine)
     s3 = make_s3_client(settings.s3) if settings.s3 is not None else None
-    read_sessions = session_factory(engine, read_only=True)
+    read_sessions = session_factory(read_engine, read_only=True)
     policy_data = PolicyData(policy, read_sessions)
     verifier: TokenVerifier = app.state.verifier
     objects = (
@@ -95,6 +99,7 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
         settings=settings,
         sessions=sessions,
         read_sessions=read_sessions,
+        reads=hot_engine,
         policy=policy,
         policy_data=policy_data,
         audit_log=AuditLog.from_settings(settings.audit),
@@ -140,7 +145,8 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
         # A last checkpoint, so that a clean shutdown leaves the whole log sealed.
         await _checkpoint(context)
         await policy.close()
-        await engine.dispose()
+        for each in (engine, read_engine, hot_engine):
+            await each.dispose()
 
 
 #: Methods whose requests carry a body.

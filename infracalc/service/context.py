@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
 from litestar.di import NamedDependency
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import Executable, Row
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from infracalc.audit import AuditLog
+from infracalc.audit import AuditEntry, AuditLog
 from infracalc.casd.objects import ObjectStore
 from infracalc.casd.risk_model import RiskAssessor
 from infracalc.db import Governance, Project
@@ -36,6 +38,9 @@ class ServiceContext:
     sessions: async_sessionmaker[AsyncSession]
     #: Sessions for long reads (audit verification) that must not hold SQLite's write lock.
     read_sessions: async_sessionmaker[AsyncSession]
+    #: An engine for the hottest reads, one statement each, outside the ORM and any transaction
+    #: (``infracalc.db.create_engine(..., one_statement=True)``).
+    reads: AsyncEngine
     policy: PolicyClient
     policy_data: PolicyData
     audit_log: AuditLog
@@ -65,10 +70,26 @@ class ServiceContext:
 
         Call it last in the transaction: the append locks the head of the log until the commit.
         """
-        await self.audit_log.append(
-            session, actor=actor, action=action, project_id=project_id, governance=governance, details=details
-        )
-        await self.audit_log.maybe_checkpoint(session)
+        entry = AuditEntry(actor, action, project_id, governance, details)
+        await self.audit_log.append_and_seal(session, [entry])
+
+    async def read_rows(self, statement: Executable, parameters: Mapping[str, Any]) -> Sequence[Row[Any]]:
+        """The rows of one read ``statement``, on the hot-read engine (:attr:`reads`).
+
+        That engine does not check a connection before lending it: a connection the database dropped
+        (a PostgreSQL restart) fails the statement, SQLAlchemy discards the pool, and the statement is
+        run once more on a fresh connection.
+        """
+        try:
+            return await self._read_rows(statement, parameters)
+        except DBAPIError as error:
+            if not error.connection_invalidated:
+                raise
+        return await self._read_rows(statement, parameters)
+
+    async def _read_rows(self, statement: Executable, parameters: Mapping[str, Any]) -> Sequence[Row[Any]]:
+        async with self.reads.connect() as connection:
+            return (await connection.execute(statement, parameters)).all()
 
     async def authorize(self, principal: Principal, action: str, **resource: Any) -> Decision:
         """Ask ``infracalc.authz`` whether ``principal`` may take ``action`` on ``resource``.

@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -103,11 +103,40 @@ async def create_project(context: ServiceContext, principal: Principal, request:
     return answer
 
 
+#: A project and its members in one statement: a row per member (one row of nulls for a project without any).
+_PROJECT_AND_MEMBERS = (
+    select(
+        Project.id,
+        Project.title,
+        Project.governance,
+        Project.created_at,
+        Member.username,
+        Member.role,
+        Member.added_at,
+    )
+    .outerjoin(Member, Member.project_id == Project.id)
+    .where(Project.id == bindparam("slug"))
+    .order_by(Member.username)
+)
+
+
 async def read_project(context: ServiceContext, principal: Principal, slug: str) -> ProjectOut:
-    """A project with its members (staff, or a member of it)."""
+    """A project with its members (staff, or a member of it).
+
+    One of the hottest routes: one statement on a connection, no ORM session (a third of the cost).
+    """
     await context.authorize(principal, "project.read", project=slug)
-    async with context.read_sessions() as session:
-        return await _project_out(session, await existing_project(session, slug))
+    rows = await context.read_rows(_PROJECT_AND_MEMBERS, {"slug": slug})
+    if not rows:
+        raise NotFound(f"no project {slug!r}")
+    project = rows[0]
+    return ProjectOut(
+        id=project.id,
+        title=project.title,
+        governance=project.governance,
+        created_at=project.created_at,
+        members=[MemberOut(row.username, row.role, row.added_at) for row in rows if row.username is not None],
+    )
 
 
 async def put_member(

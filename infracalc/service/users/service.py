@@ -1,7 +1,7 @@
 """A person's projects (for the hub's spawn page) and registered networks (for the login policy).
 
 Networks change with their audit event (``user.networks.set``, before and after) in one
-transaction, and OPA holds the new list (``data.infracalc.users``) before the answer is sent. A
+transaction, and OPA holds the new list (``data.store.infracalc.users``) before the answer is sent. A
 refusal raises before anything is written.
 """
 

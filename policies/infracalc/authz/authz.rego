@@ -20,7 +20,7 @@
 #                role (optional, member.put: the role being given),
 #                session (session.code.record: the session's id, which is its bubble's id),
 #                requested_by (export.review: who requested the export)
-#   Data (owned by the INFRACALC service, under data.infracalc):
+#   Data (owned by the INFRACALC service, under data.store.infracalc):
 #     projects[slug]            {"title", "governance": "CASD" | "INFRACALC", "sensitive_data": bool}
 #     members[slug][username]   {"role": "lead" | "member"}
 #   CASD staff are people holding the realm role casd-staff.
@@ -50,7 +50,7 @@ decision := {"allow": false, "reason": "unknown caller kind"} if not known_kind
 # entrypoint: true
 visible_projects contains slug if {
 	staff
-	some slug, _ in data.infracalc.projects
+	some slug, _ in data.store.infracalc.projects
 }
 
 # One lookup per project: only project.list pays for it (a reverse index, username to
@@ -59,18 +59,18 @@ visible_projects contains slug if {
 	verified_person
 	not staff
 	some slug
-	data.infracalc.members[slug][input.caller.username]
-	data.infracalc.projects[slug]
+	data.store.infracalc.members[slug][input.caller.username]
+	data.store.infracalc.projects[slug]
 }
 
 visible_projects contains input.caller.project if {
 	input.caller.kind == "bubble"
-	data.infracalc.projects[input.caller.project]
+	data.store.infracalc.projects[input.caller.project]
 }
 
 visible_projects contains slug if {
 	input.caller.kind == "hub"
-	some slug, _ in data.infracalc.projects
+	some slug, _ in data.store.infracalc.projects
 }
 
 # Negations go through helper rules: `not input.x in s` is undefined, not true, when
@@ -142,13 +142,13 @@ verified_person if {
 
 mfa if input.caller.acr == "mfa"
 
-project := data.infracalc.projects[input.resource.project]
+project := data.store.infracalc.projects[input.resource.project]
 
 project_slug := input.resource.project
 
 caller_name := input.caller.username
 
-membership := data.infracalc.members[input.resource.project][input.caller.username]
+membership := data.store.infracalc.members[input.resource.project][input.caller.username]
 
 # People
 
@@ -278,7 +278,7 @@ gives_up_lead_role if {
 }
 
 leads contains username if {
-	some username, member in data.infracalc.members[input.resource.project]
+	some username, member in data.store.infracalc.members[input.resource.project]
 	member.role == "lead"
 }
 
@@ -500,7 +500,7 @@ hub_action if input.action in {
 	"session.record",
 }
 
-bubble_owner_is_member if data.infracalc.members[input.resource.project][input.resource.username]
+bubble_owner_is_member if data.store.infracalc.members[input.resource.project][input.resource.username]
 
 # The egress proxy: it reports every egress decision and tunnel of the bubbles, and does nothing else.
 

@@ -14,7 +14,7 @@
 #              "http" (plain-HTTP absolute URI)
 #     method   "http" only: the request method (compared case-insensitively)
 #     path     "http" only: the request target's path (and query), starting with /
-#   Data (owned by the INFRACALC service, under data.infracalc):
+#   Data (owned by the INFRACALC service, under data.store.infracalc):
 #     projects[slug]          {"title", "governance": "CASD" | "INFRACALC", "sensitive_data": bool}
 #     rules[slug][rule_id]    {"host": str, "wildcard": bool, "ports": [int],
 #                              "methods": [str] (empty: any), "path_prefixes": [str] (empty: any),
@@ -62,7 +62,7 @@ decision := {"allow": false, "reason": denial, "rule_id": null} if {
 # description: |
 #   The egress proxy's question: authenticate the bubble, then decide. Input as for decision,
 #   except that the bubble is {"id": str, "token_sha256": str} (the SHA-256 of its token's
-#   secret, hex) and its project is read from data.infracalc.bubbles, never from the input.
+#   secret, hex) and its project is read from data.store.infracalc.bubbles, never from the input.
 #   Adds to the decision: authenticated (false: unknown or revoked bubble, or wrong token; the
 #   proxy answers 407), project (the bubble's project, null when unauthenticated) and
 #   expires_at_ns (the allowing rule's expiry, so that the proxy can close the tunnel then).
@@ -87,13 +87,13 @@ connection := object.union(decision, {
 
 authenticated_bubble := known if {
 	named(input.bubble.id)
-	known := data.infracalc.bubbles[input.bubble.id]
+	known := data.store.infracalc.bubbles[input.bubble.id]
 	is_string(input.bubble.token_sha256)
 	known.token_sha256 == input.bubble.token_sha256
 	named(known.project)
 }
 
-expiry_of(verdict, slug) := data.infracalc.rules[slug][verdict.rule_id].expires_at_ns if {
+expiry_of(verdict, slug) := data.store.infracalc.rules[slug][verdict.rule_id].expires_at_ns if {
 	verdict.allow == true
 } else := null
 
@@ -106,7 +106,7 @@ project_id := authenticated_bubble.project if carries_digest
 
 carries_digest if "token_sha256" in object.keys(input.bubble)
 
-project := data.infracalc.projects[project_id]
+project := data.store.infracalc.projects[project_id]
 
 # Checked in order; the first that holds is the reason given. They vet the input, so that the
 # matching below only ever sees well-formed values.
@@ -230,11 +230,11 @@ wildcard_domains contains domain if {
 default project_rules := {}
 
 # The bubble's own project only: rules of other projects are never looked at.
-project_rules := data.infracalc.rules[project_id]
+project_rules := data.store.infracalc.rules[project_id]
 
 default project_hosts := {}
 
-project_hosts := data.infracalc.rule_hosts[project_id]
+project_hosts := data.store.infracalc.rule_hosts[project_id]
 
 # The names a rule may carry to match this host: the host itself (exact rules) and its parent
 # domains (wildcard rules).

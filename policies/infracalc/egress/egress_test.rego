@@ -88,9 +88,9 @@ traversal := "the path holds a dot segment or an encoded dot, which could escape
 
 test_exact_host_and_port_allow_a_tunnel if {
 	decision := egress.decision with input as tunnel("api.example.org", 443)
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	decision == {
 		"allow": true,
@@ -101,36 +101,36 @@ test_exact_host_and_port_allow_a_tunnel if {
 
 test_exact_host_allows_plain_http_on_a_listed_port_whatever_the_method_and_path if {
 	decision := egress.decision with input as plain("api.example.org", 443, "DELETE", "/anything/at/all")
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	allowed_by(decision, "r-api")
 }
 
 test_port_not_in_the_rule_is_refused if {
 	decision := egress.decision with input as tunnel("api.example.org", 80)
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "no approved rule of project weather allows api.example.org:80")
 }
 
 test_unlisted_host_is_refused if {
 	decision := egress.decision with input as tunnel("evil.example.net", 443)
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "no approved rule of project weather allows evil.example.net:443")
 }
 
 test_host_is_compared_in_lowercase_without_a_trailing_dot if {
 	decision := egress.decision with input as tunnel("API.Example.ORG.", 443)
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	allowed_by(decision, "r-api")
 	decision.reason == "rule r-api of project weather allows api.example.org:443"
@@ -138,24 +138,24 @@ test_host_is_compared_in_lowercase_without_a_trailing_dot if {
 
 test_an_exact_rule_does_not_cover_subdomains if {
 	decision := egress.decision with input as tunnel("x.bare.example.com", 443)
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "no approved rule of project weather allows x.bare.example.com:443")
 }
 
 test_rule_without_wildcard_field_is_exact if {
 	decision := egress.decision with input as tunnel("bare.example.com", 443)
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	allowed_by(decision, "r-bare")
 	second := egress.decision with input as plain("bare.example.com", 443, "PUT", "/x")
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	allowed_by(second, "r-bare")
 }
@@ -164,66 +164,66 @@ test_rule_without_wildcard_field_is_exact if {
 
 test_wildcard_matches_one_more_label if {
 	decision := egress.decision with input as tunnel("a.example.org", 8443)
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	allowed_by(decision, "r-wild")
 }
 
 test_wildcard_matches_several_more_labels if {
 	decision := egress.decision with input as tunnel("a.b.example.org", 443)
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	allowed_by(decision, "r-wild")
 }
 
 test_wildcard_does_not_match_its_own_domain if {
 	decision := egress.decision with input as tunnel("example.org", 443)
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "no approved rule of project weather allows example.org:443")
 }
 
 test_wildcard_does_not_match_a_name_merely_ending_like_it if {
 	decision := egress.decision with input as tunnel("badexample.org", 443)
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "no approved rule of project weather allows badexample.org:443")
 	second := egress.decision with input as tunnel("example.org.evil.net", 443)
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(second, "no approved rule of project weather allows example.org.evil.net:443")
 }
 
 test_wildcard_checks_the_port if {
 	decision := egress.decision with input as tunnel("a.example.org", 80)
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "no approved rule of project weather allows a.example.org:80")
 }
 
 test_wildcard_field_must_be_true_to_widen_a_rule if {
 	decision := egress.decision with input as tunnel("a.yes.example.com", 443)
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "no approved rule of project weather allows a.yes.example.com:443")
 	second := egress.decision with input as tunnel("yes.example.com", 443)
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(second, "no approved rule of project weather allows yes.example.com:443")
 }
@@ -231,9 +231,9 @@ test_wildcard_field_must_be_true_to_widen_a_rule if {
 test_single_label_host_is_matched_exactly if {
 	local := {"weather": {"r-local": approved("intranet", [443]), "r-top": wildcard("org", [443])}}
 	decision := egress.decision with input as tunnel("intranet", 443)
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as local
-		with data.infracalc.rule_hosts as hosts_of(local)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as local
+		with data.store.infracalc.rule_hosts as hosts_of(local)
 		with time.now_ns as now
 	allowed_by(decision, "r-local")
 }
@@ -242,18 +242,18 @@ test_single_label_host_is_matched_exactly if {
 
 test_ip_literal_named_by_a_rule_is_allowed if {
 	decision := egress.decision with input as tunnel("192.0.2.10", 443)
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	allowed_by(decision, "r-ip")
 }
 
 test_ip_literal_is_never_matched_by_a_wildcard if {
 	decision := egress.decision with input as tunnel("198.0.2.10", 443)
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "no approved rule of project weather allows 198.0.2.10:443")
 }
@@ -261,24 +261,24 @@ test_ip_literal_is_never_matched_by_a_wildcard if {
 test_number_ending_name_is_read_as_an_address if {
 	numeric := {"weather": {"r-hex": wildcard("0x7f000001", [443])}}
 	decision := egress.decision with input as tunnel("a.example.0x7f000001", 443)
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as numeric
-		with data.infracalc.rule_hosts as hosts_of(numeric)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as numeric
+		with data.store.infracalc.rule_hosts as hosts_of(numeric)
 		with time.now_ns as now
 	refused(decision, "no approved rule of project weather allows a.example.0x7f000001:443")
 }
 
 test_ipv6_literal_with_or_without_brackets if {
 	decision := egress.decision with input as tunnel("2001:DB8::1", 443)
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	allowed_by(decision, "r-ip6")
 	second := egress.decision with input as tunnel("[2001:db8::1]", 443)
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	allowed_by(second, "r-ip6")
 	second.reason == "rule r-ip6 of project weather allows 2001:db8::1:443"
@@ -286,9 +286,9 @@ test_ipv6_literal_with_or_without_brackets if {
 
 test_other_ipv6_literal_is_refused if {
 	decision := egress.decision with input as tunnel("::ffff:127.0.0.1", 443)
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "no approved rule of project weather allows ::ffff:127.0.0.1:443")
 }
@@ -297,66 +297,66 @@ test_other_ipv6_literal_is_refused if {
 
 test_rules_of_another_project_never_match if {
 	decision := egress.decision with input as tunnel("secret.example.com", 443)
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "no approved rule of project weather allows secret.example.com:443")
 	second := egress.decision with input as as_project(tunnel("secret.example.com", 443), "other")
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	allowed_by(second, "o-secret")
 }
 
 test_casd_project_calls_nothing_even_with_a_rule if {
 	decision := egress.decision with input as as_project(tunnel("api.example.org", 443), "cohort")
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "project cohort is under CASD governance: no external API")
 }
 
 test_project_without_governance_calls_nothing if {
 	decision := egress.decision with input as as_project(tunnel("api.example.org", 443), "unowned")
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "project unowned has no known governance owner: no external API")
 }
 
 test_unknown_project_is_refused if {
 	decision := egress.decision with input as as_project(tunnel("api.example.org", 443), "ghost")
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "unknown project")
 }
 
 test_project_without_rules_is_refused if {
 	decision := egress.decision with input as as_project(tunnel("api.example.org", 443), "quiet")
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "no approved rule of project quiet allows api.example.org:443")
 }
 
 test_without_any_rule_data_everything_is_refused if {
 	decision := egress.decision with input as tunnel("api.example.org", 443)
-		with data.infracalc.projects as projects
+		with data.store.infracalc.projects as projects
 		with time.now_ns as now
 	refused(decision, "no approved rule of project weather allows api.example.org:443")
 }
 
 test_without_project_data_the_project_is_unknown if {
 	decision := egress.decision with input as tunnel("api.example.org", 443)
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "unknown project")
 }
@@ -365,33 +365,33 @@ test_without_project_data_the_project_is_unknown if {
 
 test_expired_rule_says_so if {
 	decision := egress.decision with input as tunnel("old.example.com", 443)
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "rule r-old of project weather would allow old.example.com:443 but expired at 2025-12-31T00:00:00Z")
 }
 
 test_rule_expires_at_its_expiry_time if {
 	at_expiry := egress.decision with input as tunnel("api.example.org", 443)
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now + day
 	refused(at_expiry, "rule r-api of project weather would allow api.example.org:443 but expired at 2026-01-02T00:00:00Z")
 	just_before := egress.decision with input as tunnel("api.example.org", 443)
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as (now + day) - 1
 	allowed_by(just_before, "r-api")
 }
 
 test_rule_without_a_numeric_expiry_never_allows if {
 	decision := egress.decision with input as tunnel("odd.example.com", 443)
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "rule r-odd of project weather would allow odd.example.com:443 but has no valid expiry")
 }
@@ -399,18 +399,18 @@ test_rule_without_a_numeric_expiry_never_allows if {
 test_expiry_that_is_not_a_whole_number_of_nanoseconds_is_reported_as_invalid if {
 	fractional := {"weather": {"r-frac": object.union(approved("api.example.org", [443]), {"expires_at_ns": 1.5})}}
 	decision := egress.decision with input as tunnel("api.example.org", 443)
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as fractional
-		with data.infracalc.rule_hosts as hosts_of(fractional)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as fractional
+		with data.store.infracalc.rule_hosts as hosts_of(fractional)
 		with time.now_ns as now
 	refused(decision, "rule r-frac of project weather would allow api.example.org:443 but has no valid expiry")
 }
 
 test_expired_rule_on_another_port_gives_the_default_reason if {
 	decision := egress.decision with input as tunnel("old.example.com", 8443)
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "no approved rule of project weather allows old.example.com:8443")
 }
@@ -421,9 +421,9 @@ test_a_live_rule_wins_over_an_expired_one if {
 		"b-new": approved("api.example.org", [443]),
 	}}
 	decision := egress.decision with input as tunnel("api.example.org", 443)
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as both
-		with data.infracalc.rule_hosts as hosts_of(both)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as both
+		with data.store.infracalc.rule_hosts as hosts_of(both)
 		with time.now_ns as now
 	allowed_by(decision, "b-new")
 }
@@ -435,30 +435,30 @@ test_a_rule_missing_from_the_index_is_not_used if {
 	# (wildcard) are never found, though they are still in the rules.
 	trimmed := {"weather": object.remove(hosts_of(rules).weather, ["bare.example.com", "example.org"])}
 	exact := egress.decision with input as tunnel("bare.example.com", 443)
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as trimmed
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as trimmed
 		with time.now_ns as now
 	refused(exact, "no approved rule of project weather allows bare.example.com:443")
 	wild := egress.decision with input as tunnel("a.example.org", 8443)
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as trimmed
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as trimmed
 		with time.now_ns as now
 	refused(wild, "no approved rule of project weather allows a.example.org:8443")
 	still := egress.decision with input as tunnel("api.example.org", 443)
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as trimmed
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as trimmed
 		with time.now_ns as now
 	allowed_by(still, "r-api")
 }
 
 test_a_project_without_an_index_allows_nothing if {
 	decision := egress.decision with input as tunnel("api.example.org", 443)
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as {"other": hosts_of(rules).weather}
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as {"other": hosts_of(rules).weather}
 		with time.now_ns as now
 	refused(decision, "no approved rule of project weather allows api.example.org:443")
 }
@@ -469,15 +469,15 @@ test_an_index_entry_for_an_unknown_rule_or_another_projects_rule_allows_nothing 
 		"evil.example.net": {"r-ghost": true, "o-secret": true, "c-api": true},
 	}})
 	secret := egress.decision with input as tunnel("secret.example.com", 443)
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as stray
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as stray
 		with time.now_ns as now
 	refused(secret, "no approved rule of project weather allows secret.example.com:443")
 	evil := egress.decision with input as tunnel("evil.example.net", 443)
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as stray
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as stray
 		with time.now_ns as now
 	refused(evil, "no approved rule of project weather allows evil.example.net:443")
 }
@@ -486,9 +486,9 @@ test_another_projects_index_is_never_read if {
 	# The index of weather, filed under quiet, gives quiet nothing: the rules are read from
 	# quiet's own rules only.
 	decision := egress.decision with input as tunnel("api.example.org", 443)
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as {"quiet": hosts_of(rules).weather}
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as {"quiet": hosts_of(rules).weather}
 		with time.now_ns as now
 		with input.bubble as {"id": "b-7", "project": "quiet"}
 	refused(decision, "no approved rule of project quiet allows api.example.org:443")
@@ -504,30 +504,31 @@ test_an_index_entry_under_the_wrong_host_allows_nothing if {
 		"a.example.org": {"r-wild": true},
 	})}
 	evil := egress.decision with input as tunnel("evil.example.net", 443)
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as misfiled
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as misfiled
 		with time.now_ns as now
 	refused(evil, "no approved rule of project weather allows evil.example.net:443")
 	sub := egress.decision with input as tunnel("x.example.com", 443)
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as misfiled
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as misfiled
 		with time.now_ns as now
 	refused(sub, "no approved rule of project weather allows x.example.com:443")
 	wild := egress.decision with input as tunnel("a.example.org", 8443)
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as misfiled
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as misfiled
 		with time.now_ns as now
 	refused(wild, "no approved rule of project weather allows a.example.org:8443")
 }
 
 test_an_index_entry_that_is_not_true_allows_nothing if {
+	not_true := object.union(hosts_of(rules), {"weather": {"bare.example.com": {"r-bare": false}}})
 	decision := egress.decision with input as tunnel("bare.example.com", 443)
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as object.union(hosts_of(rules), {"weather": {"bare.example.com": {"r-bare": false}}})
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as not_true
 		with time.now_ns as now
 	refused(decision, "no approved rule of project weather allows bare.example.com:443")
 }
@@ -536,9 +537,9 @@ test_an_index_entry_that_is_not_true_allows_nothing if {
 
 test_several_matching_rules_give_the_smallest_id if {
 	decision := egress.decision with input as tunnel("dup.example.com", 443)
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	allowed_by(decision, "r-dup-a")
 	decision.reason == "rule r-dup-a of project weather allows dup.example.com:443"
@@ -547,9 +548,9 @@ test_several_matching_rules_give_the_smallest_id if {
 test_exact_and_wildcard_rules_give_the_smallest_id if {
 	both := {"weather": {"z-exact": approved("api.example.org", [443]), "a-wild": wildcard("example.org", [443])}}
 	decision := egress.decision with input as tunnel("api.example.org", 443)
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as both
-		with data.infracalc.rule_hosts as hosts_of(both)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as both
+		with data.store.infracalc.rule_hosts as hosts_of(both)
 		with time.now_ns as now
 	allowed_by(decision, "a-wild")
 }
@@ -558,9 +559,9 @@ test_exact_and_wildcard_rules_give_the_smallest_id if {
 
 test_plain_http_method_and_path_prefix_allow if {
 	decision := egress.decision with input as plain("data.example.net", 80, "GET", "/v1/stations?id=7")
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	allowed_by(decision, "r-http")
 	decision.reason == "rule r-http of project weather allows data.example.net:80"
@@ -568,81 +569,81 @@ test_plain_http_method_and_path_prefix_allow if {
 
 test_methods_compare_case_insensitively if {
 	decision := egress.decision with input as plain("data.example.net", 80, "head", "/public/readme")
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	allowed_by(decision, "r-http")
 }
 
 test_method_not_in_the_rule_is_refused if {
 	decision := egress.decision with input as plain("data.example.net", 80, "post", "/v1/stations")
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "no approved rule of project weather allows POST /v1/stations on data.example.net:80")
 }
 
 test_path_outside_the_prefixes_is_refused if {
 	decision := egress.decision with input as plain("data.example.net", 80, "GET", "/v2/stations")
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "no approved rule of project weather allows GET /v2/stations on data.example.net:80")
 	second := egress.decision with input as plain("data.example.net", 80, "GET", "/v1")
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(second, "no approved rule of project weather allows GET /v1 on data.example.net:80")
 }
 
 test_path_prefix_without_method_restriction if {
 	decision := egress.decision with input as plain("files.example.com", 443, "PUT", "/pub/a")
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	allowed_by(decision, "r-paths")
 	second := egress.decision with input as plain("files.example.com", 443, "PUT", "/private/a")
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(second, "no approved rule of project weather allows PUT /private/a on files.example.com:443")
 }
 
 test_method_restriction_without_path_prefix if {
 	decision := egress.decision with input as plain("tls.example.com", 443, "GET", "/anywhere")
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	allowed_by(decision, "r-tls")
 }
 
 test_methods_that_are_not_a_list_allow_no_method if {
 	decision := egress.decision with input as plain("str.example.com", 80, "GET", "/")
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "no approved rule of project weather allows GET / on str.example.com:80")
 }
 
 test_dots_inside_a_segment_are_not_a_traversal if {
 	decision := egress.decision with input as plain("data.example.net", 80, "GET", "/v1/a..b/c.d")
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	allowed_by(decision, "r-http")
 	second := egress.decision with input as plain("data.example.net", 80, "GET", "/v1/x?q=..")
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	allowed_by(second, "r-http")
 }
@@ -664,9 +665,9 @@ test_dot_segments_and_encoded_dots_are_refused if {
 		"/public/x/../../admin",
 	] {
 		decision := egress.decision with input as plain("data.example.net", 80, "GET", path)
-			with data.infracalc.projects as projects
-			with data.infracalc.rules as rules
-			with data.infracalc.rule_hosts as hosts_of(rules)
+			with data.store.infracalc.projects as projects
+			with data.store.infracalc.rules as rules
+			with data.store.infracalc.rule_hosts as hosts_of(rules)
 			with time.now_ns as now
 		refused(decision, traversal)
 	}
@@ -674,9 +675,9 @@ test_dot_segments_and_encoded_dots_are_refused if {
 
 test_traversal_is_refused_even_without_path_prefixes if {
 	decision := egress.decision with input as plain("api.example.org", 443, "GET", "/../x")
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, traversal)
 }
@@ -685,18 +686,18 @@ test_traversal_is_refused_even_without_path_prefixes if {
 
 test_tunnel_through_a_method_restricted_rule_is_refused if {
 	decision := egress.decision with input as tunnel("tls.example.com", 443)
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "rule r-tls restricts methods/paths, which cannot be enforced through a TLS tunnel (CONNECT)")
 }
 
 test_tunnel_through_a_path_restricted_rule_is_refused if {
 	decision := egress.decision with input as tunnel("files.example.com", 443)
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "rule r-paths restricts methods/paths, which cannot be enforced through a TLS tunnel (CONNECT)")
 }
@@ -707,18 +708,18 @@ test_tunnel_uses_an_unrestricted_rule_beside_a_restricted_one if {
 		"b-any": approved("api.example.org", [443]),
 	}}
 	decision := egress.decision with input as tunnel("api.example.org", 443)
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as both
-		with data.infracalc.rule_hosts as hosts_of(both)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as both
+		with data.store.infracalc.rule_hosts as hosts_of(both)
 		with time.now_ns as now
 	allowed_by(decision, "b-any")
 }
 
 test_tunnel_through_a_rule_with_methods_that_are_not_a_list_is_refused if {
 	decision := egress.decision with input as tunnel("str.example.com", 80)
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "rule r-strmethods restricts methods/paths, which cannot be enforced through a TLS tunnel (CONNECT)")
 }
@@ -727,9 +728,9 @@ test_tunnel_through_a_rule_with_methods_that_are_not_a_list_is_refused if {
 
 test_rule_without_ports_allows_nothing if {
 	decision := egress.decision with input as tunnel("noports.example.com", 443)
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "no approved rule of project weather allows noports.example.com:443")
 }
@@ -738,18 +739,18 @@ test_rule_without_ports_allows_nothing if {
 
 test_empty_input_is_refused if {
 	decision := egress.decision with input as {}
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "the request names no bubble (bubble.id)")
 }
 
 test_input_that_is_not_an_object_is_refused if {
 	decision := egress.decision with input as "api.example.org:443"
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "the request names no bubble (bubble.id)")
 }
@@ -757,9 +758,9 @@ test_input_that_is_not_an_object_is_refused if {
 test_bubble_without_id_is_refused if {
 	every who in [{"project": "weather"}, {"id": "", "project": "weather"}, {"id": 42, "project": "weather"}, "b-42"] {
 		decision := egress.decision with input as with_bubble(tunnel("api.example.org", 443), who)
-			with data.infracalc.projects as projects
-			with data.infracalc.rules as rules
-			with data.infracalc.rule_hosts as hosts_of(rules)
+			with data.store.infracalc.projects as projects
+			with data.store.infracalc.rules as rules
+			with data.store.infracalc.rule_hosts as hosts_of(rules)
 			with time.now_ns as now
 		refused(decision, "the request names no bubble (bubble.id)")
 	}
@@ -768,9 +769,9 @@ test_bubble_without_id_is_refused if {
 test_bubble_without_project_is_refused if {
 	every who in [{"id": "b-42"}, {"id": "b-42", "project": ""}, {"id": "b-42", "project": ["weather"]}] {
 		decision := egress.decision with input as with_bubble(tunnel("api.example.org", 443), who)
-			with data.infracalc.projects as projects
-			with data.infracalc.rules as rules
-			with data.infracalc.rule_hosts as hosts_of(rules)
+			with data.store.infracalc.projects as projects
+			with data.store.infracalc.rules as rules
+			with data.store.infracalc.rule_hosts as hosts_of(rules)
 			with time.now_ns as now
 		refused(decision, "the request names no project (bubble.project)")
 	}
@@ -778,21 +779,21 @@ test_bubble_without_project_is_refused if {
 
 test_missing_host_is_refused if {
 	decision := egress.decision with input as object.remove(tunnel("x", 443), ["host"])
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "the request names no host")
 	second := egress.decision with input as tunnel("", 443)
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(second, "the request names no host")
 	third := egress.decision with input as tunnel(42, 443)
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(third, "the request names no host")
 }
@@ -814,9 +815,9 @@ test_malformed_hosts_are_refused if {
 		concat("", ["abcdefghij" | some _ in numbers.range(1, 7)]),
 	] {
 		decision := egress.decision with input as tunnel(name, 443)
-			with data.infracalc.projects as projects
-			with data.infracalc.rules as rules
-			with data.infracalc.rule_hosts as hosts_of(rules)
+			with data.store.infracalc.projects as projects
+			with data.store.infracalc.rules as rules
+			with data.store.infracalc.rule_hosts as hosts_of(rules)
 			with time.now_ns as now
 		refused(decision, sprintf("malformed host %q", [name]))
 	}
@@ -826,24 +827,24 @@ test_host_length_limits if {
 	label := concat("", ["a" | some _ in numbers.range(1, 63)])
 	long_label := concat("", [label, "a"])
 	decision := egress.decision with input as tunnel(concat(".", [long_label, "org"]), 443)
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, sprintf("malformed host %q", [concat(".", [long_label, "org"])]))
 	longest := concat(".", [label, label, label, concat("", ["a" | some _ in numbers.range(1, 61)])])
 	count(longest) == 253
 	second := egress.decision with input as tunnel(longest, 443)
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(second, sprintf("no approved rule of project weather allows %s:443", [longest]))
 	too_long := concat("", ["a.", longest])
 	third := egress.decision with input as tunnel(too_long, 443)
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(third, sprintf("malformed host %q", [too_long]))
 }
@@ -851,46 +852,46 @@ test_host_length_limits if {
 test_malformed_ports_are_refused if {
 	every port in [0, -1, 65536, 443.5, "443", null, [443]] {
 		decision := egress.decision with input as tunnel("api.example.org", port)
-			with data.infracalc.projects as projects
-			with data.infracalc.rules as rules
-			with data.infracalc.rule_hosts as hosts_of(rules)
+			with data.store.infracalc.projects as projects
+			with data.store.infracalc.rules as rules
+			with data.store.infracalc.rule_hosts as hosts_of(rules)
 			with time.now_ns as now
 		refused(decision, "the port must be an integer from 1 to 65535")
 	}
 	decision := egress.decision with input as object.remove(tunnel("api.example.org", 443), ["port"])
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "the port must be an integer from 1 to 65535")
 }
 
 test_port_bounds_are_accepted if {
 	decision := egress.decision with input as tunnel("api.example.org", 1)
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "no approved rule of project weather allows api.example.org:1")
 	second := egress.decision with input as tunnel("api.example.org", 65535)
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(second, "no approved rule of project weather allows api.example.org:65535")
 }
 
 test_unknown_or_missing_scheme_is_refused if {
 	decision := egress.decision with input as object.union(tunnel("api.example.org", 443), {"scheme": "https"})
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "the scheme must be connect or http")
 	second := egress.decision with input as object.remove(tunnel("api.example.org", 443), ["scheme"])
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(second, "the scheme must be connect or http")
 }
@@ -898,25 +899,25 @@ test_unknown_or_missing_scheme_is_refused if {
 test_plain_http_without_a_valid_method_is_refused if {
 	every method in ["", "G ET", "GET\r\n", 5, null] {
 		decision := egress.decision with input as plain("data.example.net", 80, method, "/v1/x")
-			with data.infracalc.projects as projects
-			with data.infracalc.rules as rules
-			with data.infracalc.rule_hosts as hosts_of(rules)
+			with data.store.infracalc.projects as projects
+			with data.store.infracalc.rules as rules
+			with data.store.infracalc.rule_hosts as hosts_of(rules)
 			with time.now_ns as now
 		refused(decision, "a plain-HTTP request must name its method")
 	}
 	decision := egress.decision with input as object.remove(plain("data.example.net", 80, "GET", "/v1/x"), ["method"])
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "a plain-HTTP request must name its method")
 }
 
 test_plain_http_method_with_a_hyphen_is_well_formed if {
 	decision := egress.decision with input as plain("api.example.org", 443, "VERSION-CONTROL", "/")
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	allowed_by(decision, "r-api")
 }
@@ -924,16 +925,16 @@ test_plain_http_method_with_a_hyphen_is_well_formed if {
 test_plain_http_without_a_rooted_path_is_refused if {
 	every path in ["", "v1/x", "*", "http://data.example.net/v1/x", 7] {
 		decision := egress.decision with input as plain("data.example.net", 80, "GET", path)
-			with data.infracalc.projects as projects
-			with data.infracalc.rules as rules
-			with data.infracalc.rule_hosts as hosts_of(rules)
+			with data.store.infracalc.projects as projects
+			with data.store.infracalc.rules as rules
+			with data.store.infracalc.rule_hosts as hosts_of(rules)
 			with time.now_ns as now
 		refused(decision, "a plain-HTTP request must name a path starting with /")
 	}
 	decision := egress.decision with input as object.remove(plain("data.example.net", 80, "GET", "/v1/x"), ["path"])
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "a plain-HTTP request must name a path starting with /")
 }
@@ -941,9 +942,9 @@ test_plain_http_without_a_rooted_path_is_refused if {
 test_tunnel_ignores_method_and_path_fields if {
 	request := object.union(tunnel("api.example.org", 443), {"method": 5, "path": "/../x"})
 	decision := egress.decision with input as request
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	allowed_by(decision, "r-api")
 }
@@ -957,9 +958,9 @@ test_decision_is_always_a_complete_object if {
 		{"bubble": bubble, "host": "api.example.org", "port": 443, "scheme": "http", "method": ["GET"], "path": {}},
 	] {
 		decision := egress.decision with input as request
-			with data.infracalc.projects as projects
-			with data.infracalc.rules as rules
-			with data.infracalc.rule_hosts as hosts_of(rules)
+			with data.store.infracalc.projects as projects
+			with data.store.infracalc.rules as rules
+			with data.store.infracalc.rule_hosts as hosts_of(rules)
 			with time.now_ns as now
 		decision.allow == false
 		is_string(decision.reason)
@@ -973,15 +974,15 @@ test_default_denies_when_matching_breaks if {
 	# Should the rule matching ever fail (here: a broken set of allowed rules), the decision is
 	# the default refusal, never undefined.
 	decision := egress.decision with input as tunnel("api.example.org", 443)
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 		with egress.allowed as "broken"
 	refused(decision, "no rule allows this connection")
 }
 
-# The proxy's question: the bubble is authenticated from data.infracalc.bubbles
+# The proxy's question: the bubble is authenticated from data.store.infracalc.bubbles
 
 bubbles := {
 	"b-42": {"project": "weather", "username": "alice", "token_sha256": "aa11"},
@@ -1002,10 +1003,10 @@ unauthenticated := {
 
 test_connection_authenticates_the_bubble_and_gives_the_rule_expiry if {
 	answer := egress.connection with input as connecting({"id": "b-42", "token_sha256": "aa11"}, "api.example.org", 443)
-		with data.infracalc.bubbles as bubbles
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.bubbles as bubbles
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	answer == {
 		"allow": true,
@@ -1021,10 +1022,10 @@ test_connection_reads_the_project_from_the_data_never_from_the_input if {
 	# The bubble claims another project: its own (cohort, CASD) decides.
 	who := {"id": "b-cohort", "token_sha256": "bb22", "project": "weather"}
 	answer := egress.connection with input as connecting(who, "api.example.org", 443)
-		with data.infracalc.bubbles as bubbles
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.bubbles as bubbles
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	answer == {
 		"allow": false,
@@ -1038,30 +1039,30 @@ test_connection_reads_the_project_from_the_data_never_from_the_input if {
 
 test_connection_refuses_a_wrong_token if {
 	answer := egress.connection with input as connecting({"id": "b-42", "token_sha256": "bb22"}, "api.example.org", 443)
-		with data.infracalc.bubbles as bubbles
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.bubbles as bubbles
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	answer == unauthenticated
 }
 
 test_connection_refuses_an_unknown_or_revoked_bubble if {
 	answer := egress.connection with input as connecting({"id": "b-gone", "token_sha256": "aa11"}, "api.example.org", 443)
-		with data.infracalc.bubbles as bubbles
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.bubbles as bubbles
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	answer == unauthenticated
 }
 
 test_connection_refuses_a_missing_digest_or_a_bubble_without_project if {
 	no_digest := egress.connection with input as connecting({"id": "b-42"}, "api.example.org", 443)
-		with data.infracalc.bubbles as bubbles
+		with data.store.infracalc.bubbles as bubbles
 	no_digest == unauthenticated
 	no_project := egress.connection with input as connecting({"id": "b-nameless", "token_sha256": "cc33"}, "a.org", 443)
-		with data.infracalc.bubbles as bubbles
+		with data.store.infracalc.bubbles as bubbles
 	no_project == unauthenticated
 	no_bubbles := egress.connection with input as connecting({"id": "b-42", "token_sha256": "aa11"}, "a.org", 443)
 	no_bubbles == unauthenticated
@@ -1069,10 +1070,10 @@ test_connection_refuses_a_missing_digest_or_a_bubble_without_project if {
 
 test_connection_passes_on_a_refusal_for_an_authenticated_bubble if {
 	answer := egress.connection with input as connecting({"id": "b-42", "token_sha256": "aa11"}, "api.example.org", 22)
-		with data.infracalc.bubbles as bubbles
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.bubbles as bubbles
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	answer.authenticated == true
 	answer.allow == false
@@ -1083,10 +1084,10 @@ test_connection_passes_on_a_refusal_for_an_authenticated_bubble if {
 test_decision_with_a_wrong_digest_never_falls_back_to_the_project_named_in_the_input if {
 	who := {"id": "b-42", "token_sha256": "wrong", "project": "weather"}
 	decision := egress.decision with input as connecting(who, "api.example.org", 443)
-		with data.infracalc.bubbles as bubbles
-		with data.infracalc.projects as projects
-		with data.infracalc.rules as rules
-		with data.infracalc.rule_hosts as hosts_of(rules)
+		with data.store.infracalc.bubbles as bubbles
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "the request names no project (bubble.project)")
 }

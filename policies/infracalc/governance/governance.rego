@@ -10,7 +10,7 @@
 #     project  slug of the project
 #     to       "CASD" | "INFRACALC"
 #     reason   why; at least 10 characters once surrounding whitespace is trimmed
-#   Data (owned by the INFRACALC service, under data.infracalc):
+#   Data (owned by the INFRACALC service, under data.store.infracalc):
 #     projects[slug]   {"title", "governance": "CASD" | "INFRACALC", "sensitive_data": bool}
 #                      (sensitive_data: the project holds data classed sensitive; absent = false)
 package infracalc.governance
@@ -34,7 +34,7 @@ decision := {
 	not refusal
 }
 
-project := data.infracalc.projects[input.project]
+project := data.store.infracalc.projects[input.project]
 
 # Checked in order; the first that holds is the reason given.
 refusal := "only people may switch a project's governance" if {

@@ -3,7 +3,7 @@
 # description: |
 #   Whether a person may open a hub session: two factors always, and a registered source
 #   network when the person has any, or belongs to a project under CASD governance.
-#   Data (owned by the INFRACALC service, under data.infracalc):
+#   Data (owned by the INFRACALC service, under data.store.infracalc):
 #     users[username].networks   CIDRs the person registered (home or fixed IP)
 #     projects[id].governance    "CASD" or "INFRACALC"
 #     members[id][username]      membership of a project
@@ -64,7 +64,7 @@ decision := {
 
 default networks := []
 
-networks := data.infracalc.users[input.username].networks
+networks := data.store.infracalc.users[input.username].networks
 
 from_registered_network if {
 	some cidr in networks
@@ -73,6 +73,6 @@ from_registered_network if {
 
 member_of_casd_project if {
 	some project_id
-	data.infracalc.members[project_id][input.username]
-	data.infracalc.projects[project_id].governance == "CASD"
+	data.store.infracalc.members[project_id][input.username]
+	data.store.infracalc.projects[project_id].governance == "CASD"
 }

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from infracalc.audit import AuditLog, VerificationReport, verify
+from infracalc.audit import AuditEntry, AuditLog, VerificationReport, verify
 from infracalc.audit.signer import CheckpointSigner
 from infracalc.db import session_factory as make_session_factory
 
@@ -29,19 +29,31 @@ class FakeClock:
 
 
 async def append_events(
-    sessions: async_sessionmaker[AsyncSession], log: AuditLog, count: int, *, checkpoints: bool = True
+    sessions: async_sessionmaker[AsyncSession],
+    log: AuditLog,
+    count: int,
+    *,
+    checkpoints: bool = True,
+    together: bool = False,
 ) -> None:
-    """Append ``count`` events, one transaction each, sealing the head when due."""
+    """Append ``count`` events, one transaction each, sealing the head when due.
+
+    ``together``: append and seal with :meth:`AuditLog.append_and_seal`, as the service does, rather
+    than :meth:`AuditLog.append` then :meth:`AuditLog.maybe_checkpoint`.
+    """
     for i in range(count):
+        entry = AuditEntry(
+            actor=f"user{i % 3}",
+            action="member.add",
+            project_id=f"p{i % 2}",
+            governance="CASD" if i % 2 else "INFRACALC",
+            details={"username": f"researcher{i}", "role": "member", "note": "Zoé ✓"},
+        )
         async with sessions() as session, session.begin():
-            await log.append(
-                session,
-                actor=f"user{i % 3}",
-                action="member.add",
-                project_id=f"p{i % 2}",
-                governance="CASD" if i % 2 else "INFRACALC",
-                details={"username": f"researcher{i}", "role": "member", "note": "Zoé ✓"},
-            )
+            if together:
+                await log.append_and_seal(session, [entry])
+                continue
+            await log.append(session, **entry._asdict())
             if checkpoints:
                 await log.maybe_checkpoint(session)
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import event, func, select, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -105,3 +106,90 @@ async def test_sessions_keep_objects_usable_after_commit(session_factory: async_
             project = Project(id="p1", title="Kept", governance=Governance.INFRACALC)
             session.add(project)
         assert project.title == "Kept"  # no expired attributes, no implicit I/O after commit
+
+
+async def concurrent_writers(engine: AsyncEngine, count: int = 20) -> None:
+    """``count`` write transactions at once, each reading then writing, on connections that never wait for a lock."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def no_waiting(dbapi_connection: Any, _record: object) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA busy_timeout=0")  # SQLite refuses a second writer at once, instead of polling
+        cursor.close()
+
+    sessions = session_factory(engine)
+
+    async def write(index: int) -> None:
+        async with sessions() as session, session.begin():
+            await session.execute(select(Project))
+            await asyncio.sleep(0.01)  # the other writers arrive meanwhile
+            session.add(Project(id=f"p{index}", title="t", governance=Governance.CASD))
+
+    await asyncio.gather(*(write(index) for index in range(count)))
+
+
+async def test_sqlite_writers_of_the_writer_engine_take_turns_without_meeting_the_lock(tmp_path: Path) -> None:
+    settings = DatabaseSettings.from_url(f"sqlite:///{tmp_path / 'x.db'}")
+    await upgrade(settings)
+    engine = create_engine(settings, writer=True)
+    try:
+        await concurrent_writers(engine)
+        async with session_factory(engine)() as session:
+            assert len((await session.scalars(select(Project))).all()) == 20
+    finally:
+        await engine.dispose()
+
+
+async def test_the_same_writers_on_several_connections_meet_the_lock(tmp_path: Path) -> None:
+    """Through an ordinary engine the same writers collide in SQLite: the test above could fail."""
+    settings = DatabaseSettings.from_url(f"sqlite:///{tmp_path / 'x.db'}")
+    await upgrade(settings)
+    engine = create_engine(settings)
+    try:
+        with pytest.raises(OperationalError, match="database is locked"):
+            await concurrent_writers(engine)
+    finally:
+        await engine.dispose()
+
+
+async def test_the_one_statement_engine_reads_outside_any_transaction(database_url: str) -> None:
+    engine = create_engine(DatabaseSettings.from_url(database_url), one_statement=True)
+    statements: list[str] = []
+    event.listen(engine.sync_engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    try:
+        for _ in range(2):  # a fresh connection, then one from the pool
+            statements.clear()
+            async with engine.connect() as connection:
+                assert (await connection.execute(select(Project.id))).all() == []
+            assert [statement.split()[0] for statement in statements] == ["SELECT"]  # no BEGIN before it
+        if engine.dialect.name == "postgresql":
+            # PostgreSQL begins no transaction through a cursor: in autocommit, each statement is its own
+            # transaction, so now() moves between two statements (inside one transaction it would not).
+            async with engine.connect() as connection:
+                first = (await connection.execute(select(func.now()))).scalar_one()
+                await asyncio.sleep(0.01)
+                assert (await connection.execute(select(func.now()))).scalar_one() > first
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # SQLite connections cost no server process
+@pytest.mark.parametrize("engine_kind", ["one_statement", "writer"])
+async def test_postgresql_hot_reads_and_writers_keep_the_connections_they_open(
+    database_url: str, engine_kind: str
+) -> None:
+    """More concurrent statements than the pool holds wait for a connection rather than open and close one each."""
+    engine = create_engine(DatabaseSettings.from_url(database_url), **{engine_kind: True})
+    connects: list[object] = []
+    event.listen(engine.sync_engine, "connect", lambda *args: connects.append(args))
+
+    async def read() -> None:
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT pg_sleep(0.01)"))
+
+    try:
+        for _ in range(3):
+            await asyncio.gather(*(read() for _ in range(30)))
+        assert 1 <= len(connects) <= engine.pool.size() <= 10
+    finally:
+        await engine.dispose()

@@ -9,7 +9,7 @@ client's service account, which Keycloak issues with ``acr`` ``pwd`` (the realm 
 sign-ins of this client nothing below ``mfa``, see ``minimum.acr.value``). An expired token is a
 real one verified with PyJWT's clock six minutes on.
 
-OPA data is written per test under ``/v1/data/infracalc/<document>/<key>`` and removed after.
+OPA data is written per test under ``/v1/data/store/infracalc/<document>/<key>`` and removed after.
 """
 
 from __future__ import annotations
@@ -154,14 +154,14 @@ def replaying(make: MakeAuthenticator, tokens: dict[str, Any], **settings: Any) 
 
 
 class OpaDocuments:
-    """Sub-documents of ``data.infracalc`` written for one test, removed at its end."""
+    """Sub-documents of ``data.store.infracalc`` written for one test, removed at its end."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.paths: list[str] = []
 
     def put(self, document: str, key: str, value: dict[str, Any]) -> None:
-        path = f"{self.url}/v1/data/infracalc/{document}/{key}"
+        path = f"{self.url}/v1/data/store/infracalc/{document}/{key}"
         requests.put(path, json=value, timeout=10).raise_for_status()
         self.paths.append(path)
 

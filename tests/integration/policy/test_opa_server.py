@@ -26,10 +26,10 @@ def decide(opa: OpaServer, payload: dict[str, str]) -> dict[str, object]:
 
 @pytest.fixture(scope="module")
 def opa_with_data(opa: OpaServer) -> OpaServer:
-    # Data lives beside the policy packages under data.infracalc, one document per key, so the
-    # service can replace one kind of data without touching the policies.
+    # Data lives under data.store.infracalc, a root apart from the policy packages (data.infracalc.*),
+    # one document per key, so the service can replace one kind of data without touching the policies.
     for key, value in DATA.items():
-        response = requests.put(f"{opa.url}/v1/data/infracalc/{key}", json=value, timeout=5)
+        response = requests.put(f"{opa.url}/v1/data/store/infracalc/{key}", json=value, timeout=5)
         assert response.status_code == 204, response.text
     return opa
 

@@ -51,7 +51,9 @@ async def test_the_demo_project_is_created_once_with_its_members(
                 (SYSTEM_ACTOR, "member.add"),
                 (SYSTEM_ACTOR, "member.add"),
             ]
-        opa_members = requests.get(f"{opa.url}/v1/data/infracalc/members/{DEMO_PROJECT}", timeout=5).json()["result"]
+        opa_members = requests.get(f"{opa.url}/v1/data/store/infracalc/members/{DEMO_PROJECT}", timeout=5).json()[
+            "result"
+        ]
         assert opa_members == {"bruno": {"role": "lead"}, "alice": {"role": "member"}}
 
         # People change the project; a restart must not undo it.

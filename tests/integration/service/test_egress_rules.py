@@ -154,7 +154,7 @@ async def test_plain_http_rules_restrict_method_and_path(service: ServiceUnderTe
     assert service.opa_data("rule_hosts") == {"cohort": {"data.example.org": {rule["id"]: True}}}
     # A full resync (as after an OPA restart) pushes the index again, from the same rows.
     pushed = (service.opa_data("rules"), service.opa_data("rule_hosts"))
-    requests.delete(f"{service.opa.url}/v1/data/infracalc/rule_hosts", timeout=5).raise_for_status()
+    requests.delete(f"{service.opa.url}/v1/data/store/infracalc/rule_hosts", timeout=5).raise_for_status()
     policy_data = service.app.state.context.policy_data
     policy_data.generation = None  # what the watch sees when OPA lost its data
     deadline = time.monotonic() + 10

@@ -494,7 +494,7 @@ async def test_sensitive_data_keeps_the_project_under_casd(service: ServiceUnder
     assert await service.objects.governance_of(key) == Governance.CASD
 
     # A full resync (an OPA restart) rebuilds the same flag from the database.
-    requests.delete(f"{service.opa.url}/v1/data/infracalc/projects", timeout=5).raise_for_status()
+    requests.delete(f"{service.opa.url}/v1/data/store/infracalc/projects", timeout=5).raise_for_status()
     policy_data = service.app.state.context.policy_data
     policy_data.generation = None  # what the watch sees when OPA lost its data
     deadline = time.monotonic() + 10

@@ -250,8 +250,8 @@ async def test_a_resync_writes_every_persons_networks(service: ServiceUnderTest,
     )
     assert answer.status_code == 200, answer.text
     # OPA loses its data (a restart): the service notices the missing sync marker and resyncs, users included.
-    requests.put(f"{service.opa.url}/v1/data/infracalc/users", json={}, timeout=5).raise_for_status()
-    requests.delete(f"{service.opa.url}/v1/data/infracalc/sync", timeout=5).raise_for_status()
+    requests.put(f"{service.opa.url}/v1/data/store/infracalc/users", json={}, timeout=5).raise_for_status()
+    requests.delete(f"{service.opa.url}/v1/data/store/infracalc/sync", timeout=5).raise_for_status()
     deadline = time.monotonic() + 10
     while service.opa_data("users") == {} and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
