@@ -65,7 +65,7 @@ def host_network() -> tuple[list[Any], list[Any]]:
 
 
 def kernel_names() -> tuple[set[str], set[str]]:
-    """Every namespace and every interface of the root namespace, as the kernel lists them."""
+    """Every namespace, and every interface of the host's namespace, as the kernel lists them."""
     namespaces = subprocess.run(["ip", "-j", "netns", "list"], capture_output=True, text=True, check=True).stdout
     links = subprocess.run(["ip", "-j", "link", "show"], capture_output=True, text=True, check=True).stdout
     return (
@@ -200,7 +200,7 @@ class FakeProxy:
 
 @pytest.fixture(scope="class")
 def lab(netns_available: None) -> Iterator[Lab]:
-    """One lab with two bubbles for the topology tests (closed before the lifecycle tests start labs)."""
+    """One lab with two bubbles for the topology tests."""
     with Lab.start(bubbles=2) as lab:
         yield lab
 
@@ -235,7 +235,7 @@ class TestTopology:
         assert lab.root.run(["sysctl", "-n", "net.ipv4.ip_forward"], check=True).stdout.strip() == "0"
 
     @pytest.mark.parametrize("name", ["upstream-a", "upstream-b"])
-    def test_root_namespace_reaches_each_upstream_over_http(self, lab: Lab, name: str) -> None:
+    def test_gateway_reaches_each_upstream_over_http(self, lab: Lab, name: str) -> None:
         upstream = lab.upstreams[name]
 
         result = lab.root.http_get("http://www.example.test/anything/probe?x=1", connect_to=upstream.address)
@@ -246,7 +246,7 @@ class TestTopology:
         assert (echo["server"], echo["scheme"], echo["host"]) == (name, "http", "www.example.test")
         assert (echo["method"], echo["path"]) == ("GET", "/anything/probe?x=1")
 
-    def test_root_namespace_reaches_upstreams_over_https_verifying_the_lab_ca(self, lab: Lab) -> None:
+    def test_gateway_reaches_upstreams_over_https_verifying_the_lab_ca(self, lab: Lab) -> None:
         upstream = lab.upstreams["upstream-b"]
 
         result = lab.root.http_get(
