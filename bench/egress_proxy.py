@@ -603,12 +603,12 @@ def bench_namespaces() -> Iterator[str]:
     try:
         for namespace in (client, upstream):
             ip("netns", "add", namespace)
-        ip("link", "add", client_end, "type", "veth", "peer", "name", upstream_end)
+        # The pair is made inside the namespaces: not even an address-less end appears in the host's.
+        ip("-n", client, "link", "add", client_end, "type", "veth", "peer", "name", upstream_end, "netns", upstream)
         for namespace, end, address in (
             (client, client_end, CLIENT_ADDRESS),
             (upstream, upstream_end, UPSTREAM_ADDRESS),
         ):
-            ip("link", "set", end, "netns", namespace)
             ip("-n", namespace, "addr", "add", f"{address}/30", "dev", end)
             ip("-n", namespace, "link", "set", end, "up")
             ip("-n", namespace, "link", "set", "lo", "up")

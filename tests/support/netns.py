@@ -1,27 +1,38 @@
-"""A network-namespace lab: bubbles whose only way out is the root namespace, and a fake internet.
+"""A network-namespace lab: bubbles whose only way out is a gateway namespace, and a fake internet.
 
 Integration tests of the egress proxy use it to prove that the proxy is the only way out of a
 bubble. The lab builds, with ``ip netns`` and veth pairs (root needed; see
-``netns_unavailable_reason``)::
+``netns_unavailable_reason``), namespaces only: the host's own namespace gets no address, no
+route and no interface (``tests/integration/netns/test_lab.py`` compares its ``ip -j addr`` and
+``ip -j route`` before, during and after a lab)::
 
-    bubble i  (namespace iclab<pid>-b<i>)          root namespace              external (iclab<pid>-ext)
-    eth0 10.231.<i+1>.2/24  --veth--  iclab<pid>b<i> 10.231.<i+1>.1/24
-                                      iclab<pid>x    10.231.200.1/24  --veth--  eth0 10.231.200.2/24,
-                                                                                     10.231.200.3/24, ...
+    bubble i (iclab<pid>-<n>-b<i>)      gateway (iclab<pid>-<n>-gw)       external (iclab<pid>-<n>-ext)
+    eth0 10.231.<i+1>.2/24  --veth--  b<i> 10.231.<i+1>.1/24
+                                      ext  10.231.200.1/24  --veth--  eth0 10.231.200.2/24, .3/24, ...
+                                      lo   127.0.0.1: relays <-> the host's 127.0.0.1 (same ports)
 
-Addresses (all inside ``LAB_NETWORK``, 10.231.0.0/16, a private range):
+The gateway namespace (``Lab.root``) plays the root namespace of a real deployment: the egress
+proxy under test runs there (``Lab.root.popen``). What it must reach on the host's loopback (OPA,
+the service or a test's event sink) is relayed from the gateway's loopback, port for port
+(``Lab.relay_to_host``); what the test process reads from it (its metrics, a raw connection "from
+elsewhere than a bubble") is relayed from the host's loopback (``Lab.relay_from_host``); see
+``tests.support.relay``. Such relays are plain TCP listeners on 127.0.0.1: the host's addresses
+and routes stay as they were.
+
+Addresses (all inside ``LAB_NETWORK``, 10.231.0.0/16, a private range, and all inside the lab's
+namespaces, so labs do not clash: several run at once, in one process or several):
 
 - Bubble ``i`` (0-based, at most ``MAX_BUBBLES``) gets the subnet 10.231.<i+1>.0/24: ``.1`` on the
-  root side (``Bubble.root_address``, where the proxy listens, or it listens on 0.0.0.0) and
-  ``.2`` inside the bubble. The bubble has no default route and no IPv6 address, so the root-side
+  gateway side (``Bubble.root_address``, where the proxy listens, or it listens on 0.0.0.0) and
+  ``.2`` inside the bubble. The bubble has no default route and no IPv6 address, so the gateway-side
   address is the only thing it can reach; a direct connection anywhere else fails at once with
   "Network is unreachable".
 - The external namespace ("the internet") holds one address per upstream server in
   ``EXTERNAL_NETWORK`` (10.231.200.0/24; by default ``upstream-a`` on 10.231.200.2 and
-  ``upstream-b`` on 10.231.200.3); the root side is ``EXTERNAL_ROOT_ADDRESS`` (10.231.200.1), so
-  the root namespace, where the proxy runs, reaches the upstreams through its connected route. The
-  external namespace has no route but its own /24 either, so even with IP forwarding on in the
-  root namespace no packet can travel between a bubble and the internet in either direction.
+  ``upstream-b`` on 10.231.200.3); the gateway side is ``EXTERNAL_ROOT_ADDRESS`` (10.231.200.1), so
+  the gateway, where the proxy runs, reaches the upstreams through its connected route. The
+  external namespace has no route but its own /24 either, and the gateway does not forward, so no
+  packet can travel between a bubble and the internet in either direction.
 - Each upstream runs ``tests.support.upstream_server`` (HTTP on 80, HTTPS on 443; ``/anything``
   echoes the request as JSON with the upstream's name, ``/bytes/<n>`` returns ``n`` bytes). The
   HTTPS certificate is signed by a CA the lab generates (``Lab.ca_path``) and names every
@@ -30,12 +41,12 @@ Addresses (all inside ``LAB_NETWORK``, 10.231.0.0/16, a private range):
 Name resolution is not the lab's business: the proxy reads a hosts file written with
 ``Lab.write_hosts_file``, and clients pass ``connect_to`` to dial an address while naming a host.
 
-Names: every namespace and root-side interface starts with ``iclab<pid>`` (the creating process's
-pid; interface names stay within Linux's 15 characters). ``Lab.close`` removes them all, and
-``Lab.start`` first sweeps leftovers of labs whose process is dead. Labs share 10.231.200.0/24, so
-only one lab runs on a host at a time: ``Lab.start`` refuses while another live process holds one.
-A crashed lab whose pid was reused by an unrelated process counts as live; delete it by hand
-(``ip netns del``, ``ip link del``), the error message names its parts.
+Names: every namespace starts with ``iclab<pid>-<n>`` (the creating process's pid and the lab's
+number in that process); the interfaces live inside the namespaces, under short fixed names.
+``Lab.close`` removes them all, and ``Lab.start`` first sweeps leftovers of labs whose process is
+dead (including an older layout's ``iclab<pid>-ext``, ``iclab<pid>-b<i>`` and root-side
+``iclab<pid>x``/``iclab<pid>b<i>`` interfaces). A crashed lab whose pid was reused by an unrelated
+process counts as live; delete it by hand (``ip netns del``), ``find_lab_resources`` lists it.
 
 Clients: ``Namespace.run``/``Namespace.popen`` run any program inside a namespace (``curl`` is
 installed on the development machine and works there, e.g. ``curl --resolve`` with ``--cacert``),
@@ -65,6 +76,7 @@ import contextlib
 import datetime
 import http.client
 import ipaddress
+import itertools
 import json
 import os
 import queue
@@ -86,6 +98,8 @@ from types import TracebackType
 from typing import Any, Self
 from urllib.parse import unquote, urlsplit
 
+from tests.support import relay
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 """The repository root: the working directory of every program the lab starts (``tests`` importable)."""
 
@@ -96,7 +110,7 @@ EXTERNAL_NETWORK = ipaddress.IPv4Network("10.231.200.0/24")
 """The fake internet: the only network a test proxy may be allowed to dial."""
 
 EXTERNAL_ROOT_ADDRESS = "10.231.200.1"
-"""The root namespace's address on the external link (the source address of the proxy's dials)."""
+"""The gateway namespace's address on the external link (the source address of the proxy's dials)."""
 
 DEFAULT_UPSTREAMS: Mapping[str, str] = {"upstream-a": "10.231.200.2", "upstream-b": "10.231.200.3"}
 """Upstream server name to its address in the external namespace."""
@@ -108,11 +122,15 @@ MAX_BUBBLES = 99
 """Bubble ``i`` uses 10.231.<i+1>.0/24, well below the external /24, and a two-digit interface suffix."""
 
 NAME_PREFIX = "iclab"
-"""Start of every namespace and interface name the lab creates, followed by the owner's pid."""
+"""Start of every namespace name the lab creates, followed by the owner's pid and the lab's number."""
 
-_NAMESPACE_PATTERN = re.compile(rf"^{NAME_PREFIX}(\d+)-(?:ext|b\d+|probe)$")
+# The older layout's names (no lab number; root-side interfaces in the host) are matched too, so
+# that leftovers of a dead lab of either layout are swept.
+_NAMESPACE_PATTERN = re.compile(rf"^{NAME_PREFIX}(\d+)-(?:\d+-)?(?:gw|ext|b\d+|probe)$")
 _INTERFACE_PATTERN = re.compile(rf"^{NAME_PREFIX}(\d+)(?:x|b\d+)$")
 _PEER_INTERFACE = "eth0"
+_GATEWAY_EXTERNAL_INTERFACE = "ext"
+_lab_numbers = itertools.count()
 _IP_TIMEOUT = 10.0
 _CHILD_STARTUP_ALLOWANCE = 10.0
 _KILL_GRACE = 3.0
@@ -288,7 +306,7 @@ class Tunnel:
 
 @dataclass(frozen=True, slots=True)
 class Namespace:
-    """A network namespace to run programs in; ``name`` None is the root namespace."""
+    """A network namespace to run programs in and open sockets in; ``name`` None is the root namespace."""
 
     name: str | None
 
@@ -329,6 +347,14 @@ class Namespace:
         """Start a program inside the namespace (``subprocess.Popen`` arguments; cwd defaults to the repo)."""
         kwargs.setdefault("cwd", REPO_ROOT)
         return subprocess.Popen(self.command(argv), **kwargs)
+
+    def create_connection(self, address: tuple[str, int], timeout: float = 5.0) -> socket.socket:
+        """A TCP connection to ``address`` made from inside the namespace (usable from any thread)."""
+        return relay.create_connection(self.name, address, timeout)
+
+    def create_server(self, address: tuple[str, int]) -> socket.socket:
+        """A TCP socket listening on ``address`` inside the namespace (usable from any thread)."""
+        return relay.create_server(self.name, address)
 
     def run_python(self, code: str, *args: str, timeout: float = 10.0) -> subprocess.CompletedProcess[str]:
         """Run ``python -c code args...`` (this interpreter) inside the namespace."""
@@ -448,7 +474,7 @@ class Namespace:
 
 @dataclass(frozen=True, slots=True)
 class Bubble:
-    """A bubble namespace: it reaches ``root_address`` (the root namespace) and nothing else."""
+    """A bubble namespace: it reaches ``root_address`` (in the lab's gateway namespace) and nothing else."""
 
     index: int
     namespace: Namespace
@@ -492,7 +518,7 @@ class TlsFiles:
 
 @dataclass(frozen=True, slots=True)
 class LabResources:
-    """The namespaces and root-side interfaces that carry one owner pid in their names."""
+    """The namespaces, and host interfaces of the older layout, that carry one owner pid in their names."""
 
     owner_pid: int
     namespaces: tuple[str, ...] = ()
@@ -501,12 +527,15 @@ class LabResources:
 
 @dataclass(eq=False)
 class Lab:
-    """A running lab: bubbles, the external namespace with its upstream servers, and their TLS files.
+    """A running lab: the gateway, bubbles, the external namespace with its upstream servers, TLS files.
 
     Build one with ``Lab.start``; ``close`` (or leaving the ``with`` block) removes everything.
+    ``root`` is the gateway namespace, where the proxy under test runs (see the module docstring).
     """
 
     owner_pid: int
+    prefix: str
+    """Start of every namespace name of this lab: ``iclab<pid>-<n>``."""
     root: Namespace
     bubbles: tuple[Bubble, ...]
     external: ExternalNetwork
@@ -516,6 +545,8 @@ class Lab:
     """The upstream servers' request log (the test conftest shows its tail when a test fails)."""
     _servers: list[subprocess.Popen[bytes]] = field(repr=False)
     _owns_workdir: bool = field(repr=False)
+    _relays: dict[tuple[bool, int], relay.Relay] = field(default_factory=dict, repr=False)
+    _relay_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _closed: bool = field(default=False, repr=False)
 
     @classmethod
@@ -530,6 +561,9 @@ class Lab:
     ) -> Lab:
         """Sweep stale labs, then build the namespaces, links and addresses and start the upstreams.
 
+        Other labs, of this process or another, may be running: each lab's addresses live in its
+        own namespaces.
+
         Args:
             bubbles: How many bubble namespaces (1 to ``MAX_BUBBLES``).
             upstreams: Upstream server name to its address in ``EXTERNAL_NETWORK`` (not ``.1``).
@@ -539,35 +573,34 @@ class Lab:
             startup_timeout: Seconds to wait for the upstream servers to listen.
 
         Raises:
-            LabError: Another live process holds a lab, the arguments are out of range, or a step failed.
+            LabError: The arguments are out of range, or a step failed (nothing of the lab is left).
         """
         _check_layout(bubbles, upstreams)
         sweep_stale_labs()
         owner_pid = os.getpid()
-        live = {pid: found for pid, found in find_lab_resources().items() if _pid_alive(pid)}
-        if live:
-            raise LabError(f"another lab is running (labs share {EXTERNAL_NETWORK}): {_describe(live.values())}")
-        prefix = f"{NAME_PREFIX}{owner_pid}"
+        prefix = f"{NAME_PREFIX}{owner_pid}-{next(_lab_numbers)}"
         owns_workdir = workdir is None
         directory = Path(tempfile.mkdtemp(prefix=f"{prefix}-")) if workdir is None else workdir
         servers: list[subprocess.Popen[bytes]] = []
         try:
             addresses = [*upstreams.values(), EXTERNAL_ROOT_ADDRESS]
             tls = write_test_certificates(directory, tls_names, addresses)
-            external = _create_external(prefix, upstreams)
-            bubble_list = tuple(_create_bubble(prefix, index) for index in range(bubbles))
+            gateway = _create_gateway(prefix)
+            external = _create_external(prefix, gateway, upstreams)
+            bubble_list = tuple(_create_bubble(prefix, gateway, index) for index in range(bubbles))
             log_path = directory / "upstream.log"
             servers.append(_start_upstreams(external, tls, log_path, startup_timeout))
         except BaseException:
             for server in servers:
                 _stop_process(server)
-            _remove(find_lab_resources().get(owner_pid, LabResources(owner_pid)))
+            _remove(_lab_resources(owner_pid, prefix))
             if owns_workdir:
                 shutil.rmtree(directory, ignore_errors=True)
             raise
         return cls(
             owner_pid=owner_pid,
-            root=Namespace.root(),
+            prefix=prefix,
+            root=Namespace(gateway),
             bubbles=bubble_list,
             external=external,
             tls=tls,
@@ -593,8 +626,39 @@ class Lab:
         return [server.pid for server in self._servers]
 
     def resources(self) -> LabResources:
-        """The namespaces and root-side interfaces of this lab as the kernel lists them now."""
-        return find_lab_resources().get(self.owner_pid, LabResources(self.owner_pid))
+        """The namespaces of this lab (and host interfaces: none) as the kernel lists them now."""
+        return _lab_resources(self.owner_pid, self.prefix)
+
+    def relay_to_host(self, port: int) -> relay.Relay:
+        """Make the host's ``127.0.0.1:port`` reachable on the gateway's ``127.0.0.1:port`` (until ``close``).
+
+        For what the proxy in the gateway must reach on the host (OPA, the service, a sink). Asking
+        again for the same port returns the same relay. A connection the host refuses is reset.
+        """
+        return self._relay(to_host=True, port=port)
+
+    def relay_from_host(self, port: int) -> relay.Relay:
+        """Make the gateway's ``127.0.0.1:port`` reachable on the host's ``127.0.0.1:port``.
+
+        For what the test process reads from the proxy (its metrics, raw connections from
+        loopback). ``Relay.close`` ends it; ``close`` ends those still open.
+        """
+        return self._relay(to_host=False, port=port)
+
+    def relayed_ports(self) -> set[int]:
+        """The ports on which relays listen now, on the host's loopback or the gateway's."""
+        with self._relay_lock:
+            return {port for (_, port), opened in self._relays.items() if not opened.closed}
+
+    def _relay(self, *, to_host: bool, port: int) -> relay.Relay:
+        if self._closed:
+            raise LabError("the lab is closed")
+        with self._relay_lock:
+            found = self._relays.get((to_host, port))
+            if found is None or found.closed:
+                source, target = (self.root.name, relay.HOST) if to_host else (relay.HOST, self.root.name)
+                found = self._relays[(to_host, port)] = relay.Relay(source, target, port)
+            return found
 
     @staticmethod
     def write_hosts_file(path: Path, entries: Mapping[str, str]) -> Path:
@@ -610,13 +674,17 @@ class Lab:
         if self._closed:
             return
         self._closed = True
+        with self._relay_lock:
+            for opened in self._relays.values():
+                opened.close()
+            self._relays.clear()
         for server in self._servers:
             _stop_process(server)
         _remove(self.resources())
         if self._owns_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
-        remaining = find_lab_resources().get(self.owner_pid)
-        if remaining is not None:
+        remaining = self.resources()
+        if remaining.namespaces or remaining.interfaces:
             raise LabError(f"the lab was not fully removed: {_describe([remaining])}")
 
     def __enter__(self) -> Self:
@@ -722,7 +790,7 @@ def write_test_certificates(directory: Path, host_names: Sequence[str], addresse
 
 
 def find_lab_resources() -> dict[int, LabResources]:
-    """Every lab namespace and root-side interface on the host, grouped by the pid in its name."""
+    """Every lab namespace (and older-layout host interface) on the host, grouped by the pid in its name."""
     namespaces: dict[int, list[str]] = {}
     interfaces: dict[int, list[str]] = {}
     for entry in _ip_json(["netns", "list"]):
@@ -785,23 +853,46 @@ def _ip_json(args: Sequence[str]) -> list[dict[str, Any]]:
     return listed
 
 
-def _create_link(namespace: str, root_interface: str, root_address: str, prefix_length: int) -> None:
-    """Create ``namespace`` joined to the root by a veth pair: ``root_interface`` here, ``eth0`` there.
+def _lab_resources(owner_pid: int, prefix: str) -> LabResources:
+    """What the kernel lists now of the lab whose namespaces start with ``prefix``."""
+    found = find_lab_resources().get(owner_pid, LabResources(owner_pid))
+    return LabResources(owner_pid, tuple(name for name in found.namespaces if name.startswith(f"{prefix}-")))
 
-    No IPv6 address is generated on either end (``addrgenmode none``), so IPv4 routes are the whole story.
+
+def _create_gateway(prefix: str) -> str:
+    """Create the gateway namespace (its loopback up, no forwarding, nothing else yet); its name."""
+    namespace = f"{prefix}-gw"
+    _ip("netns", "add", namespace)
+    _ip("link", "set", "lo", "up", namespace=namespace)
+    # A new namespace may inherit forwarding from the host's (net.core.devconf_inherit_init_net):
+    # the gateway must never route a bubble's packet to the internet.
+    _ip("netns", "exec", namespace, "sysctl", "-q", "-w", "net.ipv4.ip_forward=0")
+    return namespace
+
+
+def _create_link(
+    gateway: str, namespace: str, gateway_interface: str, gateway_address: str, prefix_length: int
+) -> None:
+    """Create ``namespace`` joined to the gateway by a veth pair: ``gateway_interface`` there, ``eth0`` here.
+
+    The pair is created inside the gateway, so the host's namespace never holds either end. No
+    IPv6 address is generated on either end (``addrgenmode none``), so IPv4 routes are the whole story.
     """
     _ip("netns", "add", namespace)
     _ip("link", "set", "lo", "up", namespace=namespace)
-    _ip("link", "add", root_interface, "type", "veth", "peer", "name", _PEER_INTERFACE, "netns", namespace)
-    _ip("link", "set", root_interface, "addrgenmode", "none")
+    _ip(
+        "link", "add", gateway_interface, "type", "veth", "peer", "name", _PEER_INTERFACE, "netns", namespace,
+        namespace=gateway,
+    )  # fmt: skip
+    _ip("link", "set", gateway_interface, "addrgenmode", "none", namespace=gateway)
     _ip("link", "set", _PEER_INTERFACE, "addrgenmode", "none", namespace=namespace)
-    _ip("addr", "add", f"{root_address}/{prefix_length}", "dev", root_interface)
-    _ip("link", "set", root_interface, "up")
+    _ip("addr", "add", f"{gateway_address}/{prefix_length}", "dev", gateway_interface, namespace=gateway)
+    _ip("link", "set", gateway_interface, "up", namespace=gateway)
 
 
-def _create_external(prefix: str, upstreams: Mapping[str, str]) -> ExternalNetwork:
-    namespace, root_interface = f"{prefix}-ext", f"{prefix}x"
-    _create_link(namespace, root_interface, EXTERNAL_ROOT_ADDRESS, EXTERNAL_NETWORK.prefixlen)
+def _create_external(prefix: str, gateway: str, upstreams: Mapping[str, str]) -> ExternalNetwork:
+    namespace, root_interface = f"{prefix}-ext", _GATEWAY_EXTERNAL_INTERFACE
+    _create_link(gateway, namespace, root_interface, EXTERNAL_ROOT_ADDRESS, EXTERNAL_NETWORK.prefixlen)
     for address in upstreams.values():
         _ip("addr", "add", f"{address}/{EXTERNAL_NETWORK.prefixlen}", "dev", _PEER_INTERFACE, namespace=namespace)
     _ip("link", "set", _PEER_INTERFACE, "up", namespace=namespace)
@@ -814,11 +905,11 @@ def _create_external(prefix: str, upstreams: Mapping[str, str]) -> ExternalNetwo
     )
 
 
-def _create_bubble(prefix: str, index: int) -> Bubble:
+def _create_bubble(prefix: str, gateway: str, index: int) -> Bubble:
     network = bubble_network(index)
-    namespace, root_interface = f"{prefix}-b{index}", f"{prefix}b{index}"
+    namespace, root_interface = f"{prefix}-b{index}", f"b{index}"
     root_address, bubble_address = str(network.network_address + 1), str(network.network_address + 2)
-    _create_link(namespace, root_interface, root_address, network.prefixlen)
+    _create_link(gateway, namespace, root_interface, root_address, network.prefixlen)
     _ip("addr", "add", f"{bubble_address}/{network.prefixlen}", "dev", _PEER_INTERFACE, namespace=namespace)
     _ip("link", "set", _PEER_INTERFACE, "up", namespace=namespace)
     return Bubble(
@@ -889,7 +980,7 @@ def _kill_namespace_processes(namespace: str) -> None:
 
 
 def _remove(found: LabResources) -> None:
-    """Kill the processes inside, delete the root-side interfaces (both veth ends go), then the namespaces."""
+    """Kill the processes inside, delete older-layout host interfaces, then the namespaces (veths go with them)."""
     for namespace in found.namespaces:
         _kill_namespace_processes(namespace)
     current = find_lab_resources().get(found.owner_pid, LabResources(found.owner_pid))

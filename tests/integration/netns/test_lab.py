@@ -1,8 +1,11 @@
-"""The network-namespace lab: the root namespace reaches the fake internet, bubbles reach only the root.
+"""The network-namespace lab: its gateway reaches the fake internet, bubbles reach only the gateway.
 
 It also proves the lab's clients (``http_get``, ``open_tunnel``) against a minimal CONNECT proxy
-written here, so that the egress proxy's tests can trust what those clients report, and that the
-lab leaves nothing behind, its own or a dead process's.
+written here (it runs in the gateway, as the egress proxy does), so that the egress proxy's tests
+can trust what those clients report; that the relays between the host's loopback and the
+gateway's carry connections both ways; that the host's own namespace gets no address and no
+route; that two labs run at once; and that the lab leaves nothing behind, its own or a dead
+process's.
 """
 
 from __future__ import annotations
@@ -20,17 +23,18 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
 
+from infracalc.stack.ports import free_port
 from tests.support.netns import (
     EXTERNAL_NETWORK,
     EXTERNAL_ROOT_ADDRESS,
     LAB_NETWORK,
     Bubble,
     Lab,
-    LabError,
     Namespace,
     find_lab_resources,
     netns_unavailable_reason,
@@ -51,8 +55,17 @@ def netns_available() -> None:
         pytest.skip(reason)
 
 
+def host_network() -> tuple[list[Any], list[Any]]:
+    """The host namespace's addresses and routes (every table), as ``ip -j`` lists them."""
+    addresses = subprocess.run(["ip", "-j", "addr", "show"], capture_output=True, text=True, check=True).stdout
+    routes = subprocess.run(
+        ["ip", "-j", "route", "show", "table", "all"], capture_output=True, text=True, check=True
+    ).stdout
+    return json.loads(addresses), json.loads(routes)
+
+
 def kernel_names() -> tuple[set[str], set[str]]:
-    """Every namespace and every interface of the root namespace, as the kernel lists them."""
+    """Every namespace, and every interface of the host's namespace, as the kernel lists them."""
     namespaces = subprocess.run(["ip", "-j", "netns", "list"], capture_output=True, text=True, check=True).stdout
     links = subprocess.run(["ip", "-j", "link", "show"], capture_output=True, text=True, check=True).stdout
     return (
@@ -90,10 +103,11 @@ def test_hosts_file_maps_names_to_addresses(tmp_path: Path) -> None:
 class FakeProxy:
     """Basic-auth CONNECT proxy for names of a hosts file; echoes absolute-form requests as JSON."""
 
-    def __init__(self, address: str, hosts_file: Path, user: str, password: str) -> None:
+    def __init__(self, namespace: Namespace, address: str, hosts_file: Path, user: str, password: str) -> None:
+        self.namespace = namespace
         self.expected_authorization = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
         self.hosts = {name: address for address, name in (line.split() for line in self._lines(hosts_file))}
-        self.listener = socket.create_server((address, 0))
+        self.listener = namespace.create_server((address, 0))
         self.address, self.port = address, self.listener.getsockname()[1]
         self.connects: list[str] = []
         self.open_tunnels: list[socket.socket] = []
@@ -155,7 +169,7 @@ class FakeProxy:
 
     def _tunnel(self, client: socket.socket, target: str) -> None:
         host, _, port = target.rpartition(":")
-        with socket.create_connection((self.hosts[host], int(port)), timeout=QUICK) as upstream:
+        with self.namespace.create_connection((self.hosts[host], int(port)), timeout=QUICK) as upstream:
             with self._lock:
                 self.connects.append(target)
                 self.open_tunnels.append(client)
@@ -186,7 +200,7 @@ class FakeProxy:
 
 @pytest.fixture(scope="class")
 def lab(netns_available: None) -> Iterator[Lab]:
-    """One lab with two bubbles for the topology tests (closed before the lifecycle tests start labs)."""
+    """One lab with two bubbles for the topology tests."""
     with Lab.start(bubbles=2) as lab:
         yield lab
 
@@ -195,7 +209,7 @@ class TestTopology:
     @pytest.fixture
     def proxy(self, lab: Lab, tmp_path: Path) -> Iterator[FakeProxy]:
         hosts = lab.write_hosts_file(tmp_path / "hosts", {"allowed.example.test": lab.upstreams["upstream-b"].address})
-        proxy = FakeProxy(lab.bubbles[0].root_address, hosts, "bubble", "s3cret")
+        proxy = FakeProxy(lab.root, lab.bubbles[0].root_address, hosts, "bubble", "s3cret")
         yield proxy
         proxy.close()
 
@@ -210,10 +224,18 @@ class TestTopology:
             "upstream-b": "10.231.200.3",
         }
         assert EXTERNAL_NETWORK.subnet_of(LAB_NETWORK)
-        assert all(len(name) <= 15 for name in lab.resources().interfaces)
+        assert lab.root.name == f"{lab.prefix}-gw"
+        assert lab.resources().interfaces == ()
+
+    def test_only_the_gateway_routes_to_bubbles_and_internet(self, lab: Lab) -> None:
+        routes = lab.root.run(["ip", "-j", "-4", "route", "show", "table", "all", "type", "unicast"], check=True)
+
+        destinations = sorted(route["dst"] for route in json.loads(routes.stdout))
+        assert destinations == sorted([*(str(bubble.network) for bubble in lab.bubbles), str(EXTERNAL_NETWORK)])
+        assert lab.root.run(["sysctl", "-n", "net.ipv4.ip_forward"], check=True).stdout.strip() == "0"
 
     @pytest.mark.parametrize("name", ["upstream-a", "upstream-b"])
-    def test_root_namespace_reaches_each_upstream_over_http(self, lab: Lab, name: str) -> None:
+    def test_gateway_reaches_each_upstream_over_http(self, lab: Lab, name: str) -> None:
         upstream = lab.upstreams[name]
 
         result = lab.root.http_get("http://www.example.test/anything/probe?x=1", connect_to=upstream.address)
@@ -224,7 +246,7 @@ class TestTopology:
         assert (echo["server"], echo["scheme"], echo["host"]) == (name, "http", "www.example.test")
         assert (echo["method"], echo["path"]) == ("GET", "/anything/probe?x=1")
 
-    def test_root_namespace_reaches_upstreams_over_https_verifying_the_lab_ca(self, lab: Lab) -> None:
+    def test_gateway_reaches_upstreams_over_https_verifying_the_lab_ca(self, lab: Lab) -> None:
         upstream = lab.upstreams["upstream-b"]
 
         result = lab.root.http_get(
@@ -311,7 +333,7 @@ class TestTopology:
     def test_bubble_reaches_a_server_on_its_root_side_address(self, lab: Lab, index: int) -> None:
         bubble: Bubble = lab.bubbles[index]
         peers: list[str] = []
-        with socket.create_server((bubble.root_address, 0)) as listener:
+        with lab.root.create_server((bubble.root_address, 0)) as listener:
             listener.settimeout(QUICK)
 
             def answer() -> None:
@@ -334,6 +356,54 @@ class TestTopology:
         assert client.returncode == 0, client.stderr
         assert client.stdout.strip() == "pong:ping"
         assert peers == [bubble.address]
+
+    def test_relays_carry_connections_between_the_host_loopback_and_the_gateway(self, lab: Lab) -> None:
+        exchange = (
+            "import socket, sys\n"
+            "with socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=3) as s:\n"
+            "    s.sendall(b'ping'); s.shutdown(socket.SHUT_WR); print(s.recv(64).decode())"
+        )
+
+        def serve_once(listener: socket.socket, peers: list[str]) -> threading.Thread:
+            def answer() -> None:
+                connection, peer = listener.accept()
+                with connection:
+                    peers.append(peer[0])
+                    received = b""
+                    while chunk := connection.recv(64):  # until the client's half-close comes through
+                        received += chunk
+                    connection.sendall(b"pong:" + received)
+
+            thread = threading.Thread(target=answer, daemon=True)
+            thread.start()
+            return thread
+
+        host_peers: list[str] = []
+        gateway_peers: list[str] = []
+        with socket.create_server(("127.0.0.1", 0)) as on_host, lab.root.create_server(("127.0.0.1", 0)) as inside:
+            host_port, gateway_port = on_host.getsockname()[1], inside.getsockname()[1]
+            host_server, gateway_server = serve_once(on_host, host_peers), serve_once(inside, gateway_peers)
+            lab.relay_to_host(host_port)
+            from_gateway = lab.root.run_python(exchange, str(host_port))
+            inward = lab.relay_from_host(gateway_port)
+            from_host = Namespace.root().run_python(exchange, str(gateway_port))
+            host_server.join(QUICK)
+            gateway_server.join(QUICK)
+        inward.close()
+        started = time.monotonic()
+        after_close = Namespace.root().run_python(exchange, str(gateway_port))
+        refused = lab.root.run_python(exchange, str(free_port()))  # nothing relayed, nothing listening
+        lab.relay_to_host(port := free_port())
+        reset = lab.root.run_python(exchange, str(port))  # relayed, but nothing listens on the host
+
+        assert (from_gateway.returncode, from_gateway.stdout.strip()) == (0, "pong:ping"), from_gateway.stderr
+        assert (from_host.returncode, from_host.stdout.strip()) == (0, "pong:ping"), from_host.stderr
+        assert host_peers == gateway_peers == ["127.0.0.1"]
+        assert "Connection refused" in after_close.stderr
+        assert "Connection refused" in refused.stderr
+        assert reset.returncode != 0
+        assert any(failure in reset.stderr for failure in ("ConnectionResetError", "BrokenPipeError")), reset.stderr
+        assert time.monotonic() - started < 3 * QUICK
 
     def test_http_get_through_a_proxy_reports_refusals_and_tunnels(self, lab: Lab, proxy: FakeProxy) -> None:
         bubble = lab.bubbles[0].namespace
@@ -401,7 +471,7 @@ sys.stdin.read()
 
 @pytest.mark.usefixtures("netns_available")
 class TestLifecycle:
-    def test_close_removes_every_namespace_interface_and_server(self) -> None:
+    def test_close_removes_every_namespace_and_server(self) -> None:
         lab = Lab.start(bubbles=2)
         created = lab.resources()
         servers, workdir = lab.server_pids, lab.workdir
@@ -411,20 +481,42 @@ class TestLifecycle:
         lab.close()
 
         namespaces_after, links_after = kernel_names()
-        assert len(created.namespaces) == 3
-        assert len(created.interfaces) == 3
+        assert sorted(created.namespaces) == sorted(f"{lab.prefix}-{part}" for part in ("b0", "b1", "ext", "gw"))
+        assert created.interfaces == ()
         assert set(created.namespaces) <= namespaces_before
-        assert set(created.interfaces) <= links_before
+        assert not {name for name in links_before if name.startswith(lab.prefix.partition("-")[0])}
         assert not set(created.namespaces) & namespaces_after
-        assert not set(created.interfaces) & links_after
+        assert links_after <= links_before
         assert all(wait_until_gone(pid, 0) for pid in servers)
         assert not workdir.exists()
 
-    def test_a_second_lab_is_refused_while_one_is_open(self) -> None:
-        with Lab.start() as first:
-            with pytest.raises(LabError, match=f"another lab is running.*pid {first.owner_pid}"):
-                Lab.start()
-            assert first.root.http_get(first.upstreams["upstream-a"].url()).status == 200
+    def test_the_host_namespace_gets_no_address_and_no_route(self) -> None:
+        before = host_network()
+
+        with Lab.start(bubbles=2) as lab:
+            during = host_network()
+            relayed = lab.relay_from_host(free_port())
+            with_relay = host_network()
+            reached = lab.root.http_get(lab.upstreams["upstream-a"].url())
+        after = host_network()
+
+        assert reached.status == 200
+        assert relayed.closed
+        assert during == before
+        assert with_relay == before
+        assert after == before
+
+    def test_two_labs_run_at_once_with_the_same_addresses(self) -> None:
+        with Lab.start() as first, Lab.start() as second:
+            assert first.prefix != second.prefix
+            assert first.upstreams["upstream-a"].address == second.upstreams["upstream-a"].address
+            assert not set(first.resources().namespaces) & set(second.resources().namespaces)
+            answers = [lab.root.http_get(lab.upstreams["upstream-a"].url()) for lab in (first, second)]
+            first.close()
+            still = second.root.http_get(second.upstreams["upstream-b"].url())
+
+        assert [answer.status for answer in answers] == [200, 200]
+        assert (still.status, still.json()["server"]) == (200, "upstream-b")
 
     def test_a_stale_lab_of_a_dead_process_is_swept_by_the_next_lab(self) -> None:
         owner = subprocess.Popen(
@@ -440,8 +532,10 @@ class TestLifecycle:
                 selector.register(owner.stdout, selectors.EVENT_READ)
                 assert selector.select(timeout=15), "the stale lab's owner did not start its lab"
             sleeper = int(owner.stdout.readline())
-            with pytest.raises(LabError, match=f"pid {owner.pid}"):
-                Lab.start()
+            live = find_lab_resources()[owner.pid]
+            with Lab.start() as beside:  # a live process's lab is left alone, and does not stand in the way
+                assert find_lab_resources()[owner.pid] == live
+                assert beside.root.http_get(beside.upstreams["upstream-a"].url()).status == 200
         finally:
             os.kill(owner.pid, signal.SIGKILL)
             owner.wait(timeout=QUICK)
@@ -449,7 +543,7 @@ class TestLifecycle:
             owner.stdin.close()
         stale = find_lab_resources()[owner.pid]
         stale_workdirs = list(Path(tempfile.gettempdir()).glob(f"iclab{owner.pid}-*"))
-        assert (len(stale.namespaces), len(stale.interfaces), len(stale_workdirs)) == (2, 2, 1)
+        assert (len(stale.namespaces), len(stale.interfaces), len(stale_workdirs)) == (3, 0, 1)
         assert not wait_until_gone(sleeper, 0)
 
         with Lab.start() as lab:
