@@ -21,7 +21,7 @@ from tests.fixtures.keycloak import KeycloakServer
 from tests.fixtures.live_service import LiveService
 from tests.fixtures.service import People
 from tests.integration.hub.test_browser_login import SCREENSHOTS, browser
-from tests.integration.hub.test_hub_end_to_end import fresh_code, project
+from tests.integration.hub.test_hub_end_to_end import project
 from tests.integration.web.test_console_browser import contexts, new_page
 
 pytestmark = pytest.mark.integration
@@ -65,7 +65,7 @@ def sign_in_to_the_hub(page: Page, hub: HubUnderTest, people: People, who: str, 
     page.fill("#password", account.password)
     page.click("#kc-login")
     page.wait_for_selector("#kc-otp-login-form")
-    page.fill("#otp", fresh_code(people, who))
+    page.fill("#otp", people.fresh_code(who))
     page.click("#kc-login")
 
 
@@ -116,7 +116,7 @@ def test_a_refused_sign_in_in_english_links_to_the_fix_and_the_person_then_signs
     # The link: the console (Keycloak asks the one-time code again), its networks section; register this address.
     page.click("#fix-link")
     page.wait_for_selector("#kc-otp-login-form")
-    page.fill("#otp", fresh_code(people, "lead"))
+    page.fill("#otp", people.fresh_code("lead"))
     page.click("#kc-login")
     page.wait_for_selector("#network-form")
     page.fill("#network", "127.0.0.1/32")
@@ -129,7 +129,7 @@ def test_a_refused_sign_in_in_english_links_to_the_fix_and_the_person_then_signs
     time.sleep(0.5)
     page.goto(f"{hub.url}/hub/oauth_login")
     page.wait_for_selector("#kc-otp-login-form")
-    page.fill("#otp", fresh_code(people, "lead"))
+    page.fill("#otp", people.fresh_code("lead"))
     page.click("#kc-login")
     page.wait_for_url(f"{hub.url}/hub/**", timeout=60_000)
     assert page.locator("#refusal-title").count() == 0
