@@ -708,6 +708,8 @@ def load_opa(url: str, bubble: Bubble, upstream_port: int) -> None:
             }
         },
         "rule_hosts": {"bench": {UPSTREAM_NAME: {"r1": True}}},
+        # The policy lets a bubble out only while its user is a member of its project.
+        "members": {"bench": {"bench": {"role": "member"}}},
         "bubbles": {
             bubble.id: {
                 "project": "bench",

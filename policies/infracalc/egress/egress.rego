@@ -29,6 +29,8 @@
 #     bubbles[bubble_id]      {"project": str, "username": str, "token_sha256": str}
 #                             the bubbles whose tokens are valid (registered, not revoked),
 #                             read by `connection` only
+#     members[slug][username] {"role": "lead" | "member"}: a bubble lets its user out only while
+#                             they are a member of its project, whatever the bubbles document says
 #   Expiry is compared with time.now_ns() here, so an expired rule stops matching without a job.
 #   A rule restricting methods or paths cannot be enforced inside a TLS tunnel: CONNECT through
 #   such a rule is refused, with a reason saying so.
@@ -63,9 +65,10 @@ decision := {"allow": false, "reason": denial, "rule_id": null} if {
 #   The egress proxy's question: authenticate the bubble, then decide. Input as for decision,
 #   except that the bubble is {"id": str, "token_sha256": str} (the SHA-256 of its token's
 #   secret, hex) and its project is read from data.infracalc.bubbles, never from the input.
-#   Adds to the decision: authenticated (false: unknown or revoked bubble, or wrong token; the
-#   proxy answers 407), project (the bubble's project, null when unauthenticated) and
-#   expires_at_ns (the allowing rule's expiry, so that the proxy can close the tunnel then).
+#   Adds to the decision: authenticated (false: unknown or revoked bubble, wrong token, or a
+#   bubble whose user is no longer a member of its project; the proxy answers 407), project (the
+#   bubble's project, null when unauthenticated) and expires_at_ns (the allowing rule's expiry, so
+#   that the proxy can close the tunnel then).
 # entrypoint: true
 default connection := {
 	"allow": false,
@@ -85,13 +88,45 @@ connection := object.union(decision, {
 	expiry := expiry_of(decision, authenticated_bubble.project)
 }
 
-authenticated_bubble := known if {
+# A valid token that still lets nothing out says why: its holder proved who they are.
+connection := {
+	"allow": false,
+	"authenticated": false,
+	"reason": credential_refusal,
+	"rule_id": null,
+	"project": null,
+	"expires_at_ns": null,
+} if {
+	credential_refusal
+}
+
+# The bubble the token belongs to (known, not revoked, same digest), whatever else holds.
+credited_bubble := known if {
 	named(input.bubble.id)
 	known := data.infracalc.bubbles[input.bubble.id]
 	is_string(input.bubble.token_sha256)
 	known.token_sha256 == input.bubble.token_sha256
 	named(known.project)
 }
+
+# Why a bubble with a valid token may still not go out. Membership is checked here, on every
+# decision, so that a bubble left in the data after its user was removed lets nobody out.
+credential_refusal := sprintf(
+	"%s is no longer a member of project %s: the bubble's credentials are revoked",
+	[credited_bubble.username, credited_bubble.project],
+) if {
+	credited_bubble
+	not member_of_project
+}
+
+member_of_project if {
+	member := data.infracalc.members[credited_bubble.project][credited_bubble.username]
+	member.role in {"lead", "member"}
+}
+
+# Only a positive check lets a bubble through: a refusal whose reason cannot be written (a bubble
+# without a username, say) still refuses, with the default reason.
+authenticated_bubble := credited_bubble if member_of_project
 
 expiry_of(verdict, slug) := data.infracalc.rules[slug][verdict.rule_id].expires_at_ns if {
 	verdict.allow == true

@@ -987,6 +987,13 @@ bubbles := {
 	"b-42": {"project": "weather", "username": "alice", "token_sha256": "aa11"},
 	"b-cohort": {"project": "cohort", "username": "alice", "token_sha256": "bb22"},
 	"b-nameless": {"project": "", "username": "alice", "token_sha256": "cc33"},
+	"b-removed": {"project": "weather", "username": "bruno", "token_sha256": "dd44"},
+	"b-anonymous": {"project": "weather", "token_sha256": "ee55"},
+}
+
+members := {
+	"weather": {"alice": {"role": "member"}, "carla": {"role": "guest"}},
+	"cohort": {"alice": {"role": "lead"}},
 }
 
 connecting(who, host, port) := {"bubble": who, "host": host, "port": port, "scheme": "connect"}
@@ -1003,6 +1010,7 @@ unauthenticated := {
 test_connection_authenticates_the_bubble_and_gives_the_rule_expiry if {
 	answer := egress.connection with input as connecting({"id": "b-42", "token_sha256": "aa11"}, "api.example.org", 443)
 		with data.infracalc.bubbles as bubbles
+		with data.infracalc.members as members
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
 		with data.infracalc.rule_hosts as hosts_of(rules)
@@ -1022,6 +1030,7 @@ test_connection_reads_the_project_from_the_data_never_from_the_input if {
 	who := {"id": "b-cohort", "token_sha256": "bb22", "project": "weather"}
 	answer := egress.connection with input as connecting(who, "api.example.org", 443)
 		with data.infracalc.bubbles as bubbles
+		with data.infracalc.members as members
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
 		with data.infracalc.rule_hosts as hosts_of(rules)
@@ -1039,6 +1048,7 @@ test_connection_reads_the_project_from_the_data_never_from_the_input if {
 test_connection_refuses_a_wrong_token if {
 	answer := egress.connection with input as connecting({"id": "b-42", "token_sha256": "bb22"}, "api.example.org", 443)
 		with data.infracalc.bubbles as bubbles
+		with data.infracalc.members as members
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
 		with data.infracalc.rule_hosts as hosts_of(rules)
@@ -1047,8 +1057,10 @@ test_connection_refuses_a_wrong_token if {
 }
 
 test_connection_refuses_an_unknown_or_revoked_bubble if {
-	answer := egress.connection with input as connecting({"id": "b-gone", "token_sha256": "aa11"}, "api.example.org", 443)
+	answer_input := connecting({"id": "b-gone", "token_sha256": "aa11"}, "api.example.org", 443)
+	answer := egress.connection with input as answer_input
 		with data.infracalc.bubbles as bubbles
+		with data.infracalc.members as members
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
 		with data.infracalc.rule_hosts as hosts_of(rules)
@@ -1059,9 +1071,11 @@ test_connection_refuses_an_unknown_or_revoked_bubble if {
 test_connection_refuses_a_missing_digest_or_a_bubble_without_project if {
 	no_digest := egress.connection with input as connecting({"id": "b-42"}, "api.example.org", 443)
 		with data.infracalc.bubbles as bubbles
+		with data.infracalc.members as members
 	no_digest == unauthenticated
 	no_project := egress.connection with input as connecting({"id": "b-nameless", "token_sha256": "cc33"}, "a.org", 443)
 		with data.infracalc.bubbles as bubbles
+		with data.infracalc.members as members
 	no_project == unauthenticated
 	no_bubbles := egress.connection with input as connecting({"id": "b-42", "token_sha256": "aa11"}, "a.org", 443)
 	no_bubbles == unauthenticated
@@ -1070,6 +1084,7 @@ test_connection_refuses_a_missing_digest_or_a_bubble_without_project if {
 test_connection_passes_on_a_refusal_for_an_authenticated_bubble if {
 	answer := egress.connection with input as connecting({"id": "b-42", "token_sha256": "aa11"}, "api.example.org", 22)
 		with data.infracalc.bubbles as bubbles
+		with data.infracalc.members as members
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
 		with data.infracalc.rule_hosts as hosts_of(rules)
@@ -1084,9 +1099,90 @@ test_decision_with_a_wrong_digest_never_falls_back_to_the_project_named_in_the_i
 	who := {"id": "b-42", "token_sha256": "wrong", "project": "weather"}
 	decision := egress.decision with input as connecting(who, "api.example.org", 443)
 		with data.infracalc.bubbles as bubbles
+		with data.infracalc.members as members
 		with data.infracalc.projects as projects
 		with data.infracalc.rules as rules
 		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "the request names no project (bubble.project)")
+}
+
+# Membership: a bubble lets its user out only while they are a member of its project
+
+test_connection_refuses_a_bubble_whose_user_is_no_longer_a_member if {
+	# bruno was removed from weather; his bubble is still in the data (a push that failed, say).
+	answer_input := connecting({"id": "b-removed", "token_sha256": "dd44"}, "api.example.org", 443)
+	answer := egress.connection with input as answer_input
+		with data.infracalc.bubbles as bubbles
+		with data.infracalc.members as members
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
+		with time.now_ns as now
+	reason := "bruno is no longer a member of project weather: the bubble's credentials are revoked"
+	answer == object.union(unauthenticated, {"reason": reason})
+}
+
+test_connection_refuses_every_bubble_when_no_membership_is_known if {
+	answer := egress.connection with input as connecting({"id": "b-42", "token_sha256": "aa11"}, "api.example.org", 443)
+		with data.infracalc.bubbles as bubbles
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
+		with time.now_ns as now
+	answer.authenticated == false
+	answer.allow == false
+	answer.reason == "alice is no longer a member of project weather: the bubble's credentials are revoked"
+}
+
+test_connection_refuses_a_membership_of_another_project_or_an_unknown_role if {
+	# alice leads cohort, not other; carla is in weather with a role no one gives.
+	others := object.union(bubbles, {
+		"b-other": {"project": "other", "username": "alice", "token_sha256": "ff66"},
+		"b-guest": {"project": "weather", "username": "carla", "token_sha256": "0077"},
+	})
+	other_input := connecting({"id": "b-other", "token_sha256": "ff66"}, "secret.example.com", 443)
+	other := egress.connection with input as other_input
+		with data.infracalc.bubbles as others
+		with data.infracalc.members as members
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
+		with time.now_ns as now
+	other.authenticated == false
+	other.reason == "alice is no longer a member of project other: the bubble's credentials are revoked"
+	guest_input := connecting({"id": "b-guest", "token_sha256": "0077"}, "api.example.org", 443)
+	guest := egress.connection with input as guest_input
+		with data.infracalc.bubbles as others
+		with data.infracalc.members as members
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
+		with time.now_ns as now
+	guest.authenticated == false
+	guest.allow == false
+}
+
+test_connection_refuses_a_bubble_without_a_username_with_the_default_reason if {
+	answer_input := connecting({"id": "b-anonymous", "token_sha256": "ee55"}, "api.example.org", 443)
+	answer := egress.connection with input as answer_input
+		with data.infracalc.bubbles as bubbles
+		with data.infracalc.members as members
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
+		with time.now_ns as now
+	answer == unauthenticated
+}
+
+test_a_removed_members_wrong_token_says_nothing_about_membership if {
+	answer_input := connecting({"id": "b-removed", "token_sha256": "aa11"}, "api.example.org", 443)
+	answer := egress.connection with input as answer_input
+		with data.infracalc.bubbles as bubbles
+		with data.infracalc.members as members
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
+		with time.now_ns as now
+	answer == unauthenticated
 }

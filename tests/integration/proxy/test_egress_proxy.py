@@ -255,6 +255,26 @@ def test_revoking_the_bubble_cuts_its_open_tunnel(
         assert _seconds_until_closed(tunnel) < 1.0
 
 
+def test_a_bubble_whose_user_left_the_project_is_cut_and_refused_though_still_in_the_data(
+    lab: Lab, egress_proxy: ProxyUnderTest, egress_data: EgressData
+) -> None:
+    # The membership alone decides: the bubble's document stays in OPA, as after a revocation that failed to reach it.
+    egress_data.allow("api.allowed.test", [443])
+    tunnel, login = _open(lab, egress_proxy, egress_data)
+    with tunnel:
+        egress_data.remove_member("alice")
+        assert _seconds_until_closed(tunnel) < 1.0
+    bubble = lab.bubbles[1]
+    again = bubble.namespace.http_get(
+        "https://api.allowed.test/anything", proxy=egress_proxy.proxy.url(login, bubble), cafile=lab.ca_path
+    )
+    assert again.status == 407
+    reason = f"alice is no longer a member of project {egress_data.project}: the bubble's credentials are revoked"
+    assert reason in again.text
+    closed = egress_proxy.sink.wait_for(lambda event: event["kind"] == "tunnel_closed")
+    assert closed[0]["reason"] == reason
+
+
 def test_a_rule_that_expires_cuts_its_open_tunnel(
     lab: Lab, egress_proxy: ProxyUnderTest, egress_data: EgressData
 ) -> None:
