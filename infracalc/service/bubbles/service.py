@@ -11,6 +11,7 @@ from sqlalchemy import select
 from infracalc.casd import sessions
 from infracalc.db import Bubble, Project, utc_now
 from infracalc.identity import bubble_tokens as tokens
+from infracalc.service.bubbles.revocation import revoke_bubble
 from infracalc.service.bubbles.schemas import BubbleCreate, BubbleCreated
 from infracalc.service.context import ServiceContext, existing_project
 from infracalc.service.errors import NotFound
@@ -70,17 +71,7 @@ async def revoke(context: ServiceContext, principal: Principal, bubble_id: str) 
         if bubble is None:
             raise NotFound(f"no bubble {bubble_id!r}")
         if bubble.revoked_at is None:
-            revoked_at = utc_now()
-            bubble.revoked_at = revoked_at
-            await sessions.close_session(session, bubble.id, clock=lambda: revoked_at)
             governance = await session.scalar(select(Project.governance).where(Project.id == bubble.project_id))
-            await context.record(
-                session,
-                actor=principal.actor,
-                action="bubble.revoke",
-                project_id=bubble.project_id,
-                governance=governance,
-                details={"bubble": bubble.id, "username": bubble.username},
-            )
+            await revoke_bubble(context, session, bubble, actor=principal.actor, governance=governance)
     # Also when it was revoked already: a push that failed then (OPA down) is made now.
     await context.policy_data.push_bubble(bubble_id)

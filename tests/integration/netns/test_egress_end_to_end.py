@@ -146,3 +146,41 @@ def test_request_approve_call_then_revoke_switch_and_stop(
     assert {"egress.connection.allow", "egress.connection.deny", "egress.connection.close"} <= set(kinds)
     assert session["closed_at"] is not None
     assert call("GET", f"{api}/audit/verify", staff)["ok"] is True
+
+
+def test_removing_a_member_cuts_their_bubbles_tunnels_and_refuses_their_token(
+    live_service: LiveService, proxy: EgressProxyProcess, lab: Lab, people: People
+) -> None:
+    api, staff = live_service.api, people.headers("staff")
+    slug = f"members-{secrets.token_hex(3)}"
+    researcher = people.username("researcher")
+    call("POST", f"{api}/projects", staff, json={"id": slug, "title": "Members", "governance": "INFRACALC"})
+    call("PUT", f"{api}/projects/{slug}/members/{people.username('lead')}", staff, json={"role": "lead"})
+    call("PUT", f"{api}/projects/{slug}/members/{researcher}", staff, json={"role": "member"})
+    approved_rule(live_service, people, slug, "api.allowed.test")
+    registered = call("POST", f"{api}/bubbles", people.hub_headers(), json={"username": researcher, "project": slug})
+    login = BubbleLogin(registered["id"], registered["token"])
+    bubble = lab.bubbles[1]
+    namespace, via = bubble.namespace, proxy.url(login, bubble)
+    token = {"Authorization": f"Bearer {login.token}"}
+
+    with namespace.open_tunnel(via, "api.allowed.test:443", tls=True, cafile=lab.ca_path, interval=0.05) as tunnel:
+        tunnel.wait_for("ok", timeout=10)
+        assert requests.get(f"{api}/projects/{slug}", headers=token, timeout=30).status_code == 200
+        requests.delete(
+            f"{api}/projects/{slug}/members/{researcher}", headers=people.headers("lead"), timeout=30
+        ).raise_for_status()
+        removed_at = time.monotonic()
+        # The service refuses the token at once; the proxy cuts the open tunnel within a second.
+        assert requests.get(f"{api}/projects/{slug}", headers=token, timeout=30).status_code == 401
+        tunnel.wait_for("closed", timeout=5)
+        assert time.monotonic() - removed_at < 1.0
+    again = namespace.http_get("https://api.allowed.test/anything", proxy=via, cafile=lab.ca_path)
+    assert again.status == 407, again
+    session = call("GET", f"{api}/sessions/{login.bubble_id}", staff)
+    assert session["closed_at"] is not None
+    assert session["events"][-1]["kind"] != "session.open"
+    closing = [event for event in session["events"] if event["kind"] == "session.close"]
+    assert closing[0]["details"] == {
+        "reason": f"{researcher} was removed from project {slug} by {people.username('lead')}"
+    }
