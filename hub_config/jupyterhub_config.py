@@ -89,12 +89,16 @@ c.JupyterHub.services = [
         ],
     },
 ]
+# The INFRACALC service stops the server of every bubble it revokes (a member removed, a person
+# offboarded) through the hub's API, with this token: it may stop servers and nothing else.
+c.JupyterHub.services.append({"name": "infracalc", "api_token": os.environ["INFRACALC_HUB_SERVICE_TOKEN"]})
 c.JupyterHub.load_roles = [
     {
         "name": "idle-culler",
         "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
         "services": ["idle-culler"],
     },
+    {"name": "infracalc-revocations", "scopes": ["delete:servers"], "services": ["infracalc"]},
 ]
 
 # The hub's database and cookie secret outlive restarts.

@@ -17,6 +17,7 @@ from infracalc.identity import TokenVerifier
 from infracalc.identity.directory import KeycloakDirectory
 from infracalc.policy import Decision, PolicyClient
 from infracalc.policy.sync import PolicyData
+from infracalc.service.bubbles.hub import HubServers
 from infracalc.service.errors import Forbidden, NotFound
 from infracalc.service.principals import Principal
 from infracalc.service.settings import ServiceSettings
@@ -44,6 +45,8 @@ class ServiceContext:
     objects: ObjectStore | None = None
     #: The draws that pick low-risk INFRACALC exports for a review after release (``INFRACALC_EXPORT_SAMPLE_SEED``).
     export_sampler: random.Random = field(default_factory=random.Random)
+    #: The hub's API, to stop the servers of bubbles the service revoked; ``None`` when not configured.
+    hub_servers: HubServers | None = None
 
     async def record(
         self,

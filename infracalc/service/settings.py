@@ -78,6 +78,11 @@ class ServiceSettings:
     web_client_secret: str | None = field(default=None, repr=False)
     #: ``INFRACALC_HUB_URL``: JupyterHub as browsers reach it (the console links to bubbles there); ``None``: no links.
     hub_url: str | None = None
+    #: ``INFRACALC_HUB_API_URL`` (``http://jupyterhub:8081/hub/api``): the hub's REST API, where the service stops
+    #: the servers of the bubbles it revoked; ``None`` (unset, or no token): their servers are not stopped.
+    hub_api_url: str | None = None
+    #: ``INFRACALC_HUB_API_TOKEN``: the service's token with the hub (the hub's ``INFRACALC_HUB_SERVICE_TOKEN``).
+    hub_api_token: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not self.web_url:  # settings built in code rather than read from the environment
@@ -135,6 +140,8 @@ class ServiceSettings:
             web_secret=web_secret or secrets.token_urlsafe(32),
             web_client_secret=env.get("INFRACALC_WEB_CLIENT_SECRET") or None,
             hub_url=env.get("INFRACALC_HUB_URL", "").rstrip("/") or None,
+            hub_api_url=env.get("INFRACALC_HUB_API_URL", "").rstrip("/") or None,
+            hub_api_token=env.get("INFRACALC_HUB_API_TOKEN") or None,
         )
 
 

@@ -125,6 +125,9 @@ def server_specs(settings: StackSettings, tools: Tools, layout: StackLayout, loc
                 "INFRACALC_API_CLIENT_SECRET": local.realm.api_client_secret,
                 "INFRACALC_WEB_CLIENT_SECRET": local.realm.web_client_secret,
                 "INFRACALC_HUB_URL": settings.hub_url,
+                # The service stops the hub's servers of the bubbles it revokes.
+                "INFRACALC_HUB_API_URL": f"http://{host}:{settings.hub_api_port}/hub/api",
+                "INFRACALC_HUB_API_TOKEN": local.hub_service_token,
                 "INFRACALC_EGRESS_PROXY_SECRET_SHA256": proxy_secret.digest(local.egress_proxy_secret),
                 "INFRACALC_DEMO_MEMBERS": demo_members(local.accounts),
                 "INFRACALC_SMTP_HOST": mail.host,
@@ -161,6 +164,7 @@ def server_specs(settings: StackSettings, tools: Tools, layout: StackLayout, loc
                 "INFRACALC_EGRESS_PROXY_URL": settings.egress_proxy_url,
                 "INFRACALC_JUPYTERHUB_CLIENT_SECRET": local.realm.jupyterhub_client_secret,
                 "JUPYTERHUB_CRYPT_KEY": local.hub_crypt_key,
+                "INFRACALC_HUB_SERVICE_TOKEN": local.hub_service_token,
             },
         ),
     ]

@@ -86,11 +86,20 @@ async def revoke_member_bubbles(
 
 
 async def publish(context: ServiceContext, revoked: list[RevokedBubble]) -> None:
-    """After the commit: copy each revocation to OPA (the proxy then cuts their tunnels).
+    """After the commit: copy each revocation to OPA (the proxy then cuts their tunnels), then have the hub stop them.
 
     Raises:
         PolicyUnavailable: OPA did not take a revocation; the watcher resyncs within a second, and the
-            membership check of the egress policy refuses the bubbles meanwhile.
+            membership check of the egress policy refuses the bubbles meanwhile. The hub is asked all the same.
     """
-    for bubble in revoked:
-        await context.policy_data.push_bubble(bubble.id)
+    try:
+        for bubble in revoked:
+            await context.policy_data.push_bubble(bubble.id)
+    finally:
+        await stop_servers(context, revoked)
+
+
+async def stop_servers(context: ServiceContext, revoked: list[RevokedBubble]) -> None:
+    """Have the hub stop the servers of ``revoked`` (:mod:`.hub`); never raises."""
+    if context.hub_servers is not None and revoked:
+        await context.hub_servers.stop_all((bubble.username, bubble.project) for bubble in revoked)

@@ -11,11 +11,11 @@ from sqlalchemy import select
 from infracalc.casd import sessions
 from infracalc.db import Bubble, Project, utc_now
 from infracalc.identity import bubble_tokens as tokens
-from infracalc.service.bubbles.revocation import revoke_bubble
+from infracalc.service.bubbles.revocation import revoke_bubble, stop_servers
 from infracalc.service.bubbles.schemas import BubbleCreate, BubbleCreated
 from infracalc.service.context import ServiceContext, existing_project
 from infracalc.service.errors import NotFound
-from infracalc.service.principals import Principal
+from infracalc.service.principals import Hub, Principal
 
 
 async def register(context: ServiceContext, principal: Principal, request: BubbleCreate) -> BubbleCreated:
@@ -70,8 +70,11 @@ async def revoke(context: ServiceContext, principal: Principal, bubble_id: str) 
         bubble = await session.get(Bubble, bubble_id)
         if bubble is None:
             raise NotFound(f"no bubble {bubble_id!r}")
-        if bubble.revoked_at is None:
-            governance = await session.scalar(select(Project.governance).where(Project.id == bubble.project_id))
-            await revoke_bubble(context, session, bubble, actor=principal.actor, governance=governance)
+        revoking = bubble.revoked_at is None
+        governance = await session.scalar(select(Project.governance).where(Project.id == bubble.project_id))
+        revoked = await revoke_bubble(context, session, bubble, actor=principal.actor, governance=governance)
     # Also when it was revoked already: a push that failed then (OPA down) is made now.
     await context.policy_data.push_bubble(bubble_id)
+    if revoking and not isinstance(principal, Hub):
+        # CASD staff revoked it: the hub stops its server (when the hub revokes, it is stopping it already).
+        await stop_servers(context, [revoked])

@@ -208,3 +208,38 @@ def test_an_idle_bubble_is_stopped_by_the_culler_and_its_session_closed(
     session = call("GET", f"{live_service.api}/sessions/{bubble_id}", staff)
     assert session["closed_at"] is not None
     assert "hub.stop" in [event["kind"] for event in session["events"]]
+
+
+def test_removing_a_member_stops_their_running_bubble_and_closes_its_session_with_the_reason(
+    hub: HubUnderTest, keycloak: KeycloakServer, live_service: LiveService, lab: Lab, people: People
+) -> None:
+    api, staff = live_service.api, people.headers("staff")
+    slug = project(live_service, people, "INFRACALC")
+    browser = sign_in(hub, keycloak, people, "researcher")
+    username = people.username("researcher")
+    token = browser.api_token(username)
+    hub_api = HubApi(hub.url, token)
+    assert hub_api.start(username, slug).status_code in (201, 202)
+    hub_api.wait_ready(username, slug)
+    created = call("GET", f"{api}/audit", staff, params={"project": slug, "action": "bubble.create"})
+    bubble_id = created["events"][0]["details"]["bubble"]
+
+    lead = people.username("lead")
+    answer = requests.delete(f"{api}/projects/{slug}/members/{username}", headers=people.headers("lead"), timeout=30)
+    assert answer.status_code == 204, answer.text
+    # The service asks the hub to stop the server (its token may do that and nothing else).
+    hub_api.wait_stopped(username, slug, timeout=30)
+    session = call("GET", f"{api}/sessions/{bubble_id}", staff)
+    assert session["closed_at"] is not None
+    (closing,) = [event for event in session["events"] if event["kind"] == "session.close"]
+    assert closing["details"] == {"reason": f"{username} was removed from project {slug} by {lead}"}
+    # The person may not start it again: they are no longer a member.
+    refused = hub_api.start(username, slug)
+    assert refused.status_code == 403, refused.text
+    stops = [
+        line
+        for line in hub.log_path.read_text().splitlines()
+        if f"DELETE /hub/api/users/{username}/servers/{slug}" in line
+    ]
+    assert stops, "the hub was not asked to stop the server"
+    assert all("infracalc" in line for line in stops), stops  # by the service, with its own token
