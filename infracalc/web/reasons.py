@@ -81,6 +81,7 @@ ACTIONS: Final[Mapping[str, str]] = {
     "user.projects": "lister les projets d'une personne",
     "user.networks.read": "lire les réseaux d'une personne",
     "user.networks.set": "modifier les réseaux d'une personne",
+    "user.offboard": "désactiver le compte d'une personne",
     "enrollment.create": "inviter une personne",
     "enrollment.list": "lister les invitations",
     "enrollment.resend": "renvoyer une invitation",
@@ -172,6 +173,9 @@ POLICY_REASONS: Final[Mapping[str, str]] = {
     "no rule allows {action}": "aucune règle n'autorise l'action « {action} »",
     "CASD staff may {staff_what}": "le personnel du CASD peut {staff_what}",
     "only CASD staff may {staff_what}": "seul le personnel du CASD peut {staff_what}",
+    "only CASD staff may offboard people": "seul le personnel du CASD peut désactiver le compte d'une personne",
+    "CASD staff may not offboard themselves": "un membre du personnel du CASD ne peut pas désactiver son propre compte",
+    "CASD staff may offboard {user}": "le personnel du CASD peut désactiver le compte de {user}",
     "the request names no project": "la demande ne nomme aucun projet",
     "unknown project": "projet inconnu",
     "CASD staff may read every project": "le personnel du CASD peut lire tous les projets",
@@ -249,6 +253,8 @@ EGRESS_REASONS: Final[Mapping[str, str]] = {
     "rule {rule} of project {project} allows {host}:{port}": "l'accès {rule} du projet {project} autorise "
     "{host}:{port}",
     "unknown bubble, revoked bubble or wrong token": "bulle inconnue, bulle révoquée ou jeton erroné",
+    "{user} is no longer a member of project {project}: the bubble's credentials are revoked": "{user} n'est plus "
+    "membre du projet {project} : les identifiants de la bulle sont révoqués",
     "the request names no bubble (bubble.id)": "la demande ne nomme aucune bulle (bubble.id)",
     "the request names no project (bubble.project)": "la demande ne nomme aucun projet (bubble.project)",
     "project {project} is under CASD governance: no external API": "le projet {project} est sous gouvernance "
@@ -282,6 +288,8 @@ DOMAIN_MESSAGES: Final[Mapping[str, str]] = {
     # not found
     "no project {project}": "aucun projet {project}",
     "no user {user} in the realm": "aucun utilisateur {user} dans le domaine d'identité",
+    # offboarding
+    "give a reason of at least {count} characters": "donnez une raison d'au moins {count} caractères",
     "no decision {verdict}": "aucune décision {verdict}",
     "no egress request {rule}": "aucune demande d'accès externe {rule}",
     "project {project} has no egress rule {rule}": "le projet {project} n'a pas d'accès externe {rule}",

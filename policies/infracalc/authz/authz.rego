@@ -9,6 +9,7 @@
 #                egress.request | egress.list | egress.decide | egress.revoke | egress.check |
 #                bubble.create | bubble.delete | egress.events.record | session.read | session.search |
 #                session.record | session.code.record | user.projects | user.networks.read | user.networks.set |
+#                user.offboard |
 #                enrollment.create | enrollment.list | enrollment.resend | enrollment.revoke |
 #                import.create | import.list | import.read | import.queue | import.review | governance.retag |
 #                export.submit | export.list | export.read | export.queue | export.review | export.download |
@@ -84,7 +85,7 @@ known_actions := {
 	"governance.switch", "governance.history", "audit.read", "audit.verify", "bubble.create", "bubble.delete",
 	"egress.request", "egress.list", "egress.decide", "egress.revoke", "egress.check",
 	"egress.events.record", "session.read", "session.search", "session.record", "session.code.record",
-	"user.projects", "user.networks.read", "user.networks.set", "enrollment.create", "enrollment.list",
+	"user.projects", "user.networks.read", "user.networks.set", "user.offboard", "enrollment.create", "enrollment.list",
 	"enrollment.resend", "enrollment.revoke", "import.create", "import.list", "import.read",
 	"import.queue", "import.review", "governance.retag",
 	"export.submit", "export.list", "export.read", "export.queue", "export.review", "export.download",
@@ -186,6 +187,8 @@ person_action_decision := {"allow": false, "reason": "only a bubble may record t
 }
 
 person_action_decision := user_decision if input.action in object.keys(user_actions)
+
+person_action_decision := offboard_decision if input.action == "user.offboard"
 
 person_action_decision := review_decision if input.action == "export.review"
 
@@ -318,6 +321,16 @@ own_decision := {"allow": false, "reason": "change your registered networks with
 	input.action == "user.networks.set"
 	not recent_login
 }
+
+# Offboarding disables a person's account and removes every membership they hold: CASD staff do it,
+# never to themselves (another member of staff must, so that no one locks the door behind them alone).
+offboard_decision := {"allow": false, "reason": "only CASD staff may offboard people"} if {
+	not staff
+} else := {"allow": false, "reason": "the request names no user"} if {
+	not input.resource.username
+} else := {"allow": false, "reason": "CASD staff may not offboard themselves"} if {
+	user_name == caller_name
+} else := {"allow": true, "reason": sprintf("CASD staff may offboard %s", [user_name])}
 
 # Seconds after signing in during which a person may change their own registered networks.
 recent_login_seconds := 300

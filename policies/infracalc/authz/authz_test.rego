@@ -1535,3 +1535,58 @@ test_hub_and_proxy_do_nothing_with_exports if {
 		with data.infracalc.members as members
 	refused(proxy_decision, "the egress proxy may only record egress events")
 }
+
+# user.offboard: CASD staff, never themselves
+
+test_staff_offboard_a_person if {
+	decision := authz.decision with input as request("user.offboard", staff, {"username": "mo"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	allowed(decision, "CASD staff may offboard mo")
+}
+
+test_staff_may_not_offboard_themselves if {
+	decision := authz.decision with input as request("user.offboard", staff, {"username": "sam"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "CASD staff may not offboard themselves")
+}
+
+test_offboarding_names_a_user if {
+	decision := authz.decision with input as request("user.offboard", staff, {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "the request names no user")
+}
+
+test_only_staff_offboard_people if {
+	every caller in [lead, researcher, outsider, object.union(staff, {"acr": "1"})] {
+		decision := authz.decision with input as request("user.offboard", caller, {"username": "mo"})
+			with data.infracalc.projects as projects
+			with data.infracalc.members as members
+		decision.allow == false
+	}
+	decision := authz.decision with input as request("user.offboard", lead, {"username": "mo"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(decision, "only CASD staff may offboard people")
+	themself := authz.decision with input as request("user.offboard", researcher, {"username": "mo"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(themself, "only CASD staff may offboard people")
+}
+
+test_components_may_not_offboard_people if {
+	by_hub := authz.decision with input as request("user.offboard", hub, {"username": "mo"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(by_hub, hub_refusal)
+	by_bubble := authz.decision with input as request("user.offboard", bubble, {"username": "mo"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(by_bubble, "bubbles may only read their own project")
+	by_proxy := authz.decision with input as request("user.offboard", proxy, {"username": "mo"})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	by_proxy.allow == false
+}
