@@ -200,6 +200,26 @@ class KeycloakDirectory:
             raise DirectoryUnavailable(f"Keycloak's user directory did not answer: {error}") from error
         return True
 
+    async def account_enabled(self, username: str) -> bool | None:
+        """Whether ``username``'s account is enabled; ``None`` when the realm has no such account.
+
+        Raises:
+            DirectoryUnavailable: Keycloak did not answer, or refused the service account.
+        """
+        try:
+            found = await self._user_named(username)
+        except (KeycloakError, OSError) as error:
+            raise DirectoryUnavailable(f"Keycloak's user directory did not answer: {error}") from error
+        return None if found is None else bool(found[1].get("enabled"))
+
+    async def _user_named(self, username: str) -> tuple[str, dict[str, Any]] | None:
+        """The id and representation of ``username``'s account, ``None`` when there is none."""
+        user_id = await self._admin.a_get_user_id(username)
+        if user_id is None:
+            return None
+        user: dict[str, Any] = await self._admin.a_get_user(user_id)
+        return user_id, user
+
     async def disable_and_sign_out(self, username: str) -> DisabledAccount | None:
         """Disable ``username``'s account and end all its sessions (offboarding); ``None`` when there is no account.
 
@@ -211,10 +231,10 @@ class KeycloakDirectory:
             DirectoryUnavailable: Keycloak did not answer, or refused the service account.
         """
         try:
-            user_id = await self._admin.a_get_user_id(username)
-            if user_id is None:
+            found = await self._user_named(username)
+            if found is None:
                 return None
-            user: dict[str, Any] = await self._admin.a_get_user(user_id)
+            user_id, user = found
             was_enabled = bool(user.get("enabled"))
             if was_enabled:
                 await self._admin.a_update_user(user_id, {"enabled": False})

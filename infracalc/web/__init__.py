@@ -17,6 +17,7 @@ from infracalc.web.oversight import OversightPages
 from infracalc.web.pages import STATIC, csrf_config, template_config
 from infracalc.web.reviews import ReviewPages
 from infracalc.web.staff_enrollments import StaffEnrollmentPages
+from infracalc.web.staff_offboarding import StaffOffboardingPages
 
 
 def web_routes() -> list[ControllerRouterHandler]:
@@ -27,6 +28,7 @@ def web_routes() -> list[ControllerRouterHandler]:
         ConsolePages,
         OversightPages,
         StaffEnrollmentPages,
+        StaffOffboardingPages,
         ReviewPages,
         create_static_files_router(path="/static", directories=[STATIC], include_in_schema=False),
     ]
@@ -39,6 +41,7 @@ __all__ = [
     "OversightPages",
     "ReviewPages",
     "StaffEnrollmentPages",
+    "StaffOffboardingPages",
     "csrf_config",
     "template_config",
     "web_routes",

@@ -21,6 +21,8 @@ realm), with no membership left to use them on.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,6 +36,8 @@ from infracalc.service.users.schemas import MembershipRemoved, OffboardIn, Offbo
 
 #: The shortest reason accepted, once surrounding whitespace is trimmed (as for a governance switch).
 MIN_REASON = 10
+#: Invitations not completed nor revoked: offboarding withdraws them.
+_UNFINISHED = (EnrollmentState.INVITED, EnrollmentState.CONFIRMED)
 
 
 async def offboard(context: ServiceContext, principal: Principal, username: str, request: OffboardIn) -> OffboardOut:
@@ -68,7 +72,7 @@ async def offboard(context: ServiceContext, principal: Principal, username: str,
                 select(Enrollment)
                 .where(
                     Enrollment.username == username,
-                    Enrollment.state.in_((EnrollmentState.INVITED, EnrollmentState.CONFIRMED)),
+                    Enrollment.state.in_(_UNFINISHED),
                 )
                 .order_by(Enrollment.id)
                 .with_for_update()
@@ -140,6 +144,55 @@ async def offboard(context: ServiceContext, principal: Principal, username: str,
         bubbles_revoked=[bubble.id for bubble in revoked],
         invitations_withdrawn=[invitation.id for invitation in invitations],
         console_sessions_ended=console,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class OffboardingPreview:
+    """What offboarding a person would change, shown before it is confirmed; nothing is written to show it."""
+
+    username: str
+    account_enabled: bool
+    memberships: list[MembershipRemoved]
+    #: Ids of the person's bubbles still valid, and of their unfinished invitations.
+    open_bubbles: list[str]
+    invitations: list[str]
+
+
+async def preview(context: ServiceContext, principal: Principal, username: str) -> OffboardingPreview:
+    """What :func:`offboard` would do to ``username`` (asked of who may offboard: CASD staff).
+
+    Raises:
+        Forbidden: the caller may not offboard this person.
+        NotFound: the realm has no such account.
+        DirectoryUnavailable: Keycloak cannot be asked.
+    """
+    await context.authorize(principal, "user.offboard", username=username)
+    enabled = await context.directory.account_enabled(username)
+    if enabled is None:
+        raise NotFound(f"no user {username!r} in the realm", field="username")
+    async with context.read_sessions() as session:
+        members = (
+            await session.scalars(select(Member).where(Member.username == username).order_by(Member.project_id))
+        ).all()
+        bubbles = (
+            await session.scalars(
+                select(Bubble.id).where(Bubble.username == username, Bubble.revoked_at.is_(None)).order_by(Bubble.id)
+            )
+        ).all()
+        invitations = (
+            await session.scalars(
+                select(Enrollment.id)
+                .where(Enrollment.username == username, Enrollment.state.in_(_UNFINISHED))
+                .order_by(Enrollment.id)
+            )
+        ).all()
+    return OffboardingPreview(
+        username=username,
+        account_enabled=enabled,
+        memberships=[MembershipRemoved(member.project_id, member.role) for member in members],
+        open_bubbles=list(bubbles),
+        invitations=list(invitations),
     )
 
 
