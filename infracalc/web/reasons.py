@@ -67,6 +67,7 @@ ACTIONS: Final[Mapping[str, str]] = {
     "audit.read": "lire le journal d'audit",
     "audit.verify": "vérifier le journal d'audit",
     "bubble.create": "créer une bulle",
+    "bubble.address": "enregistrer l'adresse d'une bulle",
     "bubble.delete": "révoquer une bulle",
     "egress.request": "demander un accès externe",
     "egress.list": "lister les accès externes",
@@ -168,6 +169,7 @@ POLICY_REASONS: Final[Mapping[str, str]] = {
     "only the egress proxy may record egress events": "seul le proxy de sortie peut enregistrer les événements de "
     "sortie",
     "only the hub may record session events": "seul le hub peut enregistrer les événements de session",
+    "only the hub may record where a bubble runs": "seul le hub peut enregistrer l'adresse d'une bulle",
     "only a bubble may record the code run in it": "seule une bulle peut enregistrer le code qui y est exécuté",
     "exports are submitted from a bubble of the project": "les exports se soumettent depuis une bulle du projet",
     "no rule allows {action}": "aucune règle n'autorise l'action « {action} »",
@@ -237,6 +239,7 @@ POLICY_REASONS: Final[Mapping[str, str]] = {
     "the hub may list projects": "le hub peut lister les projets",
     "the hub may read every project": "le hub peut lire tous les projets",
     "the hub may stop the bubbles it started": "le hub peut arrêter les bulles qu'il a démarrées",
+    "the hub may record where the bubbles it starts run": "le hub peut enregistrer l'adresse des bulles qu'il démarre",
     "the hub may list the projects of any user": "le hub peut lister les projets de tout utilisateur",
     "the hub may record its events in sessions": "le hub peut enregistrer ses événements dans les sessions",
     "the hub may only read projects and users' projects, start or stop bubbles and record session events": "le hub "
@@ -255,6 +258,10 @@ EGRESS_REASONS: Final[Mapping[str, str]] = {
     "unknown bubble, revoked bubble or wrong token": "bulle inconnue, bulle révoquée ou jeton erroné",
     "{user} is no longer a member of project {project}: the bubble's credentials are revoked": "{user} n'est plus "
     "membre du projet {project} : les identifiants de la bulle sont révoqués",
+    "bubble {bubble} has no registered address yet: it may not connect": "la bulle {bubble} n'a pas encore "
+    "d'adresse enregistrée : elle ne peut pas se connecter",
+    "the credentials of bubble {bubble} work only from the bubble's own address": "les identifiants de la bulle "
+    "{bubble} ne servent que depuis l'adresse de la bulle",
     "the request names no bubble (bubble.id)": "la demande ne nomme aucune bulle (bubble.id)",
     "the request names no project (bubble.project)": "la demande ne nomme aucun projet (bubble.project)",
     "project {project} is under CASD governance: no external API": "le projet {project} est sous gouvernance "

@@ -7,7 +7,8 @@
 #     action     me.read | project.create | project.list | project.read | member.put |
 #                member.delete | governance.switch | governance.history | audit.read | audit.verify |
 #                egress.request | egress.list | egress.decide | egress.revoke | egress.check |
-#                bubble.create | bubble.delete | egress.events.record | session.read | session.search |
+#                bubble.create | bubble.address | bubble.delete | egress.events.record | session.read |
+#                session.search |
 #                session.record | session.code.record | user.projects | user.networks.read | user.networks.set |
 #                user.offboard |
 #                enrollment.create | enrollment.list | enrollment.resend | enrollment.revoke |
@@ -82,7 +83,8 @@ known_action if input.action in known_actions
 
 known_actions := {
 	"me.read", "project.create", "project.list", "project.read", "member.put", "member.delete",
-	"governance.switch", "governance.history", "audit.read", "audit.verify", "bubble.create", "bubble.delete",
+	"governance.switch", "governance.history", "audit.read", "audit.verify", "bubble.create", "bubble.address",
+	"bubble.delete",
 	"egress.request", "egress.list", "egress.decide", "egress.revoke", "egress.check",
 	"egress.events.record", "session.read", "session.search", "session.record", "session.code.record",
 	"user.projects", "user.networks.read", "user.networks.set", "user.offboard", "enrollment.create", "enrollment.list",
@@ -180,6 +182,10 @@ person_action_decision := {"allow": false, "reason": "only the egress proxy may 
 
 person_action_decision := {"allow": false, "reason": "only the hub may record session events"} if {
 	input.action == "session.record"
+}
+
+person_action_decision := {"allow": false, "reason": "only the hub may record where a bubble runs"} if {
+	input.action == "bubble.address"
 }
 
 person_action_decision := {"allow": false, "reason": "only a bubble may record the code run in it"} if {
@@ -489,6 +495,11 @@ hub_decision := {"allow": false, "reason": "the request names no project"} if {
 
 hub_decision := {"allow": true, "reason": "the hub may stop the bubbles it started"} if input.action == "bubble.delete"
 
+# The address a bubble runs at binds its credentials (the egress proxy refuses them from anywhere else).
+hub_decision := {"allow": true, "reason": "the hub may record where the bubbles it starts run"} if {
+	input.action == "bubble.address"
+}
+
 # The spawn page lists the user's projects; the hub reports spawns, stops and logins into sessions.
 hub_decision := {"allow": false, "reason": "the request names no user"} if {
 	input.action == "user.projects"
@@ -506,7 +517,7 @@ hub_decision := {"allow": false, "reason": hub_refusal} if not hub_action
 hub_refusal := "the hub may only read projects and users' projects, start or stop bubbles and record session events"
 
 hub_action if input.action in {
-	"project.list", "project.read", "bubble.create", "bubble.delete", "user.projects",
+	"project.list", "project.read", "bubble.create", "bubble.address", "bubble.delete", "user.projects",
 	"session.record",
 }
 

@@ -1590,3 +1590,27 @@ test_components_may_not_offboard_people if {
 		with data.infracalc.members as members
 	by_proxy.allow == false
 }
+
+# bubble.address: the hub records where a bubble runs, nobody else
+
+test_hub_records_where_a_bubble_runs if {
+	decision := authz.decision with input as request("bubble.address", hub, {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	allowed(decision, "the hub may record where the bubbles it starts run")
+}
+
+test_only_the_hub_records_where_a_bubble_runs if {
+	by_staff := authz.decision with input as request("bubble.address", staff, {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(by_staff, "only the hub may record where a bubble runs")
+	by_bubble := authz.decision with input as request("bubble.address", bubble, {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	refused(by_bubble, "bubbles may only read their own project")
+	by_proxy := authz.decision with input as request("bubble.address", proxy, {})
+		with data.infracalc.projects as projects
+		with data.infracalc.members as members
+	by_proxy.allow == false
+}

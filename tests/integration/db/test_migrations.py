@@ -62,8 +62,9 @@ async def test_upgrade_creates_every_table_as_the_models_describe(engine: AsyncE
             assert "ix_session_events_search" in {index["name"] for index in indexes}
         assert await connection.run_sync(differences) == []
         version = (await connection.exec_driver_sql("SELECT version_num FROM alembic_version")).scalar_one()
-    # The head: 0005, imports 0006, exports 0007, session search 0008, enrollments 0009, web sessions 0010.
-    assert version == "0010"
+    # The head: 0005, imports 0006, exports 0007, session search 0008, enrollments 0009, web sessions 0010,
+    # bubble addresses 0011.
+    assert version == "0011"
 
 
 async def test_the_audit_head_starts_at_genesis(session_factory: async_sessionmaker[AsyncSession]) -> None:

@@ -27,7 +27,9 @@ async def project_with(service: ServiceUnderTest, people: People, slug: str, *me
 
 async def bubble_of(service: ServiceUnderTest, people: People, slug: str, who: str) -> dict[str, Any]:
     answer = await service.client.post(
-        "/api/v1/bubbles", json={"project": slug, "username": people.username(who)}, headers=people.hub_headers()
+        "/api/v1/bubbles",
+        json={"project": slug, "username": people.username(who), "address": None},
+        headers=people.hub_headers(),
     )
     assert answer.status_code == 201, answer.text
     created: dict[str, Any] = answer.json()

@@ -85,7 +85,7 @@ async def member_with_bubble(service: ServiceUnderTest, people: People, slug: st
     added = await service.client.put(f"/api/v1/projects/{slug}/members/{username}", json={"role": role}, headers=staff)
     assert added.status_code == 200, added.text
     bubble = await service.client.post(
-        "/api/v1/bubbles", json={"project": slug, "username": username}, headers=people.hub_headers()
+        "/api/v1/bubbles", json={"project": slug, "username": username, "address": None}, headers=people.hub_headers()
     )
     assert bubble.status_code == 201, bubble.text
     token: str = bubble.json()["token"]
@@ -240,7 +240,9 @@ async def test_withdrawing_an_unfinished_invitation_ends_everything_the_invitee_
     assert (await service.client.get(urlsplit(link).path)).status_code == 410
     assert service.opa_data("members") == members_before
     no_bubble = await service.client.post(
-        "/api/v1/bubbles", json={"project": "delta", "username": username}, headers=people.hub_headers()
+        "/api/v1/bubbles",
+        json={"project": "delta", "username": username, "address": None},
+        headers=people.hub_headers(),
     )
     assert no_bubble.status_code == 403
     (event,) = (await service.client.get("/api/v1/audit?action=enrollment.revoke", headers=staff)).json()["events"]
