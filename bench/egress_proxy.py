@@ -715,6 +715,8 @@ def load_opa(url: str, bubble: Bubble, upstream_port: int) -> None:
                 "project": "bench",
                 "username": "bench",
                 "token_sha256": hashlib.sha256(bubble.secret.encode()).hexdigest(),
+                # Its credentials work only from where it connects: the bench's clients are on the loopback.
+                "address": "127.0.0.1",
             }
         },
     }

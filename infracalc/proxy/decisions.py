@@ -5,8 +5,8 @@ digest of its token (``data.infracalc.bubbles``) and decides with the project's 
 proxy needs neither the database nor the service on the connection's path. Any failure to get a
 well-formed answer is a refusal (fail closed).
 
-A decision may be reused for the same bubble, token and request for up to ``cache_seconds`` (one
-at most). When a project's data changes the watcher drops that project's entries at once, so an
+A decision may be reused for the same bubble, token, source address and request for up to
+``cache_seconds`` (one at most). When a project's data changes the watcher drops that project's entries at once, so an
 approval or a revocation does not wait for the cache.
 """
 
@@ -74,13 +74,18 @@ class EgressDecision:
         return cls(True, True, reason, rule_id, project, expiry, label="allowed")
 
 
-def policy_input(credentials: BubbleCredentials, request: ProxyRequest) -> dict[str, Any]:
-    """The input of ``infracalc.egress.connection`` for ``request``."""
+def policy_input(credentials: BubbleCredentials, request: ProxyRequest, source_ip: str) -> dict[str, Any]:
+    """The input of ``infracalc.egress.connection`` for ``request``, which came from ``source_ip``.
+
+    ``source_ip`` is written as :func:`infracalc.egress.source_address` writes it: the policy lets a
+    bubble's credentials work from the bubble's registered address only.
+    """
     payload: dict[str, Any] = {
         "bubble": {"id": credentials.bubble_id, "token_sha256": credentials.token_sha256},
         "host": request.destination.host,
         "port": request.destination.port,
         "scheme": request.kind.value,
+        "source_ip": source_ip,
     }
     if request.kind is RequestKind.HTTP:
         payload["method"] = request.method
@@ -88,7 +93,7 @@ def policy_input(credentials: BubbleCredentials, request: ProxyRequest) -> dict[
     return payload
 
 
-_Key = tuple[str, str, str, str, int, str, str]
+_Key = tuple[str, str, str, str, str, int, str, str]
 
 
 def _key(payload: dict[str, Any]) -> _Key:
@@ -96,6 +101,7 @@ def _key(payload: dict[str, Any]) -> _Key:
     return (
         bubble["id"],
         bubble["token_sha256"],
+        payload["source_ip"],
         payload["scheme"],
         payload["host"],
         payload["port"],

@@ -29,14 +29,22 @@ import contextlib
 import logging
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from ipaddress import ip_address
 from typing import Any
 
-from infracalc.egress import AddressRefused, IPAddress, ResolutionFailed, Resolver, choose, resolve_once
+from infracalc.egress import (
+    AddressRefused,
+    IPAddress,
+    ResolutionFailed,
+    Resolver,
+    choose,
+    resolve_once,
+    source_address,
+)
 from infracalc.policy import PolicyClient
 from infracalc.proxy import credentials as proxy_credentials
-from infracalc.proxy import sockets
+from infracalc.proxy import forwarded, sockets
 from infracalc.proxy.decision_log import DecisionLog
 from infracalc.proxy.decisions import DecisionSource, EgressDecision, policy_input
 from infracalc.proxy.events import MAX_PATH, MAX_REASON, EgressEvent, EventReporter, clip, now_text
@@ -105,7 +113,9 @@ class EgressProxy:
             poll_seconds=settings.revision_poll_seconds,
         )
         self._listener: socket.socket | None = None
-        self._accept_pause: asyncio.TimerHandle | None = None
+        #: Where the local hub's forwarders hand connections over (INFRACALC_EGRESS_FORWARDED_SOCKET), if set.
+        self._forwarded: socket.socket | None = None
+        self._accept_pauses: set[asyncio.TimerHandle] = set()
         self._background: list[asyncio.Task[Any]] = []
         self._connections: set[asyncio.Task[None]] = set()
 
@@ -134,8 +144,12 @@ class EgressProxy:
         listener.listen(1024)
         listener.setblocking(False)
         self._listener = listener
+        if self.settings.forwarded_socket is not None:
+            self._forwarded = forwarded.listen(self.settings.forwarded_socket)
         await self.watcher.poll_once()  # the baseline, so that the first change is seen as one
         asyncio.get_running_loop().add_reader(listener.fileno(), self._accept_ready)
+        if self._forwarded is not None:
+            asyncio.get_running_loop().add_reader(self._forwarded.fileno(), self._accept_forwarded)
         self._background = [
             asyncio.create_task(self.watcher.run(), name="egress-revisions"),
             asyncio.create_task(self.reporter.run(), name="egress-events"),
@@ -148,11 +162,14 @@ class EgressProxy:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         self._background = []
-        if self._accept_pause is not None:
-            self._accept_pause.cancel()
+        for pause in self._accept_pauses:
+            pause.cancel()
         if self._listener is not None:
             asyncio.get_running_loop().remove_reader(self._listener.fileno())
             self._listener.close()
+        if self._forwarded is not None:
+            asyncio.get_running_loop().remove_reader(self._forwarded.fileno())
+            self._forwarded.close()
         for tunnel in self.tunnels.all():
             tunnel.cut("the proxy is stopping")
         if self._connections:
@@ -163,31 +180,42 @@ class EgressProxy:
 
     def _accept_ready(self) -> None:
         """The listener's reader callback (registered once): accept waiting connections, ``ACCEPT_BATCH`` at most."""
-        listener = self._listener
-        if listener is None:
-            return
+        if self._listener is not None:
+            self._accept(self._listener, self._accept_ready, forwarded=False)
+
+    def _accept_forwarded(self) -> None:
+        """The forwarded socket's reader callback: each connection names its source in a PROXY line first."""
+        if self._forwarded is not None:
+            self._accept(self._forwarded, self._accept_forwarded, forwarded=True)
+
+    def _accept(self, listener: socket.socket, callback: Callable[[], None], *, forwarded: bool) -> None:
+        """Accept ``ACCEPT_BATCH`` connections at most; on an error, stop listening for ``ACCEPT_PAUSE`` seconds."""
         loop = asyncio.get_running_loop()
         for _ in range(ACCEPT_BATCH):
             try:
-                client, _ = listener.accept()
+                client, peer = listener.accept()
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as error:  # too many open files, for instance: pause, then keep serving
                 logger.error("accept failed: %s", error)  # noqa: TRY400 - expected, no traceback needed
                 fd = listener.fileno()
                 loop.remove_reader(fd)
-                self._accept_pause = loop.call_later(ACCEPT_PAUSE, loop.add_reader, fd, self._accept_ready)
+                # Two listeners may pause at once; the pauses that are over are forgotten.
+                self._accept_pauses = {pause for pause in self._accept_pauses if pause.when() > loop.time()}
+                self._accept_pauses.add(loop.call_later(ACCEPT_PAUSE, loop.add_reader, fd, callback))
                 return
             client.setblocking(False)
-            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            task = loop.create_task(self._serve(client))
+            if not forwarded:
+                client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            # A forwarded connection's source is in its PROXY line; the socket's own peer is the forwarder.
+            task = loop.create_task(self._serve(client, None if forwarded else peer[0]))
             self._connections.add(task)
             task.add_done_callback(self._connections.discard)
 
-    async def _serve(self, client: socket.socket) -> None:
-        """Handle one connection from a bubble, from its first byte to its close."""
+    async def _serve(self, client: socket.socket, peer: str | None) -> None:
+        """Handle one connection from a bubble, from its first byte to its close (``peer``: None when forwarded)."""
         try:
-            await self._handle(client)
+            await self._handle(client, peer)
         except _Refusal as refusal:
             await self._answer(client, refusal.status, refusal.reason)
         except Exception:
@@ -203,9 +231,13 @@ class EgressProxy:
             async with asyncio.timeout(2):
                 await sockets.send_all(client, response(status, reason, headers=headers))
 
-    async def _handle(self, client: socket.socket) -> None:
+    async def _handle(self, client: socket.socket, peer: str | None) -> None:
         settings = self.settings
         try:
+            if peer is None:
+                source = await forwarded.read_source(client, timeout=settings.header_timeout)
+            else:
+                source = source_address(peer)
             head = await read_head(client, limit=settings.max_header_bytes, timeout=settings.header_timeout)
             request = interpret(head)
             credentials = proxy_credentials.from_head(head)
@@ -217,7 +249,7 @@ class EgressProxy:
             self.metrics.labelled(self.metrics.refusals, "events_undelivered").inc()
             logger.warning("refused: decisions cannot be delivered to the service (%d pending)", self.reporter.pending)
             raise _Refusal(503, "events_undelivered", "egress decisions cannot be recorded right now: denied")
-        payload = policy_input(credentials, request)
+        payload = policy_input(credentials, request, source)
         started = time.perf_counter()
         decision = await self.decisions.decide(payload)
         self.metrics.decision_seconds.observe(time.perf_counter() - started)
@@ -416,4 +448,5 @@ def describe(settings: ProxySettings) -> Mapping[str, object]:
         "decision_cache_seconds": settings.decision_cache_seconds,
         "test_allow_ranges": [str(network) for network in settings.addresses.allow_ranges],
         "test_hosts": str(settings.test_hosts) if settings.test_hosts else None,
+        "forwarded_socket": str(settings.forwarded_socket) if settings.forwarded_socket else None,
     }

@@ -89,6 +89,10 @@ class ProxySettings:
     #: ``INFRACALC_EGRESS_TEST_HOSTS``: a hosts file read instead of DNS, for tests only (it needs
     #: the same consent as the test allow ranges).
     test_hosts: Path | None = None
+    #: ``INFRACALC_EGRESS_FORWARDED_SOCKET``: a Unix socket (made mode 0600) where the local hub's forwarders
+    #: hand over bubbles' connections, each starting with a PROXY line naming the bubble's address
+    #: (:mod:`infracalc.proxy.forwarded`); unset: none. Only its owner can open it, so only the hub speaks there.
+    forwarded_socket: Path | None = None
 
     TEST_HOSTS_VARIABLE = "INFRACALC_EGRESS_TEST_HOSTS"
 
@@ -146,4 +150,5 @@ class ProxySettings:
             opa=OpaSettings.from_env(env),
             addresses=addresses,
             test_hosts=Path(test_hosts) if test_hosts else None,
+            forwarded_socket=Path(forwarded) if (forwarded := env.get("INFRACALC_EGRESS_FORWARDED_SOCKET")) else None,
         )

@@ -983,12 +983,18 @@ test_default_denies_when_matching_breaks if {
 
 # The proxy's question: the bubble is authenticated from data.infracalc.bubbles
 
+# Every bubble of these tests runs at 10.233.0.2 (where connecting() comes from), unless it says otherwise.
+here := "10.233.0.2"
+
 bubbles := {
-	"b-42": {"project": "weather", "username": "alice", "token_sha256": "aa11"},
-	"b-cohort": {"project": "cohort", "username": "alice", "token_sha256": "bb22"},
-	"b-nameless": {"project": "", "username": "alice", "token_sha256": "cc33"},
-	"b-removed": {"project": "weather", "username": "bruno", "token_sha256": "dd44"},
-	"b-anonymous": {"project": "weather", "token_sha256": "ee55"},
+	"b-42": {"project": "weather", "username": "alice", "token_sha256": "aa11", "address": here},
+	"b-cohort": {"project": "cohort", "username": "alice", "token_sha256": "bb22", "address": here},
+	"b-nameless": {"project": "", "username": "alice", "token_sha256": "cc33", "address": here},
+	"b-removed": {"project": "weather", "username": "bruno", "token_sha256": "dd44", "address": here},
+	"b-anonymous": {"project": "weather", "token_sha256": "ee55", "address": here},
+	"b-starting": {"project": "weather", "username": "alice", "token_sha256": "1188", "address": null},
+	"b-unaddressed": {"project": "weather", "username": "alice", "token_sha256": "2299"},
+	"b-v6": {"project": "weather", "username": "alice", "token_sha256": "33aa", "address": "fd00:233::2"},
 }
 
 members := {
@@ -996,7 +1002,9 @@ members := {
 	"cohort": {"alice": {"role": "lead"}},
 }
 
-connecting(who, host, port) := {"bubble": who, "host": host, "port": port, "scheme": "connect"}
+connecting(who, host, port) := {"bubble": who, "host": host, "port": port, "scheme": "connect", "source_ip": here}
+
+from_address(who, source_ip) := object.union(connecting(who, "api.example.org", 443), {"source_ip": source_ip})
 
 unauthenticated := {
 	"allow": false,
@@ -1185,4 +1193,70 @@ test_a_removed_members_wrong_token_says_nothing_about_membership if {
 		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	answer == unauthenticated
+}
+
+# The address: a bubble's token works only from where the bubble runs
+
+test_connection_from_the_bubbles_own_address_is_allowed if {
+	v6 := egress.connection with input as from_address({"id": "b-v6", "token_sha256": "33aa"}, "fd00:233::2")
+		with data.infracalc.bubbles as bubbles
+		with data.infracalc.members as members
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
+		with time.now_ns as now
+	v6.allow == true
+	v6.authenticated == true
+}
+
+test_a_valid_token_from_another_address_is_refused_without_naming_the_address if {
+	every source in ["127.0.0.1", "10.233.0.6", "10.233.0.1", "::1", "", 167837954] {
+		answer := egress.connection with input as from_address({"id": "b-42", "token_sha256": "aa11"}, source)
+			with data.infracalc.bubbles as bubbles
+			with data.infracalc.members as members
+			with data.infracalc.projects as projects
+			with data.infracalc.rules as rules
+			with data.infracalc.rule_hosts as hosts_of(rules)
+			with time.now_ns as now
+		reason := "the credentials of bubble b-42 work only from the bubble's own address"
+		answer == object.union(unauthenticated, {"reason": reason})
+	}
+}
+
+test_a_connection_that_says_nothing_of_its_source_is_refused if {
+	silent := object.remove(from_address({"id": "b-42", "token_sha256": "aa11"}, here), ["source_ip"])
+	answer := egress.connection with input as silent
+		with data.infracalc.bubbles as bubbles
+		with data.infracalc.members as members
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
+		with time.now_ns as now
+	answer.authenticated == false
+	answer.reason == "the credentials of bubble b-42 work only from the bubble's own address"
+}
+
+test_a_bubble_whose_address_is_not_known_yet_goes_nowhere if {
+	every bubble, token in {"b-starting": "1188", "b-unaddressed": "2299"} {
+		answer := egress.connection with input as connecting({"id": bubble, "token_sha256": token}, "api.example.org", 443)
+			with data.infracalc.bubbles as bubbles
+			with data.infracalc.members as members
+			with data.infracalc.projects as projects
+			with data.infracalc.rules as rules
+			with data.infracalc.rule_hosts as hosts_of(rules)
+			with time.now_ns as now
+		reason := sprintf("bubble %s has no registered address yet: it may not connect", [bubble])
+		answer == object.union(unauthenticated, {"reason": reason})
+	}
+}
+
+test_membership_is_said_before_the_address if {
+	answer := egress.connection with input as from_address({"id": "b-removed", "token_sha256": "dd44"}, "127.0.0.1")
+		with data.infracalc.bubbles as bubbles
+		with data.infracalc.members as members
+		with data.infracalc.projects as projects
+		with data.infracalc.rules as rules
+		with data.infracalc.rule_hosts as hosts_of(rules)
+		with time.now_ns as now
+	answer.reason == "bruno is no longer a member of project weather: the bubble's credentials are revoked"
 }

@@ -204,8 +204,8 @@ def _open(
     lab: Lab, egress_proxy: ProxyUnderTest, egress_data: EgressData, host: str = "api.allowed.test"
 ) -> tuple[Tunnel, BubbleLogin]:
     """A bubble of the project with a TLS tunnel open to ``host`` and busy (a request every 50 ms)."""
-    login = egress_data.add_bubble()
     bubble = lab.bubbles[1]
+    login = egress_data.add_bubble(at=bubble)
     tunnel = bubble.namespace.open_tunnel(
         egress_proxy.proxy.url(login, bubble), f"{host}:443", tls=True, cafile=lab.ca_path, interval=0.05
     )
@@ -292,8 +292,8 @@ def test_a_bubble_cannot_hold_more_tunnels_than_its_cap(
 ) -> None:
     capped = egress_proxy.another({"INFRACALC_EGRESS_MAX_TUNNELS_PER_BUBBLE": "2"})
     egress_data.allow("api.allowed.test", [443])
-    login, other = egress_data.add_bubble(), egress_data.add_bubble("bruno")
     bubble = lab.bubbles[2]
+    login, other = egress_data.add_bubble(at=bubble), egress_data.add_bubble("bruno", at=bubble)
     url = capped.url(login, bubble)
     tunnels = [
         bubble.namespace.open_tunnel(url, "api.allowed.test:443", tls=True, cafile=lab.ca_path) for _ in range(2)

@@ -63,7 +63,13 @@ class Policy:
         return answer
 
 
-PAYLOAD = {"bubble": {"id": "b1", "token_sha256": "d"}, "host": "a.example", "port": 443, "scheme": "connect"}
+PAYLOAD = {
+    "bubble": {"id": "b1", "token_sha256": "d"},
+    "host": "a.example",
+    "port": 443,
+    "scheme": "connect",
+    "source_ip": "10.233.0.2",
+}
 
 
 async def test_a_decision_is_reused_for_at_most_the_cache_time_and_forgotten_on_change() -> None:
@@ -82,6 +88,14 @@ async def test_a_decision_is_reused_for_at_most_the_cache_time_and_forgotten_on_
     assert policy.asked == 3
     await source.decide(PAYLOAD, fresh=True)
     assert policy.asked == 4
+
+
+async def test_a_decision_is_never_reused_for_another_source_address() -> None:
+    policy = Policy(ALLOW, ALLOW)
+    source = DecisionSource(policy, cache_seconds=1.0)  # type: ignore[arg-type]
+    await source.decide(PAYLOAD)
+    await source.decide({**PAYLOAD, "source_ip": "127.0.0.1"})
+    assert policy.asked == 2
 
 
 async def test_opa_unavailable_is_a_refusal_that_is_not_cached() -> None:
