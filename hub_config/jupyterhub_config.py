@@ -143,6 +143,9 @@ else:
     # The service and the egress proxy on this machine; bubbles reach their ports on their gateway.
     c.LocalBubbleSpawner.service_url = service_url
     c.LocalBubbleSpawner.egress_proxy_url = os.environ["INFRACALC_EGRESS_PROXY_URL"]
+    # Bubbles' connections to the proxy reach it through this socket, with the bubble's address: the
+    # proxy lets a bubble's credentials work from that address only.
+    c.LocalBubbleSpawner.egress_proxy_socket = os.environ["INFRACALC_EGRESS_FORWARDED_SOCKET"]
     c.LocalBubbleSpawner.hub_api_url = f"http://127.0.0.1:{hub_api_port}"
     # Each user's files, per project, under the local state directory.
     c.LocalBubbleSpawner.home_dir_template = os.path.join(data_dir, "bubbles", "{username}")

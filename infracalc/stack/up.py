@@ -61,6 +61,8 @@ class StackLayout:
         self.realm_import = home / "keycloak-import"
         self.s3_data = home / "s3"
         self.mailbox = home / "mailbox"
+        #: The egress proxy's forwarded socket, where the hub's forwarders hand bubbles' connections over.
+        self.egress_forwarded_socket = home / "egress-forwarded.sock"
 
     def supervisor_pid(self) -> int | None:
         """The pid of a running ``up`` supervisor, or ``None`` (a stale pid file is ignored)."""
@@ -86,6 +88,7 @@ def server_specs(settings: StackSettings, tools: Tools, layout: StackLayout, loc
     """Every server of the local stack, in start order (each waits for the ones before it to be healthy)."""
     host = settings.host
     mail = local_mail(settings)
+    forwarded_socket = layout.egress_forwarded_socket
     return [
         mailbox_spec(
             host=host, smtp_port=settings.mailbox_smtp_port, web_port=settings.mailbox_port, directory=layout.mailbox
@@ -145,6 +148,8 @@ def server_specs(settings: StackSettings, tools: Tools, layout: StackLayout, loc
                 "INFRACALC_OPA_URL": f"http://{host}:{settings.opa_port}",
                 "INFRACALC_SERVICE_URL": settings.service_url,
                 "INFRACALC_EGRESS_PROXY_SECRET": local.egress_proxy_secret,
+                # The hub's forwarders hand bubbles' connections over here, with each bubble's address.
+                "INFRACALC_EGRESS_FORWARDED_SOCKET": str(forwarded_socket),
             },
         ),
         # Last: the door. Its bubbles need the service and the egress proxy.
@@ -162,6 +167,7 @@ def server_specs(settings: StackSettings, tools: Tools, layout: StackLayout, loc
                 "INFRACALC_SERVICE_URL": settings.service_url,
                 "INFRACALC_OPA_URL": f"http://{host}:{settings.opa_port}",
                 "INFRACALC_EGRESS_PROXY_URL": settings.egress_proxy_url,
+                "INFRACALC_EGRESS_FORWARDED_SOCKET": str(forwarded_socket),
                 "INFRACALC_JUPYTERHUB_CLIENT_SECRET": local.realm.jupyterhub_client_secret,
                 "JUPYTERHUB_CRYPT_KEY": local.hub_crypt_key,
                 "INFRACALC_HUB_SERVICE_TOKEN": local.hub_service_token,

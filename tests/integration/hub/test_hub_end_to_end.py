@@ -15,6 +15,7 @@ import json
 import secrets
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -23,7 +24,7 @@ from tests.fixtures.keycloak import KeycloakServer
 from tests.fixtures.live_service import LiveService
 from tests.fixtures.service import People
 from tests.support.hub_browser import HubApi, HubBrowser, run_code
-from tests.support.netns import Lab
+from tests.support.netns import Lab, Namespace
 
 JUSTIFICATION = "The weather API feeds the model's daily inputs."
 
@@ -83,18 +84,36 @@ def project(live_service: LiveService, people: People, governance: str) -> str:
     return slug
 
 
-def test_sign_in_start_a_bubble_call_out_switch_to_casd_and_stop(
-    hub: HubUnderTest, keycloak: KeycloakServer, live_service: LiveService, lab: Lab, people: People
-) -> None:
-    api, staff = live_service.api, people.headers("staff")
+def project_allowing(live_service: LiveService, people: People, host: str) -> str:
+    """A new INFRACALC project (see :func:`project`) whose lead asked for ``host``, approved by CASD staff."""
+    api = live_service.api
     slug = project(live_service, people, "INFRACALC")
     asked = call(
         "POST",
         f"{api}/projects/{slug}/egress-requests",
         people.headers("lead"),
-        json={"host": "api.allowed.test", "justification": JUSTIFICATION},
+        json={"host": host, "justification": JUSTIFICATION},
     )
-    call("POST", f"{api}/egress-requests/{asked['id']}/approve", staff, json={"comment": "approved"})
+    call("POST", f"{api}/egress-requests/{asked['id']}/approve", people.headers("staff"), json={"comment": "approved"})
+    return slug
+
+
+def started_bubble(hub: HubUnderTest, keycloak: KeycloakServer, people: People, slug: str) -> tuple[HubApi, str, str]:
+    """The researcher signs in and starts their bubble of ``slug``: the hub's API, their username and API token."""
+    browser = sign_in(hub, keycloak, people, "researcher")
+    username = people.username("researcher")
+    token = browser.api_token(username)
+    hub_api = HubApi(hub.url, token)
+    assert hub_api.start(username, slug).status_code in (201, 202)
+    hub_api.wait_ready(username, slug)
+    return hub_api, username, token
+
+
+def test_sign_in_start_a_bubble_call_out_switch_to_casd_and_stop(
+    hub: HubUnderTest, keycloak: KeycloakServer, live_service: LiveService, lab: Lab, people: People
+) -> None:
+    api, staff = live_service.api, people.headers("staff")
+    slug = project_allowing(live_service, people, "api.allowed.test")
 
     browser = sign_in(hub, keycloak, people, "researcher")
     assert browser.signed_in()
@@ -176,12 +195,7 @@ def test_without_isolation_a_bubble_is_a_plain_process_and_the_hub_says_egress_i
 ) -> None:
     hub = hub_without_isolation
     slug = project(live_service, people, "INFRACALC")
-    browser = sign_in(hub, keycloak, people, "researcher")
-    username = people.username("researcher")
-    token = browser.api_token(username)
-    hub_api = HubApi(hub.url, token)
-    assert hub_api.start(username, slug).status_code in (201, 202)
-    hub_api.wait_ready(username, slug)
+    hub_api, username, token = started_bubble(hub, keycloak, people, slug)
     code = (
         "import os, socket; print(os.environ['INFRACALC_PROJECT'], 'HTTPS_PROXY' in os.environ, socket.gethostname())"
     )
@@ -196,11 +210,7 @@ def test_an_idle_bubble_is_stopped_by_the_culler_and_its_session_closed(
 ) -> None:
     hub = hub_culling_after_10s
     slug = project(live_service, people, "INFRACALC")
-    browser = sign_in(hub, keycloak, people, "researcher")
-    username = people.username("researcher")
-    hub_api = HubApi(hub.url, browser.api_token(username))
-    assert hub_api.start(username, slug).status_code in (201, 202)
-    hub_api.wait_ready(username, slug)
+    hub_api, username, _ = started_bubble(hub, keycloak, people, slug)
     hub_api.wait_stopped(username, slug, timeout=90)  # nobody uses it: culled after 10 s idle
     staff = people.headers("staff")
     created = call("GET", f"{live_service.api}/audit", staff, params={"project": slug, "action": "bubble.create"})
@@ -215,12 +225,7 @@ def test_removing_a_member_stops_their_running_bubble_and_closes_its_session_wit
 ) -> None:
     api, staff = live_service.api, people.headers("staff")
     slug = project(live_service, people, "INFRACALC")
-    browser = sign_in(hub, keycloak, people, "researcher")
-    username = people.username("researcher")
-    token = browser.api_token(username)
-    hub_api = HubApi(hub.url, token)
-    assert hub_api.start(username, slug).status_code in (201, 202)
-    hub_api.wait_ready(username, slug)
+    hub_api, username, _ = started_bubble(hub, keycloak, people, slug)
     created = call("GET", f"{api}/audit", staff, params={"project": slug, "action": "bubble.create"})
     bubble_id = created["events"][0]["details"]["bubble"]
 
@@ -243,3 +248,33 @@ def test_removing_a_member_stops_their_running_bubble_and_closes_its_session_wit
     ]
     assert stops, "the hub was not asked to stop the server"
     assert all("infracalc" in line for line in stops), stops  # by the service, with its own token
+
+
+def test_a_bubbles_credentials_open_nothing_outside_its_namespace(
+    hub: HubUnderTest, keycloak: KeycloakServer, live_service: LiveService, lab: Lab, people: People
+) -> None:
+    api, staff = live_service.api, people.headers("staff")
+    slug = project_allowing(live_service, people, "api.allowed.test")
+    hub_api, username, token = started_bubble(hub, keycloak, people, slug)
+    server = f"{hub.url}/user/{username}/{slug}"
+    code = CALLS.format(cafile=str(lab.ca_path)).replace(
+        "print(json.dumps({", "import os\nprint(json.dumps({'proxy': os.environ['HTTPS_PROXY'], "
+    )
+    inside = json.loads(run_code(server, token, code))
+    assert inside["allowed"] == 200, inside
+
+    # The hub bound the bubble to its namespace's address (10.233.x.2), given to the service before it ran.
+    created = call("GET", f"{api}/audit", staff, params={"project": slug, "action": "bubble.address"})
+    (bound,) = created["events"]
+    assert bound["details"]["address"].startswith("10.233.")
+    # The same credentials from the host, straight to the proxy: 407.
+    credentials = urlsplit(inside["proxy"]).netloc.rsplit("@", 1)[0]
+    from_host = Namespace.root().http_get(
+        "https://api.allowed.test/anything",
+        proxy=f"http://{credentials}@127.0.0.1:{hub.proxy.port}",
+        cafile=lab.ca_path,
+    )
+    assert from_host.status == 407, from_host
+    assert "work only from the bubble's own address" in from_host.text
+    assert hub_api.stop(username, slug).status_code in (202, 204)
+    hub_api.wait_stopped(username, slug)

@@ -31,6 +31,7 @@ LOCAL = {
     "INFRACALC_HUB_MODE": "local",
     "INFRACALC_HUB_PORT": "8000",
     "INFRACALC_EGRESS_PROXY_URL": "http://127.0.0.1:3128",
+    "INFRACALC_EGRESS_FORWARDED_SOCKET": "/srv/infracalc/egress-forwarded.sock",
     "INFRACALC_CHP_PATH": "/opt/chp/bin/configurable-http-proxy",
 }
 
@@ -72,6 +73,7 @@ def test_local_mode_isolates_bubbles_and_binds_loopback(monkeypatch: pytest.Monk
     assert c.JupyterHub.bind_url == "http://127.0.0.1:8000"
     assert c.LocalBubbleSpawner.egress_proxy_url == "http://127.0.0.1:3128"
     assert c.LocalBubbleSpawner.isolate is True
+    assert c.LocalBubbleSpawner.egress_proxy_socket == "/srv/infracalc/egress-forwarded.sock"
     assert c.ConfigurableHTTPProxy.command == ["/opt/chp/bin/configurable-http-proxy"]
 
 
