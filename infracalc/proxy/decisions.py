@@ -25,6 +25,9 @@ from infracalc.proxy.wire import ProxyRequest, RequestKind
 PACKAGE, RULE = "infracalc.egress", "connection"
 #: Entries kept at most; the cache is emptied beyond (a burst of distinct requests).
 MAX_ENTRIES = 100_000
+#: Why the policy refused a valid token (its ``label``), counted apart: ``wrong_source`` may be a stolen
+#: token. Any other label is counted as ``unauthenticated``, so that the metric's labels stay few.
+CREDENTIAL_LABELS = frozenset({"not_member", "no_address", "wrong_source"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +67,10 @@ class EgressDecision:
         if not isinstance(allow, bool) or not isinstance(authenticated, bool) or not isinstance(reason, str):
             return cls.refused("the egress policy gave a malformed decision: denied", "policy_malformed")
         if not authenticated:
-            return cls(False, False, reason, label="unauthenticated")
+            label = result.get("label")
+            if not isinstance(label, str) or label not in CREDENTIAL_LABELS:
+                label = "unauthenticated"
+            return cls(False, False, reason, label=label)
         if not isinstance(project, str):
             return cls.refused("the egress policy named no project: denied", "policy_malformed")
         if not allow:

@@ -71,7 +71,8 @@ decision := {"allow": false, "reason": denial, "rule_id": null} if {
 #   infracalc.egress.sources writes: compressed, IPv4 unmapped).
 #   Adds to the decision: authenticated (false: unknown or revoked bubble, wrong token, a bubble
 #   whose user is no longer a member of its project, or one whose token comes from another
-#   address than the bubble's; the proxy answers 407), project (the bubble's project, null when
+#   address than the bubble's; the proxy answers 407; a valid token refused also carries label:
+#   not_member, no_address or wrong_source), project (the bubble's project, null when
 #   unauthenticated) and expires_at_ns (the allowing rule's expiry, so that the proxy can close
 #   the tunnel then).
 # entrypoint: true
@@ -97,7 +98,8 @@ connection := object.union(decision, {
 connection := {
 	"allow": false,
 	"authenticated": false,
-	"reason": credential_refusal,
+	"reason": credential_refusal.reason,
+	"label": credential_refusal.label,
 	"rule_id": null,
 	"project": null,
 	"expires_at_ns": null,
@@ -118,16 +120,24 @@ credited_bubble := known if {
 # checked here, on every decision, so that a bubble left in the data after its user was removed
 # lets nobody out. A token works only from the address the bubble runs at: a copy of it used
 # from anywhere else (the host, another bubble) opens nothing. The address is never named.
-credential_refusal := sprintf(
+# Each says why in words, and with a label the proxy counts by (a token used from elsewhere may be
+# a stolen one: an operator watches that count).
+credential_refusal := {"label": "not_member", "reason": sprintf(
 	"%s is no longer a member of project %s: the bubble's credentials are revoked",
 	[credited_bubble.username, credited_bubble.project],
-) if {
+)} if {
 	credited_bubble
 	not member_of_project
-} else := sprintf("bubble %s has no registered address yet: it may not connect", [input.bubble.id]) if {
+} else := {
+	"label": "no_address",
+	"reason": sprintf("bubble %s has no registered address yet: it may not connect", [input.bubble.id]),
+} if {
 	credited_bubble
 	not registered_address
-} else := sprintf("the credentials of bubble %s work only from the bubble's own address", [input.bubble.id]) if {
+} else := {
+	"label": "wrong_source",
+	"reason": sprintf("the credentials of bubble %s work only from the bubble's own address", [input.bubble.id]),
+} if {
 	credited_bubble
 	not from_own_address
 }

@@ -1128,7 +1128,7 @@ test_connection_refuses_a_bubble_whose_user_is_no_longer_a_member if {
 		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	reason := "bruno is no longer a member of project weather: the bubble's credentials are revoked"
-	answer == object.union(unauthenticated, {"reason": reason})
+	answer == object.union(unauthenticated, {"reason": reason, "label": "not_member"})
 }
 
 test_connection_refuses_every_bubble_when_no_membership_is_known if {
@@ -1219,7 +1219,7 @@ test_a_valid_token_from_another_address_is_refused_without_naming_the_address if
 			with data.infracalc.rule_hosts as hosts_of(rules)
 			with time.now_ns as now
 		reason := "the credentials of bubble b-42 work only from the bubble's own address"
-		answer == object.union(unauthenticated, {"reason": reason})
+		answer == object.union(unauthenticated, {"reason": reason, "label": "wrong_source"})
 	}
 }
 
@@ -1246,7 +1246,7 @@ test_a_bubble_whose_address_is_not_known_yet_goes_nowhere if {
 			with data.infracalc.rule_hosts as hosts_of(rules)
 			with time.now_ns as now
 		reason := sprintf("bubble %s has no registered address yet: it may not connect", [bubble])
-		answer == object.union(unauthenticated, {"reason": reason})
+		answer == object.union(unauthenticated, {"reason": reason, "label": "no_address"})
 	}
 }
 
@@ -1259,4 +1259,5 @@ test_membership_is_said_before_the_address if {
 		with data.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	answer.reason == "bruno is no longer a member of project weather: the bubble's credentials are revoked"
+	answer.label == "not_member"
 }

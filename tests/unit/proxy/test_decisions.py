@@ -39,6 +39,12 @@ def test_an_allowing_answer_is_read_whole() -> None:
         ({**ALLOW, "expires_at_ns": True}, "policy_malformed", True),
         ({**ALLOW, "allow": False, "reason": "no rule"}, "policy_denied", True),
         ({**ALLOW, "allow": False, "authenticated": False, "project": None}, "unauthenticated", False),
+        ({**ALLOW, "allow": False, "authenticated": False, "label": "wrong_source"}, "wrong_source", False),
+        ({**ALLOW, "allow": False, "authenticated": False, "label": "not_member"}, "not_member", False),
+        ({**ALLOW, "allow": False, "authenticated": False, "label": "no_address"}, "no_address", False),
+        # Any other label is not a metric label of its own.
+        ({**ALLOW, "allow": False, "authenticated": False, "label": "x" * 50}, "unauthenticated", False),
+        ({**ALLOW, "allow": False, "authenticated": False, "label": ["wrong_source"]}, "unauthenticated", False),
     ],
 )
 def test_anything_but_a_complete_allow_is_a_refusal(result: object, label: str, authenticated: bool) -> None:
