@@ -47,7 +47,7 @@ def test_a_valid_token_works_from_its_bubble_only(
     assert egress_proxy.proxy.metric("infracalc_egress_decisions_total", result="deny", reason="wrong_source") == 2
     refusals = egress_proxy.sink.wait_for(
         lambda event: event["kind"] == "decision" and event["bubble"] == login.bubble_id and not event["allow"],
-        count=2,
+        enough=lambda found: len(found) >= 2,  # the other bubble's and the host's
     )
     assert {event["reason"] for event in refusals} == {
         f"the credentials of bubble {login.bubble_id} work only from the bubble's own address"
