@@ -204,9 +204,9 @@ async def _memberships(session: AsyncSession, username: str) -> list[tuple[Membe
         .order_by(Member.project_id)
         .with_for_update(of=Member)
     )
-    return [(member, project) for member, project in rows.tuples()]
+    return [(member, project) for member, project in rows]
 
 
 async def _governance_of(session: AsyncSession, projects: set[str]) -> dict[str, Governance]:
     rows = await session.execute(select(Project.id, Project.governance).where(Project.id.in_(projects)))
-    return dict(rows.tuples().all())
+    return {project: governance for project, governance in rows}

@@ -21,6 +21,8 @@ from infracalc.hub.forwarders import Forwarders
 from tests.fixtures.egress import EgressData, EgressProxyProcess, ProxyUnderTest
 from tests.support.netns import Lab, Namespace
 
+pytestmark = pytest.mark.integration
+
 #: A pool of hub links no other test uses (tests/integration/hub/test_bubble_network.py uses 10.234.0.0/24).
 POOL = "10.235.0.0/24"
 URL = "https://api.allowed.test/anything/bound"
@@ -29,28 +31,30 @@ URL = "https://api.allowed.test/anything/bound"
 def test_a_valid_token_works_from_its_bubble_only(
     lab: Lab, egress_proxy: ProxyUnderTest, egress_data: EgressData
 ) -> None:
+    proxy = egress_proxy.another({"INFRACALC_EGRESS_REFUSAL_AUDIT_SECONDS": "0.3"})
     egress_data.allow("api.allowed.test", [443])
     own, other = lab.bubbles[0], lab.bubbles[1]
     login = egress_data.add_bubble(at=own)
-    allowed = own.namespace.http_get(URL, proxy=egress_proxy.proxy.url(login, own), cafile=lab.ca_path)
+    allowed = own.namespace.http_get(URL, proxy=proxy.url(login, own), cafile=lab.ca_path)
     assert allowed.status == 200, allowed
     # Copied into another bubble: refused, though the token is right and the user a member.
-    stolen = other.namespace.http_get(URL, proxy=egress_proxy.proxy.url(login, other), cafile=lab.ca_path)
+    stolen = other.namespace.http_get(URL, proxy=proxy.url(login, other), cafile=lab.ca_path)
     assert stolen.status == 407, stolen
-    assert f"the credentials of bubble {login.bubble_id} work only from the bubble's own address" in stolen.text
+    reason = f"the credentials of bubble {login.bubble_id} work only from the bubble's own address"
+    assert reason in stolen.text
     # From the host, on its loopback: refused too.
-    from_host = Namespace.root().http_get(
-        URL, proxy=login.proxy_url("127.0.0.1", egress_proxy.proxy.port), cafile=lab.ca_path
-    )
+    from_host = Namespace.root().http_get(URL, proxy=login.proxy_url("127.0.0.1", proxy.port), cafile=lab.ca_path)
     assert from_host.status == 407, from_host
-    # Counted apart (a token used from elsewhere may be a stolen one) and reported as that bubble's refusals.
-    assert egress_proxy.proxy.metric("infracalc_egress_decisions_total", result="deny", reason="wrong_source") == 2
+    # Counted apart (a token used from elsewhere may be a stolen one), and audited as every 407: by source.
+    assert proxy.metric("infracalc_egress_decisions_total", result="deny", reason="wrong_source") == 2
     refusals = egress_proxy.sink.wait_for(
-        lambda event: event["kind"] == "decision" and event["bubble"] == login.bubble_id and not event["allow"],
-        enough=lambda found: len(found) >= 2,  # the other bubble's and the host's
+        lambda event: event["kind"] == "refusals" and event["label"] == "wrong_source",
+        enough=lambda found: sum(event["count"] for event in found) >= 2,  # the other bubble's and the host's
     )
-    assert {event["reason"] for event in refusals} == {
-        f"the credentials of bubble {login.bubble_id} work only from the bubble's own address"
+    assert sum(event["count"] for event in refusals) == 2
+    assert {(event["source"], event["status"], event["reason"], event.get("bubble")) for event in refusals} == {
+        (other.address, 407, reason, None),
+        ("127.0.0.1", 407, reason, None),
     }
 
 
