@@ -745,11 +745,15 @@ def load_opa(url: str, bubble: Bubble, upstream_port: int) -> None:
             }
         },
         "rule_hosts": {"bench": {UPSTREAM_NAME: {"r1": True}}},
+        # The policy lets a bubble out only while its user is a member of its project.
+        "members": {"bench": {"bench": {"role": "member"}}},
         "bubbles": {
             bubble.id: {
                 "project": "bench",
                 "username": "bench",
                 "token_sha256": hashlib.sha256(bubble.secret.encode()).hexdigest(),
+                # Its credentials work only from where it connects: the bench's clients are on the loopback.
+                "address": "127.0.0.1",
             }
         },
     }

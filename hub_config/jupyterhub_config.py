@@ -106,12 +106,17 @@ c.JupyterHub.services = [
         ],
     },
 ]
+#: ``INFRACALC_HUB_SERVICE_TOKEN`` (required): the INFRACALC service's token with the hub's API, through which
+#: it stops the server of every bubble it revokes (a member removed, a person offboarded): it may stop servers
+#: and nothing else (the service's ``INFRACALC_HUB_API_TOKEN``).
+c.JupyterHub.services.append({"name": "infracalc", "api_token": os.environ["INFRACALC_HUB_SERVICE_TOKEN"]})
 c.JupyterHub.load_roles = [
     {
         "name": "idle-culler",
         "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
         "services": ["idle-culler"],
     },
+    {"name": "infracalc-revocations", "scopes": ["delete:servers"], "services": ["infracalc"]},
 ]
 
 # The hub's database and cookie secret outlive restarts.
@@ -165,6 +170,9 @@ else:
     c.LocalBubbleSpawner.service_url = service_url
     #: ``INFRACALC_EGRESS_PROXY_URL`` (local, required): the egress proxy on this machine.
     c.LocalBubbleSpawner.egress_proxy_url = os.environ["INFRACALC_EGRESS_PROXY_URL"]
+    # Bubbles' connections to the proxy reach it through this socket, with the bubble's address: the
+    # proxy lets a bubble's credentials work from that address only.
+    c.LocalBubbleSpawner.egress_proxy_socket = os.environ["INFRACALC_EGRESS_FORWARDED_SOCKET"]
     c.LocalBubbleSpawner.hub_api_url = f"http://127.0.0.1:{hub_api_port}"
     # Each user's files, one folder per project, under the local state directory (never shared
     # between two projects, like the production bubbles' volumes).

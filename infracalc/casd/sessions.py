@@ -119,8 +119,10 @@ async def open_session(
     return record
 
 
-async def close_session(db_session: AsyncSession, session_id: str, *, clock: Clock = utc_now) -> SessionRecord | None:
-    """Close the session, with a last event saying so; does not commit.
+async def close_session(
+    db_session: AsyncSession, session_id: str, *, clock: Clock = utc_now, reason: str | None = None
+) -> SessionRecord | None:
+    """Close the session, with a last event saying so (and why, when ``reason`` is given); does not commit.
 
     Closing a closed session changes nothing (it keeps its first ``closed_at``).
 
@@ -132,7 +134,13 @@ async def close_session(db_session: AsyncSession, session_id: str, *, clock: Clo
     if record is None or record.closed_at is not None:
         return record
     record.closed_at = clock()
-    closed = NewEvent(at=record.closed_at, source=SERVICE, kind="session.close", summary="session closed")
+    closed = NewEvent(
+        at=record.closed_at,
+        source=SERVICE,
+        kind="session.close",
+        summary="session closed" if reason is None else f"session closed: {reason}",
+        details={} if reason is None else {"reason": reason},
+    )
     await append_events(db_session, session_id, [closed])
     return record
 

@@ -31,6 +31,8 @@ from infracalc.db.base import Base, UtcDateTime, utc_now
 NAME_LENGTH = 128
 #: Longest network stored: an IPv6 address in full (39 characters) and ``/128``, with room to spare.
 CIDR_LENGTH = 64
+#: The longest IP address in text form (an IPv6 address with an embedded IPv4 one).
+ADDRESS_LENGTH = 45
 
 
 class Governance(enum.StrEnum):
@@ -143,6 +145,10 @@ class Bubble(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
     #: Set when the bubble stops or is revoked; its token is refused from then on.
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
+    #: The network address the bubble runs at (its namespace's, container's or pod's), as the egress proxy
+    #: sees its connections; its credentials open nothing from anywhere else. ``None`` until the hub knows it
+    #: (a container's address is known once it started): the proxy then refuses the bubble altogether.
+    address: Mapped[str | None] = mapped_column(String(ADDRESS_LENGTH), default=None)
 
     project: Mapped[Project] = relationship(lazy="raise")
 

@@ -2,7 +2,8 @@
 
 The building blocks here know nothing of HTTP servers or web frameworks: :mod:`.hosts` validates
 allowlist host patterns and request hosts, :mod:`.addresses` classifies IP addresses, resolves a
-name once and chooses the one address to connect to.
+name once and chooses the one address to connect to, :mod:`.sources` writes the address a bubble's
+connections come from in the one form the policy compares.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from infracalc.egress.hosts import (
     parse_host_pattern,
     public_suffix_list_version,
 )
+from infracalc.egress.sources import InvalidSourceAddress, source_address
 
 __all__ = [
     "METADATA_ADDRESSES",
@@ -51,6 +53,7 @@ __all__ = [
     "IPNetwork",
     "InvalidHost",
     "InvalidHostPattern",
+    "InvalidSourceAddress",
     "ResolutionFailed",
     "ResolutionTimeout",
     "Resolver",
@@ -63,4 +66,5 @@ __all__ = [
     "parse_host_pattern",
     "public_suffix_list_version",
     "resolve_once",
+    "source_address",
 ]

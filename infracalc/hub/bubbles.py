@@ -120,14 +120,25 @@ class ServiceClient:
             raise ServiceRefused(status, str(message or f"the service answered {status}"))
         return document
 
-    async def register_bubble(self, username: str, project: str) -> BubbleRegistration:
+    async def register_bubble(self, username: str, project: str, address: str | None = None) -> BubbleRegistration:
         """Register a bubble of ``username`` for ``project`` (the service opens its session).
+
+        ``address``: where the bubble will run, as the egress proxy sees its connections; ``None`` until
+        the spawner knows it (:meth:`bind_address` then): the proxy refuses the bubble meanwhile.
 
         Raises:
             ServiceRefused: 403 when the user is not a member, 404 for an unknown project, 503 when unreachable.
         """
-        answer = await self._call("POST", "/bubbles", {"username": username, "project": project})
+        answer = await self._call("POST", "/bubbles", {"username": username, "project": project, "address": address})
         return BubbleRegistration(answer["id"], answer["project"], answer["username"], answer["token"])
+
+    async def bind_address(self, bubble_id: str, address: str) -> None:
+        """Bind the bubble's credentials to the address it runs at (once; the same one again is harmless).
+
+        Raises:
+            ServiceRefused: 409 when the bubble is revoked or bound elsewhere, 503 when unreachable.
+        """
+        await self._call("PUT", f"/bubbles/{quote(bubble_id, safe='')}/address", {"address": address})
 
     async def revoke_bubble(self, bubble_id: str) -> None:
         """Revoke the bubble's token and close its session (revoking twice is harmless)."""

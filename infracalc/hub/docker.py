@@ -46,6 +46,7 @@ from jupyterhub.spawner import SpawnException  # type: ignore[import-untyped,unu
 from traitlets import Int, default
 
 from infracalc.errors import InfracalcError
+from infracalc.hub import hooks
 
 #: Where the project's shared volume is mounted in the bubble.
 PROJECT_DIR = "/home/jovyan/project"
@@ -216,9 +217,18 @@ class InfracalcDockerSpawner(DockerSpawner):  # type: ignore[misc]  # DockerSpaw
         return super().run_pre_spawn_hook()
 
     async def start(self) -> tuple[str, int]:
-        """Check the bubble's settings, then start its container."""
+        """Check the bubble's settings, start its container, then bind the bubble's credentials to its address.
+
+        The container's address on the bubbles network is known only now; the egress proxy refused the
+        bubble until the service recorded it. If the service cannot record it, the container is stopped.
+        """
         self.check_bubble_settings()
         ip, port = await super().start()
+        try:
+            await hooks.bind_address(self, str(ip))
+        except BaseException:
+            await self.stop(now=True)
+            raise
         return str(ip), int(port)
 
     async def check_allowed(self, image: str) -> str:

@@ -5,6 +5,12 @@ loopback is its own). For each bubble the local spawner listens on the bubble's 
 on the ports of the three servers a bubble needs, and relays each connection to the same port on
 127.0.0.1. Any other port of the gateway address is closed, so a bubble reaches those three and
 nothing else; the egress proxy then decides what goes further.
+
+The egress proxy must know where a connection really comes from (a bubble's credentials work from
+the bubble's own address only), which a relay to 127.0.0.1 would hide: a port listed in
+``unix_targets`` is relayed instead to the proxy's forwarded socket, a Unix socket only the hub's
+user may open, each connection starting with a PROXY line naming the address it came from
+(:mod:`infracalc.proxy.forwarded`).
 """
 
 from __future__ import annotations
@@ -13,11 +19,12 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import Coroutine, Iterable
+from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from infracalc.proxy import forwarded
 from infracalc.proxy.relay import Relay
 
 logger = logging.getLogger(__name__)
@@ -33,6 +40,8 @@ class Forwarders:
     address: str
     ports: tuple[int, ...]
     target_host: str = "127.0.0.1"
+    #: Ports relayed to a Unix socket instead, each connection led by a PROXY line naming its source.
+    unix_targets: Mapping[int, str] = field(default_factory=dict)
     _listeners: list[socket.socket] = field(default_factory=list, repr=False)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
 
@@ -73,12 +82,16 @@ class Forwarders:
 
     async def _forward(self, client: socket.socket, port: int) -> None:
         loop = asyncio.get_running_loop()
-        upstream = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        path = self.unix_targets.get(port)
+        target: Any = (self.target_host, port) if path is None else path
+        upstream = socket.socket(socket.AF_INET if path is None else socket.AF_UNIX, socket.SOCK_STREAM)
         upstream.setblocking(False)
         try:
-            await asyncio.wait_for(loop.sock_connect(upstream, (self.target_host, port)), 10)
+            await asyncio.wait_for(loop.sock_connect(upstream, target), 10)
+            if path is not None:
+                await loop.sock_sendall(upstream, forwarded.header(client.getpeername(), (self.address, port)))
         except (OSError, TimeoutError) as error:
-            logger.warning("forwarder %s:%d cannot reach %s:%d: %s", self.address, port, self.target_host, port, error)
+            logger.warning("forwarder %s:%d cannot reach %s: %s", self.address, port, target, error)
             client.close()
             upstream.close()
             return

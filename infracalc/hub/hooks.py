@@ -8,7 +8,8 @@ One bubble per (user, project): the hub's named servers, the server name being t
     c.Spawner.post_stop_hook = hooks.post_stop_hook
 
 and sets :data:`service` (a :class:`~infracalc.hub.bubbles.ServiceClient`) and the URLs bubbles
-use, with :func:`configure`.
+use, with :func:`configure`. The spawners call :func:`bind_address` once they know where a bubble
+runs (registration gives no address: a container's is known only once it started).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ class _Wiring:
 _wiring = _Wiring()
 
 
-def configure(service: ServiceClient, endpoints: BubbleEndpoints) -> None:
+def configure(service: ServiceClient, endpoints: BubbleEndpoints | None) -> None:
     """Give the hooks the service client and the bubbles' view of the network (called by the hub config)."""
     _wiring.service = service
     _wiring.endpoints = endpoints
@@ -117,6 +118,26 @@ async def pre_spawn_hook(spawner: Any) -> None:
     logger.info("bubble %s registered for %s in project %s", bubble.bubble_id, bubble.username, project)
     await _report(bubble, "hub.login", f"{bubble.username} signed in with two factors", await _sign_in(spawner))
     await _report(bubble, "hub.spawn", f"{bubble.username} started the bubble of project {project}")
+
+
+async def bind_address(spawner: Any, address: str) -> None:
+    """Tell the service where the bubble runs (its namespace's, container's or pod's address), before it works.
+
+    The spawners call this as soon as they know the address: the local one before the server starts
+    in its namespace, the Docker one once the container has its address. Until then the egress proxy
+    refuses the bubble's credentials, and from then on it refuses them from any other address.
+
+    Raises:
+        tornado.web.HTTPError: 503 when the service did not record it (the spawn fails; nothing goes out).
+    """
+    bubble: BubbleRegistration | None = getattr(spawner, "bubble", None)
+    if bubble is None:
+        return
+    try:
+        await _service().bind_address(bubble.bubble_id, address)
+    except ServiceRefused as error:
+        raise web.HTTPError(503, f"The bubble's address cannot be registered now: {error.message}") from None
+    logger.info("bubble %s runs at %s", bubble.bubble_id, address)
 
 
 async def post_stop_hook(spawner: Any) -> None:

@@ -33,12 +33,14 @@ from traitlets import Bool, Unicode, default
 from infracalc.bubble import JUPYTER_CONFIG_DIR
 from infracalc.bubble.ipython import write_kernel_config
 from infracalc.bubble.welcome import give_welcome_notebooks
-from infracalc.hub import netns
+from infracalc.hub import hooks, netns
 from infracalc.hub.bubbles import BubbleRegistration, bubble_environment
 from infracalc.hub.forwarders import Forwarders, ports_of
 
 #: The port the single-user server listens on inside its namespace (each bubble has its own address).
 BUBBLE_PORT = 8888
+#: Where a bubble that runs as a plain process (no namespace) reaches the egress proxy from.
+LOOPBACK = "127.0.0.1"
 
 
 def _with_host(url: str, host: str) -> str:
@@ -78,6 +80,13 @@ class LocalBubbleSpawner(SimpleLocalProcessSpawner):  # type: ignore[misc]  # Ju
         "http://127.0.0.1:8081",
         config=True,
         help="The hub's API (JupyterHub.hub_bind_url); bubbles reach the same port on their gateway.",
+    )
+    egress_proxy_socket = Unicode(
+        "",
+        config=True,
+        help="The egress proxy's forwarded socket (INFRACALC_EGRESS_FORWARDED_SOCKET): connections to the proxy's "
+        "port on a bubble's gateway go there, with the bubble's address, to which its credentials are bound. "
+        "Required for isolated bubbles: without it the proxy would see every bubble as the host and refuse them.",
     )
 
     @default("cmd")
@@ -150,13 +159,25 @@ class LocalBubbleSpawner(SimpleLocalProcessSpawner):  # type: ignore[misc]  # Ju
                 reason,
             )
             self.link = None
+            # A plain process reaches the proxy from the host's loopback: its credentials are bound there.
+            await hooks.bind_address(self, LOOPBACK)
             return await super().start()  # type: ignore[no-any-return]
+        if not self.egress_proxy_socket:
+            raise RuntimeError(
+                "LocalBubbleSpawner.egress_proxy_socket is not set (INFRACALC_EGRESS_FORWARDED_SOCKET): the egress "
+                "proxy could not tell where an isolated bubble's connections come from"
+            )
         self.link = netns.free_link(ipaddress.IPv4Network(self.bubble_pool))
         netns.create(self.link)
         try:
+            # Before anything runs in the namespace: the bubble's credentials work from its address only.
+            await hooks.bind_address(self, self.link.address)
             self.hub_connect_url = _with_host(self.hub_api_url, self.link.gateway)
+            proxy_port = ports_of([self.egress_proxy_url])[0]
             self.forwarders = Forwarders(
-                self.link.gateway, ports_of([self.hub_api_url, self.service_url, self.egress_proxy_url])
+                self.link.gateway,
+                ports_of([self.hub_api_url, self.service_url, self.egress_proxy_url]),
+                unix_targets={proxy_port: self.egress_proxy_socket},
             )
             await self.forwarders.start()
             self.ip = self.link.address

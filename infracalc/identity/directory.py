@@ -2,8 +2,9 @@
 
 The service talks to Keycloak's admin API with python-keycloak, as the ``infracalc-api`` client's
 service account, which holds ``view-users``, ``query-users`` and ``manage-users`` of
-``realm-management``: it looks people up before it records a membership, and creates, inspects and
-deletes the accounts of invited people (remote enrollment). No administrator password is involved.
+``realm-management``: it looks people up before it records a membership, creates, inspects and
+deletes the accounts of invited people (remote enrollment), and disables the accounts of people
+leaving (offboarding). No administrator password is involved.
 """
 
 from __future__ import annotations
@@ -62,6 +63,14 @@ class AccountState:
     def two_factors_set(self) -> bool:
         """A password and a TOTP authenticator exist, and no required action is left."""
         return {"password", "otp"} <= self.credential_types and not self.required_actions
+
+
+@dataclass(frozen=True, slots=True)
+class DisabledAccount:
+    """An account offboarding disabled: its Keycloak id, and whether it was enabled until then."""
+
+    user_id: str
+    was_enabled: bool
 
 
 class KeycloakDirectory:
@@ -207,6 +216,49 @@ class KeycloakDirectory:
         except OSError as error:
             raise DirectoryUnavailable(f"Keycloak's user directory did not answer: {error}") from error
         return True
+
+    async def account_enabled(self, username: str) -> bool | None:
+        """Whether ``username``'s account is enabled; ``None`` when the realm has no such account.
+
+        Raises:
+            DirectoryUnavailable: Keycloak did not answer, or refused the service account.
+        """
+        try:
+            found = await self._user_named(username)
+        except (KeycloakError, OSError) as error:
+            raise DirectoryUnavailable(f"Keycloak's user directory did not answer: {error}") from error
+        return None if found is None else bool(found[1].get("enabled"))
+
+    async def _user_named(self, username: str) -> tuple[str, dict[str, Any]] | None:
+        """The id and representation of ``username``'s account, ``None`` when there is none."""
+        user_id = await self._admin.a_get_user_id(username)
+        if user_id is None:
+            return None
+        user: dict[str, Any] = await self._admin.a_get_user(user_id)
+        return user_id, user
+
+    async def disable_and_sign_out(self, username: str) -> DisabledAccount | None:
+        """Disable ``username``'s account and end all its sessions (offboarding); ``None`` when there is no account.
+
+        A disabled account signs in nowhere and gets no new token; ending its sessions stops their
+        refresh tokens too. Access tokens already issued stay valid until they expire (minutes).
+        Doing it twice is harmless.
+
+        Raises:
+            DirectoryUnavailable: Keycloak did not answer, or refused the service account.
+        """
+        try:
+            found = await self._user_named(username)
+            if found is None:
+                return None
+            user_id, user = found
+            was_enabled = bool(user.get("enabled"))
+            if was_enabled:
+                await self._admin.a_update_user(user_id, {"enabled": False})
+            await self._admin.a_user_logout(user_id)
+        except (KeycloakError, OSError) as error:
+            raise DirectoryUnavailable(f"Keycloak did not disable the account: {error}") from error
+        return DisabledAccount(user_id=user_id, was_enabled=was_enabled)
 
     async def end_session(self, session_id: str) -> bool:
         """End the Keycloak login session ``session_id`` (a token's ``sid``): its SSO cookie signs no one in again.

@@ -16,10 +16,11 @@ prefix costs OPA work proportional to the data there):
   through it only, by key, instead of a pass over all of them; it uses an entry only when the rule
   exists in ``rules[<slug>]`` and carries that host, so the index can hide a rule but never widen one.
   It is pushed after the rules, from the same rows.
-- ``data.store.infracalc.bubbles[<bubble_id>] = {"project", "username", "token_sha256"}``: the bubbles
-  whose tokens are valid (registered and not revoked), so that the egress proxy authenticates a
-  bubble and gets its decision in one question (``infracalc.egress.connection``). Only the digest
-  of each token's secret is there, as in the database.
+- ``data.store.infracalc.bubbles[<bubble_id>] = {"project", "username", "token_sha256", "address"}``: the
+  bubbles whose tokens are valid (registered and not revoked), so that the egress proxy authenticates
+  a bubble and gets its decision in one question (``infracalc.egress.connection``). Only the digest
+  of each token's secret is there, as in the database; ``address`` is where the bubble's connections
+  must come from (``null`` until the hub knows it: the bubble then goes nowhere).
 - ``data.store.infracalc.users[<username>] = {"networks": [<cidr>, ...]}``: the networks each person registered,
   for ``infracalc.login``; only people who registered at least one are there. No revision: the egress
   proxy does not read it, and a login is decided afresh each time.
@@ -165,7 +166,12 @@ def rule_document(rule: RuleRow) -> dict[str, Any]:
 
 def bubble_document(bubble: Bubble) -> dict[str, Any]:
     """What ``infracalc.egress.connection`` knows of one valid bubble."""
-    return {"project": bubble.project_id, "username": bubble.username, "token_sha256": bubble.token_sha256}
+    return {
+        "project": bubble.project_id,
+        "username": bubble.username,
+        "token_sha256": bubble.token_sha256,
+        "address": bubble.address,
+    }
 
 
 def user_documents(networks: Iterable[UserNetwork]) -> dict[str, dict[str, Any]]:

@@ -5,10 +5,10 @@ digest of its token (``data.store.infracalc.bubbles``) and decides with the proj
 proxy needs neither the database nor the service on the connection's path. Any failure to get a
 well-formed answer is a refusal (fail closed).
 
-A decision may be reused for the same bubble, token and request for up to ``cache_seconds`` (one
-at most). When a project's data changes the watcher drops that project's entries at once, so an
-approval or a revocation does not wait for the cache. A decision reused after half its time is
-asked again in the background, so that a bubble's steady stream of connections never waits for
+A decision may be reused for the same bubble, token, source address and request for up to
+``cache_seconds`` (one at most). When a project's data changes the watcher drops that project's entries
+at once, so an approval or a revocation does not wait for the cache. A decision reused after half its
+time is asked again in the background, so that a bubble's steady stream of connections never waits for
 OPA when its entry expires (the answer replaces the entry unless the data changed meanwhile).
 """
 
@@ -30,6 +30,9 @@ PACKAGE, RULE = "infracalc.egress", "connection"
 MAX_ENTRIES = 100_000
 #: The share of ``cache_seconds`` after which a reused decision is asked again in the background.
 REFRESH_AFTER = 0.5
+#: Why the policy refused a valid token (its ``label``), counted apart: ``wrong_source`` may be a stolen
+#: token. Any other label is counted as ``unauthenticated``, so that the metric's labels stay few.
+CREDENTIAL_LABELS = frozenset({"not_member", "no_address", "wrong_source"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +72,10 @@ class EgressDecision:
         if not isinstance(allow, bool) or not isinstance(authenticated, bool) or not isinstance(reason, str):
             return cls.refused("the egress policy gave a malformed decision: denied", "policy_malformed")
         if not authenticated:
-            return cls(False, False, reason, label="unauthenticated")
+            label = result.get("label")
+            if not isinstance(label, str) or label not in CREDENTIAL_LABELS:
+                label = "unauthenticated"
+            return cls(False, False, reason, label=label)
         if not isinstance(project, str):
             return cls.refused("the egress policy named no project: denied", "policy_malformed")
         if not allow:
@@ -79,13 +85,18 @@ class EgressDecision:
         return cls(True, True, reason, rule_id, project, expiry, label="allowed")
 
 
-def policy_input(credentials: BubbleCredentials, request: ProxyRequest) -> dict[str, Any]:
-    """The input of ``infracalc.egress.connection`` for ``request``."""
+def policy_input(credentials: BubbleCredentials, request: ProxyRequest, source_ip: str) -> dict[str, Any]:
+    """The input of ``infracalc.egress.connection`` for ``request``, which came from ``source_ip``.
+
+    ``source_ip`` is written as :func:`infracalc.egress.source_address` writes it: the policy lets a
+    bubble's credentials work from the bubble's registered address only.
+    """
     payload: dict[str, Any] = {
         "bubble": {"id": credentials.bubble_id, "token_sha256": credentials.token_sha256},
         "host": request.destination.host,
         "port": request.destination.port,
         "scheme": request.kind.value,
+        "source_ip": source_ip,
     }
     if request.kind is RequestKind.HTTP:
         payload["method"] = request.method
@@ -93,7 +104,7 @@ def policy_input(credentials: BubbleCredentials, request: ProxyRequest) -> dict[
     return payload
 
 
-_Key = tuple[str, str, str, str, int, str, str]
+_Key = tuple[str, str, str, str, str, int, str, str]
 
 
 def _key(payload: dict[str, Any]) -> _Key:
@@ -101,6 +112,7 @@ def _key(payload: dict[str, Any]) -> _Key:
     return (
         bubble["id"],
         bubble["token_sha256"],
+        payload["source_ip"],
         payload["scheme"],
         payload["host"],
         payload["port"],

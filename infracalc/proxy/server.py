@@ -29,14 +29,22 @@ import contextlib
 import logging
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from ipaddress import ip_address
 from typing import Any
 
-from infracalc.egress import AddressRefused, IPAddress, ResolutionFailed, Resolver, choose, resolve_once
+from infracalc.egress import (
+    AddressRefused,
+    IPAddress,
+    ResolutionFailed,
+    Resolver,
+    choose,
+    resolve_once,
+    source_address,
+)
 from infracalc.policy import PolicyClient
 from infracalc.proxy import credentials as proxy_credentials
-from infracalc.proxy import sockets
+from infracalc.proxy import forwarded, sockets
 from infracalc.proxy.answers import AnswerFraming
 from infracalc.proxy.credentials import BubbleCredentials
 from infracalc.proxy.decision_log import DecisionLog
@@ -83,6 +91,8 @@ _IDENTITY_ONLY = ProxyRequest(
 )
 #: Decisions that say nothing of the credentials (the policy could not be asked, or answered badly).
 _UNVERIFIED = frozenset({"policy_unavailable", "policy_malformed"})
+#: The source counted for a forwarded connection refused before its PROXY line names one.
+FORWARDER = "forwarder"
 
 
 class _Refusal(Exception):
@@ -101,7 +111,8 @@ class _Connection:
 
     __slots__ = ("authenticated", "source")
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str | None) -> None:
+        #: ``None`` until a forwarded connection's PROXY line is read (and counted under its source's limit).
         self.source = source
         self.authenticated = False
 
@@ -146,7 +157,9 @@ class EgressProxy:
             poll_seconds=settings.revision_poll_seconds,
         )
         self._listener: socket.socket | None = None
-        self._accept_pause: asyncio.TimerHandle | None = None
+        #: Where the local hub's forwarders hand connections over (INFRACALC_EGRESS_FORWARDED_SOCKET), if set.
+        self._forwarded: socket.socket | None = None
+        self._accept_pauses: set[asyncio.TimerHandle] = set()
         self._background: list[asyncio.Task[Any]] = []
         self._connections: set[asyncio.Task[None]] = set()
 
@@ -175,8 +188,12 @@ class EgressProxy:
         listener.listen(1024)
         listener.setblocking(False)
         self._listener = listener
+        if self.settings.forwarded_socket is not None:
+            self._forwarded = forwarded.listen(self.settings.forwarded_socket)
         await self.watcher.poll_once()  # the baseline, so that the first change is seen as one
         asyncio.get_running_loop().add_reader(listener.fileno(), self._accept_ready)
+        if self._forwarded is not None:
+            asyncio.get_running_loop().add_reader(self._forwarded.fileno(), self._accept_forwarded)
         self._background = [
             asyncio.create_task(self.watcher.run(), name="egress-revisions"),
             asyncio.create_task(self.reporter.run(), name="egress-events"),
@@ -190,11 +207,14 @@ class EgressProxy:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         self._background = []
-        if self._accept_pause is not None:
-            self._accept_pause.cancel()
+        for pause in self._accept_pauses:
+            pause.cancel()
         if self._listener is not None:
             asyncio.get_running_loop().remove_reader(self._listener.fileno())
             self._listener.close()
+        if self._forwarded is not None:
+            asyncio.get_running_loop().remove_reader(self._forwarded.fileno())
+            self._forwarded.close()
         for tunnel in self.tunnels.all():
             tunnel.cut("the proxy is stopping")
         if self._connections:
@@ -206,9 +226,16 @@ class EgressProxy:
 
     def _accept_ready(self) -> None:
         """The listener's reader callback (registered once): accept waiting connections, ``ACCEPT_BATCH`` at most."""
-        listener = self._listener
-        if listener is None:
-            return
+        if self._listener is not None:
+            self._accept(self._listener, self._accept_ready, forwarded=False)
+
+    def _accept_forwarded(self) -> None:
+        """The forwarded socket's reader callback: each connection names its source in a PROXY line first."""
+        if self._forwarded is not None:
+            self._accept(self._forwarded, self._accept_forwarded, forwarded=True)
+
+    def _accept(self, listener: socket.socket, callback: Callable[[], None], *, forwarded: bool) -> None:
+        """Accept ``ACCEPT_BATCH`` connections at most; on an error, stop listening for ``ACCEPT_PAUSE`` seconds."""
         loop = asyncio.get_running_loop()
         for _ in range(ACCEPT_BATCH):
             try:
@@ -219,21 +246,26 @@ class EgressProxy:
                 logger.error("accept failed: %s", error)  # noqa: TRY400 - expected, no traceback needed
                 fd = listener.fileno()
                 loop.remove_reader(fd)
-                self._accept_pause = loop.call_later(ACCEPT_PAUSE, loop.add_reader, fd, self._accept_ready)
+                # Two listeners may pause at once; the pauses that are over are forgotten.
+                self._accept_pauses = {pause for pause in self._accept_pauses if pause.when() > loop.time()}
+                self._accept_pauses.add(loop.call_later(ACCEPT_PAUSE, loop.add_reader, fd, callback))
                 return
             client.setblocking(False)
-            source = str(peer[0])
-            refusal = self._admit(source)
+            # A forwarded connection's source is in its PROXY line, read first in _handle (the socket's own
+            # peer is the forwarder): only the global limits apply now, the per-source one once it is known.
+            connection = _Connection(None if forwarded else source_address(str(peer[0])))
+            refusal = self._admit(connection.source)
             if refusal is not None:
-                self._refuse_at_once(client, source, refusal)
+                self._refuse_at_once(client, connection.source or FORWARDER, refusal)
                 continue
-            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            task = loop.create_task(self._serve(client, _Connection(source)))
+            if not forwarded:
+                client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            task = loop.create_task(self._serve(client, connection))
             self._connections.add(task)
             task.add_done_callback(self._connections.discard)
 
-    def _admit(self, source: str) -> _Refusal | None:
-        """Count a new connection from ``source`` under the global limits; the refusal when over one."""
+    def _admit(self, source: str | None) -> _Refusal | None:
+        """Count a new connection from ``source`` (``None``: not known yet) under the limits; the refusal if over."""
         settings = self.settings
         if self._open >= settings.max_connections:
             return _Refusal(
@@ -250,16 +282,22 @@ class EgressProxy:
                 f"more than {settings.connection_rate:g} new connections a second reach the proxy: try again later",
                 retry_after=retry_after(wait),
             )
-        if self.unauthenticated.add(source) > settings.max_unauthenticated_per_source:
+        if source is not None and (refusal := self._admit_source(source)) is not None:
+            return refusal
+        self._open += 1
+        return None
+
+    def _admit_source(self, source: str) -> _Refusal | None:
+        """Count a connection that has not authenticated yet from ``source``; the refusal when over its limit."""
+        limit = self.settings.max_unauthenticated_per_source
+        if self.unauthenticated.add(source) > limit:
             self.unauthenticated.remove(source)
             return _Refusal(
                 429,
                 "unauthenticated_limit",
-                f"{source} already holds {settings.max_unauthenticated_per_source} connections that have not "
-                "authenticated yet",
+                f"{source} already holds {limit} connections that have not authenticated yet",
                 retry_after="1",
             )
-        self._open += 1
         return None
 
     def _refuse_at_once(self, client: socket.socket, source: str, refusal: _Refusal) -> None:
@@ -283,13 +321,13 @@ class EgressProxy:
             logger.exception("unexpected error while handling a connection")
             reason = "the proxy failed to handle this request"
             self.metrics.labelled(self.metrics.refusals, "internal_error").inc()
-            self.refusals.count("internal_error", 502, reason, source=connection.source)
+            self.refusals.count("internal_error", 502, reason, source=connection.source or FORWARDER)
             await self._answer(client, 502, reason)
         finally:
             with contextlib.suppress(OSError):
                 client.close()
             self._open -= 1
-            if not connection.authenticated:
+            if not connection.authenticated and connection.source is not None:
                 self.unauthenticated.remove(connection.source)
 
     async def _answer(self, client: socket.socket, status: int, reason: str, retry: str | None = None) -> None:
@@ -301,7 +339,7 @@ class EgressProxy:
                 await sockets.send_all(client, response(status, reason, headers=headers))
 
     async def _handle(self, client: socket.socket, connection: _Connection) -> None:
-        settings, source = self.settings, connection.source
+        settings, source = self.settings, connection.source or await self._forwarded_source(client, connection)
         try:
             head = await read_head(client, limit=settings.max_header_bytes, timeout=settings.header_timeout)
         except ProxyError as error:
@@ -313,15 +351,15 @@ class EgressProxy:
         try:
             request = interpret(head)
         except ProxyError as error:
-            bubble = None if credentials is None else await self._authenticated(credentials)
+            bubble = None if credentials is None else await self._authenticated(credentials, source)
             raise self._refused_early(error, source, bubble) from None
         if credentials is None:
             raise self._refused_early(unreadable, source)
         if not self.reporter.accepting():
             logger.warning("refused: decisions cannot be delivered to the service (%d pending)", self.reporter.pending)
             undelivered = ProxyError(503, "events_undelivered", "egress decisions cannot be recorded right now: denied")
-            raise self._refused_early(undelivered, source, await self._authenticated(credentials), count=True)
-        payload = policy_input(credentials, request)
+            raise self._refused_early(undelivered, source, await self._authenticated(credentials, source), count=True)
+        payload = policy_input(credentials, request, source)
         started = time.perf_counter()
         decision = await self.decisions.decide(payload)
         self.metrics.decision_seconds.observe(time.perf_counter() - started)
@@ -439,13 +477,32 @@ class EgressProxy:
         upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return upstream
 
-    async def _authenticated(self, credentials: BubbleCredentials) -> tuple[str, str] | None:
-        """The bubble and its project when ``credentials`` are valid (the policy says so), else ``None``.
+    async def _forwarded_source(self, client: socket.socket, connection: _Connection) -> str:
+        """Read a forwarded connection's PROXY line, count it under its source's limit; the source (then its own).
+
+        Raises:
+            _Refusal: the line is missing or malformed (counted as the forwarder's), or the source
+                already holds its share of connections that have not authenticated.
+        """
+        try:
+            source = await forwarded.read_source(client, timeout=self.settings.header_timeout)
+        except ProxyError as error:
+            raise self._refused_early(error, FORWARDER) from None
+        refusal = self._admit_source(source)
+        if refusal is not None:
+            self.metrics.labelled(self.metrics.refusals, refusal.label).inc()
+            self.refusals.count(refusal.label, refusal.status, refusal.reason, source=source)
+            raise refusal
+        connection.source = source
+        return source
+
+    async def _authenticated(self, credentials: BubbleCredentials, source: str) -> tuple[str, str] | None:
+        """The bubble and its project when ``credentials`` are valid from ``source`` (the policy says so), or ``None``.
 
         For a refusal made before the policy: the policy is asked about a placeholder destination,
         so that the bubble is authenticated exactly as for a connection.
         """
-        decision = await self.decisions.decide(policy_input(credentials, _IDENTITY_ONLY))
+        decision = await self.decisions.decide(policy_input(credentials, _IDENTITY_ONLY, source))
         if not decision.authenticated or decision.project is None or decision.label in _UNVERIFIED:
             return None
         return credentials.bubble_id, decision.project
@@ -600,4 +657,5 @@ def describe(settings: ProxySettings) -> Mapping[str, object]:
         "max_unauthenticated_per_source": settings.max_unauthenticated_per_source,
         "test_hosts": str(settings.test_hosts) if settings.test_hosts else None,
         "resolver": "system" if settings.resolver is None else "{}:{}".format(*settings.resolver),
+        "forwarded_socket": str(settings.forwarded_socket) if settings.forwarded_socket else None,
     }

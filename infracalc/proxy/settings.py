@@ -134,6 +134,10 @@ class ProxySettings:
     #: ``INFRACALC_EGRESS_RESOLVER``: the DNS server the proxy asks (``address`` or ``address:port``,
     #: ``[v6]:port``), instead of the system's resolver; unset: the system's.
     resolver: tuple[str, int] | None = None
+    #: ``INFRACALC_EGRESS_FORWARDED_SOCKET``: a Unix socket (made mode 0600) where the local hub's forwarders
+    #: hand over bubbles' connections, each starting with a PROXY line naming the bubble's address
+    #: (:mod:`infracalc.proxy.forwarded`); unset: none. Only its owner can open it, so only the hub speaks there.
+    forwarded_socket: Path | None = None
 
     TEST_HOSTS_VARIABLE = "INFRACALC_EGRESS_TEST_HOSTS"
     RESOLVER_VARIABLE = "INFRACALC_EGRESS_RESOLVER"
@@ -211,4 +215,5 @@ class ProxySettings:
             addresses=addresses,
             test_hosts=Path(test_hosts) if test_hosts else None,
             resolver=resolver,
+            forwarded_socket=Path(forwarded) if (forwarded := env.get("INFRACALC_EGRESS_FORWARDED_SOCKET")) else None,
         )

@@ -42,6 +42,7 @@ from infracalc.service.auth import (
     TokenAuthenticationMiddleware,
 )
 from infracalc.service.bubbles.controller import BubbleController
+from infracalc.service.bubbles.hub import HubServers
 from infracalc.service.context import ServiceContext
 from infracalc.service.demo import DEMO_PROJECT, seed_demo_project
 from infracalc.service.egress_events import EgressEventController
@@ -109,6 +110,7 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
         objects=objects,
         export_sampler=settings.exports.sampler(),
         risk_assessor=RiskAssessor(objects),
+        hub_servers=_hub_servers(settings),
     )
     app.state.context = context
     if context.objects is not None:
@@ -144,9 +146,21 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
                 await task
         # A last checkpoint, so that a clean shutdown leaves the whole log sealed.
         await _checkpoint(context)
+        if context.hub_servers is not None:
+            await context.hub_servers.close()
         await policy.close()
         for each in (engine, read_engine, hot_engine):
             await each.dispose()
+
+
+def _hub_servers(settings: ServiceSettings) -> HubServers | None:
+    if settings.hub_api_url is None or settings.hub_api_token is None:
+        logger.warning(
+            "INFRACALC_HUB_API_URL or INFRACALC_HUB_API_TOKEN is unset: the hub is not asked to stop the servers of "
+            "bubbles the service revokes (their credentials are refused all the same)"
+        )
+        return None
+    return HubServers(settings.hub_api_url, settings.hub_api_token)
 
 
 #: Methods whose requests carry a body.

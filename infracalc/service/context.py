@@ -20,6 +20,7 @@ from infracalc.identity import TokenVerifier
 from infracalc.identity.directory import KeycloakDirectory
 from infracalc.policy import Decision, PolicyClient
 from infracalc.policy.sync import PolicyData
+from infracalc.service.bubbles.hub import HubServers
 from infracalc.service.ended_sessions import EndedSessions
 from infracalc.service.errors import Forbidden, NotFound
 from infracalc.service.principals import Principal
@@ -55,6 +56,8 @@ class ServiceContext:
     ended_sessions: EndedSessions = field(default_factory=EndedSessions)
     #: Asks the export risk models in force and in shadow (Colysée); without models, the rules alone decide.
     risk_assessor: RiskAssessor = field(default_factory=lambda: RiskAssessor(None))
+    #: The hub's API, to stop the servers of bubbles the service revoked; ``None`` when not configured.
+    hub_servers: HubServers | None = None
 
     async def record(
         self,

@@ -85,6 +85,11 @@ class ServiceSettings:
     #: ``INFRACALC_ENDED_SESSION_SECONDS``: how long a Keycloak session ended by back-channel logout is remembered;
     #: at least the realm's longest access-token lifespan (5 minutes), so that its tokens expire before it is forgotten.
     ended_session_seconds: float = 3600.0
+    #: ``INFRACALC_HUB_API_URL`` (``http://jupyterhub:8081/hub/api``): the hub's REST API, where the service stops
+    #: the servers of the bubbles it revoked; ``None`` (unset, or no token): their servers are not stopped.
+    hub_api_url: str | None = None
+    #: ``INFRACALC_HUB_API_TOKEN``: the service's token with the hub (the hub's ``INFRACALC_HUB_SERVICE_TOKEN``).
+    hub_api_token: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not self.web_url:  # settings built in code rather than read from the environment
@@ -146,6 +151,8 @@ class ServiceSettings:
             hub_url=env.get("INFRACALC_HUB_URL", "").rstrip("/") or None,
             upload_grace_seconds=upload_grace,
             ended_session_seconds=ended_session,
+            hub_api_url=env.get("INFRACALC_HUB_API_URL", "").rstrip("/") or None,
+            hub_api_token=env.get("INFRACALC_HUB_API_TOKEN") or None,
         )
 
 

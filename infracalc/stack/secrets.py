@@ -30,6 +30,8 @@ class LocalSecrets:
     egress_proxy_secret: str = ""
     #: JUPYTERHUB_CRYPT_KEY: encrypts the hub's copy of each person's tokens (auth state).
     hub_crypt_key: str = ""
+    #: The service's token with the hub's API, to stop the servers of the bubbles it revokes.
+    hub_service_token: str = ""
 
     @classmethod
     def generate(cls, *, hub_url: str, web_url: str) -> LocalSecrets:
@@ -42,6 +44,7 @@ class LocalSecrets:
             accounts=tuple(generate_demo_accounts(secrets.SystemRandom())),
             egress_proxy_secret=proxy_secret.mint(),
             hub_crypt_key=secrets.token_hex(32),
+            hub_service_token=secrets.token_hex(32),
         )
 
     @classmethod
@@ -56,6 +59,7 @@ class LocalSecrets:
                 if proxy_secret.well_formed(loaded.egress_proxy_secret)
                 else proxy_secret.mint(),
                 hub_crypt_key=loaded.hub_crypt_key or secrets.token_hex(32),
+                hub_service_token=loaded.hub_service_token or secrets.token_hex(32),
             )
             if upgraded != loaded:
                 upgraded.save(path)
@@ -88,4 +92,5 @@ class LocalSecrets:
             ),
             egress_proxy_secret=data.get("egress_proxy_secret", ""),
             hub_crypt_key=data.get("hub_crypt_key", ""),
+            hub_service_token=data.get("hub_service_token", ""),
         )

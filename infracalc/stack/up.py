@@ -64,6 +64,8 @@ class StackLayout:
         self.realm_import = home / "keycloak-import"
         self.s3_data = home / "s3"
         self.mailbox = home / "mailbox"
+        #: The egress proxy's forwarded socket, where the hub's forwarders hand bubbles' connections over.
+        self.egress_forwarded_socket = home / "egress-forwarded.sock"
 
     def supervisor_pid(self) -> int | None:
         """The pid of a running ``up`` supervisor, or ``None`` (a stale pid file is ignored)."""
@@ -89,6 +91,7 @@ def server_specs(settings: StackSettings, tools: Tools, layout: StackLayout, loc
     """Every server of the local stack, in start order (each waits for the ones before it to be healthy)."""
     host = settings.host
     mail = local_mail(settings)
+    forwarded_socket = layout.egress_forwarded_socket
     return [
         mailbox_spec(
             host=host, smtp_port=settings.mailbox_smtp_port, web_port=settings.mailbox_port, directory=layout.mailbox
@@ -128,6 +131,9 @@ def server_specs(settings: StackSettings, tools: Tools, layout: StackLayout, loc
                 "INFRACALC_API_CLIENT_SECRET": local.realm.api_client_secret,
                 "INFRACALC_WEB_CLIENT_SECRET": local.realm.web_client_secret,
                 "INFRACALC_HUB_URL": settings.hub_url,
+                # The service stops the hub's servers of the bubbles it revokes.
+                "INFRACALC_HUB_API_URL": f"http://{host}:{settings.hub_api_port}/hub/api",
+                "INFRACALC_HUB_API_TOKEN": local.hub_service_token,
                 "INFRACALC_EGRESS_PROXY_SECRET_SHA256": proxy_secret.digest(local.egress_proxy_secret),
                 "INFRACALC_DEMO_MEMBERS": demo_members(local.accounts),
                 "INFRACALC_SMTP_HOST": mail.host,
@@ -145,6 +151,8 @@ def server_specs(settings: StackSettings, tools: Tools, layout: StackLayout, loc
                 "INFRACALC_OPA_URL": f"http://{host}:{settings.opa_port}",
                 "INFRACALC_SERVICE_URL": settings.service_url,
                 "INFRACALC_EGRESS_PROXY_SECRET": local.egress_proxy_secret,
+                # The hub's forwarders hand bubbles' connections over here, with each bubble's address.
+                "INFRACALC_EGRESS_FORWARDED_SOCKET": str(forwarded_socket),
             },
         ),
         # Last: the door. Its bubbles need the service and the egress proxy.
@@ -163,8 +171,10 @@ def server_specs(settings: StackSettings, tools: Tools, layout: StackLayout, loc
                 "INFRACALC_WEB_URL": settings.service_url,
                 "INFRACALC_OPA_URL": f"http://{host}:{settings.opa_port}",
                 "INFRACALC_EGRESS_PROXY_URL": settings.egress_proxy_url,
+                "INFRACALC_EGRESS_FORWARDED_SOCKET": str(forwarded_socket),
                 "INFRACALC_JUPYTERHUB_CLIENT_SECRET": local.realm.jupyterhub_client_secret,
                 "JUPYTERHUB_CRYPT_KEY": local.hub_crypt_key,
+                "INFRACALC_HUB_SERVICE_TOKEN": local.hub_service_token,
             },
         ),
     ]

@@ -20,6 +20,7 @@ from infracalc.web.project_pages import ProjectPages
 from infracalc.web.reviews import ReviewPages
 from infracalc.web.risk_models import RiskModelPages
 from infracalc.web.staff_enrollments import StaffEnrollmentPages
+from infracalc.web.staff_offboarding import StaffOffboardingPages
 from infracalc.web.staff_pages import StaffPages
 from infracalc.web.uploads import UploadPages
 
@@ -35,6 +36,7 @@ def web_routes() -> list[ControllerRouterHandler]:
         StaffPages,
         OversightPages,
         StaffEnrollmentPages,
+        StaffOffboardingPages,
         ReviewPages,
         RiskModelPages,
         UploadPages,
@@ -51,6 +53,7 @@ __all__ = [
     "ReviewPages",
     "RiskModelPages",
     "StaffEnrollmentPages",
+    "StaffOffboardingPages",
     "StaffPages",
     "UploadPages",
     "csrf_config",

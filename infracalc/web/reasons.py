@@ -70,6 +70,7 @@ ACTIONS: Final[Mapping[str, str]] = {
     "audit.read": "lire le journal d'audit",
     "audit.verify": "vérifier le journal d'audit",
     "bubble.create": "créer une bulle",
+    "bubble.address": "enregistrer l'adresse d'une bulle",
     "bubble.delete": "révoquer une bulle",
     "egress.request": "demander un accès externe",
     "egress.list": "lister les accès externes",
@@ -84,6 +85,7 @@ ACTIONS: Final[Mapping[str, str]] = {
     "user.projects": "lister les projets d'une personne",
     "user.networks.read": "lire les réseaux d'une personne",
     "user.networks.set": "modifier les réseaux d'une personne",
+    "user.offboard": "désactiver le compte d'une personne",
     "enrollment.create": "inviter une personne",
     "enrollment.list": "lister les invitations",
     "enrollment.resend": "renvoyer une invitation",
@@ -173,11 +175,15 @@ POLICY_REASONS: Final[Mapping[str, str]] = {
     "only the egress proxy may record egress events": "seul le proxy de sortie peut enregistrer les événements de "
     "sortie",
     "only the hub may record session events": "seul le hub peut enregistrer les événements de session",
+    "only the hub may record where a bubble runs": "seul le hub peut enregistrer l'adresse d'une bulle",
     "only a bubble may record the code run in it": "seule une bulle peut enregistrer le code qui y est exécuté",
     "exports are submitted from a bubble of the project": "les exports se soumettent depuis une bulle du projet",
     "no rule allows {action}": "aucune règle n'autorise l'action « {action} »",
     "CASD staff may {staff_what}": "le personnel du CASD peut {staff_what}",
     "only CASD staff may {staff_what}": "seul le personnel du CASD peut {staff_what}",
+    "only CASD staff may offboard people": "seul le personnel du CASD peut désactiver le compte d'une personne",
+    "CASD staff may not offboard themselves": "un membre du personnel du CASD ne peut pas désactiver son propre compte",
+    "CASD staff may offboard {user}": "le personnel du CASD peut désactiver le compte de {user}",
     "the request names no project": "la demande ne nomme aucun projet",
     "unknown project": "projet inconnu",
     "CASD staff may read every project": "le personnel du CASD peut lire tous les projets",
@@ -239,6 +245,7 @@ POLICY_REASONS: Final[Mapping[str, str]] = {
     "the hub may list projects": "le hub peut lister les projets",
     "the hub may read every project": "le hub peut lire tous les projets",
     "the hub may stop the bubbles it started": "le hub peut arrêter les bulles qu'il a démarrées",
+    "the hub may record where the bubbles it starts run": "le hub peut enregistrer l'adresse des bulles qu'il démarre",
     "the hub may list the projects of any user": "le hub peut lister les projets de tout utilisateur",
     "the hub may record its events in sessions": "le hub peut enregistrer ses événements dans les sessions",
     "the hub may only read projects and users' projects, start or stop bubbles and record session events": "le hub "
@@ -255,6 +262,12 @@ EGRESS_REASONS: Final[Mapping[str, str]] = {
     "rule {rule} of project {project} allows {host}:{port}": "l'accès {rule} du projet {project} autorise "
     "{host}:{port}",
     "unknown bubble, revoked bubble or wrong token": "bulle inconnue, bulle révoquée ou jeton erroné",
+    "{user} is no longer a member of project {project}: the bubble's credentials are revoked": "{user} n'est plus "
+    "membre du projet {project} : les identifiants de la bulle sont révoqués",
+    "bubble {bubble} has no registered address yet: it may not connect": "la bulle {bubble} n'a pas encore "
+    "d'adresse enregistrée : elle ne peut pas se connecter",
+    "the credentials of bubble {bubble} work only from the bubble's own address": "les identifiants de la bulle "
+    "{bubble} ne servent que depuis l'adresse de la bulle",
     "the request names no bubble (bubble.id)": "la demande ne nomme aucune bulle (bubble.id)",
     "the request names no project (bubble.project)": "la demande ne nomme aucun projet (bubble.project)",
     "project {project} is under CASD governance: no external API": "le projet {project} est sous gouvernance "
@@ -310,6 +323,8 @@ DOMAIN_MESSAGES: Final[Mapping[str, str]] = {
     # not found
     "no project {project}": "aucun projet {project}",
     "no user {user} in the realm": "aucun utilisateur {user} dans le domaine d'identité",
+    # offboarding
+    "give a reason of at least {count} characters": "donnez une raison d'au moins {count} caractères",
     "no decision {verdict}": "aucune décision {verdict}",
     "no egress request {rule}": "aucune demande d'accès externe {rule}",
     "project {project} has no egress rule {rule}": "le projet {project} n'a pas d'accès externe {rule}",

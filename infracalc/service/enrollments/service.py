@@ -43,6 +43,7 @@ from infracalc.service.context import ServiceContext, existing_project
 from infracalc.service.enrollments.schemas import EnrollmentCreate, EnrollmentLink, EnrollmentOut
 from infracalc.service.errors import Conflict, InvalidInput, NotFound, ServiceError
 from infracalc.service.principals import Principal
+from infracalc.service.users.console_sessions import end_console_sessions
 from infracalc.service.users.networks import normalise_networks
 
 logger = logging.getLogger(__name__)
@@ -329,6 +330,10 @@ async def revoke(context: ServiceContext, principal: Principal, enrollment_id: s
         enrollment.state = EnrollmentState.REVOKED
         enrollment.revoked_by = principal.actor
         enrollment.revoked_at = now
+        # The invitee may have set their credentials and signed in to the console before finishing: that
+        # session ends with the account (Keycloak ended its own sessions when it deleted the account). No
+        # membership, bubble or network exists before completion, so nothing else needs revoking.
+        ended = await end_console_sessions(session, enrollment.username)
         await session.flush()
         await context.record(
             session,
@@ -336,7 +341,12 @@ async def revoke(context: ServiceContext, principal: Principal, enrollment_id: s
             action="enrollment.revoke",
             project_id=project.id,
             governance=project.governance,
-            details={"enrollment": enrollment.id, "username": enrollment.username, "keycloak_account_deleted": True},
+            details={
+                "enrollment": enrollment.id,
+                "username": enrollment.username,
+                "keycloak_account_deleted": True,
+                "console_sessions_ended": ended,
+            },
         )
         return _out(enrollment, now)
 
@@ -507,6 +517,9 @@ async def complete(context: ServiceContext, token: str, browser_secret: str | No
             raise LinkRefused("not_finished", "confirm the invitation first")
         keycloak_id = enrollment.keycloak_id
     account = await context.directory.account_state(keycloak_id)
+    if account is not None and not account.enabled:
+        # Offboarded meanwhile (a disabled account): its invitation is withdrawn, whatever the credentials say.
+        raise LinkRefused("revoked", "this invitation was withdrawn by CASD staff")
     if account is None or not account.two_factors_set:
         raise LinkRefused(
             "not_finished",

@@ -19,6 +19,7 @@ from infracalc.casd import imports
 from infracalc.casd.objects import ObjectStoreError
 from infracalc.db import Bubble, EgressRule, EgressRuleStatus, Governance, GovernanceChange, Member, Project
 from infracalc.db.base import utc_now
+from infracalc.service.bubbles import revocation
 from infracalc.service.context import ServiceContext, existing_project
 from infracalc.service.errors import Conflict, Forbidden, NotFound, Unavailable
 from infracalc.service.principals import Principal
@@ -176,7 +177,10 @@ async def put_member(
 
 
 async def remove_member(context: ServiceContext, principal: Principal, slug: str, username: str) -> None:
-    """Remove a member (staff, or a lead of the project).
+    """Remove a member (staff, or a lead of the project), revoking their bubbles of the project.
+
+    Their bubbles' tokens are refused from the commit on, their sessions close with the reason, and
+    OPA holds the removal before the answer, so the egress proxy cuts their tunnels.
 
     Raises:
         NotFound: the project, or the membership, does not exist.
@@ -197,7 +201,18 @@ async def remove_member(context: ServiceContext, principal: Principal, slug: str
             governance=project.governance,
             details={"username": username, "role": role},
         )
+        revoked = await revocation.revoke_member_bubbles(
+            context,
+            session,
+            actor=principal.actor,
+            project=slug,
+            governance=project.governance,
+            username=username,
+            reason=f"{username} was removed from project {slug} by {principal.actor}",
+        )
+    # The membership first: the egress policy refuses the bubbles from then on, whatever follows.
     await context.policy_data.push_project(slug)
+    await revocation.publish(context, revoked)
 
 
 async def switch_governance(

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, get, put
+from litestar import Controller, Request, get, post, put
 from litestar.params import JSONBody, Parameter
 
 from infracalc.service.context import Context
 from infracalc.service.principals import Principal
-from infracalc.service.users import service
-from infracalc.service.users.schemas import NetworksOut, NetworksPut, UserProject
+from infracalc.service.users import offboarding, service
+from infracalc.service.users.schemas import NetworksOut, NetworksPut, OffboardIn, OffboardOut, UserProject
 
 AuthenticatedRequest = Request[Principal, Any, Any]
 Username = Parameter(str, description="a Keycloak username", max_length=128)
@@ -44,3 +44,16 @@ class UserController(Controller):
         holds the new list before this answers, and the next sign-in to the hub is checked against it.
         """
         return await service.set_networks(context, request.user, username, data)
+
+    @post("/{username:str}/offboard", summary="Offboard a person (CASD staff)", status_code=200)
+    async def offboard(
+        self, request: AuthenticatedRequest, context: Context, data: JSONBody[OffboardIn], username: str = Username
+    ) -> OffboardOut:
+        """Disable the person's Keycloak account and end its sessions, remove every membership, revoke every bubble.
+
+        With a reason of at least 10 characters; audited ``user.offboard`` with the ``member.remove`` and
+        ``bubble.revoke`` events it causes. OPA holds the change before this answers (the egress proxy cuts
+        the bubbles' tunnels), and the hub is asked to stop their servers. Asking again changes nothing.
+        CASD staff only, never about themselves.
+        """
+        return await offboarding.offboard(context, request.user, username, data)

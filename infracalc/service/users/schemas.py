@@ -33,3 +33,29 @@ class NetworksOut(msgspec.Struct):
 
     username: str
     networks: list[str]
+
+
+class OffboardIn(msgspec.Struct, forbid_unknown_fields=True):
+    """Why a person is offboarded (at least 10 characters once trimmed): it goes into the audit log."""
+
+    reason: Annotated[str, msgspec.Meta(max_length=1000, examples=["left CASD on 2026-12-31"])]
+
+
+class MembershipRemoved(msgspec.Struct):
+    """A membership offboarding removed."""
+
+    project: str
+    role: MemberRole
+
+
+class OffboardOut(msgspec.Struct):
+    """What offboarding did; ``already_offboarded``: nothing was left to change (no event recorded)."""
+
+    username: str
+    #: The account is disabled and its Keycloak sessions ended (whether or not it was disabled before).
+    account_disabled: bool
+    already_offboarded: bool
+    memberships_removed: list[MembershipRemoved]
+    bubbles_revoked: list[str]
+    invitations_withdrawn: list[str]
+    console_sessions_ended: int

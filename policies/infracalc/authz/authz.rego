@@ -7,8 +7,10 @@
 #     action     me.read | project.create | project.list | project.read | member.put |
 #                member.delete | governance.switch | governance.history | audit.read | audit.verify |
 #                egress.request | egress.list | egress.decide | egress.revoke | egress.check |
-#                bubble.create | bubble.delete | egress.events.record | session.read | session.search |
+#                bubble.create | bubble.address | bubble.delete | egress.events.record | session.read |
+#                session.search |
 #                session.record | session.code.record | user.projects | user.networks.read | user.networks.set |
+#                user.offboard |
 #                enrollment.create | enrollment.list | enrollment.resend | enrollment.revoke |
 #                import.create | import.list | import.read | import.queue | import.review | governance.retag |
 #                export.submit | export.list | export.read | export.queue | export.review | export.download |
@@ -81,10 +83,11 @@ known_action if input.action in known_actions
 
 known_actions := {
 	"me.read", "project.create", "project.list", "project.read", "member.put", "member.delete",
-	"governance.switch", "governance.history", "audit.read", "audit.verify", "bubble.create", "bubble.delete",
+	"governance.switch", "governance.history", "audit.read", "audit.verify", "bubble.create", "bubble.address",
+	"bubble.delete",
 	"egress.request", "egress.list", "egress.decide", "egress.revoke", "egress.check",
 	"egress.events.record", "session.read", "session.search", "session.record", "session.code.record",
-	"user.projects", "user.networks.read", "user.networks.set", "enrollment.create", "enrollment.list",
+	"user.projects", "user.networks.read", "user.networks.set", "user.offboard", "enrollment.create", "enrollment.list",
 	"enrollment.resend", "enrollment.revoke", "import.create", "import.list", "import.read",
 	"import.queue", "import.review", "governance.retag",
 	"export.submit", "export.list", "export.read", "export.queue", "export.review", "export.download",
@@ -184,11 +187,17 @@ person_action_decision := {"allow": false, "reason": "only the hub may record se
 	input.action == "session.record"
 }
 
+person_action_decision := {"allow": false, "reason": "only the hub may record where a bubble runs"} if {
+	input.action == "bubble.address"
+}
+
 person_action_decision := {"allow": false, "reason": "only a bubble may record the code run in it"} if {
 	input.action == "session.code.record"
 }
 
 person_action_decision := user_decision if input.action in object.keys(user_actions)
+
+person_action_decision := offboard_decision if input.action == "user.offboard"
 
 person_action_decision := review_decision if input.action == "export.review"
 
@@ -321,6 +330,16 @@ own_decision := {"allow": false, "reason": "change your registered networks with
 	input.action == "user.networks.set"
 	not recent_login
 }
+
+# Offboarding disables a person's account and removes every membership they hold: CASD staff do it,
+# never to themselves (another member of staff must, so that no one locks the door behind them alone).
+offboard_decision := {"allow": false, "reason": "only CASD staff may offboard people"} if {
+	not staff
+} else := {"allow": false, "reason": "the request names no user"} if {
+	not input.resource.username
+} else := {"allow": false, "reason": "CASD staff may not offboard themselves"} if {
+	user_name == caller_name
+} else := {"allow": true, "reason": sprintf("CASD staff may offboard %s", [user_name])}
 
 # Seconds after signing in during which a person may change their own registered networks.
 recent_login_seconds := 300
@@ -479,6 +498,11 @@ hub_decision := {"allow": false, "reason": "the request names no project"} if {
 
 hub_decision := {"allow": true, "reason": "the hub may stop the bubbles it started"} if input.action == "bubble.delete"
 
+# The address a bubble runs at binds its credentials (the egress proxy refuses them from anywhere else).
+hub_decision := {"allow": true, "reason": "the hub may record where the bubbles it starts run"} if {
+	input.action == "bubble.address"
+}
+
 # The spawn page lists the user's projects; the hub reports spawns, stops and logins into sessions.
 hub_decision := {"allow": false, "reason": "the request names no user"} if {
 	input.action == "user.projects"
@@ -496,7 +520,7 @@ hub_decision := {"allow": false, "reason": hub_refusal} if not hub_action
 hub_refusal := "the hub may only read projects and users' projects, start or stop bubbles and record session events"
 
 hub_action if input.action in {
-	"project.list", "project.read", "bubble.create", "bubble.delete", "user.projects",
+	"project.list", "project.read", "bubble.create", "bubble.address", "bubble.delete", "user.projects",
 	"session.record",
 }
 

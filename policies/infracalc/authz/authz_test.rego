@@ -1560,3 +1560,82 @@ test_a_bubble_does_not_read_the_risk_models if {
 		with data.store.infracalc.members as members
 	not decision.allow
 }
+
+# user.offboard: CASD staff, never themselves
+
+test_staff_offboard_a_person if {
+	decision := authz.decision with input as request("user.offboard", staff, {"username": "mo"})
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.members as members
+	allowed(decision, "CASD staff may offboard mo")
+}
+
+test_staff_may_not_offboard_themselves if {
+	decision := authz.decision with input as request("user.offboard", staff, {"username": "sam"})
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.members as members
+	refused(decision, "CASD staff may not offboard themselves")
+}
+
+test_offboarding_names_a_user if {
+	decision := authz.decision with input as request("user.offboard", staff, {})
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.members as members
+	refused(decision, "the request names no user")
+}
+
+test_only_staff_offboard_people if {
+	every caller in [lead, researcher, outsider, object.union(staff, {"acr": "1"})] {
+		decision := authz.decision with input as request("user.offboard", caller, {"username": "mo"})
+			with data.store.infracalc.projects as projects
+			with data.store.infracalc.members as members
+		decision.allow == false
+	}
+	decision := authz.decision with input as request("user.offboard", lead, {"username": "mo"})
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.members as members
+	refused(decision, "only CASD staff may offboard people")
+	themself := authz.decision with input as request("user.offboard", researcher, {"username": "mo"})
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.members as members
+	refused(themself, "only CASD staff may offboard people")
+}
+
+test_components_may_not_offboard_people if {
+	by_hub := authz.decision with input as request("user.offboard", hub, {"username": "mo"})
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.members as members
+	refused(by_hub, hub_refusal)
+	by_bubble := authz.decision with input as request("user.offboard", bubble, {"username": "mo"})
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.members as members
+	refused(by_bubble, "bubbles may only read their own project")
+	by_proxy := authz.decision with input as request("user.offboard", proxy, {"username": "mo"})
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.members as members
+	by_proxy.allow == false
+}
+
+# bubble.address: the hub records where a bubble runs, nobody else
+
+test_hub_records_where_a_bubble_runs if {
+	decision := authz.decision with input as request("bubble.address", hub, {})
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.members as members
+	allowed(decision, "the hub may record where the bubbles it starts run")
+}
+
+test_only_the_hub_records_where_a_bubble_runs if {
+	by_staff := authz.decision with input as request("bubble.address", staff, {})
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.members as members
+	refused(by_staff, "only the hub may record where a bubble runs")
+	by_bubble := authz.decision with input as request("bubble.address", bubble, {})
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.members as members
+	refused(by_bubble, "bubbles may only read their own project")
+	by_proxy := authz.decision with input as request("bubble.address", proxy, {})
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.members as members
+	by_proxy.allow == false
+}

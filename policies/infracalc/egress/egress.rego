@@ -26,9 +26,13 @@
 #                             the same rules keyed by their host (a wildcard rule under its base
 #                             domain): the only way the policy finds a project's rules. An entry
 #                             only points at a rule, so a stale or stray one cannot widen access.
-#     bubbles[bubble_id]      {"project": str, "username": str, "token_sha256": str}
+#     bubbles[bubble_id]      {"project": str, "username": str, "token_sha256": str,
+#                              "address": str | null}
 #                             the bubbles whose tokens are valid (registered, not revoked),
-#                             read by `connection` only
+#                             read by `connection` only; address: where the bubble's connections
+#                             come from (null until the hub knows it: the bubble goes nowhere)
+#     members[slug][username] {"role": "lead" | "member"}: a bubble lets its user out only while
+#                             they are a member of its project, whatever the bubbles document says
 #   Expiry is compared with time.now_ns() here, so an expired rule stops matching without a job.
 #   A rule restricting methods or paths cannot be enforced inside a TLS tunnel: CONNECT through
 #   such a rule is refused, with a reason saying so.
@@ -62,10 +66,15 @@ decision := {"allow": false, "reason": denial, "rule_id": null} if {
 # description: |
 #   The egress proxy's question: authenticate the bubble, then decide. Input as for decision,
 #   except that the bubble is {"id": str, "token_sha256": str} (the SHA-256 of its token's
-#   secret, hex) and its project is read from data.store.infracalc.bubbles, never from the input.
-#   Adds to the decision: authenticated (false: unknown or revoked bubble, or wrong token; the
-#   proxy answers 407), project (the bubble's project, null when unauthenticated) and
-#   expires_at_ns (the allowing rule's expiry, so that the proxy can close the tunnel then).
+#   secret, hex) and its project is read from data.store.infracalc.bubbles, never from the input; and
+#   source_ip, the address the connection comes from as the proxy sees it (the form
+#   infracalc.egress.sources writes: compressed, IPv4 unmapped).
+#   Adds to the decision: authenticated (false: unknown or revoked bubble, wrong token, a bubble
+#   whose user is no longer a member of its project, or one whose token comes from another
+#   address than the bubble's; the proxy answers 407; a valid token refused also carries label:
+#   not_member, no_address or wrong_source), project (the bubble's project, null when
+#   unauthenticated) and expires_at_ns (the allowing rule's expiry, so that the proxy can close
+#   the tunnel then).
 # entrypoint: true
 default connection := {
 	"allow": false,
@@ -85,12 +94,71 @@ connection := object.union(decision, {
 	expiry := expiry_of(decision, authenticated_bubble.project)
 }
 
-authenticated_bubble := known if {
+# A valid token that still lets nothing out says why: its holder proved who they are.
+connection := {
+	"allow": false,
+	"authenticated": false,
+	"reason": credential_refusal.reason,
+	"label": credential_refusal.label,
+	"rule_id": null,
+	"project": null,
+	"expires_at_ns": null,
+} if {
+	credential_refusal
+}
+
+# The bubble the token belongs to (known, not revoked, same digest), whatever else holds.
+credited_bubble := known if {
 	named(input.bubble.id)
 	known := data.store.infracalc.bubbles[input.bubble.id]
 	is_string(input.bubble.token_sha256)
 	known.token_sha256 == input.bubble.token_sha256
 	named(known.project)
+}
+
+# Why a bubble with a valid token may still not go out; the first that holds. Membership is
+# checked here, on every decision, so that a bubble left in the data after its user was removed
+# lets nobody out. A token works only from the address the bubble runs at: a copy of it used
+# from anywhere else (the host, another bubble) opens nothing. The address is never named.
+# Each says why in words, and with a label the proxy counts by (a token used from elsewhere may be
+# a stolen one: an operator watches that count).
+credential_refusal := {"label": "not_member", "reason": sprintf(
+	"%s is no longer a member of project %s: the bubble's credentials are revoked",
+	[credited_bubble.username, credited_bubble.project],
+)} if {
+	credited_bubble
+	not member_of_project
+} else := {
+	"label": "no_address",
+	"reason": sprintf("bubble %s has no registered address yet: it may not connect", [input.bubble.id]),
+} if {
+	credited_bubble
+	not registered_address
+} else := {
+	"label": "wrong_source",
+	"reason": sprintf("the credentials of bubble %s work only from the bubble's own address", [input.bubble.id]),
+} if {
+	credited_bubble
+	not from_own_address
+}
+
+registered_address if named(credited_bubble.address)
+
+from_own_address if {
+	registered_address
+	credited_bubble.address == input.source_ip
+}
+
+member_of_project if {
+	member := data.store.infracalc.members[credited_bubble.project][credited_bubble.username]
+	member.role in {"lead", "member"}
+}
+
+# Only a positive check lets a bubble through: a refusal whose reason cannot be written (a bubble
+# without a username, say) still refuses, with the default reason.
+authenticated_bubble := credited_bubble if {
+	member_of_project
+	from_own_address
 }
 
 expiry_of(verdict, slug) := data.store.infracalc.rules[slug][verdict.rule_id].expires_at_ns if {

@@ -984,13 +984,28 @@ test_default_denies_when_matching_breaks if {
 
 # The proxy's question: the bubble is authenticated from data.store.infracalc.bubbles
 
+# Every bubble of these tests runs at 10.233.0.2 (where connecting() comes from), unless it says otherwise.
+here := "10.233.0.2"
+
 bubbles := {
-	"b-42": {"project": "weather", "username": "alice", "token_sha256": "aa11"},
-	"b-cohort": {"project": "cohort", "username": "alice", "token_sha256": "bb22"},
-	"b-nameless": {"project": "", "username": "alice", "token_sha256": "cc33"},
+	"b-42": {"project": "weather", "username": "alice", "token_sha256": "aa11", "address": here},
+	"b-cohort": {"project": "cohort", "username": "alice", "token_sha256": "bb22", "address": here},
+	"b-nameless": {"project": "", "username": "alice", "token_sha256": "cc33", "address": here},
+	"b-removed": {"project": "weather", "username": "bruno", "token_sha256": "dd44", "address": here},
+	"b-anonymous": {"project": "weather", "token_sha256": "ee55", "address": here},
+	"b-starting": {"project": "weather", "username": "alice", "token_sha256": "1188", "address": null},
+	"b-unaddressed": {"project": "weather", "username": "alice", "token_sha256": "2299"},
+	"b-v6": {"project": "weather", "username": "alice", "token_sha256": "33aa", "address": "fd00:233::2"},
 }
 
-connecting(who, host, port) := {"bubble": who, "host": host, "port": port, "scheme": "connect"}
+members := {
+	"weather": {"alice": {"role": "member"}, "carla": {"role": "guest"}},
+	"cohort": {"alice": {"role": "lead"}},
+}
+
+connecting(who, host, port) := {"bubble": who, "host": host, "port": port, "scheme": "connect", "source_ip": here}
+
+from_address(who, source_ip) := object.union(connecting(who, "api.example.org", 443), {"source_ip": source_ip})
 
 unauthenticated := {
 	"allow": false,
@@ -1004,6 +1019,7 @@ unauthenticated := {
 test_connection_authenticates_the_bubble_and_gives_the_rule_expiry if {
 	answer := egress.connection with input as connecting({"id": "b-42", "token_sha256": "aa11"}, "api.example.org", 443)
 		with data.store.infracalc.bubbles as bubbles
+		with data.store.infracalc.members as members
 		with data.store.infracalc.projects as projects
 		with data.store.infracalc.rules as rules
 		with data.store.infracalc.rule_hosts as hosts_of(rules)
@@ -1023,6 +1039,7 @@ test_connection_reads_the_project_from_the_data_never_from_the_input if {
 	who := {"id": "b-cohort", "token_sha256": "bb22", "project": "weather"}
 	answer := egress.connection with input as connecting(who, "api.example.org", 443)
 		with data.store.infracalc.bubbles as bubbles
+		with data.store.infracalc.members as members
 		with data.store.infracalc.projects as projects
 		with data.store.infracalc.rules as rules
 		with data.store.infracalc.rule_hosts as hosts_of(rules)
@@ -1040,6 +1057,7 @@ test_connection_reads_the_project_from_the_data_never_from_the_input if {
 test_connection_refuses_a_wrong_token if {
 	answer := egress.connection with input as connecting({"id": "b-42", "token_sha256": "bb22"}, "api.example.org", 443)
 		with data.store.infracalc.bubbles as bubbles
+		with data.store.infracalc.members as members
 		with data.store.infracalc.projects as projects
 		with data.store.infracalc.rules as rules
 		with data.store.infracalc.rule_hosts as hosts_of(rules)
@@ -1048,8 +1066,10 @@ test_connection_refuses_a_wrong_token if {
 }
 
 test_connection_refuses_an_unknown_or_revoked_bubble if {
-	answer := egress.connection with input as connecting({"id": "b-gone", "token_sha256": "aa11"}, "api.example.org", 443)
+	answer_input := connecting({"id": "b-gone", "token_sha256": "aa11"}, "api.example.org", 443)
+	answer := egress.connection with input as answer_input
 		with data.store.infracalc.bubbles as bubbles
+		with data.store.infracalc.members as members
 		with data.store.infracalc.projects as projects
 		with data.store.infracalc.rules as rules
 		with data.store.infracalc.rule_hosts as hosts_of(rules)
@@ -1060,9 +1080,11 @@ test_connection_refuses_an_unknown_or_revoked_bubble if {
 test_connection_refuses_a_missing_digest_or_a_bubble_without_project if {
 	no_digest := egress.connection with input as connecting({"id": "b-42"}, "api.example.org", 443)
 		with data.store.infracalc.bubbles as bubbles
+		with data.store.infracalc.members as members
 	no_digest == unauthenticated
 	no_project := egress.connection with input as connecting({"id": "b-nameless", "token_sha256": "cc33"}, "a.org", 443)
 		with data.store.infracalc.bubbles as bubbles
+		with data.store.infracalc.members as members
 	no_project == unauthenticated
 	no_bubbles := egress.connection with input as connecting({"id": "b-42", "token_sha256": "aa11"}, "a.org", 443)
 	no_bubbles == unauthenticated
@@ -1071,6 +1093,7 @@ test_connection_refuses_a_missing_digest_or_a_bubble_without_project if {
 test_connection_passes_on_a_refusal_for_an_authenticated_bubble if {
 	answer := egress.connection with input as connecting({"id": "b-42", "token_sha256": "aa11"}, "api.example.org", 22)
 		with data.store.infracalc.bubbles as bubbles
+		with data.store.infracalc.members as members
 		with data.store.infracalc.projects as projects
 		with data.store.infracalc.rules as rules
 		with data.store.infracalc.rule_hosts as hosts_of(rules)
@@ -1085,9 +1108,157 @@ test_decision_with_a_wrong_digest_never_falls_back_to_the_project_named_in_the_i
 	who := {"id": "b-42", "token_sha256": "wrong", "project": "weather"}
 	decision := egress.decision with input as connecting(who, "api.example.org", 443)
 		with data.store.infracalc.bubbles as bubbles
+		with data.store.infracalc.members as members
 		with data.store.infracalc.projects as projects
 		with data.store.infracalc.rules as rules
 		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
 	refused(decision, "the request names no project (bubble.project)")
+}
+
+# Membership: a bubble lets its user out only while they are a member of its project
+
+test_connection_refuses_a_bubble_whose_user_is_no_longer_a_member if {
+	# bruno was removed from weather; his bubble is still in the data (a push that failed, say).
+	answer_input := connecting({"id": "b-removed", "token_sha256": "dd44"}, "api.example.org", 443)
+	answer := egress.connection with input as answer_input
+		with data.store.infracalc.bubbles as bubbles
+		with data.store.infracalc.members as members
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
+		with time.now_ns as now
+	reason := "bruno is no longer a member of project weather: the bubble's credentials are revoked"
+	answer == object.union(unauthenticated, {"reason": reason, "label": "not_member"})
+}
+
+test_connection_refuses_every_bubble_when_no_membership_is_known if {
+	answer := egress.connection with input as connecting({"id": "b-42", "token_sha256": "aa11"}, "api.example.org", 443)
+		with data.store.infracalc.bubbles as bubbles
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
+		with time.now_ns as now
+	answer.authenticated == false
+	answer.allow == false
+	answer.reason == "alice is no longer a member of project weather: the bubble's credentials are revoked"
+}
+
+test_connection_refuses_a_membership_of_another_project_or_an_unknown_role if {
+	# alice leads cohort, not other; carla is in weather with a role no one gives.
+	others := object.union(bubbles, {
+		"b-other": {"project": "other", "username": "alice", "token_sha256": "ff66"},
+		"b-guest": {"project": "weather", "username": "carla", "token_sha256": "0077"},
+	})
+	other_input := connecting({"id": "b-other", "token_sha256": "ff66"}, "secret.example.com", 443)
+	other := egress.connection with input as other_input
+		with data.store.infracalc.bubbles as others
+		with data.store.infracalc.members as members
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
+		with time.now_ns as now
+	other.authenticated == false
+	other.reason == "alice is no longer a member of project other: the bubble's credentials are revoked"
+	guest_input := connecting({"id": "b-guest", "token_sha256": "0077"}, "api.example.org", 443)
+	guest := egress.connection with input as guest_input
+		with data.store.infracalc.bubbles as others
+		with data.store.infracalc.members as members
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
+		with time.now_ns as now
+	guest.authenticated == false
+	guest.allow == false
+}
+
+test_connection_refuses_a_bubble_without_a_username_with_the_default_reason if {
+	answer_input := connecting({"id": "b-anonymous", "token_sha256": "ee55"}, "api.example.org", 443)
+	answer := egress.connection with input as answer_input
+		with data.store.infracalc.bubbles as bubbles
+		with data.store.infracalc.members as members
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
+		with time.now_ns as now
+	answer == unauthenticated
+}
+
+test_a_removed_members_wrong_token_says_nothing_about_membership if {
+	answer_input := connecting({"id": "b-removed", "token_sha256": "aa11"}, "api.example.org", 443)
+	answer := egress.connection with input as answer_input
+		with data.store.infracalc.bubbles as bubbles
+		with data.store.infracalc.members as members
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
+		with time.now_ns as now
+	answer == unauthenticated
+}
+
+# The address: a bubble's token works only from where the bubble runs
+
+test_connection_from_the_bubbles_own_address_is_allowed if {
+	v6 := egress.connection with input as from_address({"id": "b-v6", "token_sha256": "33aa"}, "fd00:233::2")
+		with data.store.infracalc.bubbles as bubbles
+		with data.store.infracalc.members as members
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
+		with time.now_ns as now
+	v6.allow == true
+	v6.authenticated == true
+}
+
+test_a_valid_token_from_another_address_is_refused_without_naming_the_address if {
+	every source in ["127.0.0.1", "10.233.0.6", "10.233.0.1", "::1", "", 167837954] {
+		answer := egress.connection with input as from_address({"id": "b-42", "token_sha256": "aa11"}, source)
+			with data.store.infracalc.bubbles as bubbles
+			with data.store.infracalc.members as members
+			with data.store.infracalc.projects as projects
+			with data.store.infracalc.rules as rules
+			with data.store.infracalc.rule_hosts as hosts_of(rules)
+			with time.now_ns as now
+		reason := "the credentials of bubble b-42 work only from the bubble's own address"
+		answer == object.union(unauthenticated, {"reason": reason, "label": "wrong_source"})
+	}
+}
+
+test_a_connection_that_says_nothing_of_its_source_is_refused if {
+	silent := object.remove(from_address({"id": "b-42", "token_sha256": "aa11"}, here), ["source_ip"])
+	answer := egress.connection with input as silent
+		with data.store.infracalc.bubbles as bubbles
+		with data.store.infracalc.members as members
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
+		with time.now_ns as now
+	answer.authenticated == false
+	answer.reason == "the credentials of bubble b-42 work only from the bubble's own address"
+}
+
+test_a_bubble_whose_address_is_not_known_yet_goes_nowhere if {
+	every bubble, token in {"b-starting": "1188", "b-unaddressed": "2299"} {
+		answer := egress.connection with input as connecting({"id": bubble, "token_sha256": token}, "api.example.org", 443)
+			with data.store.infracalc.bubbles as bubbles
+			with data.store.infracalc.members as members
+			with data.store.infracalc.projects as projects
+			with data.store.infracalc.rules as rules
+			with data.store.infracalc.rule_hosts as hosts_of(rules)
+			with time.now_ns as now
+		reason := sprintf("bubble %s has no registered address yet: it may not connect", [bubble])
+		answer == object.union(unauthenticated, {"reason": reason, "label": "no_address"})
+	}
+}
+
+test_membership_is_said_before_the_address if {
+	answer := egress.connection with input as from_address({"id": "b-removed", "token_sha256": "dd44"}, "127.0.0.1")
+		with data.store.infracalc.bubbles as bubbles
+		with data.store.infracalc.members as members
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
+		with time.now_ns as now
+	answer.reason == "bruno is no longer a member of project weather: the bubble's credentials are revoked"
+	answer.label == "not_member"
 }

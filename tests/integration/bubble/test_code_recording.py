@@ -55,7 +55,7 @@ def register_bubble(live: LiveService, people: People) -> tuple[str, str]:
     assert member.status_code == 200, member.text
     bubble = requests.post(
         f"{live.api}/bubbles",
-        json={"project": "cohort", "username": people.username("researcher")},
+        json={"project": "cohort", "username": people.username("researcher"), "address": None},
         headers=people.hub_headers(),
         timeout=30,
     )

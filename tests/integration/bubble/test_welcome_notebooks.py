@@ -69,7 +69,9 @@ def bubble_of_a_new_project(live_service: LiveService, people: People) -> Bubble
     if uploaded["state"] != "released":
         body = {"sensitivity": "standard", "comment": "test data"}
         call("POST", f"{api}/imports/{uploaded['id']}/approve", staff, json=body)
-    made = call("POST", f"{api}/bubbles", people.hub_headers(), json={"project": slug, "username": researcher})
+    made = call(
+        "POST", f"{api}/bubbles", people.hub_headers(), json={"project": slug, "username": researcher, "address": None}
+    )
     assert isinstance(made, dict)
     return BubbleRegistration(bubble_id=made["id"], project=slug, username=researcher, token=made["token"])
 

@@ -68,8 +68,8 @@ async def test_upgrade_creates_every_table_as_the_models_describe(engine: AsyncE
         assert await connection.run_sync(differences) == []
         version = (await connection.exec_driver_sql("SELECT version_num FROM alembic_version")).scalar_one()
     # The head: 0005, imports 0006, exports 0007, session search 0008, enrollments 0009, web sessions 0010,
-    # import uploads 0011, ended sessions 0012, risk models 0013, web form state 0014.
-    assert version == "0014"
+    # import uploads 0011, ended sessions 0012, risk models 0013, web form state 0014, bubble addresses 0015.
+    assert version == "0015"
 
 
 async def test_the_audit_head_starts_at_genesis(session_factory: async_sessionmaker[AsyncSession]) -> None:

@@ -65,7 +65,13 @@ def seed(service: LiveEnrollService, people: People) -> None:
     api(service, "POST", f"/projects/{SURVEY}/egress-requests", people.headers("lead"), json=request)
     api(service, "POST", "/projects", staff, json={"id": BIRTHS, "title": "Births by region", "governance": "CASD"})
     api(service, "PUT", f"/projects/{BIRTHS}/members/{researcher}", staff, json={"role": "member"})
-    bubble = api(service, "POST", "/bubbles", people.hub_headers(), json={"project": BIRTHS, "username": researcher})
+    bubble = api(
+        service,
+        "POST",
+        "/bubbles",
+        people.hub_headers(),
+        json={"project": BIRTHS, "username": researcher, "address": None},
+    )
     table = b"region,births\nBretagne,31000\nCorse,2900\nGuyane,8\n"
     api(
         service,

@@ -15,6 +15,7 @@ import json
 import secrets
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -24,7 +25,7 @@ from tests.fixtures.keycloak import KeycloakServer
 from tests.fixtures.live_service import LiveService
 from tests.fixtures.service import People
 from tests.support.hub_browser import HubApi, HubBrowser, run_code
-from tests.support.netns import Lab
+from tests.support.netns import Lab, Namespace
 
 pytestmark = pytest.mark.integration
 
@@ -85,12 +86,29 @@ def approve_host(live_service: LiveService, people: People, slug: str, host: str
     call("POST", f"{api}/egress-requests/{asked['id']}/approve", people.headers("staff"), json={"comment": "approved"})
 
 
+def project_allowing(live_service: LiveService, people: People, host: str) -> str:
+    """A new INFRACALC project (see :func:`project`) whose lead asked for ``host``, approved by CASD staff."""
+    slug = project(live_service, people, "INFRACALC")
+    approve_host(live_service, people, slug, host)
+    return slug
+
+
+def started_bubble(hub: HubUnderTest, keycloak: KeycloakServer, people: People, slug: str) -> tuple[HubApi, str, str]:
+    """The researcher signs in and starts their bubble of ``slug``: the hub's API, their username and API token."""
+    browser = sign_in(hub, keycloak, people, "researcher")
+    username = people.username("researcher")
+    token = browser.api_token(username)
+    hub_api = HubApi(hub.url, token)
+    assert hub_api.start(username, slug).status_code in (201, 202)
+    hub_api.wait_ready(username, slug)
+    return hub_api, username, token
+
+
 def test_sign_in_start_a_bubble_call_out_switch_to_casd_and_stop(
     hub: HubUnderTest, keycloak: KeycloakServer, live_service: LiveService, lab: Lab, people: People
 ) -> None:
     api, staff = live_service.api, people.headers("staff")
-    slug = project(live_service, people, "INFRACALC")
-    approve_host(live_service, people, slug, "api.allowed.test")
+    slug = project_allowing(live_service, people, "api.allowed.test")
 
     browser = sign_in(hub, keycloak, people, "researcher")
     assert browser.signed_in()
@@ -175,12 +193,7 @@ def test_without_isolation_a_bubble_is_a_plain_process_and_the_hub_says_egress_i
 ) -> None:
     hub = hub_without_isolation
     slug = project(live_service, people, "INFRACALC")
-    browser = sign_in(hub, keycloak, people, "researcher")
-    username = people.username("researcher")
-    token = browser.api_token(username)
-    hub_api = HubApi(hub.url, token)
-    assert hub_api.start(username, slug).status_code in (201, 202)
-    hub_api.wait_ready(username, slug)
+    hub_api, username, token = started_bubble(hub, keycloak, people, slug)
     code = (
         "import os, socket; print(os.environ['INFRACALC_PROJECT'], 'HTTPS_PROXY' in os.environ, socket.gethostname())"
     )
@@ -195,11 +208,7 @@ def test_an_idle_bubble_is_stopped_by_the_culler_and_its_session_closed(
 ) -> None:
     hub = hub_culling_after_10s
     slug = project(live_service, people, "INFRACALC")
-    browser = sign_in(hub, keycloak, people, "researcher")
-    username = people.username("researcher")
-    hub_api = HubApi(hub.url, browser.api_token(username))
-    assert hub_api.start(username, slug).status_code in (201, 202)
-    hub_api.wait_ready(username, slug)
+    hub_api, username, _ = started_bubble(hub, keycloak, people, slug)
     hub_api.wait_stopped(username, slug, timeout=90)  # nobody uses it: culled after 10 s idle
     staff = people.headers("staff")
     created = call("GET", f"{live_service.api}/audit", staff, params={"project": slug, "action": "bubble.create"})
@@ -207,3 +216,63 @@ def test_an_idle_bubble_is_stopped_by_the_culler_and_its_session_closed(
     session = call("GET", f"{live_service.api}/sessions/{bubble_id}", staff)
     assert session["closed_at"] is not None
     assert "hub.stop" in [event["kind"] for event in session["events"]]
+
+
+def test_removing_a_member_stops_their_running_bubble_and_closes_its_session_with_the_reason(
+    hub: HubUnderTest, keycloak: KeycloakServer, live_service: LiveService, lab: Lab, people: People
+) -> None:
+    api, staff = live_service.api, people.headers("staff")
+    slug = project(live_service, people, "INFRACALC")
+    hub_api, username, _ = started_bubble(hub, keycloak, people, slug)
+    created = call("GET", f"{api}/audit", staff, params={"project": slug, "action": "bubble.create"})
+    bubble_id = created["events"][0]["details"]["bubble"]
+
+    lead = people.username("lead")
+    answer = requests.delete(f"{api}/projects/{slug}/members/{username}", headers=people.headers("lead"), timeout=30)
+    assert answer.status_code == 204, answer.text
+    # The service asks the hub to stop the server (its token may do that and nothing else).
+    hub_api.wait_stopped(username, slug, timeout=30)
+    session = call("GET", f"{api}/sessions/{bubble_id}", staff)
+    assert session["closed_at"] is not None
+    (closing,) = [event for event in session["events"] if event["kind"] == "session.close"]
+    assert closing["details"] == {"reason": f"{username} was removed from project {slug} by {lead}"}
+    # The person may not start it again: they are no longer a member.
+    refused = hub_api.start(username, slug)
+    assert refused.status_code == 403, refused.text
+    stops = [
+        line
+        for line in hub.log_path.read_text().splitlines()
+        if f"DELETE /hub/api/users/{username}/servers/{slug}" in line
+    ]
+    assert stops, "the hub was not asked to stop the server"
+    assert all("infracalc" in line for line in stops), stops  # by the service, with its own token
+
+
+def test_a_bubbles_credentials_open_nothing_outside_its_namespace(
+    hub: HubUnderTest, keycloak: KeycloakServer, live_service: LiveService, lab: Lab, people: People
+) -> None:
+    api, staff = live_service.api, people.headers("staff")
+    slug = project_allowing(live_service, people, "api.allowed.test")
+    hub_api, username, token = started_bubble(hub, keycloak, people, slug)
+    server = f"{hub.url}/user/{username}/{slug}"
+    code = CALLS.format(cafile=str(lab.ca_path)).replace(
+        "print(json.dumps({", "import os\nprint(json.dumps({'proxy': os.environ['HTTPS_PROXY'], "
+    )
+    inside = json.loads(run_code(server, token, code))
+    assert inside["allowed"] == 200, inside
+
+    # The hub bound the bubble to its namespace's address (10.233.x.2), given to the service before it ran.
+    created = call("GET", f"{api}/audit", staff, params={"project": slug, "action": "bubble.address"})
+    (bound,) = created["events"]
+    assert bound["details"]["address"].startswith("10.233.")
+    # The same credentials from the host, straight to the proxy: 407.
+    credentials = urlsplit(inside["proxy"]).netloc.rsplit("@", 1)[0]
+    from_host = Namespace.root().http_get(
+        "https://api.allowed.test/anything",
+        proxy=f"http://{credentials}@127.0.0.1:{hub.proxy.port}",
+        cafile=lab.ca_path,
+    )
+    assert from_host.status == 407, from_host
+    assert "work only from the bubble's own address" in from_host.text
+    assert hub_api.stop(username, slug).status_code in (202, 204)
+    hub_api.wait_stopped(username, slug)

@@ -17,9 +17,10 @@ import pytest
 import requests
 
 from tests.fixtures.egress import BubbleLogin, EgressProxyProcess, start_egress_proxy
+from tests.fixtures.keycloak import KeycloakServer
 from tests.fixtures.live_service import LiveService
 from tests.fixtures.service import People
-from tests.support.netns import Lab
+from tests.support.netns import Bubble, Lab
 
 pytestmark = pytest.mark.integration
 
@@ -62,6 +63,25 @@ def approved_rule(live_service: LiveService, people: People, slug: str, host: st
     return str(asked["id"])
 
 
+def member_with_bubble(
+    live_service: LiveService, people: People, username: str, bubble: Bubble
+) -> tuple[str, BubbleLogin]:
+    """A new project allowing api.allowed.test, ``username`` a member with a bubble registered at ``bubble``."""
+    api, staff = live_service.api, people.headers("staff")
+    slug = f"members-{secrets.token_hex(3)}"
+    call("POST", f"{api}/projects", staff, json={"id": slug, "title": "Members", "governance": "INFRACALC"})
+    call("PUT", f"{api}/projects/{slug}/members/{people.username('lead')}", staff, json={"role": "lead"})
+    call("PUT", f"{api}/projects/{slug}/members/{username}", staff, json={"role": "member"})
+    approved_rule(live_service, people, slug, "api.allowed.test")
+    registered = call(
+        "POST",
+        f"{api}/bubbles",
+        people.hub_headers(),
+        json={"username": username, "project": slug, "address": bubble.address},
+    )
+    return slug, BubbleLogin(registered["id"], registered["token"])
+
+
 def audit_events_once_recorded(live_service: LiveService, people: People, slug: str) -> list[dict[str, Any]]:
     """The project's audit events, once the proxy's batches (sent in the background) have arrived."""
     deadline = time.monotonic() + 10
@@ -89,7 +109,7 @@ def test_request_approve_call_then_revoke_switch_and_stop(
         "POST",
         f"{api}/bubbles",
         people.hub_headers(),
-        json={"username": people.username("researcher"), "project": slug},
+        json={"username": people.username("researcher"), "project": slug, "address": lab.bubbles[0].address},
     )
     login = BubbleLogin(registered["id"], registered["token"])
     bubble = lab.bubbles[0]
@@ -148,3 +168,65 @@ def test_request_approve_call_then_revoke_switch_and_stop(
     assert {"egress.connection.allow", "egress.connection.deny", "egress.connection.close"} <= set(kinds)
     assert session["closed_at"] is not None
     assert call("GET", f"{api}/audit/verify", staff)["ok"] is True
+
+
+def test_removing_a_member_cuts_their_bubbles_tunnels_and_refuses_their_token(
+    live_service: LiveService, proxy: EgressProxyProcess, lab: Lab, people: People
+) -> None:
+    api, staff = live_service.api, people.headers("staff")
+    researcher = people.username("researcher")
+    bubble = lab.bubbles[1]
+    slug, login = member_with_bubble(live_service, people, researcher, bubble)
+    namespace, via = bubble.namespace, proxy.url(login, bubble)
+    token = {"Authorization": f"Bearer {login.token}"}
+
+    with namespace.open_tunnel(via, "api.allowed.test:443", tls=True, cafile=lab.ca_path, interval=0.05) as tunnel:
+        tunnel.wait_for("ok", timeout=10)
+        assert requests.get(f"{api}/projects/{slug}", headers=token, timeout=30).status_code == 200
+        requests.delete(
+            f"{api}/projects/{slug}/members/{researcher}", headers=people.headers("lead"), timeout=30
+        ).raise_for_status()
+        removed_at = time.monotonic()
+        # The service refuses the token at once; the proxy cuts the open tunnel within a second.
+        assert requests.get(f"{api}/projects/{slug}", headers=token, timeout=30).status_code == 401
+        tunnel.wait_for("closed", timeout=5)
+        assert time.monotonic() - removed_at < 1.0
+    again = namespace.http_get("https://api.allowed.test/anything", proxy=via, cafile=lab.ca_path)
+    assert again.status == 407, again
+    session = call("GET", f"{api}/sessions/{login.bubble_id}", staff)
+    assert session["closed_at"] is not None
+    assert session["events"][-1]["kind"] != "session.open"
+    closing = [event for event in session["events"] if event["kind"] == "session.close"]
+    assert closing[0]["details"] == {
+        "reason": f"{researcher} was removed from project {slug} by {people.username('lead')}"
+    }
+
+
+def test_offboarding_a_person_cuts_their_bubbles_tunnels_and_refuses_their_token(
+    live_service: LiveService, proxy: EgressProxyProcess, lab: Lab, people: People, keycloak: KeycloakServer
+) -> None:
+    api, staff = live_service.api, people.headers("staff")
+    leaver = keycloak.add_account("leaver").username  # the shared cast must stay enabled
+    bubble = lab.bubbles[2]
+    slug, login = member_with_bubble(live_service, people, leaver, bubble)
+    namespace, via = bubble.namespace, proxy.url(login, bubble)
+    token = {"Authorization": f"Bearer {login.token}"}
+
+    with namespace.open_tunnel(via, "api.allowed.test:443", tls=True, cafile=lab.ca_path, interval=0.05) as tunnel:
+        tunnel.wait_for("ok", timeout=10)
+        reason = "left CASD at the end of the contract"
+        outcome = call("POST", f"{api}/users/{leaver}/offboard", staff, json={"reason": reason})
+        offboarded_at = time.monotonic()
+        assert outcome["bubbles_revoked"] == [login.bubble_id]
+        # The service refuses the token at once; the proxy cuts the open tunnel within a second.
+        assert requests.get(f"{api}/projects/{slug}", headers=token, timeout=30).status_code == 401
+        tunnel.wait_for("closed", timeout=5)
+        assert time.monotonic() - offboarded_at < 1.0
+    again = namespace.http_get("https://api.allowed.test/anything", proxy=via, cafile=lab.ca_path)
+    assert again.status == 407, again
+    session = call("GET", f"{api}/sessions/{login.bubble_id}", staff)
+    assert session["closed_at"] is not None
+    (closing,) = [event for event in session["events"] if event["kind"] == "session.close"]
+    assert reason in closing["details"]["reason"], closing
+    audit = call("GET", f"{api}/audit", staff, params={"project": slug, "action": "bubble.revoke"})
+    assert [event["details"]["bubble"] for event in audit["events"]] == [login.bubble_id]

@@ -316,9 +316,11 @@ def test_connections_are_capped_overall_and_per_source_before_authentication(
         assert answer.startswith(b"HTTP/1.1 429 "), answer
         assert b"not authenticated yet" in answer
         assert careful.metric("infracalc_egress_unauthenticated_connections") == 2
-        # Another source is not held back by this one's.
+        # Another source is not held back by this one's (a bubble's credentials work from its own address only).
         other = lab.bubbles[1]
-        assert raw(other, careful, request, hold=0.5)[0].startswith(b"HTTP/1.1 200 ")
+        there = egress_data.add_bubble("bruno", at=other)
+        there_request = b"CONNECT api.allowed.test:443 HTTP/1.1\r\n" + basic(there.bubble_id, there.token) + b"\r\n"
+        assert raw(other, careful, there_request, hold=0.5)[0].startswith(b"HTTP/1.1 200 ")
     finally:
         holder.communicate(timeout=10)
     assert careful.metric("infracalc_egress_refusals_total", reason="unauthenticated_limit") == 1
@@ -355,7 +357,7 @@ def test_new_connections_are_rate_limited_overall_and_per_bubble(
         (login.bubble_id, egress_data.project, 429)
     }
     # Another bubble has a bucket of its own.
-    other = egress_data.add_bubble("bruno")
+    other = egress_data.add_bubble("bruno", at=lab.bubbles[1])
     other_request = b"CONNECT api.allowed.test:443 HTTP/1.1\r\n" + basic(other.bubble_id, other.token) + b"\r\n"
     assert raw(lab.bubbles[1], slow, other_request, hold=0.3)[0].startswith(b"HTTP/1.1 200 ")
 

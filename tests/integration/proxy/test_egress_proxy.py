@@ -207,8 +207,8 @@ def _open(
     lab: Lab, egress_proxy: ProxyUnderTest, egress_data: EgressData, host: str = "api.allowed.test"
 ) -> tuple[Tunnel, BubbleLogin]:
     """A bubble of the project with a TLS tunnel open to ``host`` and busy (a request every 50 ms)."""
-    login = egress_data.add_bubble()
     bubble = lab.bubbles[1]
+    login = egress_data.add_bubble(at=bubble)
     tunnel = bubble.namespace.open_tunnel(
         egress_proxy.proxy.url(login, bubble), f"{host}:443", tls=True, cafile=lab.ca_path, interval=0.05
     )
@@ -258,6 +258,26 @@ def test_revoking_the_bubble_cuts_its_open_tunnel(
         assert _seconds_until_closed(tunnel) < 1.0
 
 
+def test_a_bubble_whose_user_left_the_project_is_cut_and_refused_though_still_in_the_data(
+    lab: Lab, egress_proxy: ProxyUnderTest, egress_data: EgressData
+) -> None:
+    # The membership alone decides: the bubble's document stays in OPA, as after a revocation that failed to reach it.
+    egress_data.allow("api.allowed.test", [443])
+    tunnel, login = _open(lab, egress_proxy, egress_data)
+    with tunnel:
+        egress_data.remove_member("alice")
+        assert _seconds_until_closed(tunnel) < 1.0
+    bubble = lab.bubbles[1]
+    again = bubble.namespace.http_get(
+        "https://api.allowed.test/anything", proxy=egress_proxy.proxy.url(login, bubble), cafile=lab.ca_path
+    )
+    assert again.status == 407
+    reason = f"alice is no longer a member of project {egress_data.project}: the bubble's credentials are revoked"
+    assert reason in again.text
+    closed = egress_proxy.sink.wait_for(lambda event: event["kind"] == "tunnel_closed")
+    assert closed[0]["reason"] == reason
+
+
 def test_a_rule_that_expires_cuts_its_open_tunnel(
     lab: Lab, egress_proxy: ProxyUnderTest, egress_data: EgressData
 ) -> None:
@@ -275,8 +295,8 @@ def test_a_bubble_cannot_hold_more_tunnels_than_its_cap(
 ) -> None:
     capped = egress_proxy.another({"INFRACALC_EGRESS_MAX_TUNNELS_PER_BUBBLE": "2"})
     egress_data.allow("api.allowed.test", [443])
-    login, other = egress_data.add_bubble(), egress_data.add_bubble("bruno")
     bubble = lab.bubbles[2]
+    login, other = egress_data.add_bubble(at=bubble), egress_data.add_bubble("bruno", at=bubble)
     url = capped.url(login, bubble)
     tunnels = [
         bubble.namespace.open_tunnel(url, "api.allowed.test:443", tls=True, cafile=lab.ca_path) for _ in range(2)

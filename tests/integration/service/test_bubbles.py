@@ -39,7 +39,9 @@ async def test_hub_registers_a_bubble_whose_token_reads_only_its_project(
     await setup_projects(service, people)
     researcher = people.username("researcher")
     answer = await service.client.post(
-        "/api/v1/bubbles", json={"project": "cohort", "username": researcher}, headers=people.hub_headers()
+        "/api/v1/bubbles",
+        json={"project": "cohort", "username": researcher, "address": None},
+        headers=people.hub_headers(),
     )
     assert answer.status_code == 201, answer.text
     created = answer.json()
@@ -50,7 +52,7 @@ async def test_hub_registers_a_bubble_whose_token_reads_only_its_project(
     assert stored.token_sha256 == hashlib.sha256(token.rsplit("_", 1)[1].encode()).hexdigest()
     assert token not in repr(vars(stored))
     events = (await service.client.get("/api/v1/audit?action=bubble.create", headers=people.headers("staff"))).json()
-    assert events["events"][0]["details"] == {"bubble": created["id"], "username": researcher}
+    assert events["events"][0]["details"] == {"bubble": created["id"], "username": researcher, "address": None}
     assert token.rsplit("_", 1)[1] not in str(events)
 
     bubble = {"Authorization": f"Bearer {token}"}
@@ -68,7 +70,9 @@ async def test_revoked_bubble_token_is_refused(service: ServiceUnderTest, people
     hub = people.hub_headers()
     created = (
         await service.client.post(
-            "/api/v1/bubbles", json={"project": "cohort", "username": people.username("researcher")}, headers=hub
+            "/api/v1/bubbles",
+            json={"project": "cohort", "username": people.username("researcher"), "address": None},
+            headers=hub,
         )
     ).json()
     bubble = {"Authorization": f"Bearer {created['token']}"}
@@ -104,7 +108,7 @@ async def test_a_right_id_with_a_wrong_secret_is_401(service: ServiceUnderTest, 
     created = (
         await service.client.post(
             "/api/v1/bubbles",
-            json={"project": "cohort", "username": people.username("researcher")},
+            json={"project": "cohort", "username": people.username("researcher"), "address": None},
             headers=people.hub_headers(),
         )
     ).json()
@@ -118,7 +122,7 @@ async def test_no_bubble_for_a_non_member_and_nothing_written(service: ServiceUn
     before = await service.snapshot()
     answer = await service.client.post(
         "/api/v1/bubbles",
-        json={"project": "cohort", "username": people.username("outsider")},
+        json={"project": "cohort", "username": people.username("outsider"), "address": None},
         headers=people.hub_headers(),
     )
     assert answer.status_code == 403
@@ -132,7 +136,7 @@ async def test_people_cannot_register_bubbles(service: ServiceUnderTest, people:
     for who in ("staff", "researcher"):
         answer = await service.client.post(
             "/api/v1/bubbles",
-            json={"project": "cohort", "username": people.username("researcher")},
+            json={"project": "cohort", "username": people.username("researcher"), "address": None},
             headers=people.headers(who),
         )
         assert answer.status_code == 403

@@ -57,7 +57,7 @@ async def start_bubble(service: ServiceUnderTest, people: People, governance: st
     assert added.status_code == 200, added.text
     bubble = await service.client.post(
         "/api/v1/bubbles",
-        json={"project": "cohort", "username": people.username("researcher")},
+        json={"project": "cohort", "username": people.username("researcher"), "address": None},
         headers=people.hub_headers(),
     )
     assert bubble.status_code == 201, bubble.text
@@ -352,7 +352,7 @@ async def test_only_the_proxy_records_and_a_refusal_writes_nothing(
     bubble_token = (
         await service.client.post(
             "/api/v1/bubbles",
-            json={"project": "cohort", "username": people.username("researcher")},
+            json={"project": "cohort", "username": people.username("researcher"), "address": None},
             headers=people.hub_headers(),
         )
     ).json()["token"]

@@ -42,7 +42,7 @@ def bubble_env(live_service: LiveService, people: People) -> dict[str, str]:
     assert added.status_code == 200, added.text
     registered = requests.post(
         f"{live_service.api}/bubbles",
-        json={"project": "weather", "username": people.username("researcher")},
+        json={"project": "weather", "username": people.username("researcher"), "address": None},
         headers=people.hub_headers(),
         timeout=30,
     )

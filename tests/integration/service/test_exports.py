@@ -79,7 +79,9 @@ async def project(service: ServiceUnderTest, people: People, slug: str, governan
 async def bubble(service: ServiceUnderTest, people: People, slug: str, who: str = "researcher") -> dict[str, str]:
     """A bubble registered by the hub for ``who``; its Authorization header."""
     answer = await service.client.post(
-        "/api/v1/bubbles", json={"project": slug, "username": people.username(who)}, headers=people.hub_headers()
+        "/api/v1/bubbles",
+        json={"project": slug, "username": people.username(who), "address": None},
+        headers=people.hub_headers(),
     )
     assert answer.status_code == 201, answer.text
     return {"Authorization": f"Bearer {answer.json()['token']}", "X-Bubble-Id": answer.json()["id"]}

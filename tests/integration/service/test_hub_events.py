@@ -89,7 +89,7 @@ async def test_only_the_hub_records_session_events(service: ServiceUnderTest, pe
     token = (
         await service.client.post(
             "/api/v1/bubbles",
-            json={"project": "cohort", "username": people.username("researcher")},
+            json={"project": "cohort", "username": people.username("researcher"), "address": None},
             headers=people.hub_headers(),
         )
     ).json()["token"]

@@ -82,7 +82,7 @@ async def audit(service: ServiceUnderTest, people: People, action: str) -> list[
 async def register_bubble(service: ServiceUnderTest, people: People, slug: str) -> tuple[str, dict[str, str]]:
     created = await service.client.post(
         "/api/v1/bubbles",
-        json={"project": slug, "username": people.username("researcher")},
+        json={"project": slug, "username": people.username("researcher"), "address": None},
         headers=people.hub_headers(),
     )
     assert created.status_code == 201, created.text

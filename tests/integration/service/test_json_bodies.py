@@ -37,7 +37,7 @@ async def _callers(service: ServiceUnderTest, people: People) -> tuple[dict[str,
     assert added.status_code == 200, added.text
     hub = people.hub_headers()
     bubble = await service.client.post(
-        "/api/v1/bubbles", json={"project": "cohort", "username": researcher}, headers=hub
+        "/api/v1/bubbles", json={"project": "cohort", "username": researcher, "address": None}, headers=hub
     )
     assert bubble.status_code == 201, bubble.text
     return {"session_id": bubble.json()["id"]}, {

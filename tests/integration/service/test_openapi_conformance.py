@@ -76,7 +76,7 @@ def test_the_document_describes_every_answer_for_every_caller(
     assert added.status_code == 200, added.text
     bubble = requests.post(
         f"{live_service.api}/bubbles",
-        json={"project": "demo", "username": researcher},
+        json={"project": "demo", "username": researcher, "address": None},
         headers=people.hub_headers(),
         timeout=30,
     )

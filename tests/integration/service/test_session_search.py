@@ -32,7 +32,7 @@ async def second_bubble(service: ServiceUnderTest, people: People) -> tuple[str,
     """Another bubble of the researcher on ``cohort``: its id and its Authorization header."""
     answer = await service.client.post(
         "/api/v1/bubbles",
-        json={"project": "cohort", "username": people.username("researcher")},
+        json={"project": "cohort", "username": people.username("researcher"), "address": None},
         headers=people.hub_headers(),
     )
     assert answer.status_code == 201, answer.text

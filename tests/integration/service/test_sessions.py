@@ -47,7 +47,7 @@ async def test_a_refused_registration_opens_no_session(service: ServiceUnderTest
     before = await service.snapshot()
     refused = await service.client.post(
         "/api/v1/bubbles",
-        json={"project": "cohort", "username": people.username("outsider")},
+        json={"project": "cohort", "username": people.username("outsider"), "address": None},
         headers=people.hub_headers(),
     )
     assert refused.status_code == 403
@@ -60,7 +60,7 @@ async def test_only_casd_staff_read_sessions(service: ServiceUnderTest, people: 
     token = (
         await service.client.post(
             "/api/v1/bubbles",
-            json={"project": "cohort", "username": people.username("researcher")},
+            json={"project": "cohort", "username": people.username("researcher"), "address": None},
             headers=people.hub_headers(),
         )
     ).json()["token"]

@@ -127,7 +127,9 @@ async def test_others_may_not_list_a_users_projects(service: ServiceUnderTest, p
     await setup_projects(service, people)
     researcher = people.username("researcher")
     bubble = await service.client.post(
-        "/api/v1/bubbles", json={"project": "weather", "username": researcher}, headers=people.hub_headers()
+        "/api/v1/bubbles",
+        json={"project": "weather", "username": researcher, "address": None},
+        headers=people.hub_headers(),
     )
     assert bubble.status_code == 201, bubble.text
     callers = {

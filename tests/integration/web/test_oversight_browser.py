@@ -33,7 +33,7 @@ def start_session(service: LiveEnrollService, people: People, project: str) -> s
     assert added.status_code in {200, 201}, added.text
     bubble = requests.post(
         f"{service.api}/bubbles",
-        json={"project": project, "username": researcher},
+        json={"project": project, "username": researcher, "address": None},
         headers=people.hub_headers(),
         timeout=30,
     )

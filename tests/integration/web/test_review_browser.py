@@ -48,7 +48,7 @@ def setup(service: LiveEnrollService, people: People, content: bytes) -> tuple[s
     assert member.status_code == 200, member.text
     registered = requests.post(
         f"{service.api}/bubbles",
-        json={"project": PROJECT, "username": people.username("researcher")},
+        json={"project": PROJECT, "username": people.username("researcher"), "address": None},
         headers=people.hub_headers(),
         timeout=30,
     )

@@ -20,8 +20,11 @@ import pytest
 import requests
 from docker.utils.proxy import ProxyConfig
 from jupyterhub.objects import Hub
+from tornado.web import HTTPError
 from traitlets.config import Config
 
+from infracalc.hub import hooks
+from infracalc.hub.bubbles import BubbleRegistration, ServiceRefused
 from infracalc.hub.docker import (
     PROJECT_DIR,
     PROJECT_ID,
@@ -456,3 +459,50 @@ def test_image_is_pinned(reference: str, pinned: bool) -> None:
 
 def test_the_project_id_is_the_services() -> None:
     assert PROJECT_ID.pattern == SLUG_PATTERN
+
+
+# --- Where the bubble runs: its credentials are bound to the container's address -----------------
+
+
+class RecordingService:
+    """The service's two calls a start makes, recorded (the real route is tested with the service)."""
+
+    def __init__(self, status: int | None = None) -> None:
+        self.status = status
+        self.bound: list[tuple[str, str]] = []
+
+    async def bind_address(self, bubble_id: str, address: str) -> None:
+        if self.status is not None:
+            raise ServiceRefused(self.status, "the service is down")
+        self.bound.append((bubble_id, address))
+
+
+@pytest.fixture
+def service(monkeypatch: pytest.MonkeyPatch) -> RecordingService:
+    recording = RecordingService()
+    monkeypatch.setattr(hooks, "_wiring", hooks._Wiring(service=recording))  # type: ignore[arg-type]
+    return recording
+
+
+def registered(spawner: InfracalcDockerSpawner) -> InfracalcDockerSpawner:
+    spawner.bubble = BubbleRegistration("b-123", "census-2021", "alice", "token")  # what the pre-spawn hook sets
+    return spawner
+
+
+async def test_once_the_container_has_its_address_the_bubble_is_bound_to_it(
+    engine: DockerEngine, service: RecordingService
+) -> None:
+    address, _, _ = await start(registered(make_spawner(production_config())), engine)
+    assert address == (BUBBLE_IP, 8888)
+    assert service.bound == [("b-123", BUBBLE_IP)]
+
+
+async def test_a_bubble_whose_address_the_service_did_not_record_is_stopped(
+    engine: DockerEngine, service: RecordingService
+) -> None:
+    service.status = 503
+    spawner = registered(make_spawner(production_config()))
+    with pytest.raises(HTTPError, match="address cannot be registered"):
+        await spawner.start()
+    assert engine.started
+    assert engine.containers == {}  # stopped and removed: nothing runs without its address bound

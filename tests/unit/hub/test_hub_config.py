@@ -18,6 +18,7 @@ COMMON = {
     "INFRACALC_SERVICE_URL": "http://service:8000",
     "INFRACALC_JUPYTERHUB_CLIENT_SECRET": "client-secret",
     "INFRACALC_OPA_URL": "http://opa:8181",
+    "INFRACALC_HUB_SERVICE_TOKEN": "service-token",
 }
 PRODUCTION = {
     **COMMON,
@@ -30,6 +31,7 @@ LOCAL = {
     "INFRACALC_HUB_MODE": "local",
     "INFRACALC_HUB_PORT": "8000",
     "INFRACALC_EGRESS_PROXY_URL": "http://127.0.0.1:3128",
+    "INFRACALC_EGRESS_FORWARDED_SOCKET": "/srv/infracalc/egress-forwarded.sock",
     "INFRACALC_CHP_PATH": "/opt/chp/bin/configurable-http-proxy",
 }
 
@@ -57,7 +59,12 @@ def test_production_spawns_hardened_containers_behind_keycloak(monkeypatch: pyte
     assert c.Spawner.pre_spawn_hook is hooks.pre_spawn_hook
     assert c.Spawner.post_stop_hook is hooks.post_stop_hook
     assert c.Spawner.options_form is hooks.options_form
-    assert [service["name"] for service in c.JupyterHub.services] == ["idle-culler"]
+    assert [service["name"] for service in c.JupyterHub.services] == ["idle-culler", "infracalc"]
+    assert c.JupyterHub.services[1]["api_token"] == "service-token"
+    # The service stops the servers of the bubbles it revokes, and may do nothing else.
+    assert {"name": "infracalc-revocations", "scopes": ["delete:servers"], "services": ["infracalc"]} in (
+        c.JupyterHub.load_roles
+    )
 
 
 @pytest.mark.parametrize("env", [PRODUCTION, LOCAL], ids=["production", "local"])
@@ -71,11 +78,18 @@ def test_local_mode_isolates_bubbles_and_binds_loopback(monkeypatch: pytest.Monk
     assert c.JupyterHub.bind_url == "http://127.0.0.1:8000"
     assert c.LocalBubbleSpawner.egress_proxy_url == "http://127.0.0.1:3128"
     assert c.LocalBubbleSpawner.isolate is True
+    assert c.LocalBubbleSpawner.egress_proxy_socket == "/srv/infracalc/egress-forwarded.sock"
     assert c.ConfigurableHTTPProxy.command == ["/opt/chp/bin/configurable-http-proxy"]
 
 
 @pytest.mark.parametrize(
-    "missing", ["INFRACALC_BUBBLE_IMAGE", "INFRACALC_JUPYTERHUB_CLIENT_SECRET", "INFRACALC_HUB_MODE"]
+    "missing",
+    [
+        "INFRACALC_BUBBLE_IMAGE",
+        "INFRACALC_JUPYTERHUB_CLIENT_SECRET",
+        "INFRACALC_HUB_MODE",
+        "INFRACALC_HUB_SERVICE_TOKEN",
+    ],
 )
 def test_a_missing_required_value_stops_the_hub_naming_it(missing: str, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(KeyError, match=missing):

@@ -40,6 +40,12 @@ def test_an_allowing_answer_is_read_whole() -> None:
         ({**ALLOW, "expires_at_ns": True}, "policy_malformed", True),
         ({**ALLOW, "allow": False, "reason": "no rule"}, "policy_denied", True),
         ({**ALLOW, "allow": False, "authenticated": False, "project": None}, "unauthenticated", False),
+        ({**ALLOW, "allow": False, "authenticated": False, "label": "wrong_source"}, "wrong_source", False),
+        ({**ALLOW, "allow": False, "authenticated": False, "label": "not_member"}, "not_member", False),
+        ({**ALLOW, "allow": False, "authenticated": False, "label": "no_address"}, "no_address", False),
+        # Any other label is not a metric label of its own.
+        ({**ALLOW, "allow": False, "authenticated": False, "label": "x" * 50}, "unauthenticated", False),
+        ({**ALLOW, "allow": False, "authenticated": False, "label": ["wrong_source"]}, "unauthenticated", False),
     ],
 )
 def test_anything_but_a_complete_allow_is_a_refusal(result: object, label: str, authenticated: bool) -> None:
@@ -64,7 +70,13 @@ class Policy:
         return answer
 
 
-PAYLOAD = {"bubble": {"id": "b1", "token_sha256": "d"}, "host": "a.example", "port": 443, "scheme": "connect"}
+PAYLOAD = {
+    "bubble": {"id": "b1", "token_sha256": "d"},
+    "host": "a.example",
+    "port": 443,
+    "scheme": "connect",
+    "source_ip": "10.233.0.2",
+}
 
 
 async def test_a_decision_is_reused_for_at_most_the_cache_time_and_forgotten_on_change() -> None:
@@ -107,6 +119,14 @@ async def test_a_decision_reused_after_half_its_time_is_asked_again_in_the_backg
     await asyncio.sleep(0)
     assert policy.asked == 4
     assert source._cache == {}
+
+
+async def test_a_decision_is_never_reused_for_another_source_address() -> None:
+    policy = Policy(ALLOW, ALLOW)
+    source = DecisionSource(policy, cache_seconds=1.0)  # type: ignore[arg-type]
+    await source.decide(PAYLOAD)
+    await source.decide({**PAYLOAD, "source_ip": "127.0.0.1"})
+    assert policy.asked == 2
 
 
 async def test_opa_unavailable_is_a_refusal_that_is_not_cached() -> None:
