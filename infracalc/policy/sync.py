@@ -92,8 +92,12 @@ def rule_document(rule: EgressRule) -> dict[str, Any]:
         "host": rule.host,
         "wildcard": rule.wildcard,
         "ports": list(rule.ports),
+        "mode": rule.mode.value,
         "methods": list(rule.methods),
         "path_prefixes": list(rule.path_prefixes),
+        "max_request_bytes": rule.max_request_bytes,
+        "daily_upload_bytes": rule.daily_upload_bytes,
+        "max_response_bytes": rule.max_response_bytes,
         # Integer arithmetic: a float timestamp would round the microseconds away.
         "expires_at_ns": (rule.expires_at - _EPOCH) // timedelta(microseconds=1) * 1000,
     }

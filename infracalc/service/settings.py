@@ -12,6 +12,7 @@ from infracalc.casd.exports import ExportSettings
 from infracalc.casd.imports import DEFAULT_MAX_BYTES
 from infracalc.config import SettingError
 from infracalc.db import DatabaseSettings, MemberRole
+from infracalc.egress.modes import tunnels_allowed
 from infracalc.hub.source_address import parse_networks
 from infracalc.identity import proxy_secret
 from infracalc.mail import MailSettings
@@ -78,6 +79,9 @@ class ServiceSettings:
     web_client_secret: str | None = field(default=None, repr=False)
     #: ``INFRACALC_HUB_URL``: JupyterHub as browsers reach it (the console links to bubbles there); ``None``: no links.
     hub_url: str | None = None
+    #: ``INFRACALC_EGRESS_TUNNEL_RULES``: ``allow`` (default) or ``forbid`` tunnel rules (opaque CONNECT): when
+    #: forbidden, a lead cannot ask for one and staff cannot approve one (the egress proxy refuses to open one).
+    egress_tunnels_allowed: bool = True
 
     def __post_init__(self) -> None:
         if not self.web_url:  # settings built in code rather than read from the environment
@@ -135,6 +139,7 @@ class ServiceSettings:
             web_secret=web_secret or secrets.token_urlsafe(32),
             web_client_secret=env.get("INFRACALC_WEB_CLIENT_SECRET") or None,
             hub_url=env.get("INFRACALC_HUB_URL", "").rstrip("/") or None,
+            egress_tunnels_allowed=tunnels_allowed(env),
         )
 
 

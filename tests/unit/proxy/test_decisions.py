@@ -23,7 +23,20 @@ ALLOW: dict[str, object] = {
 
 def test_an_allowing_answer_is_read_whole() -> None:
     decision = EgressDecision.from_result(ALLOW)
-    assert decision == EgressDecision(True, True, "rule r1 allows", "r1", "weather", EXPIRY, "allowed")
+    # An answer without a mode is a tunnel's (what the policy meant before inspection).
+    assert decision == EgressDecision(True, True, "rule r1 allows", "r1", "weather", EXPIRY, "allowed", "tunnel")
+    inspected = {**ALLOW, "mode": "inspect", "max_response_bytes": 1000, "username": "alice", "status": None}
+    assert EgressDecision.from_result(inspected) == EgressDecision(
+        True, True, "rule r1 allows", "r1", "weather", EXPIRY, "allowed", "inspect", None, 1000, "alice"
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "kept"), [(413, 413), (429, 429), (403, 403), (200, 403), ("413", 403), (None, 403)]
+)
+def test_a_refusal_keeps_the_status_the_policy_asks_for_among_403_413_429(status: object, kept: int) -> None:
+    decision = EgressDecision.from_result({**ALLOW, "allow": False, "reason": "too big", "status": status})
+    assert (decision.allow, decision.status, decision.label) == (False, kept, "policy_denied")
 
 
 @pytest.mark.parametrize(
@@ -38,6 +51,10 @@ def test_an_allowing_answer_is_read_whole() -> None:
         ({**ALLOW, "rule_id": None}, "policy_malformed", True),
         ({**ALLOW, "expires_at_ns": 1.5}, "policy_malformed", True),
         ({**ALLOW, "expires_at_ns": True}, "policy_malformed", True),
+        ({**ALLOW, "mode": "sideways"}, "policy_malformed", True),
+        ({**ALLOW, "mode": None}, "policy_malformed", True),
+        ({**ALLOW, "max_response_bytes": "lots"}, "policy_malformed", True),
+        ({**ALLOW, "max_response_bytes": True}, "policy_malformed", True),
         ({**ALLOW, "allow": False, "reason": "no rule"}, "policy_denied", True),
         ({**ALLOW, "allow": False, "authenticated": False, "project": None}, "unauthenticated", False),
     ],

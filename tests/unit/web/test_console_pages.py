@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from infracalc.db import EgressRuleStatus, Governance, MemberRole
+from infracalc.db import EgressMode, EgressRuleStatus, Governance, MemberRole
 from infracalc.service.egress_rules.schemas import EgressCheckOut, EgressRuleOut
 from infracalc.service.principals import Person
 from infracalc.service.projects.schemas import MemberOut, ProjectOut
@@ -31,8 +31,13 @@ RULE = EgressRuleOut(
     wildcard=False,
     pattern="api.<evil>.org",
     ports=[443],
-    methods=[],
-    path_prefixes=[],
+    mode=EgressMode.INSPECT,
+    opaque=False,
+    methods=["GET", "HEAD"],
+    path_prefixes=["/<v1>/"],
+    max_request_bytes=1024,
+    daily_upload_bytes=16 * 1024 * 1024,
+    max_response_bytes=256 * 1024 * 1024,
     justification="<script>",
     expires_at=WHEN,
     status=EgressRuleStatus.REQUESTED,

@@ -142,7 +142,7 @@ def test_every_sprintf_of_the_policy_has_a_french_sentence_with_its_values(templ
 
 
 def test_the_egress_policy_is_parsed() -> None:
-    assert {"unknown project", "has no valid expiry", "the scheme must be connect or http"} <= _egress_reasons()
+    assert {"unknown project", "has no valid expiry", "the scheme must be connect, http or https"} <= _egress_reasons()
     assert len(_egress_reasons()) >= 12
     assert len(_templates(EGRESS_POLICY)) >= 7
 
