@@ -4,11 +4,12 @@ A bubble reaches a host of an ``inspect`` rule through a certificate the egress 
 the platform's egress CA, so the bubble's clients must trust that CA. They get one file, the
 bubble bundle: the system's trust store followed by the egress CA's certificate, and the
 environment variables their usual clients read to find it (Python's ``ssl`` and OpenSSL-based
-programs, requests, httpx, curl and R's curl package, pip, git, Node.js, the AWS SDKs). A bundle
+programs, requests and pip, httpx, curl and R's curl package, git, Node.js, the AWS SDKs). A bundle
 that would carry a private key is refused: the key stays with the proxy.
 
-A site that runs its own CA instead points ``INFRACALC_EGRESS_CA_CERT`` and ``..._KEY`` at it
-(the proxy needs a P-256 key) and builds the bundle from that certificate the same way.
+A site that runs its own CA instead puts its certificate and key (an elliptic-curve key, mode
+0600) as ``ca-cert.pem`` and ``ca-key.pem`` in the proxy's ``INFRACALC_EGRESS_CA_DIR``; the
+proxy publishes the certificate and the bundle built from it the same way (README, "The egress CA").
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from pathlib import Path
 
 from infracalc.errors import InfracalcError
 
-#: Where the bundle is, inside a bubble image (DockerSpawner mounts it there, read-only).
-IMAGE_BUNDLE_PATH = "/etc/infracalc/egress-ca-bundle.pem"
+#: Where a bubble container finds the egress CA's public files (a named volume the proxy fills, mounted
+#: read-only by :class:`infracalc.hub.docker.InfracalcDockerSpawner`): ``ca-cert.pem``, ``bubble-bundle.pem``.
+IMAGE_CA_DIR = "/etc/infracalc/egress-ca"
 #: Places a system keeps its trust store, tried in order when Python's defaults name none.
 _SYSTEM_BUNDLES = (
     "/etc/ssl/certs/ca-certificates.crt",  # Debian, Ubuntu, Alpine
@@ -67,7 +69,15 @@ def write_bubble_bundle(ca_cert: Path, target: Path, *, system: Path | None = No
     Raises:
         TrustError: as :func:`bubble_bundle`, or the file cannot be written.
     """
-    text = bubble_bundle(ca_cert, system=system)
+    return write_public(target, bubble_bundle(ca_cert, system=system))
+
+
+def write_public(target: Path, text: str) -> Path:
+    """Write ``text`` to ``target`` for all to read (0644), replaced atomically: a bubble never reads half a file.
+
+    Raises:
+        TrustError: the file cannot be written.
+    """
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(f".{target.name}.{os.getpid()}")
@@ -75,7 +85,7 @@ def write_bubble_bundle(ca_cert: Path, target: Path, *, system: Path | None = No
         partial.chmod(0o644)
         partial.replace(target)
     except OSError as error:
-        raise TrustError(f"cannot write the bubble bundle {target}: {error.strerror}") from None
+        raise TrustError(f"cannot write {target} for bubbles: {error.strerror}") from None
     return target
 
 
@@ -83,9 +93,8 @@ def trust_environment(bundle: str, ca_cert: str) -> dict[str, str]:
     """The variables that make a bubble's usual clients trust ``bundle`` (``ca_cert`` alone for Node.js)."""
     return {
         "SSL_CERT_FILE": bundle,  # OpenSSL's default (Python's ssl, R's openssl), httpx, conda's Python
-        "REQUESTS_CA_BUNDLE": bundle,  # requests (which otherwise reads certifi's file)
+        "REQUESTS_CA_BUNDLE": bundle,  # requests (which otherwise reads certifi's file), and pip
         "CURL_CA_BUNDLE": bundle,  # curl, R's curl package (httr), pycurl
-        "PIP_CERT": bundle,
         "GIT_SSL_CAINFO": bundle,
         "AWS_CA_BUNDLE": bundle,  # boto3, the AWS CLI
         "NODE_EXTRA_CA_CERTS": ca_cert,  # added to Node.js's own list

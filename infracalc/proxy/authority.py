@@ -36,6 +36,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from infracalc.egress.trust import bubble_bundle, write_public
 from infracalc.errors import InfracalcError
 
 #: Hosts whose server context is kept.
@@ -49,6 +50,8 @@ BACKDATE = datetime.timedelta(hours=1)
 CA_LIFETIME = datetime.timedelta(days=3650)
 #: The files ``init`` writes.
 CERT_NAME, KEY_NAME = "ca-cert.pem", "ca-key.pem"
+#: The bundle published beside the certificate for bubbles (:mod:`infracalc.egress.trust`).
+BUNDLE_NAME = "bubble-bundle.pem"
 
 
 class AuthorityError(InfracalcError):
@@ -61,6 +64,11 @@ class AuthorityFiles:
 
     cert_path: Path
     key_path: Path
+
+    @classmethod
+    def within(cls, directory: Path) -> AuthorityFiles:
+        """``ca-cert.pem`` and ``ca-key.pem`` of ``directory`` (what :func:`create_authority` writes)."""
+        return cls(directory / CERT_NAME, directory / KEY_NAME)
 
 
 def _key_usage(*, ca: bool) -> x509.KeyUsage:
@@ -83,7 +91,7 @@ def create_authority(directory: Path, *, name: str = "INFRACALC egress CA") -> A
     Raises:
         AuthorityError: either file exists already, or cannot be written.
     """
-    files = AuthorityFiles(directory / CERT_NAME, directory / KEY_NAME)
+    files = AuthorityFiles.within(directory)
     for path in (files.cert_path, files.key_path):
         if path.exists():
             raise AuthorityError(f"{path} exists: the egress CA is made once (move it away to make a new one)")
@@ -117,6 +125,17 @@ def create_authority(directory: Path, *, name: str = "INFRACALC egress CA") -> A
     except OSError as error:
         raise AuthorityError(f"cannot write the egress CA in {directory}: {error.strerror}") from None
     return files
+
+
+def publish(files: AuthorityFiles, directory: Path) -> Path:
+    """Write what bubbles may have of the CA into ``directory``: its certificate and the bubble bundle; the bundle.
+
+    Raises:
+        TrustError: the certificate cannot be read, holds a key, or the files cannot be written.
+    """
+    bundle = bubble_bundle(files.cert_path)  # first: the file holds a certificate and no key
+    write_public(directory / CERT_NAME, files.cert_path.read_text(encoding="ascii"))
+    return write_public(directory / BUNDLE_NAME, bundle)
 
 
 def _private_key_file(path: Path) -> bytes:
@@ -253,6 +272,9 @@ class EgressAuthority:
                     )
                 )
                 pem.write(cert.public_bytes(serialization.Encoding.PEM))
+                # The CA's certificate too: a site's CA may be an intermediate under a root its
+                # bubbles already trust, and a client can only build the chain if it is sent.
+                pem.write(self.cert.public_bytes(serialization.Encoding.PEM))
             context.load_cert_chain(name)
         finally:
             os.unlink(name)

@@ -139,9 +139,9 @@ class EgressProxy:
         self.decisions = DecisionSource(policy, cache_seconds=settings.decision_cache_seconds)
         self.budgets = UploadBudgets()
         self.inspector: Inspector | None = None
-        if settings.ca_cert is not None and settings.ca_key is not None:
+        if settings.ca_dir is not None:
             self.inspector = Inspector(
-                authority=EgressAuthority.load(AuthorityFiles(settings.ca_cert, settings.ca_key)),
+                authority=EgressAuthority.load(AuthorityFiles.within(settings.ca_dir)),
                 upstream_context=upstream_context(settings.test_upstream_ca),
                 decide=self.decisions.decide,
                 budgets=self.budgets,
@@ -435,7 +435,7 @@ class EgressProxy:
                 502,
                 "no_egress_ca",
                 f"rule {decision.rule_id} is an inspect rule, but this proxy has no egress CA "
-                "(INFRACALC_EGRESS_CA_CERT and INFRACALC_EGRESS_CA_KEY): denied",
+                "(INFRACALC_EGRESS_CA_DIR): denied",
             )
         if refusal is not None:
             self._decided(bubble_id, request, decision, refused=(refusal.label, refusal.reason))
@@ -794,4 +794,7 @@ def describe(settings: ProxySettings) -> Mapping[str, object]:
         "max_unauthenticated_per_source": settings.max_unauthenticated_per_source,
         "test_hosts": str(settings.test_hosts) if settings.test_hosts else None,
         "resolver": "system" if settings.resolver is None else "{}:{}".format(*settings.resolver),
+        "egress_ca": str(settings.ca_dir) if settings.ca_dir else None,
+        "tunnel_rules": "allow" if settings.tunnels_allowed else "forbid",
+        "test_upstream_ca": str(settings.test_upstream_ca) if settings.test_upstream_ca else None,
     }

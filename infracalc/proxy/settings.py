@@ -134,10 +134,12 @@ class ProxySettings:
     #: ``INFRACALC_EGRESS_RESOLVER``: the DNS server the proxy asks (``address`` or ``address:port``,
     #: ``[v6]:port``), instead of the system's resolver; unset: the system's.
     resolver: tuple[str, int] | None = None
-    #: ``INFRACALC_EGRESS_CA_CERT`` and ``INFRACALC_EGRESS_CA_KEY``: the platform's egress CA (the key
-    #: mode 0600), with which the proxy inspects ``inspect`` rules; unset: such rules open nothing (502).
-    ca_cert: Path | None = None
-    ca_key: Path | None = None
+    #: ``INFRACALC_EGRESS_CA_DIR``: the platform's egress CA, ``ca-cert.pem`` and ``ca-key.pem`` (mode
+    #: 0600), with which the proxy inspects ``inspect`` rules; unset: such rules open nothing (502).
+    ca_dir: Path | None = None
+    #: ``INFRACALC_EGRESS_CA_PUBLIC_DIR``: where the proxy writes, at start, what bubbles may have of the
+    #: CA: ``ca-cert.pem`` and ``bubble-bundle.pem`` (the system's CAs and it); unset: nowhere.
+    ca_public_dir: Path | None = None
     #: ``INFRACALC_EGRESS_TUNNEL_RULES``: ``allow`` (default) or ``forbid`` opaque tunnels (``tunnel`` rules).
     tunnels_allowed: bool = True
     #: ``INFRACALC_EGRESS_TEST_UPSTREAM_CA``: tests only (it needs the test-mode consent): one more CA
@@ -179,10 +181,12 @@ class ProxySettings:
                 f"{cls.TEST_UPSTREAM_CA_VARIABLE} makes the proxy trust another CA for upstreams and is for tests "
                 f"only; set {AddressPolicy.TEST_MODE_VARIABLE}={AddressPolicy.TEST_MODE_CONSENT} to use it, or unset it"
             )
-        ca_cert = env.get("INFRACALC_EGRESS_CA_CERT", "").strip()
-        ca_key = env.get("INFRACALC_EGRESS_CA_KEY", "").strip()
-        if bool(ca_cert) != bool(ca_key):
-            raise SettingError("INFRACALC_EGRESS_CA_CERT and INFRACALC_EGRESS_CA_KEY go together: set both, or neither")
+        ca_dir = env.get("INFRACALC_EGRESS_CA_DIR", "").strip()
+        ca_public_dir = env.get("INFRACALC_EGRESS_CA_PUBLIC_DIR", "").strip()
+        if ca_public_dir and not ca_dir:
+            raise SettingError(
+                "INFRACALC_EGRESS_CA_PUBLIC_DIR publishes the egress CA: set INFRACALC_EGRESS_CA_DIR too"
+            )
         return cls(
             host=env.get("INFRACALC_EGRESS_PROXY_HOST", "127.0.0.1"),
             port=_integer(env, "INFRACALC_EGRESS_PROXY_PORT", 3128, minimum=0, maximum=65535),
@@ -231,8 +235,8 @@ class ProxySettings:
             addresses=addresses,
             test_hosts=Path(test_hosts) if test_hosts else None,
             resolver=resolver,
-            ca_cert=Path(ca_cert) if ca_cert else None,
-            ca_key=Path(ca_key) if ca_key else None,
+            ca_dir=Path(ca_dir) if ca_dir else None,
+            ca_public_dir=Path(ca_public_dir) if ca_public_dir else None,
             tunnels_allowed=tunnels_allowed(env),
             test_upstream_ca=Path(test_upstream_ca) if test_upstream_ca else None,
         )

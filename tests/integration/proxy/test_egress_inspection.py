@@ -24,8 +24,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from infracalc.egress.trust import trust_environment, write_bubble_bundle
-from tests.fixtures.egress import BubbleLogin, EgressData, ProxyUnderTest
+from infracalc.egress.trust import trust_environment
+from tests.fixtures.egress import PUBLIC_CA_DIR, BubbleLogin, EgressData, ProxyUnderTest
 from tests.support.netns import Lab
 from tests.support.upstream_server import pattern_bytes
 
@@ -139,6 +139,15 @@ def test_a_body_over_the_cap_is_refused_before_the_upstream_sees_a_byte(
     log = _upstream_log(lab)
     assert "/anything/v1/small-body" in log
     assert "large-body" not in log
+    # Both decisions are recorded, with their sizes; the bodies are not.
+    egress_proxy.sink.wait_for(lambda event: event.get("path") == "/anything/v1/large-body")
+    recorded = [event for event in egress_proxy.sink.events if "-body" in event.get("path", "")]
+    assert {(event["path"], event["status"]) for event in recorded} == {
+        ("/anything/v1/small-body", 200),
+        ("/anything/v1/large-body", 413),
+    }
+    assert "a" * 100 not in json.dumps(egress_proxy.sink.events)
+    assert "b" * 100 not in egress_proxy.proxy.log_path.read_text()
 
 
 def test_the_daily_budget_runs_out_says_so_and_survives_a_new_bubble(
@@ -376,13 +385,17 @@ print(json.dumps(results))
 
 
 def test_the_bubble_trust_store_holds_the_platform_ca_and_no_key_and_its_clients_use_it(
-    lab: Lab, egress_proxy: ProxyUnderTest, egress_data: EgressData, tmp_path: Path
+    lab: Lab, egress_proxy: ProxyUnderTest, egress_data: EgressData
 ) -> None:
     inspected(egress_data)
     login = egress_data.add_bubble()
     bubble = lab.bubbles[0]
     ca = egress_proxy.proxy.ca
-    bundle = write_bubble_bundle(ca.cert_path, tmp_path / "bubble" / "egress-ca-bundle.pem")
+    # What the proxy published at start for bubbles: the certificate and the bundle, never the key.
+    public = egress_proxy.workdir / PUBLIC_CA_DIR
+    assert sorted(path.name for path in public.iterdir()) == ["bubble-bundle.pem", "ca-cert.pem"]
+    assert (public / "ca-cert.pem").read_bytes() == ca.cert_path.read_bytes()
+    bundle = public / "bubble-bundle.pem"
     text = bundle.read_text()
     assert ca.cert_path.read_text().strip() in text
     assert "PRIVATE KEY" not in text
