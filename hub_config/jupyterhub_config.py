@@ -139,6 +139,8 @@ else:
     # The service and the egress proxy on this machine; bubbles reach their ports on their gateway.
     c.LocalBubbleSpawner.service_url = service_url
     c.LocalBubbleSpawner.egress_proxy_url = os.environ["INFRACALC_EGRESS_PROXY_URL"]
+    # Bubbles trust the platform's egress CA (its certificate only), for the hosts the proxy inspects.
+    c.LocalBubbleSpawner.egress_ca_cert = os.environ.get("INFRACALC_EGRESS_CA_CERT", "")
     c.LocalBubbleSpawner.hub_api_url = f"http://127.0.0.1:{hub_api_port}"
     # Each user's files, per project, under the local state directory.
     c.LocalBubbleSpawner.home_dir_template = os.path.join(data_dir, "bubbles", "{username}")

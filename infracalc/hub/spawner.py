@@ -27,6 +27,7 @@ from jupyterhub.spawner import SimpleLocalProcessSpawner
 from traitlets import Bool, Unicode, default
 
 from infracalc.bubble.ipython import write_kernel_config
+from infracalc.egress.trust import trust_environment, write_bubble_bundle
 from infracalc.hub import netns
 from infracalc.hub.bubbles import BubbleRegistration, bubble_environment
 from infracalc.hub.forwarders import Forwarders, ports_of
@@ -73,6 +74,12 @@ class LocalBubbleSpawner(SimpleLocalProcessSpawner):  # type: ignore[misc]  # Ju
         config=True,
         help="The hub's API (JupyterHub.hub_bind_url); bubbles reach the same port on their gateway.",
     )
+    egress_ca_cert = Unicode(
+        "",
+        config=True,
+        help="The platform's egress CA certificate (never its key): each bubble trusts it, through a bundle of the "
+        "system's CAs and it in its home and the variables its clients read. Empty: inspect rules cannot be used.",
+    )
 
     @default("home_dir_template")
     def _default_home_dir_template(self) -> str:
@@ -91,6 +98,11 @@ class LocalBubbleSpawner(SimpleLocalProcessSpawner):  # type: ignore[misc]  # Ju
         return Path(self.home_dir) / ".ipython"
 
     @property
+    def ca_bundle(self) -> Path:
+        """The bubble's trust bundle: the system's CAs and the egress CA (written at each start)."""
+        return Path(self.home_dir) / ".infracalc" / "egress-ca-bundle.pem"
+
+    @property
     def project(self) -> str:
         """The bubble's project: the server's name."""
         return str(self.name)
@@ -105,6 +117,8 @@ class LocalBubbleSpawner(SimpleLocalProcessSpawner):  # type: ignore[misc]  # Ju
         """The single-user environment, with the bubble's INFRACALC variables pointing at its gateway."""
         env: dict[str, str] = super().get_env()
         env["IPYTHONDIR"] = str(self.ipython_dir)
+        if self.egress_ca_cert:
+            env.update(trust_environment(str(self.ca_bundle), self.egress_ca_cert))
         if self.bubble is not None:
             gateway = self.link.gateway if self.link is not None else "127.0.0.1"
             env.update(
@@ -120,6 +134,8 @@ class LocalBubbleSpawner(SimpleLocalProcessSpawner):  # type: ignore[misc]  # Ju
     async def start(self) -> tuple[str, int]:
         """Create the namespace and forwarders, then start the server inside; or fall back, saying so."""
         write_kernel_config(self.ipython_dir)
+        if self.egress_ca_cert:
+            write_bubble_bundle(Path(self.egress_ca_cert), self.ca_bundle)
         reason = self.isolation_unavailable()
         if reason is not None:
             self.log.warning(

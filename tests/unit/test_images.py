@@ -17,7 +17,9 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from infracalc.egress.trust import IMAGE_CA_DIR, trust_environment
 from infracalc.hub.docker import PROJECT_DIR, WORK_DIR
+from infracalc.proxy.authority import BUNDLE_NAME, CERT_NAME
 from tests.unit.test_compose import IMAGES, REPO, dockerfile_instructions, dockerfiles
 
 BUBBLE = IMAGES / "bubble" / "Dockerfile"
@@ -140,6 +142,12 @@ def test_bubble_has_the_scientific_stack_the_single_user_server_and_the_client()
 
 def test_hub_and_bubbles_run_the_same_jupyterhub() -> None:
     assert pins(HUB)["jupyterhub"] == pins(BUBBLE)["jupyterhub"]
+
+
+def test_bubble_clients_trust_the_egress_ca_bundle_mounted_read_only() -> None:
+    # The same variables as a local bubble's (infracalc.egress.trust), pointing at the volume the hub mounts.
+    expected = trust_environment(f"{IMAGE_CA_DIR}/{BUNDLE_NAME}", f"{IMAGE_CA_DIR}/{CERT_NAME}")
+    assert {name: value for name, value in settings(BUBBLE).items() if name in expected} == expected
 
 
 def test_bubble_sets_no_proxy_and_no_package_index_of_its_own() -> None:
