@@ -14,13 +14,14 @@ import tomllib
 from pathlib import Path
 
 import pytest
+import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from infracalc.egress.trust import IMAGE_CA_DIR, trust_environment
 from infracalc.hub.docker import PROJECT_DIR, WORK_DIR
 from infracalc.proxy.authority import BUNDLE_NAME, CERT_NAME
-from tests.unit.test_compose import IMAGES, REPO, dockerfile_instructions, dockerfiles
+from tests.unit.test_compose import COMPOSE_FILE, IMAGES, REPO, dockerfile_instructions, dockerfiles, volume_mounts
 
 BUBBLE = IMAGES / "bubble" / "Dockerfile"
 HUB = IMAGES / "hub" / "Dockerfile"
@@ -194,6 +195,20 @@ def test_bubble_creates_the_volume_mount_points_for_jovyan() -> None:
 
 
 # --- The hub and the service ---------------------------------------------------------------------
+
+
+def test_service_image_creates_the_egress_proxys_volume_mount_points_for_its_user() -> None:
+    # The proxy writes its CA and the bubbles' copy into named volumes: a missing mount point would be root's.
+    compose = yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))
+    targets = {target for _, target in volume_mounts(compose["services"]["egress-proxy"])}
+    created = {
+        words[-1]: words
+        for words in commands(SERVICE)
+        if words[:2] == ["install", "-d"] and words[words.index("-o") + 1] == "infracalc"
+    }
+    assert targets == {"/var/lib/infracalc/egress-ca", "/var/lib/infracalc/egress-ca-public"}
+    assert targets <= set(created)
+    assert created["/var/lib/infracalc/egress-ca"][-2] == "0700"  # the key's directory: the proxy's only
 
 
 def test_hub_installs_what_the_hub_extra_requires() -> None:
