@@ -10,9 +10,9 @@ pair (P-256) serves every leaf of a proxy process and is never written anywhere 
 temporary file for the instant OpenSSL loads it (Python's ``ssl`` loads keys from files only).
 Each host's server context is kept (at most :data:`MAX_HOSTS`, least recently used dropped).
 
-Rotation: make a new CA (``infracalc egress-ca init --dir NEW``), hand its certificate to the
-bubbles beside the old one (a bundle may hold both), restart the proxy on the new key, then drop the
-old certificate from the bundles (README, "The egress CA").
+Rotation: make a new CA (``infracalc egress-ca init --dir NEW``), move its two files into the
+proxy's CA directory while the proxy is stopped, start it (it publishes the new certificate and
+bundle), then restart the bubbles (README, "The egress CA: the trust model").
 """
 
 from __future__ import annotations
