@@ -40,7 +40,7 @@ AnyRequest = Request[Any, Any, Any]
 _AT_FIELD = re.compile(r"at `\$\.([a-z_]+)")
 STAFF_ROLE = "casd-staff"
 #: What the request form of the project page starts with.
-_REQUEST_DEFAULTS = {"ports": "443", "expires_in_days": "90"}
+_REQUEST_DEFAULTS = {"ports": "443", "mode": "inspect", "expires_in_days": "90"}
 
 
 def _login_redirect(request: AnyRequest, error: LoginRequired) -> Response[Any]:
@@ -231,6 +231,8 @@ class ConsolePages(Controller):
                 "url": url,
                 "errors": errors or {},
                 "typed": typed or dict(_REQUEST_DEFAULTS),
+                # Under INFRACALC_EGRESS_TUNNEL_RULES=forbid the form offers inspect rules only.
+                "tunnels_allowed": context.settings.egress_tunnels_allowed,
                 "notice": notice,
                 "project_files": await project_files(context, person, project_id),
             },
@@ -245,7 +247,7 @@ class ConsolePages(Controller):
         form = await request.form()
         typed = {
             name: str(form.get(name, ""))
-            for name in ("host", "justification", "ports", "methods", "path_prefixes", "expires_in_days")
+            for name in ("host", "justification", "ports", "mode", "methods", "path_prefixes", "expires_in_days")
         }
         t = translator(language(request))
         errors: dict[str, str] = {}
@@ -264,6 +266,7 @@ class ConsolePages(Controller):
                 "host": typed["host"].strip(),
                 "justification": typed["justification"].strip(),
                 "ports": ports,
+                "mode": typed["mode"].strip() or "inspect",
                 "methods": [m.upper() for m in re.split(r"[\s,]+", typed["methods"].strip()) if m],
                 "path_prefixes": [p for p in re.split(r"\s+", typed["path_prefixes"].strip()) if p],
                 "expires_in_days": int(days),

@@ -308,6 +308,17 @@ DOMAIN_MESSAGES: Final[Mapping[str, str]] = {
     "d'accès externe {rule} est déjà {egress_state} (par {who}) ; rechargez la page pour voir son état actuel",
     "egress rule {rule} is {egress_state}: only an approved rule can be revoked": "l'accès externe {rule} est "
     "{egress_state} : seul un accès approuvé peut être révoqué",
+    # a rule's mode (the request form)
+    "a tunnel rule carries TLS unopened: the proxy never sees a method or a path, so it cannot restrict {what}; "
+    "ask for an inspect rule, or leave them empty": "un accès en tunnel transporte le TLS sans l'ouvrir : le proxy "
+    "ne voit ni méthode ni chemin et ne peut donc pas restreindre ces valeurs ({what}) ; demandez un accès "
+    "inspecté, ou laissez-les vides",
+    "this platform forbids tunnel rules (INFRACALC_EGRESS_TUNNEL_RULES=forbid): ask for an inspect rule": "cette "
+    "plateforme interdit les accès en tunnel (INFRACALC_EGRESS_TUNNEL_RULES=forbid) : demandez un accès inspecté",
+    "egress request {rule} asks for a tunnel rule, which this platform forbids (INFRACALC_EGRESS_TUNNEL_RULES=forbid):"
+    " deny it, and the lead may ask for an inspect rule": "la demande d'accès externe {rule} porte sur un tunnel, "
+    "que cette plateforme interdit (INFRACALC_EGRESS_TUNNEL_RULES=forbid) : refusez-la ; le responsable peut "
+    "demander un accès inspecté",
     "the networks of {user} were changed meanwhile; read them and try again": "les réseaux de {user} ont été "
     "modifiés entre-temps ; relisez-les et réessayez",
     "import {item} is already {file_state} by {who}": "l'import {item} est déjà {file_state} par {who}",

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 import pytest
 
 from infracalc.db import EgressMode, EgressRuleStatus, Governance, MemberRole
@@ -88,6 +89,7 @@ PAGES: list[tuple[str, dict[str, Any]]] = [
             "url": "https://<x>/",
             "errors": ERRORS,
             "typed": {"host": "<typed>", "ports": "443"},
+            "tunnels_allowed": True,
             "notice": "<notice>",
         },
     ),
@@ -102,6 +104,7 @@ PAGES: list[tuple[str, dict[str, Any]]] = [
             "url": "",
             "errors": {"url": "bad <url>"},
             "typed": {},
+            "tunnels_allowed": False,
             "notice": None,
         },
     ),
@@ -141,6 +144,33 @@ def test_every_console_page_renders_labels_its_fields_and_escapes(
     for raw in ("<evil>", "<script>", "<cohort>", "<typed>", "<host>", "<net>", "<notice>", "<no rule>", "<why>"):
         assert raw not in html, f"{raw} unescaped in {template}"
     assert_forms_are_guarded_and_labelled(html)
+
+
+TUNNEL = msgspec.structs.replace(
+    RULE, id="r2", mode=EgressMode.TUNNEL, opaque=True, methods=[], path_prefixes=[], max_request_bytes=1500
+)
+
+
+@pytest.mark.parametrize("template", ["console/project.html", "console/staff_egress.html"])
+def test_the_lead_and_the_approver_see_each_rules_mode_methods_paths_and_caps(template: str) -> None:
+    values: dict[str, Any] = {"waiting": [RULE, TUNNEL], "notice": None, "errors": {}}
+    if template == "console/project.html":
+        values = {**PAGES[2][1], "rules": [RULE, TUNNEL], "requests": [TUNNEL]}
+    html = render_page(template, "en", person=PERSON, staff=True, **values)
+    inspected = html.split('id="terms-r1"', 1)[1].split("</ul>", 1)[0]
+    assert "inspected (each request decided)" in inspected
+    assert "HTTP methods : GET, HEAD" in inspected
+    assert "Path prefixes : /&lt;v1&gt;/" in inspected
+    assert "body ≤ 1 KiB per request · 16 MiB sent a day per bubble · answer ≤ 256 MiB" in inspected
+    opaque = html.split('id="terms-r2"', 1)[1].split("</ul>", 1)[0]
+    assert "tunnel (opaque)" in opaque
+    assert "opaque: the proxy sees host and port only" in opaque
+    assert "HTTP methods : any" in opaque
+    assert "body ≤ 1500 bytes per request" in opaque
+    assert "(plain HTTP only: a tunnel is opaque)" in opaque
+    french = render_page(template, "fr", person=PERSON, staff=True, **values)
+    assert "tunnel (opaque)" in french
+    assert "inspecté (chaque requête décidée)" in french
 
 
 @pytest.mark.parametrize(
@@ -188,3 +218,15 @@ def test_a_login_in_progress_is_believed_only_with_this_services_signature() -> 
     assert _read_pending_login(context, None) is None
     other: Any = type("C", (), {"settings": type("S", (), {"web_secret": "other"})()})()
     assert _read_pending_login(other, cookie) is None
+
+
+def test_where_tunnels_are_forbidden_the_form_offers_inspect_rules_only() -> None:
+    values = {**PAGES[2][1], "tunnels_allowed": False}
+    html = render_page("console/project.html", "en", person=PERSON, staff=True, **values)
+    form = html.split('id="mode"', 1)[1].split("</select>", 1)[0]
+    assert 'value="inspect"' in form
+    assert 'value="tunnel"' not in form
+    assert "This platform forbids tunnel rules" in html
+    allowed = render_page("console/project.html", "en", person=PERSON, staff=True, **PAGES[2][1])
+    assert 'value="tunnel"' in allowed
+    assert "forbids tunnel rules" not in allowed
