@@ -8,8 +8,12 @@ refusal (fail closed). A request's question carries its sizes and what the bubbl
 today under each rule (:mod:`infracalc.proxy.budgets`), so that the policy decides the caps too.
 
 A decision may be reused for the same bubble, token and request for up to ``cache_seconds`` (one
-at most). When a project's data changes the watcher drops that project's entries at once, so an
-approval or a revocation does not wait for the cache. A decision reused after half its time is
+at most). What was sent today is not part of a request's entry: counts only grow within a day, so
+a refusal stays one (but for a second after 00:00 UTC), and an allowed request's entry is reused
+only while what its rule sent today plus this request still fits the rule's daily budget, which
+the decision carries (the check the policy makes); otherwise OPA is asked, and may choose another
+rule or refuse. When a project's data changes the watcher drops that project's entries at once, so
+an approval or a revocation does not wait for the cache. A decision reused after half its time is
 asked again in the background, so that a bubble's steady stream of connections never waits for
 OPA when its entry expires (the answer replaces the entry unless the data changed meanwhile).
 """
@@ -51,6 +55,8 @@ class EgressDecision:
             spent budget); ``None`` when allowed.
         max_response_bytes: The allowing rule's cap on an answer's body (``None``: none).
         username: The bubble's user, when authenticated (budgets are counted per user and project).
+        daily_upload_bytes: The allowing rule's daily budget (``None``: none), so that a reused
+            decision is checked against the current count.
     """
 
     allow: bool
@@ -64,6 +70,7 @@ class EgressDecision:
     status: int | None = None
     max_response_bytes: int | None = None
     username: str | None = None
+    daily_upload_bytes: int | None = None
 
     @classmethod
     def refused(cls, reason: str, label: str, *, authenticated: bool = True) -> EgressDecision:
@@ -91,10 +98,14 @@ class EgressDecision:
             return cls(False, True, reason, project=project, label="policy_denied", status=status, username=username)
         if not isinstance(rule_id, str) or not _integer(expiry):
             return cls.refused("the egress policy allowed without a rule and expiry: denied", "policy_malformed")
-        mode, cap = result.get("mode", "tunnel"), result.get("max_response_bytes")
-        if mode not in ("tunnel", "inspect") or not (cap is None or _integer(cap)):
+        mode, cap, budget = (
+            result.get("mode", "tunnel"),
+            result.get("max_response_bytes"),
+            result.get("daily_upload_bytes"),
+        )
+        if mode not in ("tunnel", "inspect") or not all(value is None or _integer(value) for value in (cap, budget)):
             return cls.refused("the egress policy allowed with a malformed mode or cap: denied", "policy_malformed")
-        return cls(True, True, reason, rule_id, project, expiry, "allowed", mode, None, cap, username)
+        return cls(True, True, reason, rule_id, project, expiry, "allowed", mode, None, cap, username, budget)
 
 
 #: The statuses a policy refusal may ask for; anything else is answered 403.
@@ -132,10 +143,11 @@ def policy_input(
     return payload
 
 
-_Key = tuple[str, str, str, str, int, str, str, int, int, tuple[tuple[str, int], ...]]
+_Key = tuple[str, str, str, str, int, str, str, int, int]
 
 
 def _key(payload: dict[str, Any]) -> _Key:
+    """What a decision is reused for: all of the question but what was sent today (see :func:`_still_fits`)."""
     bubble = payload["bubble"]
     return (
         bubble["id"],
@@ -147,8 +159,15 @@ def _key(payload: dict[str, Any]) -> _Key:
         payload.get("path", ""),
         payload.get("body_bytes", 0),
         payload.get("request_bytes", 0),
-        tuple(sorted(payload.get("sent_today", {}).items())),
     )
+
+
+def _still_fits(decision: EgressDecision, payload: dict[str, Any]) -> bool:
+    """Whether an allowed request's decision holds for ``payload``'s count: its rule's budget not exceeded."""
+    if not decision.allow or decision.daily_upload_bytes is None or decision.rule_id is None:
+        return True
+    sent = payload.get("sent_today", {}).get(decision.rule_id, 0)
+    return bool(sent + payload.get("request_bytes", 0) <= decision.daily_upload_bytes)
 
 
 class DecisionSource:
@@ -170,7 +189,7 @@ class DecisionSource:
         now = self.clock()
         if not fresh and self.cache_seconds > 0:
             cached = self._cache.get(key)
-            if cached is not None and now - cached[0] < self.cache_seconds:
+            if cached is not None and now - cached[0] < self.cache_seconds and _still_fits(cached[1], payload):
                 if now - cached[0] >= self.cache_seconds * REFRESH_AFTER and key not in self._refreshing:
                     task = asyncio.get_running_loop().create_task(self._refresh(key, payload))
                     self._refreshing[key] = task

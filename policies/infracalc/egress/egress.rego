@@ -51,8 +51,10 @@ package infracalc.egress
 #   the rule that allows the connection, null when refused; the smallest id when several
 #   match, a tunnel rule first for a CONNECT), mode (that rule's, "tunnel" or "inspect"; null when
 #   refused), status (the HTTP status the proxy answers a refusal with: 403, 413 for a body over
-#   the cap, 429 for a spent budget; null when allowed) and max_response_bytes (the allowing
-#   rule's cap on an answer's body, null without). An unknown project gives exactly the reason
+#   the cap, 429 for a spent budget; null when allowed), max_response_bytes (the allowing
+#   rule's cap on an answer's body, null without) and daily_upload_bytes (its daily budget, null
+#   without: the proxy may reuse an allowed request's decision for a second while what was sent
+#   today under the rule still fits it). An unknown project gives exactly the reason
 #   "unknown project". Undefined means deny.
 # entrypoint: true
 default decision := {
@@ -62,6 +64,7 @@ default decision := {
 	"mode": null,
 	"status": 403,
 	"max_response_bytes": null,
+	"daily_upload_bytes": null,
 }
 
 decision := refused_with(refusal, 403) if refusal
@@ -73,6 +76,7 @@ decision := {
 	"mode": mode_of(rule),
 	"status": null,
 	"max_response_bytes": cap_of(rule, "max_response_bytes"),
+	"daily_upload_bytes": cap_of(rule, "daily_upload_bytes"),
 } if {
 	not refusal
 	rule := project_rules[chosen]
@@ -90,6 +94,7 @@ refused_with(reason, status) := {
 	"mode": null,
 	"status": status,
 	"max_response_bytes": null,
+	"daily_upload_bytes": null,
 }
 
 # A CONNECT that opens through an inspect rule is "inspected": what follows is decided request by

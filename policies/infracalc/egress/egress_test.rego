@@ -98,7 +98,7 @@ allowed_by(decision, rule_id) if {
 refused(decision, reason) if {
 	decision == {
 		"allow": false, "reason": reason, "rule_id": null,
-		"mode": null, "status": 403, "max_response_bytes": null,
+		"mode": null, "status": 403, "max_response_bytes": null, "daily_upload_bytes": null,
 	}
 }
 
@@ -119,6 +119,7 @@ test_exact_host_and_port_allow_a_tunnel if {
 		"mode": "tunnel",
 		"status": null,
 		"max_response_bytes": null,
+		"daily_upload_bytes": null,
 	}
 }
 
@@ -1038,6 +1039,7 @@ test_connection_authenticates_the_bubble_and_gives_the_rule_expiry if {
 		"mode": "tunnel",
 		"status": null,
 		"max_response_bytes": null,
+		"daily_upload_bytes": null,
 		"project": "weather",
 		"username": "alice",
 		"expires_at_ns": now + day,
@@ -1061,6 +1063,7 @@ test_connection_reads_the_project_from_the_data_never_from_the_input if {
 		"mode": null,
 		"status": 403,
 		"max_response_bytes": null,
+		"daily_upload_bytes": null,
 		"project": "cohort",
 		"username": "alice",
 		"expires_at_ns": null,
@@ -1150,6 +1153,7 @@ test_a_connect_through_an_inspect_rule_opens_inspected if {
 		"mode": "inspect",
 		"status": null,
 		"max_response_bytes": 1000000,
+		"daily_upload_bytes": 5000,
 	}
 }
 
@@ -1201,6 +1205,7 @@ test_a_get_under_the_prefix_is_allowed_with_the_answer_cap if {
 		"mode": "inspect",
 		"status": null,
 		"max_response_bytes": 1000000,
+		"daily_upload_bytes": 5000,
 	}
 }
 
