@@ -165,6 +165,9 @@ else:
     c.LocalBubbleSpawner.service_url = service_url
     #: ``INFRACALC_EGRESS_PROXY_URL`` (local, required): the egress proxy on this machine.
     c.LocalBubbleSpawner.egress_proxy_url = os.environ["INFRACALC_EGRESS_PROXY_URL"]
+    #: ``INFRACALC_EGRESS_CA_CERT`` (local): the egress CA's certificate as the proxy publishes it (never its key);
+    #: bubbles trust it, for the hosts the proxy inspects. Empty: inspect rules cannot be used.
+    c.LocalBubbleSpawner.egress_ca_cert = os.environ.get("INFRACALC_EGRESS_CA_CERT", "")
     c.LocalBubbleSpawner.hub_api_url = f"http://127.0.0.1:{hub_api_port}"
     # Each user's files, one folder per project, under the local state directory (never shared
     # between two projects, like the production bubbles' volumes).

@@ -12,6 +12,7 @@ from infracalc.casd.exports import ExportSettings
 from infracalc.casd.imports import DEFAULT_MAX_BYTES
 from infracalc.config import SettingError
 from infracalc.db import DatabaseSettings, MemberRole
+from infracalc.egress.modes import tunnels_allowed
 from infracalc.hub.source_address import parse_networks
 from infracalc.identity import proxy_secret
 from infracalc.mail import MailSettings
@@ -85,6 +86,9 @@ class ServiceSettings:
     #: ``INFRACALC_ENDED_SESSION_SECONDS``: how long a Keycloak session ended by back-channel logout is remembered;
     #: at least the realm's longest access-token lifespan (5 minutes), so that its tokens expire before it is forgotten.
     ended_session_seconds: float = 3600.0
+    #: ``INFRACALC_EGRESS_TUNNEL_RULES``: ``allow`` (default) or ``forbid`` tunnel rules (opaque CONNECT): when
+    #: forbidden, a lead cannot ask for one and staff cannot approve one (the egress proxy refuses to open one).
+    egress_tunnels_allowed: bool = True
 
     def __post_init__(self) -> None:
         if not self.web_url:  # settings built in code rather than read from the environment
@@ -146,6 +150,7 @@ class ServiceSettings:
             hub_url=env.get("INFRACALC_HUB_URL", "").rstrip("/") or None,
             upload_grace_seconds=upload_grace,
             ended_session_seconds=ended_session,
+            egress_tunnels_allowed=tunnels_allowed(env),
         )
 
 
