@@ -29,6 +29,8 @@ from tests.fixtures.egress import PUBLIC_CA_DIR, BubbleLogin, EgressData, ProxyU
 from tests.support.netns import Lab
 from tests.support.upstream_server import pattern_bytes
 
+pytestmark = pytest.mark.integration
+
 PREFIXES = ["/anything/v1/", "/bytes/"]
 
 
