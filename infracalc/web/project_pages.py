@@ -202,7 +202,7 @@ class ProjectPages(Controller):
         errors = request_errors(body, unreadable, tunnels=context.settings.egress_tunnels_allowed)
         if not errors:
             try:
-                await egress.request_rule(context, person, project_id, EgressRequestCreate(**body))
+                await egress.request_rule(context, person, project_id, msgspec.convert(body, EgressRequestCreate))
             except InvalidInput as error:
                 errors = {error.field or "host": because(error)}
         if errors:

@@ -51,7 +51,7 @@ def test_the_lead_chooses_the_mode_and_both_see_what_each_rule_binds(  # noqa: P
     lead.fill("#justification", "A client that pins the host's certificate")
     lead.click("#request")
     lead.wait_for_selector("#methods-error")
-    assert "a tunnel rule carries TLS unopened" in lead.locator("#methods-error").inner_text()
+    assert "A tunnel rule carries TLS unopened" in lead.locator("#methods-error").inner_text()
     assert lead.locator("#mode").input_value() == "tunnel"
     shot(lead, "egress-tunnel-refused")
     lead.fill("#methods", "")
