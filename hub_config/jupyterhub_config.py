@@ -173,6 +173,9 @@ else:
     # Bubbles' connections to the proxy reach it through this socket, with the bubble's address: the
     # proxy lets a bubble's credentials work from that address only.
     c.LocalBubbleSpawner.egress_proxy_socket = os.environ["INFRACALC_EGRESS_FORWARDED_SOCKET"]
+    #: ``INFRACALC_EGRESS_CA_CERT`` (local): the egress CA's certificate as the proxy publishes it (never its key);
+    #: bubbles trust it, for the hosts the proxy inspects. Empty: inspect rules cannot be used.
+    c.LocalBubbleSpawner.egress_ca_cert = os.environ.get("INFRACALC_EGRESS_CA_CERT", "")
     c.LocalBubbleSpawner.hub_api_url = f"http://127.0.0.1:{hub_api_port}"
     # Each user's files, one folder per project, under the local state directory (never shared
     # between two projects, like the production bubbles' volumes).

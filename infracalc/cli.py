@@ -276,6 +276,34 @@ def egress_proxy() -> None:
     run.main(ProxySettings.from_env())
 
 
+@main.group("egress-ca")
+def egress_ca() -> None:
+    """The platform's egress CA, with which the egress proxy inspects HTTPS through inspect rules."""
+
+
+@egress_ca.command("init")
+@click.option(
+    "--dir", "directory", required=True, type=click.Path(file_okay=False, path_type=Path), help="Where the CA goes."
+)
+@click.option(
+    "--public-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also write what bubbles may have here: the certificate and the bubble bundle (system CAs and it).",
+)
+@_clear_errors
+def egress_ca_init(directory: Path, public_dir: Path | None) -> None:
+    """Make the egress CA: DIR/ca-cert.pem (for bubbles) and DIR/ca-key.pem (mode 0600, the proxy's only).
+
+    Never overwrites: to rotate, make a new one elsewhere (README, "The egress CA").
+    """
+    from infracalc.proxy.authority import create_authority, publish  # noqa: PLC0415 - the CA tool only
+
+    files = create_authority(directory)
+    click.echo(f"egress CA made: {files.cert_path} (give it to bubbles), {files.key_path} (the proxy's only, 0600)")
+    if public_dir is not None:
+        click.echo(f"bubble bundle: {publish(files, public_dir)}")
+
+
 @main.command()
 @click.option("--dir", "directory", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--host", default="127.0.0.1", show_default=True, help="The address both servers bind.")

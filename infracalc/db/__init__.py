@@ -17,6 +17,7 @@ from infracalc.db.migrate import alembic_config, upgrade
 from infracalc.db.models import (
     SEARCH_STRUCTURES,
     Bubble,
+    EgressMode,
     EgressRule,
     EgressRuleStatus,
     EndedSession,
@@ -55,6 +56,7 @@ __all__ = [
     "DatabaseError",
     "DatabaseSettings",
     "DatabaseUrlError",
+    "EgressMode",
     "EgressRule",
     "EgressRuleStatus",
     "EndedSession",

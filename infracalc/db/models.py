@@ -51,6 +51,15 @@ class EgressRuleStatus(enum.StrEnum):
     REVOKED = "revoked"
 
 
+class EgressMode(enum.StrEnum):
+    """How the egress proxy carries an approved rule's HTTPS: inspected request by request, or as an opaque tunnel."""
+
+    #: The proxy terminates TLS with a certificate of the platform's egress CA and decides each request.
+    INSPECT = "inspect"
+    #: Today's CONNECT: host and port only, for clients that pin certificates ("opaque").
+    TUNNEL = "tunnel"
+
+
 class MemberRole(enum.StrEnum):
     """A member's role in a project."""
 
@@ -159,6 +168,10 @@ class EgressRule(Base):
     Only an ``approved`` rule reaches OPA (``data.store.infracalc.rules``), and only until ``expires_at``,
     which the policy compares with the current time itself. ``host`` is in normal form (lowercase
     punycode); with ``wildcard`` the rule stands for every name below it (``*.<host>``).
+
+    ``mode`` says how HTTPS through the rule is carried (:class:`EgressMode`). The caps bind every
+    request the proxy can see (plain HTTP, and HTTPS through an ``inspect`` rule): the body of one
+    request, the bytes sent under the rule per day by one bubble's user, and the size of one answer.
     """
 
     __tablename__ = "egress_rules"
@@ -170,6 +183,10 @@ class EgressRule(Base):
     ports: Mapped[list[Any]] = mapped_column(JSON())
     methods: Mapped[list[Any]] = mapped_column(JSON())
     path_prefixes: Mapped[list[Any]] = mapped_column(JSON())
+    mode: Mapped[EgressMode] = mapped_column(string_enum(EgressMode, "mode"))
+    max_request_bytes: Mapped[int] = mapped_column(BigInteger())
+    daily_upload_bytes: Mapped[int] = mapped_column(BigInteger())
+    max_response_bytes: Mapped[int] = mapped_column(BigInteger())
     justification: Mapped[str] = mapped_column(Text)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
     status: Mapped[EgressRuleStatus] = mapped_column(string_enum(EgressRuleStatus, "status"))

@@ -23,6 +23,10 @@ missing from ``hub_config/jupyterhub_config.py`` cannot open a bubble up:
   contain it, so two pairs never share a volume. Only named volumes are mounted: a host path
   could hand a bubble the Docker socket.
 
+  ``infracalc-egress-ca`` at ``/etc/infracalc/egress-ca``, read-only
+      what bubbles may have of the platform's egress CA (its certificate and the bubble bundle,
+      written there by the egress proxy), which the image's trust variables point at.
+
 The root filesystem stays writable: Jupyter, IPython, matplotlib and pip write under the home
 directory and ``/tmp``, and the container is removed at stop, so nothing written outside the two
 volumes survives anyway. A read-only root would need tmpfs mounts for all of those and buy little.
@@ -45,6 +49,7 @@ from dockerspawner import DockerSpawner  # type: ignore[import-untyped,unused-ig
 from jupyterhub.spawner import SpawnException  # type: ignore[import-untyped,unused-ignore]
 from traitlets import Int, default
 
+from infracalc.egress.trust import IMAGE_CA_DIR
 from infracalc.errors import InfracalcError
 from infracalc.hub import hooks
 
@@ -52,6 +57,8 @@ from infracalc.hub import hooks
 PROJECT_DIR = "/home/jovyan/project"
 #: Where the user's own volume for this project is mounted.
 WORK_DIR = "/home/jovyan/work"
+#: The named volume holding the egress CA's public files (docker-compose.yml names it so).
+EGRESS_CA_VOLUME = "infracalc-egress-ca"
 
 #: A project id, as the service accepts it (``infracalc.service.projects.schemas.SLUG_PATTERN``).
 PROJECT_ID = re.compile(r"^[a-z](?:[a-z0-9]|-(?=[a-z0-9])){2,63}$")
@@ -155,10 +162,11 @@ class InfracalcDockerSpawner(DockerSpawner):  # type: ignore[misc]  # DockerSpaw
         return "{prefix}-{username}--{raw_servername}"
 
     @default("volumes")
-    def _default_volumes(self) -> dict[str, str]:
+    def _default_volumes(self) -> dict[str, Any]:
         return {
             "infracalc-project-{raw_servername}": PROJECT_DIR,
             "infracalc-{username}--{raw_servername}": WORK_DIR,
+            EGRESS_CA_VOLUME: {"bind": IMAGE_CA_DIR, "mode": "ro"},
         }
 
     @property

@@ -33,6 +33,7 @@ from traitlets import Bool, Unicode, default
 from infracalc.bubble import JUPYTER_CONFIG_DIR
 from infracalc.bubble.ipython import write_kernel_config
 from infracalc.bubble.welcome import give_welcome_notebooks
+from infracalc.egress.trust import trust_environment, write_bubble_bundle
 from infracalc.hub import hooks, netns
 from infracalc.hub.bubbles import BubbleRegistration, bubble_environment
 from infracalc.hub.forwarders import Forwarders, ports_of
@@ -88,6 +89,12 @@ class LocalBubbleSpawner(SimpleLocalProcessSpawner):  # type: ignore[misc]  # Ju
         "port on a bubble's gateway go there, with the bubble's address, to which its credentials are bound. "
         "Required for isolated bubbles: without it the proxy would see every bubble as the host and refuse them.",
     )
+    egress_ca_cert = Unicode(
+        "",
+        config=True,
+        help="The platform's egress CA certificate (never its key): each bubble trusts it, through a bundle of the "
+        "system's CAs and it in its home and the variables its clients read. Empty: inspect rules cannot be used.",
+    )
 
     @default("cmd")
     def _default_cmd(self) -> list[str]:
@@ -117,6 +124,11 @@ class LocalBubbleSpawner(SimpleLocalProcessSpawner):  # type: ignore[misc]  # Ju
         return Path(self.home_dir) / ".ipython"
 
     @property
+    def ca_bundle(self) -> Path:
+        """The bubble's trust bundle: the system's CAs and the egress CA (written at each start)."""
+        return Path(self.home_dir) / ".infracalc" / "egress-ca-bundle.pem"
+
+    @property
     def project(self) -> str:
         """The bubble's project: the server's name."""
         return str(self.name)
@@ -133,6 +145,8 @@ class LocalBubbleSpawner(SimpleLocalProcessSpawner):  # type: ignore[misc]  # Ju
         env["IPYTHONDIR"] = str(self.ipython_dir)
         # JupyterLab without its calls home (news, update checks, the PyPI extension manager).
         env["JUPYTER_CONFIG_PATH"] = str(JUPYTER_CONFIG_DIR)
+        if self.egress_ca_cert:
+            env.update(trust_environment(str(self.ca_bundle), self.egress_ca_cert))
         if self.bubble is not None:
             gateway = self.link.gateway if self.link is not None else "127.0.0.1"
             env.update(
@@ -149,6 +163,8 @@ class LocalBubbleSpawner(SimpleLocalProcessSpawner):  # type: ignore[misc]  # Ju
         """Create the namespace and forwarders, then start the server inside; or fall back, saying so."""
         write_kernel_config(self.ipython_dir)
         give_welcome_notebooks(Path(self.home_dir))
+        if self.egress_ca_cert:
+            write_bubble_bundle(Path(self.egress_ca_cert), self.ca_bundle)
         reason = self.isolation_unavailable()
         if reason is not None:
             self.log.warning(

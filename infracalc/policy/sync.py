@@ -70,6 +70,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from infracalc.db import (
     Bubble,
+    EgressMode,
     EgressRule,
     EgressRuleStatus,
     Governance,
@@ -114,8 +115,12 @@ class RuleRow(Protocol):
     host: str
     wildcard: bool
     ports: list[int]
+    mode: EgressMode
     methods: list[str]
     path_prefixes: list[str]
+    max_request_bytes: int
+    daily_upload_bytes: int
+    max_response_bytes: int
     expires_at: datetime
 
 
@@ -130,8 +135,12 @@ _APPROVED_RULES = select(
     EgressRule.host,
     EgressRule.wildcard,
     EgressRule.ports,
+    EgressRule.mode,
     EgressRule.methods,
     EgressRule.path_prefixes,
+    EgressRule.max_request_bytes,
+    EgressRule.daily_upload_bytes,
+    EgressRule.max_response_bytes,
     EgressRule.expires_at,
 ).where(EgressRule.status == EgressRuleStatus.APPROVED)
 #: The projects holding a released import classed sensitive.
@@ -157,8 +166,12 @@ def rule_document(rule: RuleRow) -> dict[str, Any]:
         "host": rule.host,
         "wildcard": rule.wildcard,
         "ports": list(rule.ports),
+        "mode": rule.mode.value,
         "methods": list(rule.methods),
         "path_prefixes": list(rule.path_prefixes),
+        "max_request_bytes": rule.max_request_bytes,
+        "daily_upload_bytes": rule.daily_upload_bytes,
+        "max_response_bytes": rule.max_response_bytes,
         # Integer arithmetic: a float timestamp would round the microseconds away.
         "expires_at_ns": (rule.expires_at - _EPOCH) // timedelta(microseconds=1) * 1000,
     }

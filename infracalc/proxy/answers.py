@@ -15,6 +15,10 @@ answer and when the answer is complete:
   delimited by the upstream's close, as HTTP/1.1 says, and the idle timeout still applies.
 
 Bytes after the answer's end are never relayed: no decision covered them.
+
+It also keeps what the proxy needs of the final answer: its status, its declared length, how
+many body bytes went by (a rule caps an answer's size), and whether the upstream keeps the
+connection open after it (an inspected connection reuses it for the bubble's next request).
 """
 
 from __future__ import annotations
@@ -47,11 +51,27 @@ class AnswerFraming:
         self._state = _State.HEAD
         self._line = bytearray()  # a head, a chunk-size line or a trailer line being read
         self._remaining = 0  # body or chunk bytes still expected
+        #: The final answer's status, once its head was read (``None`` before, or when unreadable).
+        self.status: int | None = None
+        #: Its ``Content-Length``, when it has one and a body.
+        self.declared_length: int | None = None
+        #: Body bytes seen so far (chunk data for a chunked body; everything after a head that
+        #: could not be read).
+        self.body_bytes = 0
+        #: The upstream closes the connection after this answer (``Connection: close``, HTTP/1.0,
+        #: or a body delimited by the close).
+        self.closes = False
 
     @property
     def complete(self) -> bool:
         """The answer has ended: nothing more is to be relayed."""
         return self._state is _State.COMPLETE
+
+    def over(self, cap: int | None) -> bool:
+        """Whether the answer's body is, or says it will be, larger than ``cap`` bytes (``None``: no cap)."""
+        if cap is None:
+            return False
+        return self.body_bytes > cap or (self.declared_length is not None and self.declared_length > cap)
 
     def feed(self, data: memoryview | bytes) -> int:
         """Take the next bytes of the answer; return how many of them (from the start) belong to it."""
@@ -62,10 +82,12 @@ class AnswerFraming:
             if state is _State.COMPLETE:
                 break
             if state is _State.UNTIL_CLOSE:
+                self.body_bytes += len(view) - used
                 return len(view)
             if state is _State.LENGTH or state is _State.CHUNK_DATA:
                 taken = min(self._remaining, len(view) - used)
                 used += taken
+                self.body_bytes += taken
                 self._remaining -= taken
                 if self._remaining == 0:
                     self._state = _State.COMPLETE if state is _State.LENGTH else _State.CHUNK_END
@@ -83,6 +105,7 @@ class AnswerFraming:
         if end == -1:
             if len(self._line) > limit:
                 self._state = _State.UNTIL_CLOSE  # unreadable: delimited by the close
+                self.closes = True
             return len(view)
         taken = len(view) - (len(self._line) - end - len(ending))
         text = bytes(self._line[:end])
@@ -93,6 +116,7 @@ class AnswerFraming:
             self._after_chunk_size(text)
         elif self._state is _State.CHUNK_END:
             self._state = _State.CHUNK_SIZE if not text else _State.UNTIL_CLOSE
+            self.closes = self.closes or bool(text)
         elif not text:  # _State.TRAILER: the empty line ends the answer
             self._state = _State.COMPLETE
         return taken
@@ -102,18 +126,19 @@ class AnswerFraming:
         parts = lines[0].split(b" ", 2)
         if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():  # noqa: PLR2004
             self._state = _State.UNTIL_CLOSE
+            self.closes = True
             return
         status = int(parts[1])
         if 100 <= status < 200 and status != 101:  # noqa: PLR2004 - interim: the final answer follows
             return
+        self.status = status
         if status == 101:  # noqa: PLR2004 - another protocol: delimited by the close
             self._state = _State.UNTIL_CLOSE
-            return
-        if self._head_request or status in (204, 304):
-            self._state = _State.COMPLETE
+            self.closes = True
             return
         codings: list[bytes] = []
         lengths: set[bytes] = set()
+        tokens: set[bytes] = set()
         for line in lines[1:]:
             name, _, value = line.partition(b":")
             name = name.strip().lower()
@@ -121,13 +146,22 @@ class AnswerFraming:
                 codings += [coding.strip().lower() for coding in value.split(b",") if coding.strip()]
             elif name == b"content-length":
                 lengths.add(value.strip())
+            elif name == b"connection":
+                tokens |= {token.strip().lower() for token in value.split(b",")}
+        self.closes = b"close" in tokens or (parts[0] == b"HTTP/1.0" and b"keep-alive" not in tokens)
+        if self._head_request or status in (204, 304):
+            self._state = _State.COMPLETE
+            return
         if codings:
             self._state = _State.CHUNK_SIZE if codings[-1] == b"chunked" else _State.UNTIL_CLOSE
         elif len(lengths) == 1 and (length := lengths.pop()).isdigit() and len(length) <= 18:  # noqa: PLR2004
             self._remaining = int(length)
+            self.declared_length = self._remaining
             self._state = _State.LENGTH if self._remaining else _State.COMPLETE
         else:
             self._state = _State.UNTIL_CLOSE
+        if self._state is _State.UNTIL_CLOSE:
+            self.closes = True
 
     def _after_chunk_size(self, line: bytes) -> None:
         size = line.split(b";", 1)[0].strip(b" \t")
@@ -135,6 +169,7 @@ class AnswerFraming:
         self._remaining = int(size, 16) if well_formed else -1
         if self._remaining < 0:
             self._state = _State.UNTIL_CLOSE
+            self.closes = True
         elif self._remaining == 0:
             self._state = _State.TRAILER
         else:

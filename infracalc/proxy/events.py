@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import hashlib
 import itertools
 import logging
 import time
@@ -29,6 +30,18 @@ BATCH = 500
 MAX_PATH, MAX_REASON = 4096, 2048
 
 
+def recorded_path(path: str) -> str:
+    """A request's path as it is recorded: the query replaced by its SHA-256 (a query may carry data).
+
+    ``/v1/items?id=7`` is recorded as ``/v1/items?sha256=<hex of "id=7">``; the query itself is never
+    logged, audited or kept in a session.
+    """
+    bare, question, query = path.partition("?")
+    if not question:
+        return path
+    return f"{bare}?sha256={hashlib.sha256(query.encode('utf-8', 'surrogateescape')).hexdigest()}"
+
+
 def clip(text: str | None, limit: int) -> str | None:
     """``text`` cut to ``limit`` characters, marked with an ellipsis when cut."""
     if text is None or len(text) <= limit:
@@ -40,7 +53,9 @@ class EgressEvent(msgspec.Struct, kw_only=True, omit_defaults=True):
     """One event of a bubble's egress (or of a client not taken for a bubble), as the service records it.
 
     ``kind`` is ``decision`` (the policy was asked: ``allow``, ``reason``, ``rule_id``; ``address``
-    once dialled), ``tunnel_closed`` (``bytes_up``, ``bytes_down``, ``seconds``, ``reason`` says
+    once dialled; ``mode`` for a CONNECT allowed; for a request inside an inspected CONNECT, scheme
+    ``https``, its ``status`` and ``bytes_up``/``bytes_down``, reported once it is over),
+    ``tunnel_closed`` (``bytes_up``, ``bytes_down``, ``seconds``, ``reason`` says
     why), ``refusal`` (refused before the policy, the bubble's credentials being valid: ``label``,
     ``status``) or ``refusals`` (``count`` refusals of one actor and label from ``at`` to
     ``until``: see :mod:`infracalc.proxy.refusals`).
@@ -62,6 +77,7 @@ class EgressEvent(msgspec.Struct, kw_only=True, omit_defaults=True):
     status: int | None = None
     rule_id: str | None = None
     address: str | None = None
+    mode: str | None = None
     bytes_up: int | None = None
     bytes_down: int | None = None
     seconds: float | None = None

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 from infracalc.proxy import sockets
 from infracalc.proxy.answers import AnswerFraming
+from infracalc.proxy.wire import response
 
 #: Bytes moved per splice call; the pipe between the two sockets is grown to hold as much.
 CHUNK = 1024 * 1024
@@ -73,6 +74,7 @@ class Relay:
         idle_timeout: float,
         upstream_limit: int | None = None,
         answer: AnswerFraming | None = None,
+        answer_cap: int | None = None,
     ) -> None:
         """Relay between ``client`` and ``server``.
 
@@ -85,12 +87,15 @@ class Relay:
                 whatever follows it would be a second request that no decision covered). The
                 relay is then one exchange: it ends as soon as either side closes.
             answer: For a plain-HTTP exchange, follows the answer, which ends the relay when complete.
+            answer_cap: With ``answer``, the largest answer body relayed: an answer that announces
+                more is answered 502 by the proxy instead; one that grows past it is cut.
         """
         self.client = client
         self.server = server
         self.idle_timeout = idle_timeout
         self.upstream_limit = upstream_limit
         self.answer = answer
+        self.answer_cap = answer_cap
         self.counters = Counters()
         self.ended_by = ""
         self._last_activity = time.monotonic()
@@ -159,6 +164,8 @@ class Relay:
             ended.set_exception(result)
         elif result == "answered" or (result == "eof" and self.upstream_limit is not None):
             ended.set_result("closed")  # one exchange: over when either side closes or the answer ended
+        elif result == "over_cap":
+            ended.set_result(f"the answer is over the rule's cap of {self.answer_cap} bytes")
         elif result != "eof":
             ended.set_result("reset")
         else:
@@ -238,18 +245,10 @@ class _Pump:
                     if self._remaining == 0:
                         self._watch_for_close()
                         return
-                    size = CHUNK if self._remaining is None else min(CHUNK, self._remaining)
-                    count = held.fill(self._source, size)
-                    if count == 0:
-                        with contextlib.suppress(OSError):
-                            self._sink.shutdown(socket.SHUT_WR)
-                        self._finish("eof")
+                    taken = self._take(held)
+                    if taken is None:
                         return
-                    if self._remaining is not None:
-                        self._remaining -= count
-                    short = count < min(size, SHORT_READ)
-                    if self._answer is not None and isinstance(held, _Buffer):
-                        held.pending = self._answer.feed(held.filled())  # nothing past the answer's end
+                    short = taken
                 written = held.drain(self._sink) if held.pending else 0
                 self._relay._moved(written, upstream=self._upstream)  # the relay's own pump
                 if self._answer is not None and self._answer.complete and not held.pending:
@@ -267,6 +266,35 @@ class _Pump:
             return
         # Wait for the side that blocked, or let other work run before going on (a full round).
         self._wait_on("sink" if held.pending else "source")
+
+    def _take(self, held: _Pipe | _Buffer) -> bool | None:
+        """Read the next chunk from the source; whether it was short, or ``None`` when the pump finished."""
+        size = CHUNK if self._remaining is None else min(CHUNK, self._remaining)
+        count = held.fill(self._source, size)
+        if count == 0:
+            with contextlib.suppress(OSError):
+                self._sink.shutdown(socket.SHUT_WR)
+            self._finish("eof")
+            return None
+        if self._remaining is not None:
+            self._remaining -= count
+        if self._answer is not None and isinstance(held, _Buffer):
+            held.pending = self._answer.feed(held.filled())  # nothing past the answer's end
+            if self._answer.over(self._relay.answer_cap):
+                self._refuse_answer()
+                return None
+        return count < min(size, SHORT_READ)
+
+    def _refuse_answer(self) -> None:
+        """An answer over the rule's cap: a 502 saying so if none of it was relayed yet (else a cut), then the end."""
+        if self._relay.counters.downstream == 0:
+            reason = (
+                f"the answer of {self._answer.declared_length if self._answer else '?'} bytes or more is over "
+                f"the rule's cap of {self._relay.answer_cap} bytes"
+            )
+            with contextlib.suppress(OSError):
+                self._sink.send(response(502, reason))  # small: the socket's buffer takes it whole
+        self._finish("over_cap")
 
     def _watch_for_close(self) -> None:
         """After the body: read the source only to see it close (or fail), dropping what it sends."""

@@ -9,6 +9,7 @@ import logging
 import signal
 
 from infracalc.policy import PolicyClient
+from infracalc.proxy.authority import AuthorityFiles, publish
 from infracalc.proxy.events import EventReporter
 from infracalc.proxy.metrics import ProxyMetrics
 from infracalc.proxy.redaction import RedactingFilter
@@ -28,6 +29,9 @@ async def serve(settings: ProxySettings) -> None:
         queue_size=settings.audit_queue_size,
         grace_seconds=settings.audit_grace_seconds,
     )
+    if settings.ca_dir is not None and settings.ca_public_dir is not None:
+        bundle = publish(AuthorityFiles.within(settings.ca_dir), settings.ca_public_dir)
+        logger.info("egress CA certificate and bubble bundle published in %s", bundle.parent)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

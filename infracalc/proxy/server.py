@@ -9,7 +9,13 @@ For each connection from a bubble::
     count it against the bubble's cap         → 429
     resolve once, check every address         → 403 (private, loopback, metadata...) / 502
     connect to the address checked            → 502 / 504 (10 s)
-    relay (CONNECT: "200" then bytes; plain HTTP: the request in origin form, then the answer)
+    relay (CONNECT through a tunnel rule: "200" then bytes; plain HTTP: the request in origin
+      form, then the answer; CONNECT through an inspect rule: "200", then each request inside is
+      decided and relayed by :mod:`infracalc.proxy.inspection`)
+
+A plain-HTTP request, and each request inside an inspected CONNECT, is decided with its sizes and
+the day's count of its rule's budget (:mod:`infracalc.proxy.budgets`): 413 for a body over the
+rule's cap, 429 once the budget is spent; an answer over the rule's cap is not relayed (502).
 
 Every decision is logged (one line, written in bursts: :mod:`infracalc.proxy.decision_log`),
 counted in the metrics and sent to the service for the audit log and the bubble's session; every
@@ -46,12 +52,15 @@ from infracalc.policy import PolicyClient
 from infracalc.proxy import credentials as proxy_credentials
 from infracalc.proxy import forwarded, sockets
 from infracalc.proxy.answers import AnswerFraming
+from infracalc.proxy.authority import AuthorityFiles, EgressAuthority
+from infracalc.proxy.budgets import UploadBudgets
 from infracalc.proxy.credentials import BubbleCredentials
 from infracalc.proxy.decision_log import DecisionLog
 from infracalc.proxy.decisions import DecisionSource, EgressDecision, policy_input
 from infracalc.proxy.dns import dns_resolver
-from infracalc.proxy.events import MAX_PATH, MAX_REASON, EgressEvent, EventReporter, clip, now_text
+from infracalc.proxy.events import MAX_PATH, MAX_REASON, EgressEvent, EventReporter, clip, now_text, recorded_path
 from infracalc.proxy.hosts_file import hosts_resolver
+from infracalc.proxy.inspection import Exchange, InspectedSession, Inspector, decide_within_budget, upstream_context
 from infracalc.proxy.limits import BucketsByKey, CountsByKey, TokenBucket, retry_after
 from infracalc.proxy.metrics import ProxyMetrics
 from infracalc.proxy.redaction import redact
@@ -59,7 +68,7 @@ from infracalc.proxy.refusals import RefusalCounter
 from infracalc.proxy.relay import Relay
 from infracalc.proxy.revisions import RevisionWatcher
 from infracalc.proxy.settings import ProxySettings
-from infracalc.proxy.tunnels import Tunnel, TunnelLimitReached, TunnelRegistry
+from infracalc.proxy.tunnels import Carrier, Tunnel, TunnelLimitReached, TunnelRegistry
 from infracalc.proxy.wire import (
     CONNECTION_ESTABLISHED,
     Destination,
@@ -139,6 +148,18 @@ class EgressProxy:
             resolver = dns_resolver(*settings.resolver, timeout=settings.dns_timeout)
         self.resolver = resolver
         self.decisions = DecisionSource(policy, cache_seconds=settings.decision_cache_seconds)
+        self.budgets = UploadBudgets()
+        self.inspector: Inspector | None = None
+        if settings.ca_dir is not None:
+            self.inspector = Inspector(
+                authority=EgressAuthority.load(AuthorityFiles.within(settings.ca_dir)),
+                upstream_context=upstream_context(settings.test_upstream_ca),
+                decide=self.decisions.decide,
+                budgets=self.budgets,
+                header_timeout=settings.header_timeout,
+                idle_timeout=settings.idle_timeout,
+                max_header_bytes=settings.max_header_bytes,
+            )
         self.tunnels = TunnelRegistry(settings.max_tunnels_per_bubble)
         self.connection_rate = TokenBucket(settings.connection_rate, settings.connection_burst)
         self.bubble_rates = BucketsByKey(settings.bubble_connection_rate, settings.bubble_connection_burst)
@@ -223,6 +244,8 @@ class EgressProxy:
         with contextlib.suppress(Exception):
             await self.reporter.flush()
         self.decision_log.flush()
+        if self.inspector is not None:
+            self.inspector.authority.close()
 
     def _accept_ready(self) -> None:
         """The listener's reader callback (registered once): accept waiting connections, ``ACCEPT_BATCH`` at most."""
@@ -359,22 +382,7 @@ class EgressProxy:
             logger.warning("refused: decisions cannot be delivered to the service (%d pending)", self.reporter.pending)
             undelivered = ProxyError(503, "events_undelivered", "egress decisions cannot be recorded right now: denied")
             raise self._refused_early(undelivered, source, await self._authenticated(credentials, source), count=True)
-        payload = policy_input(credentials, request, source)
-        started = time.perf_counter()
-        decision = await self.decisions.decide(payload)
-        self.metrics.decision_seconds.observe(time.perf_counter() - started)
-        if not decision.authenticated:
-            self._unauthenticated(credentials.bubble_id, source, request, decision)
-            raise _Refusal(407, decision.label, decision.reason)
-        if decision.label not in _UNVERIFIED:
-            connection.authenticated = True
-            self.unauthenticated.remove(source)
-            wait = self.bubble_rates.take(credentials.bubble_id)
-            if wait:
-                raise self._too_fast(credentials.bubble_id, decision, wait)
-        if not decision.allow:
-            self._decided(credentials.bubble_id, request, decision)
-            raise _Refusal(403, decision.label, decision.reason)
+        payload, decision = await self._allowed(credentials, request, connection, source)
         assert decision.project is not None  # noqa: S101 - from_result guarantees it for an allow
         tunnel = Tunnel(
             bubble_id=credentials.bubble_id,
@@ -391,14 +399,92 @@ class EgressProxy:
             self._decided(credentials.bubble_id, request, decision, refused=("tunnel_limit", str(error)))
             raise _Refusal(429, "tunnel_limit", str(error)) from None
         try:
-            await self._connect_and_relay(client, request, decision, tunnel)
+            await self._connect_and_relay(client, request, decision, tunnel, credentials)
         finally:
             self.tunnels.remove(tunnel)
             tunnel.end()
             self.metrics.open_tunnels.set(len(self.tunnels))
 
+    async def _allowed(
+        self, credentials: BubbleCredentials, request: ProxyRequest, connection: _Connection, source: str
+    ) -> tuple[dict[str, Any], EgressDecision]:
+        """The policy input and decision that allow ``request`` (from ``source``), counted against the bubble's rate.
+
+        Raises:
+            _Refusal: 407 (credentials refused), 429 (too fast), the policy's status (403, 413, 429),
+                or a mode this proxy cannot carry (:meth:`_check_mode`); each one audited.
+        """
+        started = time.perf_counter()
+        if request.kind is RequestKind.HTTP:
+            payload, decision = await self._decide_request(credentials, request, source)
+        else:
+            payload = policy_input(credentials, request, source)
+            decision = await self.decisions.decide(payload)
+        self.metrics.decision_seconds.observe(time.perf_counter() - started)
+        if not decision.authenticated:
+            self._unauthenticated(credentials.bubble_id, source, request, decision)
+            raise _Refusal(407, decision.label, decision.reason)
+        if decision.label not in _UNVERIFIED:
+            connection.authenticated = True
+            self.unauthenticated.remove(source)
+            wait = self.bubble_rates.take(credentials.bubble_id)
+            if wait:
+                raise self._too_fast(credentials.bubble_id, decision, wait)
+        if not decision.allow:
+            self._decided(credentials.bubble_id, request, decision)
+            raise _Refusal(decision.status or 403, decision.label, decision.reason)
+        self._check_mode(credentials.bubble_id, request, decision)
+        return payload, decision
+
+    async def _decide_request(
+        self, credentials: BubbleCredentials, request: ProxyRequest, source: str
+    ) -> tuple[dict[str, Any], EgressDecision]:
+        """A plain-HTTP request's decision, with its sizes and its user's counts (charged when allowed)."""
+        sent = len(origin_request(request)) + request.content_length
+        identity = await self.decisions.decide(policy_input(credentials, _IDENTITY_ONLY, source))
+        if identity.project is None or identity.label in _UNVERIFIED:  # the policy says why, asked as usual
+            payload = policy_input(credentials, request, source, request_bytes=sent)
+            return payload, await self.decisions.decide(payload)
+        owner = (identity.project, identity.username or credentials.bubble_id)
+        decision = await decide_within_budget(
+            self.decisions.decide, self.budgets, credentials, request, owner=owner, sent=sent, source=source
+        )
+        return policy_input(credentials, request, source, request_bytes=sent), decision
+
+    def _check_mode(self, bubble_id: str, request: ProxyRequest, decision: EgressDecision) -> None:
+        """Refuse a CONNECT the platform cannot carry as its rule says: a forbidden tunnel, inspection without a CA.
+
+        Raises:
+            _Refusal: 403 (tunnels forbidden) or 502 (no egress CA), audited as a decision.
+        """
+        if request.kind is not RequestKind.CONNECT:
+            return
+        refusal = None
+        if decision.mode == "tunnel" and not self.settings.tunnels_allowed:
+            refusal = _Refusal(
+                403,
+                "tunnel_forbidden",
+                f"rule {decision.rule_id} is a tunnel (opaque) rule, which this platform forbids "
+                "(INFRACALC_EGRESS_TUNNEL_RULES=forbid): ask for an inspect rule",
+            )
+        elif decision.mode == "inspect" and self.inspector is None:
+            refusal = _Refusal(
+                502,
+                "no_egress_ca",
+                f"rule {decision.rule_id} is an inspect rule, but this proxy has no egress CA "
+                "(INFRACALC_EGRESS_CA_DIR): denied",
+            )
+        if refusal is not None:
+            self._decided(bubble_id, request, decision, refused=(refusal.label, refusal.reason))
+            raise refusal
+
     async def _connect_and_relay(
-        self, client: socket.socket, request: ProxyRequest, decision: EgressDecision, tunnel: Tunnel
+        self,
+        client: socket.socket,
+        request: ProxyRequest,
+        decision: EgressDecision,
+        tunnel: Tunnel,
+        credentials: BubbleCredentials,
     ) -> None:
         bubble_id = tunnel.bubble_id
         try:
@@ -413,6 +499,17 @@ class EgressProxy:
             raise _Refusal(403, "cut", tunnel.cut_reason)
         self._decided(bubble_id, request, decision, address=address)
         self.metrics.open_tunnels.set(len(self.tunnels))
+        if request.kind is RequestKind.CONNECT and decision.mode == "inspect":
+            await self._inspect(
+                client,
+                upstream,
+                address=address,
+                request=request,
+                decision=decision,
+                tunnel=tunnel,
+                credentials=credentials,
+            )
+            return
         head = request.head
         if request.kind is RequestKind.CONNECT:
             first, limit = head.rest, None
@@ -425,13 +522,106 @@ class EgressProxy:
             body = head.rest[: request.content_length]
             first, limit = origin_request(request) + body, request.content_length - len(body)
         answer = None if request.kind is RequestKind.CONNECT else AnswerFraming(request.method)
-        relay = Relay(client, upstream, idle_timeout=self.settings.idle_timeout, upstream_limit=limit, answer=answer)
+        relay = Relay(
+            client,
+            upstream,
+            idle_timeout=self.settings.idle_timeout,
+            upstream_limit=limit,
+            answer=answer,
+            answer_cap=decision.max_response_bytes,
+        )
         tunnel.relay = relay
         if tunnel.cut_reason is not None:
             relay.cut(tunnel.cut_reason)
         self.watcher.schedule_expiry(tunnel)
         ended_by = await relay.run(first)
-        self._closed(tunnel, relay, ended_by)
+        self._closed(tunnel, relay, ended_by, status=None if answer is None else answer.status)
+
+    async def _inspect(
+        self,
+        client: socket.socket,
+        upstream: socket.socket,
+        *,
+        address: str,
+        request: ProxyRequest,
+        decision: EgressDecision,
+        tunnel: Tunnel,
+        credentials: BubbleCredentials,
+    ) -> None:
+        """Serve a CONNECT allowed by an inspect rule: each request inside is decided (:mod:`.inspection`)."""
+        assert self.inspector is not None  # noqa: S101 - _check_mode refused the CONNECT otherwise
+        port = request.destination.port
+
+        async def redial() -> socket.socket:
+            try:
+                return await self._dial(address, port)
+            except _Refusal as refusal:
+                raise ConnectionError(refusal.reason) from None
+
+        session = InspectedSession(
+            self.inspector,
+            client,
+            upstream,
+            destination=request.destination,
+            credentials=credentials,
+            source=str(tunnel.payload["source_ip"]),
+            project=tunnel.project,
+            username=decision.username or credentials.bubble_id,
+            received=request.head.rest,
+            redial=redial,
+            report=lambda exchange: self._exchanged(tunnel, exchange),
+        )
+        try:
+            await sockets.send_all(client, CONNECTION_ESTABLISHED)
+        except OSError:
+            upstream.close()
+            return
+        tunnel.relay = session
+        if tunnel.cut_reason is not None:
+            session.cut(tunnel.cut_reason)
+        self.watcher.schedule_expiry(tunnel)
+        ended_by = await session.run()
+        self._closed(tunnel, session, ended_by)
+
+    def _exchanged(self, tunnel: Tunnel, exchange: Exchange) -> None:
+        """Log, count and report one request of an inspected connection (never its body or its query)."""
+        verdict = "allow" if exchange.allow else "deny"
+        path = recorded_path(exchange.path)
+        self.metrics.labelled(self.metrics.decisions, verdict, exchange.label).inc()
+        self.decision_log.add(
+            "%s bubble=%s project=%s %s https://%s%s rule=%s status=%s up=%d down=%d: %s",
+            verdict,
+            tunnel.bubble_id,
+            tunnel.project,
+            exchange.method,
+            tunnel.destination,
+            path,
+            exchange.rule_id,
+            exchange.status,
+            exchange.bytes_up,
+            exchange.bytes_down,
+            exchange.reason,
+        )
+        self.reporter.submit(
+            EgressEvent(
+                kind="decision",
+                at=now_text(),
+                bubble=tunnel.bubble_id,
+                project=tunnel.project,
+                scheme="https",
+                host=redact(tunnel.destination.host),
+                port=tunnel.destination.port,
+                method=clip(redact(exchange.method), MAX_REASON) or None,
+                path=clip(redact(path), MAX_PATH) or None,
+                allow=exchange.allow,
+                reason=clip(redact(exchange.reason), MAX_REASON) or "",
+                label=None if exchange.allow else exchange.label,
+                status=exchange.status,
+                rule_id=exchange.rule_id,
+                bytes_up=exchange.bytes_up,
+                bytes_down=exchange.bytes_down,
+            )
+        )
 
     async def _address(self, request: ProxyRequest) -> IPAddress:
         """The one address to dial for ``request``, checked (resolved once for a name)."""
@@ -583,14 +773,16 @@ class EgressProxy:
         # The line is written with others a little later (see DecisionLog), so that the answer to
         # the bubble and the tunnel's first bytes need not wait for it; the audit event below is
         # queued at once, before any answer.
+        mode = f" ({decision.mode})" if allow and request.kind is RequestKind.CONNECT and decision.mode else ""
         self.decision_log.add(
-            "%s bubble=%s project=%s %s %s%s rule=%s address=%s: %s",
+            "%s bubble=%s project=%s %s %s%s%s rule=%s address=%s: %s",
             "allow" if allow else "deny",
             bubble_id,
             decision.project,
             request.method,
             request.destination,
-            request.path,
+            recorded_path(request.path),
+            mode,
             decision.rule_id,
             address,
             reason,
@@ -605,16 +797,17 @@ class EgressProxy:
                 host=redact(request.destination.host),
                 port=request.destination.port,
                 method=clip(redact(request.method), MAX_REASON) if request.kind is RequestKind.HTTP else None,
-                path=clip(redact(request.path), MAX_PATH) if request.kind is RequestKind.HTTP else None,
+                path=clip(redact(recorded_path(request.path)), MAX_PATH) if request.kind is RequestKind.HTTP else None,
                 allow=allow,
                 reason=clip(redact(reason), MAX_REASON) or "",
                 rule_id=decision.rule_id if allow else None,
                 address=address,
+                mode=decision.mode if allow and request.kind is RequestKind.CONNECT else None,
             )
         )
         self.metrics.events_pending.set(self.reporter.pending)
 
-    def _closed(self, tunnel: Tunnel, relay: Relay, ended_by: str) -> None:
+    def _closed(self, tunnel: Tunnel, relay: Carrier, ended_by: str, *, status: int | None = None) -> None:
         seconds = time.monotonic() - tunnel.opened_at
         self.metrics.labelled(self.metrics.bytes, "upstream").inc(relay.counters.upstream)
         self.metrics.labelled(self.metrics.bytes, "downstream").inc(relay.counters.downstream)
@@ -632,6 +825,7 @@ class EgressProxy:
                 allow=True,
                 reason=clip(redact(ended_by), MAX_REASON) or "",
                 rule_id=tunnel.rule_id,
+                status=status,
                 bytes_up=relay.counters.upstream,
                 bytes_down=relay.counters.downstream,
                 seconds=round(seconds, 6),
@@ -658,4 +852,7 @@ def describe(settings: ProxySettings) -> Mapping[str, object]:
         "test_hosts": str(settings.test_hosts) if settings.test_hosts else None,
         "resolver": "system" if settings.resolver is None else "{}:{}".format(*settings.resolver),
         "forwarded_socket": str(settings.forwarded_socket) if settings.forwarded_socket else None,
+        "egress_ca": str(settings.ca_dir) if settings.ca_dir else None,
+        "tunnel_rules": "allow" if settings.tunnels_allowed else "forbid",
+        "test_upstream_ca": str(settings.test_upstream_ca) if settings.test_upstream_ca else None,
     }

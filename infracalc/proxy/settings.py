@@ -15,6 +15,7 @@ from pathlib import Path
 
 from infracalc.config import SettingError
 from infracalc.egress import AddressPolicy
+from infracalc.egress.modes import tunnels_allowed
 from infracalc.identity import proxy_secret
 from infracalc.policy import OpaSettings
 
@@ -138,9 +139,21 @@ class ProxySettings:
     #: hand over bubbles' connections, each starting with a PROXY line naming the bubble's address
     #: (:mod:`infracalc.proxy.forwarded`); unset: none. Only its owner can open it, so only the hub speaks there.
     forwarded_socket: Path | None = None
+    #: ``INFRACALC_EGRESS_CA_DIR``: the platform's egress CA, ``ca-cert.pem`` and ``ca-key.pem`` (mode
+    #: 0600), with which the proxy inspects ``inspect`` rules; unset: such rules open nothing (502).
+    ca_dir: Path | None = None
+    #: ``INFRACALC_EGRESS_CA_PUBLIC_DIR``: where the proxy writes, at start, what bubbles may have of the
+    #: CA: ``ca-cert.pem`` and ``bubble-bundle.pem`` (the system's CAs and it); unset: nowhere.
+    ca_public_dir: Path | None = None
+    #: ``INFRACALC_EGRESS_TUNNEL_RULES``: ``allow`` (default) or ``forbid`` opaque tunnels (``tunnel`` rules).
+    tunnels_allowed: bool = True
+    #: ``INFRACALC_EGRESS_TEST_UPSTREAM_CA``: tests only (it needs the test-mode consent): one more CA
+    #: trusted for upstreams, beside the system's trust store.
+    test_upstream_ca: Path | None = None
 
     TEST_HOSTS_VARIABLE = "INFRACALC_EGRESS_TEST_HOSTS"
     RESOLVER_VARIABLE = "INFRACALC_EGRESS_RESOLVER"
+    TEST_UPSTREAM_CA_VARIABLE = "INFRACALC_EGRESS_TEST_UPSTREAM_CA"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ProxySettings:
@@ -167,6 +180,18 @@ class ProxySettings:
         resolver = _resolver(env.get(cls.RESOLVER_VARIABLE, "").strip())
         if resolver is not None and test_hosts:
             raise SettingError(f"{cls.RESOLVER_VARIABLE} and {cls.TEST_HOSTS_VARIABLE} both replace DNS: set one")
+        test_upstream_ca = env.get(cls.TEST_UPSTREAM_CA_VARIABLE, "").strip()
+        if test_upstream_ca and env.get(AddressPolicy.TEST_MODE_VARIABLE) != AddressPolicy.TEST_MODE_CONSENT:
+            raise SettingError(
+                f"{cls.TEST_UPSTREAM_CA_VARIABLE} makes the proxy trust another CA for upstreams and is for tests "
+                f"only; set {AddressPolicy.TEST_MODE_VARIABLE}={AddressPolicy.TEST_MODE_CONSENT} to use it, or unset it"
+            )
+        ca_dir = env.get("INFRACALC_EGRESS_CA_DIR", "").strip()
+        ca_public_dir = env.get("INFRACALC_EGRESS_CA_PUBLIC_DIR", "").strip()
+        if ca_public_dir and not ca_dir:
+            raise SettingError(
+                "INFRACALC_EGRESS_CA_PUBLIC_DIR publishes the egress CA: set INFRACALC_EGRESS_CA_DIR too"
+            )
         return cls(
             host=env.get("INFRACALC_EGRESS_PROXY_HOST", "127.0.0.1"),
             port=_integer(env, "INFRACALC_EGRESS_PROXY_PORT", 3128, minimum=0, maximum=65535),
@@ -216,4 +241,8 @@ class ProxySettings:
             test_hosts=Path(test_hosts) if test_hosts else None,
             resolver=resolver,
             forwarded_socket=Path(forwarded) if (forwarded := env.get("INFRACALC_EGRESS_FORWARDED_SOCKET")) else None,
+            ca_dir=Path(ca_dir) if ca_dir else None,
+            ca_public_dir=Path(ca_public_dir) if ca_public_dir else None,
+            tunnels_allowed=tunnels_allowed(env),
+            test_upstream_ca=Path(test_upstream_ca) if test_upstream_ca else None,
         )

@@ -7,12 +7,21 @@ import itertools
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from infracalc.proxy.relay import Relay
+from infracalc.proxy.relay import Counters
 from infracalc.proxy.wire import Destination, RequestKind
 
 _ids = itertools.count(1)
+
+
+class Carrier(Protocol):
+    """What carries an open connection's bytes: a relay (tunnel, plain HTTP) or an inspected session."""
+
+    counters: Counters
+
+    def cut(self, reason: str) -> None:
+        """End the connection now, keeping ``reason``."""
 
 
 @dataclass(eq=False, slots=True)
@@ -27,7 +36,7 @@ class Tunnel:
         payload: The policy input that allowed it, asked again when the project's data changes.
         rule_id: The rule that allowed it.
         expires_at_ns: When that rule expires.
-        relay: Moves its bytes; cutting it closes the connection.
+        relay: Moves its bytes (a relay, or an inspected session); cutting it closes the connection.
     """
 
     bubble_id: str
@@ -37,7 +46,7 @@ class Tunnel:
     payload: dict[str, Any] = field(repr=False)
     rule_id: str | None
     expires_at_ns: int | None
-    relay: Relay | None = field(default=None, repr=False)
+    relay: Carrier | None = field(default=None, repr=False)
     #: Re-decides the tunnel when its rule expires (see :mod:`infracalc.proxy.revisions`).
     expiry_timer: asyncio.TimerHandle | None = field(default=None, repr=False)
     #: Set when the tunnel was cut before its relay started.

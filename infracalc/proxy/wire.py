@@ -73,10 +73,11 @@ class ProxyError(InfracalcError):
 
 
 class RequestKind(Enum):
-    """How the bubble asks: a tunnel (CONNECT) or a plain-HTTP request with an absolute URI."""
+    """How the bubble asks: a tunnel (CONNECT), a plain-HTTP request, or a request inside an inspected CONNECT."""
 
     CONNECT = "connect"
     HTTP = "http"
+    HTTPS = "https"
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,38 +321,52 @@ def interpret(head: RequestHead) -> ProxyRequest:
         raise ProxyError(
             400, "host_mismatch", f"the Host header {host_header!r} disagrees with the URL's host {destination}"
         )
+    return ProxyRequest(RequestKind.HTTP, destination, head.method, path, head, body_length(head))
+
+
+def body_length(head: RequestHead) -> int:
+    """The request body's length (0 without one).
+
+    Raises:
+        ProxyError: 411 for a chunked body (refused, so that no second request can ride inside a first
+            one past its decision), 400 for a malformed ``Content-Length``.
+    """
     if head.values("Transfer-Encoding"):
         raise ProxyError(411, "chunked_body", "a request body must have a Content-Length (chunked bodies are refused)")
     length_text = head.single("Content-Length")
-    length = 0
-    if length_text is not None:
-        if not length_text.isascii() or not length_text.isdigit() or len(length_text) > 15:  # noqa: PLR2004
-            raise ProxyError(400, "malformed_request", f"malformed Content-Length {length_text!r}")
-        length = int(length_text)
-    return ProxyRequest(RequestKind.HTTP, destination, head.method, path, head, length)
+    if length_text is None:
+        return 0
+    if not length_text.isascii() or not length_text.isdigit() or len(length_text) > 15:  # noqa: PLR2004
+        raise ProxyError(400, "malformed_request", f"malformed Content-Length {length_text!r}")
+    return int(length_text)
 
 
-def origin_request(request: ProxyRequest) -> bytes:
-    """The head to send upstream for a plain-HTTP request.
+def origin_request(request: ProxyRequest, *, close: bool = True, drop: frozenset[str] = frozenset()) -> bytes:
+    """The head to send upstream for a plain-HTTP request, or one inside an inspected connection.
 
-    Origin-form target, no hop-by-hop or proxy headers, ``Host`` set from the URL, and
-    ``Connection: close`` (one request per connection, each one decided).
+    Origin-form target, no hop-by-hop or proxy headers (nor those named in ``drop``, lowercase),
+    ``Host`` set from the destination, and ``Connection: close`` when ``close`` (plain HTTP: one
+    request per connection, each one decided).
     """
     head = request.head
     listed = {token.strip().lower() for value in head.values("Connection") for token in value.split(",")}
-    lines = [f"{request.method} {request.path} {head.version}", f"Host: {_host_header(request.destination)}"]
+    lines = [f"{request.method} {request.path} {head.version}", f"Host: {host_header(request)}"]
     for name, value in head.headers:
         lowered = name.lower()
-        if lowered in HOP_BY_HOP or lowered in listed or lowered == "host":
+        if lowered in HOP_BY_HOP or lowered in listed or lowered == "host" or lowered in drop:
             continue
         lines.append(f"{name}: {value}")
-    lines.append("Connection: close")
+    if close:
+        lines.append("Connection: close")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
-def _host_header(destination: Destination) -> str:
+def host_header(request: ProxyRequest) -> str:
+    """The ``Host`` header for ``request``'s destination: the port only when not the scheme's default."""
+    destination = request.destination
     host = f"[{destination.host}]" if ":" in destination.host else destination.host
-    return host if destination.port == 80 else f"{host}:{destination.port}"  # noqa: PLR2004
+    default = 443 if request.kind is RequestKind.HTTPS else 80
+    return host if destination.port == default else f"{host}:{destination.port}"
 
 
 def response(status: int, reason: str, *, headers: tuple[tuple[str, str], ...] = ()) -> bytes:
@@ -377,6 +392,7 @@ _STATUS_TEXT = {
     407: "Proxy Authentication Required",
     408: "Request Timeout",
     411: "Length Required",
+    413: "Content Too Large",
     429: "Too Many Requests",
     431: "Request Header Fields Too Large",
     502: "Bad Gateway",

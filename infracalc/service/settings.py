@@ -12,6 +12,7 @@ from infracalc.casd.exports import ExportSettings
 from infracalc.casd.imports import DEFAULT_MAX_BYTES
 from infracalc.config import SettingError
 from infracalc.db import DatabaseSettings, MemberRole
+from infracalc.egress.modes import tunnels_allowed
 from infracalc.hub.source_address import parse_networks
 from infracalc.identity import proxy_secret
 from infracalc.mail import MailSettings
@@ -90,6 +91,9 @@ class ServiceSettings:
     hub_api_url: str | None = None
     #: ``INFRACALC_HUB_API_TOKEN``: the service's token with the hub (the hub's ``INFRACALC_HUB_SERVICE_TOKEN``).
     hub_api_token: str | None = field(default=None, repr=False)
+    #: ``INFRACALC_EGRESS_TUNNEL_RULES``: ``allow`` (default) or ``forbid`` tunnel rules (opaque CONNECT): when
+    #: forbidden, a lead cannot ask for one and staff cannot approve one (the egress proxy refuses to open one).
+    egress_tunnels_allowed: bool = True
 
     def __post_init__(self) -> None:
         if not self.web_url:  # settings built in code rather than read from the environment
@@ -153,6 +157,7 @@ class ServiceSettings:
             ended_session_seconds=ended_session,
             hub_api_url=env.get("INFRACALC_HUB_API_URL", "").rstrip("/") or None,
             hub_api_token=env.get("INFRACALC_HUB_API_TOKEN") or None,
+            egress_tunnels_allowed=tunnels_allowed(env),
         )
 
 

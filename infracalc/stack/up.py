@@ -25,6 +25,7 @@ from infracalc.config import StackSettings, ToolSettings
 from infracalc.errors import InfracalcError
 from infracalc.identity import DemoAccount, proxy_secret, write_realm_import
 from infracalc.mail import MailSettings
+from infracalc.proxy.authority import CERT_NAME, create_authority
 from infracalc.stack import records
 from infracalc.stack.keycloak import keycloak_spec
 from infracalc.stack.ports import ensure_ports_free
@@ -66,6 +67,9 @@ class StackLayout:
         self.mailbox = home / "mailbox"
         #: The egress proxy's forwarded socket, where the hub's forwarders hand bubbles' connections over.
         self.egress_forwarded_socket = home / "egress-forwarded.sock"
+        #: The egress CA (made at the first start; its key stays here, mode 0600) and what bubbles get of it.
+        self.egress_ca = home / "egress-ca"
+        self.egress_ca_public = home / "egress-ca-public"
 
     def supervisor_pid(self) -> int | None:
         """The pid of a running ``up`` supervisor, or ``None`` (a stale pid file is ignored)."""
@@ -153,6 +157,8 @@ def server_specs(settings: StackSettings, tools: Tools, layout: StackLayout, loc
                 "INFRACALC_EGRESS_PROXY_SECRET": local.egress_proxy_secret,
                 # The hub's forwarders hand bubbles' connections over here, with each bubble's address.
                 "INFRACALC_EGRESS_FORWARDED_SOCKET": str(forwarded_socket),
+                "INFRACALC_EGRESS_CA_DIR": str(layout.egress_ca),
+                "INFRACALC_EGRESS_CA_PUBLIC_DIR": str(layout.egress_ca_public),
             },
         ),
         # Last: the door. Its bubbles need the service and the egress proxy.
@@ -172,6 +178,9 @@ def server_specs(settings: StackSettings, tools: Tools, layout: StackLayout, loc
                 "INFRACALC_OPA_URL": f"http://{host}:{settings.opa_port}",
                 "INFRACALC_EGRESS_PROXY_URL": settings.egress_proxy_url,
                 "INFRACALC_EGRESS_FORWARDED_SOCKET": str(forwarded_socket),
+                # Bubbles trust the egress CA: the certificate the proxy published (the hub never reads
+                # the key's directory), from which the spawner builds their bundle.
+                "INFRACALC_EGRESS_CA_CERT": str(layout.egress_ca_public / CERT_NAME),
                 "INFRACALC_JUPYTERHUB_CLIENT_SECRET": local.realm.jupyterhub_client_secret,
                 "JUPYTERHUB_CRYPT_KEY": local.hub_crypt_key,
                 "INFRACALC_HUB_SERVICE_TOKEN": local.hub_service_token,
@@ -299,6 +308,8 @@ def run_up(settings: StackSettings, tool_settings: ToolSettings, report: Report 
         _write_private(layout.pid_file, str(os.getpid()))
         local = LocalSecrets.load_or_create(layout.secrets_json, hub_url=settings.hub_url, web_url=settings.service_url)
         write_realm_import(layout.realm_import, local.realm, local.accounts, local_mail(settings))
+        if not (layout.egress_ca / CERT_NAME).exists():
+            create_authority(layout.egress_ca, name="INFRACALC egress CA (local stack)")
         with _stop_on_signals():
             for spec in server_specs(settings, tools, layout, local):
                 child = ManagedProcess(spec, layout.logs / f"{spec.name}.log")

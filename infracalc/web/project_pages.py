@@ -5,11 +5,11 @@ manage members. Each form answers with a redirect (:mod:`.form_state`): a succes
 form again with every refused field said at once, focus on the summary. Removing a member asks for
 a confirmation first, on a page of its own.
 
-A rule's methods and path prefixes bind plain-HTTP calls only (``check_restrictions`` of
-:mod:`infracalc.service.egress_rules.service`): the request form asks for them under that heading,
-with the box that says so, and the rules in force and the requests say which rules allow plain HTTP
-only. The policy names rules by id; the page names
-them by host (:func:`~infracalc.web.reasons.name_rules`).
+A rule's mode says what its methods, path prefixes and caps bind (:func:`~infracalc.service.egress_rules.modes.settle`):
+an inspect rule binds them over HTTPS as over plain HTTP, a tunnel rule is opaque and may restrict neither. The
+request form asks for the mode (tunnels only where the platform allows them), and the rules in force and the
+requests show each rule's terms. The policy names rules by id; the page names them by host
+(:func:`~infracalc.web.reasons.name_rules`).
 """
 
 from __future__ import annotations
@@ -23,8 +23,10 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
+from infracalc.db import EgressMode
 from infracalc.service.context import Context
 from infracalc.service.egress_rules import service as egress
+from infracalc.service.egress_rules.modes import settle
 from infracalc.service.egress_rules.schemas import EgressCheckOut, EgressRequestCreate, EgressRuleOut
 from infracalc.service.errors import Conflict, InvalidInput, NotFound
 from infracalc.service.projects import service as projects
@@ -40,12 +42,12 @@ from infracalc.web.sessions import SignedIn
 AnyRequest = Request[Any, Any, Any]
 
 #: What the request form starts with.
-REQUEST_DEFAULTS: Final = {"ports": "443", "expires_in_days": "90"}
+REQUEST_DEFAULTS: Final = {"ports": "443", "mode": "inspect", "expires_in_days": "90"}
 #: The request form's fields, in its order (the error summary follows it).
 REQUEST_FIELDS: Final = (
     "host",
     "ports",
-    "plain_http_only",
+    "mode",
     "methods",
     "path_prefixes",
     "expires_in_days",
@@ -59,7 +61,7 @@ REQUEST_SENTENCES: Final = {
     "expires_in_days": said("egress.days_rule"),
     "justification": said("egress.justification_rule"),
     "host": said("egress.host_rule"),
-    "plain_http_only": said("egress.plain_http_rule"),
+    "mode": said("egress.mode_rule"),
 }
 
 
@@ -91,7 +93,7 @@ def request_body(typed: dict[str, str]) -> tuple[dict[str, Any], dict[str, Said]
     body = {
         "host": typed["host"].strip(),
         "ports": ports,
-        "plain_http_only": typed["plain_http_only"] == "yes",
+        "mode": typed["mode"].strip() or EgressMode.INSPECT.value,
         "methods": [method.upper() for method in _split(typed["methods"])],
         "path_prefixes": _split(typed["path_prefixes"], r"\s+"),
         "expires_in_days": int(days) if days.isdigit() else 0,
@@ -100,8 +102,11 @@ def request_body(typed: dict[str, str]) -> tuple[dict[str, Any], dict[str, Said]
     return body, errors
 
 
-def request_errors(body: dict[str, Any], unreadable: dict[str, Said]) -> dict[str, Said]:
-    """Every refused field of a request, in the form's order: its type's limits, the host, the plain-HTTP rule."""
+def request_errors(body: dict[str, Any], unreadable: dict[str, Said], *, tunnels: bool) -> dict[str, Said]:
+    """Every refused field of a request, in the form's order: its type's limits, the host, what its mode allows.
+
+    ``tunnels``: whether the platform allows tunnel rules (``INFRACALC_EGRESS_TUNNEL_RULES``).
+    """
     readable = {name: value for name, value in body.items() if name not in unreadable}
     errors = {**field_errors(EgressRequestCreate, readable, REQUEST_SENTENCES), **unreadable}
     if "host" not in errors:
@@ -109,11 +114,11 @@ def request_errors(body: dict[str, Any], unreadable: dict[str, Said]) -> dict[st
             egress.host_pattern(body["host"])
         except InvalidInput as error:
             errors["host"] = because(error)
-    if "methods" not in errors and "path_prefixes" not in errors:
+    if not {"mode", "methods", "path_prefixes"} & errors.keys():
         try:
-            egress.check_restrictions(body["methods"], body["path_prefixes"], plain_http_only=body["plain_http_only"])
+            settle(EgressMode(body["mode"]), body["methods"], body["path_prefixes"], tunnels=tunnels)
         except InvalidInput as error:
-            errors[error.field or "methods"] = because(error)
+            errors[error.field or "mode"] = because(error)
     return {name: errors[name] for name in REQUEST_FIELDS if name in errors}
 
 
@@ -169,6 +174,8 @@ class ProjectPages(Controller):
                 "url_error": url_error,
                 "typed": request_typed or dict(REQUEST_DEFAULTS),
                 "errors": request_errors_shown,
+                # Under INFRACALC_EGRESS_TUNNEL_RULES=forbid the form offers inspect rules only.
+                "tunnels_allowed": context.settings.egress_tunnels_allowed,
                 "member_typed": member_typed,
                 "member_errors": member_errors,
                 "notice": None if state is None else state.notice_text(lang),
@@ -192,10 +199,10 @@ class ProjectPages(Controller):
         typed = {name: str(form.get(name, "")) for name in REQUEST_FIELDS}
         page = f"/projects/{project_id}"
         body, unreadable = request_body(typed)
-        errors = request_errors(body, unreadable)
+        errors = request_errors(body, unreadable, tunnels=context.settings.egress_tunnels_allowed)
         if not errors:
             try:
-                await egress.request_rule(context, person, project_id, EgressRequestCreate(**body))
+                await egress.request_rule(context, person, project_id, msgspec.convert(body, EgressRequestCreate))
             except InvalidInput as error:
                 errors = {error.field or "host": because(error)}
         if errors:

@@ -261,6 +261,8 @@ EGRESS_REASONS: Final[Mapping[str, str]] = {
     "no rule allows this connection": "aucune règle n'autorise cette connexion",
     "rule {rule} of project {project} allows {host}:{port}": "l'accès {rule} du projet {project} autorise "
     "{host}:{port}",
+    "rule {rule} of project {project} inspects {host}:{port}": "l'accès {rule} du projet {project} inspecte "
+    "{host}:{port} (chaque requête est décidée)",
     "unknown bubble, revoked bubble or wrong token": "bulle inconnue, bulle révoquée ou jeton erroné",
     "{user} is no longer a member of project {project}: the bubble's credentials are revoked": "{user} n'est plus "
     "membre du projet {project} : les identifiants de la bulle sont révoqués",
@@ -277,10 +279,16 @@ EGRESS_REASONS: Final[Mapping[str, str]] = {
     "the request names no host": "la demande ne nomme aucun hôte",
     "malformed host {host}": "hôte mal formé : {host}",
     "the port must be an integer from 1 to 65535": "le port doit être un entier de 1 à 65535",
-    "the scheme must be connect or http": "le schéma doit être connect ou http",
-    "a plain-HTTP request must name its method": "une requête HTTP en clair doit nommer sa méthode",
-    "a plain-HTTP request must name a path starting with /": "une requête HTTP en clair doit nommer un chemin "
-    "commençant par /",
+    "the scheme must be connect, http or https": "le schéma doit être connect, http ou https",
+    "a request must name its method": "une requête doit nommer sa méthode",
+    "a request must name a path starting with /": "une requête doit nommer un chemin commençant par /",
+    "a request must give body_bytes, request_bytes and sent_today (byte counts)": "une requête doit donner "
+    "body_bytes, request_bytes et sent_today (des nombres d'octets)",
+    "the request's body of {size} bytes is over rule {rule}'s cap of {cap} bytes per request": "le corps de la "
+    "requête, de {size} octets, dépasse le plafond de l'accès {rule} : {cap} octets par requête",
+    "rule {rule}'s budget of {budget} bytes a day to {host} for this bubble is spent: {sent} sent today, this "
+    "request needs {needed}": "le budget de l'accès {rule}, {budget} octets par jour vers {host} pour cette bulle, "
+    "est épuisé : {sent} envoyés aujourd'hui, cette requête en demande {needed}",
     "the path holds a dot segment or an encoded dot, which could escape a path prefix": "le chemin contient un "
     "segment « . » ou « .. », ou un point encodé, qui pourrait sortir d'un préfixe de chemin",
     "rule {rule} of project {project} would allow {host}:{port} but {lapse}": "l'accès {rule} du projet {project} "
@@ -343,6 +351,17 @@ DOMAIN_MESSAGES: Final[Mapping[str, str]] = {
     "d'accès externe {rule} est déjà {egress_state} (par {who}) ; rechargez la page pour voir son état actuel",
     "egress rule {rule} is {egress_state}: only an approved rule can be revoked": "l'accès externe {rule} est "
     "{egress_state} : seul un accès approuvé peut être révoqué",
+    # a rule's mode (the request form)
+    "a tunnel rule carries TLS unopened: the proxy never sees a method or a path, so it cannot restrict {what}; "
+    "ask for an inspect rule, or leave them empty": "un accès en tunnel transporte le TLS sans l'ouvrir : le proxy "
+    "ne voit ni méthode ni chemin et ne peut donc pas restreindre ces valeurs ({what}) ; demandez un accès "
+    "inspecté, ou laissez-les vides",
+    "this platform forbids tunnel rules (INFRACALC_EGRESS_TUNNEL_RULES=forbid): ask for an inspect rule": "cette "
+    "plateforme interdit les accès en tunnel (INFRACALC_EGRESS_TUNNEL_RULES=forbid) : demandez un accès inspecté",
+    "egress request {rule} asks for a tunnel rule, which this platform forbids (INFRACALC_EGRESS_TUNNEL_RULES=forbid):"
+    " deny it, and the lead may ask for an inspect rule": "la demande d'accès externe {rule} porte sur un tunnel, "
+    "que cette plateforme interdit (INFRACALC_EGRESS_TUNNEL_RULES=forbid) : refusez-la ; le responsable peut "
+    "demander un accès inspecté",
     "the networks of {user} were changed meanwhile; read them and try again": "les réseaux de {user} ont été "
     "modifiés entre-temps ; relisez-les et réessayez",
     "import {item} is already {file_state} by {who}": "l'import {item} est déjà {file_state} par {who}",

@@ -14,12 +14,15 @@ import tomllib
 from pathlib import Path
 
 import pytest
+import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from infracalc.bubble import JUPYTER_CONFIG_DIR
+from infracalc.egress.trust import IMAGE_CA_DIR, trust_environment
 from infracalc.hub.docker import PROJECT_DIR, WORK_DIR
-from tests.unit.test_compose import IMAGES, REPO, dockerfile_instructions, dockerfiles
+from infracalc.proxy.authority import BUNDLE_NAME, CERT_NAME
+from tests.unit.test_compose import COMPOSE_FILE, IMAGES, REPO, dockerfile_instructions, dockerfiles, volume_mounts
 
 BUBBLE = IMAGES / "bubble" / "Dockerfile"
 HUB = IMAGES / "hub" / "Dockerfile"
@@ -186,6 +189,12 @@ def test_hub_and_bubbles_run_the_same_jupyterhub() -> None:
     assert pins(HUB)["jupyterhub"] == pins(BUBBLE)["jupyterhub"]
 
 
+def test_bubble_clients_trust_the_egress_ca_bundle_mounted_read_only() -> None:
+    # The same variables as a local bubble's (infracalc.egress.trust), pointing at the volume the hub mounts.
+    expected = trust_environment(f"{IMAGE_CA_DIR}/{BUNDLE_NAME}", f"{IMAGE_CA_DIR}/{CERT_NAME}")
+    assert {name: value for name, value in settings(BUBBLE).items() if name in expected} == expected
+
+
 def test_bubble_sets_no_proxy_and_no_package_index_of_its_own() -> None:
     # The hub gives each bubble HTTP(S)_PROXY at spawn; an image value would be a fallback that
     # outlives a missing hook, and a pip or conda setting could point around the egress proxy.
@@ -230,6 +239,20 @@ def test_bubble_creates_the_volume_mount_points_for_jovyan() -> None:
 
 
 # --- The hub and the service ---------------------------------------------------------------------
+
+
+def test_service_image_creates_the_egress_proxys_volume_mount_points_for_its_user() -> None:
+    # The proxy writes its CA and the bubbles' copy into named volumes: a missing mount point would be root's.
+    compose = yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))
+    targets = {target for _, target in volume_mounts(compose["services"]["egress-proxy"])}
+    created = {
+        words[-1]: words
+        for words in commands(SERVICE)
+        if words[:2] == ["install", "-d"] and words[words.index("-o") + 1] == "infracalc"
+    }
+    assert targets == {"/var/lib/infracalc/egress-ca", "/var/lib/infracalc/egress-ca-public"}
+    assert targets <= set(created)
+    assert created["/var/lib/infracalc/egress-ca"][-2] == "0700"  # the key's directory: the proxy's only
 
 
 def test_hub_installs_what_the_hub_extra_requires() -> None:

@@ -35,7 +35,10 @@ class EgressEvent(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     ``kind`` is one of:
 
-    - ``decision``: the policy was asked (``allow``, ``reason``, ``rule_id``; ``address`` once dialled);
+    - ``decision``: the policy was asked (``allow``, ``reason``, ``rule_id``; ``address`` once dialled;
+      ``mode`` when a CONNECT is allowed). A request inside a CONNECT the proxy inspects (scheme
+      ``https``) is one decision with its ``status`` and ``bytes_up``/``bytes_down``; its ``path``
+      carries the query's SHA-256, never the query;
     - ``tunnel_closed``: ``bytes_up``, ``bytes_down``, ``seconds``; ``reason`` says why it ended;
     - ``refusal``: refused before the policy (a malformed request, say) although the bubble's
       credentials were valid: the bubble, ``label`` and ``status``, and what the request named;
@@ -57,7 +60,7 @@ class EgressEvent(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     ) = None
     source: Annotated[str, msgspec.Meta(min_length=1, max_length=64, description="the client's address")] | None = None
     project: Annotated[str, msgspec.Meta(min_length=1, max_length=128)] | None = None
-    scheme: Literal["connect", "http"] | None = None
+    scheme: Literal["connect", "http", "https"] | None = None
     host: Annotated[str, msgspec.Meta(min_length=1, max_length=255)] | None = None
     port: Annotated[int, msgspec.Meta(ge=1, le=65535)] | None = None
     method: Text | None = None
@@ -68,6 +71,7 @@ class EgressEvent(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     status: Annotated[int, msgspec.Meta(ge=100, le=599)] | None = None
     rule_id: Annotated[str, msgspec.Meta(max_length=64)] | None = None
     address: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    mode: Literal["tunnel", "inspect"] | None = None
     bytes_up: Count | None = None
     bytes_down: Count | None = None
     seconds: Annotated[float, msgspec.Meta(ge=0)] | None = None

@@ -128,6 +128,7 @@ def details_of(event: EgressEvent, *, keep_project: bool) -> dict[str, Any]:
         "path": event.path,
         "rule_id": event.rule_id,
         "address": event.address,
+        "mode": event.mode,
         "bytes_up": event.bytes_up,
         "bytes_down": event.bytes_down,
         "seconds": event.seconds,
@@ -154,11 +155,14 @@ def summary_of(event: EgressEvent) -> str:
         duration = "" if event.seconds is None else f" in {event.seconds:g} s"
         return f"{what} to {target} closed ({event.reason}): {sizes}{duration}"
     if event.scheme == "connect":
-        request = f"CONNECT {target}"
+        request = f"CONNECT {target}" + (f" ({event.mode})" if event.mode else "")
     else:
-        request = f"{event.method or '?'} http://{target}{event.path or ''}"
+        request = f"{event.method or '?'} {event.scheme or 'http'}://{target}{event.path or ''}"
     rule = f" by rule {event.rule_id}" if event.allow and event.rule_id else ""
-    return f"{'allowed' if event.allow else 'denied'} {request}{rule}: {event.reason}"
+    outcome = ""
+    if event.scheme == "https" and event.status is not None:
+        outcome = f" -> {event.status}, {event.bytes_up or 0} bytes up, {event.bytes_down or 0} down"
+    return f"{'allowed' if event.allow else 'denied'} {request}{rule}{outcome}: {event.reason}"
 
 
 def _actor(event: EgressEvent) -> tuple[str, bool]:

@@ -39,10 +39,10 @@ class EgressRuleController(Controller):
     ) -> EgressRuleOut:
         """Ask CASD staff to let the project's bubbles call a host, with a justification.
 
-        ``methods`` and ``path_prefixes`` are enforced for plain HTTP only: through a CONNECT
-        tunnel (every https:// URL) the proxy sees neither, and the policy refuses a CONNECT through
-        a rule that restricts them; so a request giving them must also say ``plain_http_only: true``
-        (422 otherwise, and for ``plain_http_only`` without them). The rule expires
+        ``mode`` ``inspect`` (the default): the proxy opens the TLS and decides each request by
+        ``methods`` (default GET and HEAD), ``path_prefixes`` and the size caps, over HTTPS as over
+        plain HTTP. ``tunnel``: an opaque CONNECT (host and port only), which may not restrict methods
+        or paths and is refused where the platform forbids tunnels. The rule expires
         ``expires_in_days`` after the request.
         """
         return await service.request_rule(context, request.user, project_id, data)
@@ -74,8 +74,8 @@ class EgressRuleController(Controller):
     ) -> EgressCheckOut:
         """Ask the egress policy as the proxy would for a bubble of the project (members and CASD staff).
 
-        An https:// URL is a CONNECT tunnel (host and port only); an http:// URL is a plain-HTTP
-        GET of its path. The port defaults to 443 or 80.
+        An https:// URL is a CONNECT and, through an inspect rule, a GET of its path inside it; an
+        http:// URL is a plain-HTTP GET of its path. The port defaults to 443 or 80.
         """
         return await service.check(context, request.user, project_id, url)
 

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import msgspec
 
-from infracalc.db import EgressRuleStatus
+from infracalc.db import EgressMode, EgressRuleStatus
 
 #: An HTTP method token in upper case (RFC 9110 section 5.6.2, letters only in practice).
 METHOD_PATTERN = r"^[A-Z][A-Z0-9!#$%&'*+.^_`|~-]{0,31}$"
@@ -23,13 +23,15 @@ Port = Annotated[int, msgspec.Meta(ge=1, le=65535, description="a TCP port, 1 to
 Method = Annotated[str, msgspec.Meta(pattern=METHOD_PATTERN, description="an HTTP method in upper case")]
 PathPrefix = Annotated[str, msgspec.Meta(pattern=PATH_PREFIX_PATTERN, description="a path prefix starting with /")]
 
-#: The one rule about methods and path prefixes, as the API documents it (the service enforces it).
-PLAIN_HTTP_RULE = (
-    "Methods and path prefixes bind plain-HTTP calls only: an HTTPS call goes through a CONNECT tunnel, "
-    "where the proxy sees the host and port but neither method nor path. A rule that restricts them "
-    "therefore allows plain HTTP only and refuses every HTTPS call to the host, so a request that gives "
-    "them must say so with plain_http_only: true; leave them empty for an HTTPS host."
+_VISIBLE_ONLY = (
+    "Enforced on every request the proxy sees: plain HTTP, and HTTPS through an inspect rule. A tunnel "
+    "rule carries TLS unopened, so it may not restrict them (refused)."
 )
+#: The caps' defaults and bounds (bytes).
+DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024
+DEFAULT_DAILY_UPLOAD_BYTES = 16 * 1024 * 1024
+DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024 * 1024
+MAX_CAP = 1024 * 1024 * 1024 * 1024
 
 
 class EgressRequestCreate(msgspec.Struct, forbid_unknown_fields=True):
@@ -55,21 +57,46 @@ class EgressRequestCreate(msgspec.Struct, forbid_unknown_fields=True):
     ports: Annotated[list[Port], msgspec.Meta(min_length=1, max_length=32, description="allowed ports")] = (
         msgspec.field(default_factory=lambda: [443])
     )
+    mode: Annotated[
+        EgressMode,
+        msgspec.Meta(
+            description=(
+                "how HTTPS through the rule is carried: 'inspect' (the default: the proxy opens the TLS with a "
+                "certificate of the platform's egress CA, which bubbles trust, and decides every request by "
+                "method, path and size) or 'tunnel' (an opaque CONNECT, host and port only, for clients that pin "
+                "certificates; refused where the platform forbids tunnels)"
+            )
+        ),
+    ] = EgressMode.INSPECT
     methods: Annotated[
         list[Method],
-        msgspec.Meta(max_length=16, description=f"HTTP methods allowed (empty: any). {PLAIN_HTTP_RULE}"),
+        msgspec.Meta(
+            max_length=16,
+            description=f"HTTP methods allowed (empty: GET and HEAD for an inspect rule, any for a tunnel rule). "
+            f"{_VISIBLE_ONLY}",
+        ),
     ] = msgspec.field(default_factory=list)
     path_prefixes: Annotated[
         list[PathPrefix],
-        msgspec.Meta(max_length=32, description=f"path prefixes allowed (empty: any path). {PLAIN_HTTP_RULE}"),
+        msgspec.Meta(max_length=32, description=f"path prefixes allowed (empty: any path). {_VISIBLE_ONLY}"),
     ] = msgspec.field(default_factory=list)
-    plain_http_only: Annotated[
-        bool,
+    max_request_bytes: Annotated[
+        int,
+        msgspec.Meta(ge=0, le=MAX_CAP, description="the largest body of one request (0: no body); 413 above"),
+    ] = DEFAULT_MAX_REQUEST_BYTES
+    daily_upload_bytes: Annotated[
+        int,
         msgspec.Meta(
-            description="true when methods or path prefixes are given: the rule is for plain-HTTP calls only, and "
-            "every HTTPS call to the host is refused (required with them, refused without them)"
+            ge=0,
+            le=MAX_CAP,
+            description="bytes (request heads and bodies) a bubble's user may send under the rule per day (UTC); "
+            "429 once spent",
         ),
-    ] = False
+    ] = DEFAULT_DAILY_UPLOAD_BYTES
+    max_response_bytes: Annotated[
+        int,
+        msgspec.Meta(ge=0, le=MAX_CAP, description="the largest answer body relayed; a larger one is refused (502)"),
+    ] = DEFAULT_MAX_RESPONSE_BYTES
     expires_in_days: Annotated[
         int, msgspec.Meta(ge=1, le=365, description="how long the rule lasts, in days from the request (1 to 365)")
     ] = 90
@@ -90,10 +117,14 @@ class EgressRuleOut(msgspec.Struct):
     wildcard: bool
     pattern: str
     ports: list[int]
+    mode: EgressMode
+    #: A tunnel rule: the proxy sees host and port only, never a method, a path or a size.
+    opaque: bool
     methods: list[str]
     path_prefixes: list[str]
-    #: The rule restricts methods or paths, so it allows plain-HTTP calls only (HTTPS calls are refused).
-    plain_http_only: bool
+    max_request_bytes: int
+    daily_upload_bytes: int
+    max_response_bytes: int
     justification: str
     expires_at: datetime
     status: EgressRuleStatus
@@ -112,3 +143,5 @@ class EgressCheckOut(msgspec.Struct):
     allow: bool
     reason: str
     rule_id: str | None
+    #: How the rule carries HTTPS (``inspect`` or ``tunnel``), when a rule was found.
+    mode: str | None = None

@@ -21,9 +21,11 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import select, update
 
-from infracalc.db import EgressRule, EgressRuleStatus, utc_now
+from infracalc.db import EgressMode, EgressRule, EgressRuleStatus, utc_now
 from infracalc.egress.hosts import HostPattern, InvalidHost, normalise_host, parse_host_pattern
+from infracalc.egress.modes import INSPECT, TUNNEL_RULES_VARIABLE
 from infracalc.service.context import ServiceContext, existing_project
+from infracalc.service.egress_rules.modes import settle
 from infracalc.service.egress_rules.schemas import EgressCheckOut, EgressDecision, EgressRequestCreate, EgressRuleOut
 from infracalc.service.errors import Conflict, InvalidInput, NotFound
 from infracalc.service.principals import Principal
@@ -48,9 +50,13 @@ def _out(rule: EgressRule) -> EgressRuleOut:
         wildcard=rule.wildcard,
         pattern=pattern_of(rule),
         ports=list(rule.ports),
+        mode=rule.mode,
+        opaque=rule.mode is EgressMode.TUNNEL,
         methods=list(rule.methods),
         path_prefixes=list(rule.path_prefixes),
-        plain_http_only=bool(rule.methods or rule.path_prefixes),
+        max_request_bytes=rule.max_request_bytes,
+        daily_upload_bytes=rule.daily_upload_bytes,
+        max_response_bytes=rule.max_response_bytes,
         justification=rule.justification,
         expires_at=rule.expires_at,
         status=rule.status,
@@ -70,42 +76,14 @@ def _summary(rule: EgressRule) -> dict[str, Any]:
         "rule": rule.id,
         "host": pattern_of(rule),
         "ports": list(rule.ports),
+        "mode": rule.mode.value,
         "methods": list(rule.methods),
         "path_prefixes": list(rule.path_prefixes),
+        "max_request_bytes": rule.max_request_bytes,
+        "daily_upload_bytes": rule.daily_upload_bytes,
+        "max_response_bytes": rule.max_response_bytes,
         "expires_at": rule.expires_at.isoformat(),
     }
-
-
-#: Why a request that restricts methods or paths must say it is for plain HTTP only.
-RESTRICTION_NEEDS_PLAIN_HTTP = (
-    "methods and path prefixes restrict plain-HTTP calls only: an HTTPS call is a tunnel whose method and path "
-    "the proxy cannot see, so this rule would refuse every HTTPS call to the host; leave them empty, or say the "
-    "host is called over plain HTTP only"
-)
-#: Why ``plain_http_only`` alone is refused: without restrictions, the rule allows HTTPS too.
-PLAIN_HTTP_NEEDS_RESTRICTION = (
-    "a rule is for plain HTTP only when it restricts methods or path prefixes: give them, or leave plain HTTP only "
-    "unset (the rule then allows HTTP and HTTPS)"
-)
-
-
-def check_restrictions(methods: list[str], path_prefixes: list[str], *, plain_http_only: bool) -> None:
-    """The one rule about methods and path prefixes: they bind plain HTTP only, so a request giving them says so.
-
-    A CONNECT tunnel (every HTTPS call) shows the proxy a host and a port only; the egress policy
-    therefore refuses a tunnel through a rule that restricts methods or paths. Such a rule is
-    accepted only when the request states that the host is called over plain HTTP only, so that
-    nobody approves, or relies on, a rule that quietly refuses HTTPS.
-
-    Raises:
-        InvalidInput: restrictions without ``plain_http_only`` (``field`` names the first one given), or
-            ``plain_http_only`` without restrictions.
-    """
-    restricted = [name for name, given in (("methods", methods), ("path_prefixes", path_prefixes)) if given]
-    if restricted and not plain_http_only:
-        raise InvalidInput(RESTRICTION_NEEDS_PLAIN_HTTP, field=restricted[0])
-    if plain_http_only and not restricted:
-        raise InvalidInput(PLAIN_HTTP_NEEDS_RESTRICTION, field="plain_http_only")
 
 
 def host_pattern(text: str) -> HostPattern:
@@ -128,12 +106,17 @@ async def request_rule(
     Raises:
         NotFound: the project does not exist.
         Forbidden: the caller is neither staff nor a lead of the project.
-        InvalidInput: the host pattern is refused (``field`` is ``host``), or methods and paths break
-            :func:`check_restrictions`.
+        InvalidInput: the host pattern is refused (``field`` is ``host``); a tunnel rule restricts methods or
+            paths, or the platform forbids tunnels (:func:`infracalc.service.egress_rules.modes.settle`).
     """
     await context.authorize(principal, "egress.request", project=slug)
-    check_restrictions(request.methods, request.path_prefixes, plain_http_only=request.plain_http_only)
     pattern = host_pattern(request.host)
+    restrictions = settle(
+        request.mode,
+        request.methods,
+        request.path_prefixes,
+        tunnels=context.settings.egress_tunnels_allowed,
+    )
     now = utc_now()
     async with context.sessions() as session, session.begin():
         project = await existing_project(session, slug)
@@ -143,8 +126,12 @@ async def request_rule(
             host=pattern.host,
             wildcard=pattern.wildcard,
             ports=sorted(set(request.ports)),
-            methods=sorted(set(request.methods)),
-            path_prefixes=sorted(set(request.path_prefixes)),
+            mode=restrictions.mode,
+            methods=restrictions.methods,
+            path_prefixes=restrictions.path_prefixes,
+            max_request_bytes=request.max_request_bytes,
+            daily_upload_bytes=request.daily_upload_bytes,
+            max_response_bytes=request.max_response_bytes,
             justification=request.justification,
             expires_at=now + timedelta(days=request.expires_in_days),
             status=EgressRuleStatus.REQUESTED,
@@ -208,7 +195,8 @@ async def decide(
     Raises:
         Forbidden: the caller is not CASD staff.
         NotFound: no request has this id.
-        Conflict: the request was decided already (a stale page), or it expired before approval.
+        Conflict: the request was decided already (a stale page), it expired before approval, or it asks
+            for a tunnel rule where the platform now forbids them.
     """
     await context.authorize(principal, "egress.decide")
     status = EgressRuleStatus.APPROVED if approve else EgressRuleStatus.DENIED
@@ -221,6 +209,11 @@ async def decide(
             raise Conflict(
                 f"egress request {rule_id} expired at {rule.expires_at.isoformat()} before it was approved; "
                 "the lead must ask again"
+            )
+        if approve and rule.mode is EgressMode.TUNNEL and not context.settings.egress_tunnels_allowed:
+            raise Conflict(
+                f"egress request {rule_id} asks for a tunnel rule, which this platform forbids "
+                f"({TUNNEL_RULES_VARIABLE}=forbid): deny it, and the lead may ask for an inspect rule"
             )
         changed = await session.execute(
             update(EgressRule)
@@ -286,10 +279,10 @@ async def revoke(context: ServiceContext, principal: Principal, slug: str, rule_
 
 
 def proxy_input(slug: str, url: str) -> dict[str, Any]:
-    """The ``infracalc.egress`` input the proxy would send for a bubble of ``slug`` fetching ``url``.
+    """The first ``infracalc.egress`` input the proxy would send for a bubble of ``slug`` fetching ``url``.
 
-    ``https`` is a CONNECT tunnel (host and port only); ``http`` is a plain-HTTP ``GET`` with the
-    URL's path and query.
+    ``https`` is a CONNECT (host and port only: :func:`inspected_input` is the question that follows
+    through an inspect rule); ``http`` is a plain-HTTP ``GET`` with the URL's path and query.
 
     Raises:
         InvalidInput: the URL is not an absolute http(s) URL with a valid host and port (``field`` is ``url``).
@@ -312,10 +305,19 @@ def proxy_input(slug: str, url: str) -> dict[str, Any]:
     }
     if scheme == "https":
         return {**payload, "scheme": "connect"}
-    path = parts.path or "/"
-    if parts.query:
-        path = f"{path}?{parts.query}"
-    return {**payload, "scheme": "http", "method": "GET", "path": path}
+    return {**payload, **_get(parts.path, parts.query), "scheme": "http"}
+
+
+def inspected_input(connect: dict[str, Any], url: str) -> dict[str, Any]:
+    """The question the proxy asks next, through an inspect rule, for a bodiless ``GET`` of ``url``'s path."""
+    parts = urlsplit(url)
+    return {**connect, **_get(parts.path, parts.query), "scheme": "https"}
+
+
+def _get(path: str, query: str) -> dict[str, Any]:
+    """A bodiless GET of ``path?query``, with nothing sent under any rule yet today."""
+    target = f"{path or '/'}?{query}" if query else path or "/"
+    return {"method": "GET", "path": target, "body_bytes": 0, "request_bytes": 0, "sent_today": {}}
 
 
 def _host(hostname: str) -> str:
@@ -331,13 +333,23 @@ def _host(hostname: str) -> str:
 
 
 async def check(context: ServiceContext, principal: Principal, slug: str, url: str) -> EgressCheckOut:
-    """What the egress proxy would decide for a bubble of the project fetching ``url``, and why."""
+    """What the egress proxy would decide for a bubble of the project fetching ``url``, and why.
+
+    For an https URL the proxy asks twice when the CONNECT is allowed by an inspect rule: about the
+    CONNECT, then about the request inside; the answer is the second.
+    """
     await context.authorize(principal, "egress.check", project=slug)
     payload = proxy_input(slug, url)
     decision = await context.policy.decide("infracalc.egress", payload)
+    mode = decision.extra.get("mode")
+    if decision.allow and payload["scheme"] == "connect" and mode == INSPECT:
+        decision = await context.policy.decide("infracalc.egress", inspected_input(payload, url))
     rule_id = decision.extra.get("rule_id")
     return EgressCheckOut(
-        allow=decision.allow, reason=decision.reason, rule_id=rule_id if isinstance(rule_id, str) else None
+        allow=decision.allow,
+        reason=decision.reason,
+        rule_id=rule_id if isinstance(rule_id, str) else None,
+        mode=mode if isinstance(mode, str) else None,
     )
 
 

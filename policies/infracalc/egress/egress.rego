@@ -1,23 +1,33 @@
 # METADATA
 # title: Egress
 # description: |
-#   Whether a bubble may open a connection to an external host through the egress proxy. The
-#   proxy asks once per new connection (CONNECT tunnel) or plain-HTTP request. Only a project
-#   under INFRACALC governance may call out, and only through an approved, unexpired rule of
-#   its own project that matches host and port, and method and path prefix for plain HTTP.
+#   Whether a bubble may open a connection to an external host through the egress proxy, or send
+#   one request through it. The proxy asks once per new connection (CONNECT), per plain-HTTP
+#   request, and per request inside a CONNECT it inspects. Only a project under INFRACALC
+#   governance may call out, and only through an approved, unexpired rule of its own project that
+#   matches host and port, and, for every request the proxy sees (plain HTTP, and HTTPS through an
+#   inspect rule), method, path prefix, the body's cap and the day's budget.
 #   Input:
 #     bubble   {"id": str, "project": str}: the authenticated bubble and its project
 #     host     normalised host name (lowercase punycode) or IP literal as text; the policy
 #              still lowercases it, drops one trailing dot and the brackets of an IPv6 literal
 #     port     integer, 1 to 65535
-#     scheme   "connect" (CONNECT tunnel, TLS inside: no method or path visible) |
-#              "http" (plain-HTTP absolute URI)
-#     method   "http" only: the request method (compared case-insensitively)
-#     path     "http" only: the request target's path (and query), starting with /
+#     scheme   "connect" (CONNECT: may the connection open, as a tunnel or inspected) |
+#              "http" (a plain-HTTP absolute URI) |
+#              "https" (a request inside a CONNECT the proxy inspects)
+#     method   "http" and "https": the request method (compared case-insensitively)
+#     path     "http" and "https": the request target's path (and query), starting with /
+#     body_bytes     "http" and "https": the request body's length (Content-Length, 0 without)
+#     request_bytes  "http" and "https": what the request sends upstream, head and body
+#     sent_today     "http" and "https": {rule_id: bytes} sent today (UTC) under each rule by the
+#                    bubble's user (a rule absent: nothing yet)
 #   Data (owned by the INFRACALC service, under data.store.infracalc):
 #     projects[slug]          {"title", "governance": "CASD" | "INFRACALC", "sensitive_data": bool}
 #     rules[slug][rule_id]    {"host": str, "wildcard": bool, "ports": [int],
+#                              "mode": "inspect" | "tunnel" (absent: tunnel),
 #                              "methods": [str] (empty: any), "path_prefixes": [str] (empty: any),
+#                              "max_request_bytes": int, "daily_upload_bytes": int,
+#                              "max_response_bytes": int (each absent: no cap),
 #                              "expires_at_ns": int (nanoseconds since the epoch)}
 #                             approved, unrevoked rules only; hosts lowercase punycode. A wildcard
 #                             rule {"host": "example.org", "wildcard": true} stands for
@@ -34,33 +44,69 @@
 #     members[slug][username] {"role": "lead" | "member"}: a bubble lets its user out only while
 #                             they are a member of its project, whatever the bubbles document says
 #   Expiry is compared with time.now_ns() here, so an expired rule stops matching without a job.
-#   A rule restricting methods or paths cannot be enforced inside a TLS tunnel: CONNECT through
-#   such a rule is refused, with a reason saying so.
+#   A CONNECT opens through a tunnel rule without restrictions (an opaque tunnel: nothing inside
+#   is decided) or through an inspect rule (every request inside is then asked about as "https");
+#   a tunnel rule restricting methods or paths cannot be enforced and opens nothing.
 package infracalc.egress
 
 # METADATA
 # description: |
-#   The egress decision, an object with allow (boolean), reason (string) and rule_id (the id of
+#   The egress decision, an object with allow (boolean), reason (string), rule_id (the id of
 #   the rule that allows the connection, null when refused; the smallest id when several
-#   match). An unknown project gives exactly the reason "unknown project". Undefined means deny.
+#   match, a tunnel rule first for a CONNECT), mode (that rule's, "tunnel" or "inspect"; null when
+#   refused), status (the HTTP status the proxy answers a refusal with: 403, 413 for a body over
+#   the cap, 429 for a spent budget; null when allowed), max_response_bytes (the allowing
+#   rule's cap on an answer's body, null without) and daily_upload_bytes (its daily budget, null
+#   without: the proxy may reuse an allowed request's decision for a second while what was sent
+#   today under the rule still fits it). An unknown project gives exactly the reason
+#   "unknown project". Undefined means deny.
 # entrypoint: true
-default decision := {"allow": false, "reason": "no rule allows this connection", "rule_id": null}
+default decision := {
+	"allow": false,
+	"reason": "no rule allows this connection",
+	"rule_id": null,
+	"mode": null,
+	"status": 403,
+	"max_response_bytes": null,
+	"daily_upload_bytes": null,
+}
 
-decision := {"allow": false, "reason": refusal, "rule_id": null} if refusal
+decision := refused_with(refusal, 403) if refusal
 
 decision := {
 	"allow": true,
-	"reason": sprintf("rule %s of project %s allows %s:%v", [rule_id, project_id, host, input.port]),
-	"rule_id": rule_id,
+	"reason": allowing_reason,
+	"rule_id": chosen,
+	"mode": mode_of(rule),
+	"status": null,
+	"max_response_bytes": cap_of(rule, "max_response_bytes"),
+	"daily_upload_bytes": cap_of(rule, "daily_upload_bytes"),
 } if {
 	not refusal
-	rule_id := min(allowed)
+	rule := project_rules[chosen]
 }
 
-decision := {"allow": false, "reason": denial, "rule_id": null} if {
+decision := refused_with(denial, denial_status) if {
 	not refusal
 	count(allowed) == 0
 }
+
+refused_with(reason, status) := {
+	"allow": false,
+	"reason": reason,
+	"rule_id": null,
+	"mode": null,
+	"status": status,
+	"max_response_bytes": null,
+	"daily_upload_bytes": null,
+}
+
+# A CONNECT that opens through an inspect rule is "inspected": what follows is decided request by
+# request.
+allowing_reason := sprintf("rule %s of project %s inspects %s:%v", [chosen, project_id, host, input.port]) if {
+	input.scheme == "connect"
+	mode_of(project_rules[chosen]) == "inspect"
+} else := sprintf("rule %s of project %s allows %s:%v", [chosen, project_id, host, input.port])
 
 # METADATA
 # description: |
@@ -73,7 +119,8 @@ decision := {"allow": false, "reason": denial, "rule_id": null} if {
 #   whose user is no longer a member of its project, or one whose token comes from another
 #   address than the bubble's; the proxy answers 407; a valid token refused also carries label:
 #   not_member, no_address or wrong_source), project (the bubble's project, null when
-#   unauthenticated) and expires_at_ns (the allowing rule's expiry, so that the proxy can close
+#   unauthenticated), username (the bubble's user: the proxy counts each rule's daily budget per
+#   user and project) and expires_at_ns (the allowing rule's expiry, so that the proxy can close
 #   the tunnel then).
 # entrypoint: true
 default connection := {
@@ -88,6 +135,7 @@ default connection := {
 connection := object.union(decision, {
 	"authenticated": true,
 	"project": authenticated_bubble.project,
+	"username": object.get(authenticated_bubble, "username", null),
 	"expires_at_ns": expiry,
 }) if {
 	authenticated_bubble
@@ -194,17 +242,22 @@ refusal := "the request names no bubble (bubble.id)" if {
 	not host
 } else := "the port must be an integer from 1 to 65535" if {
 	not valid_port
-} else := "the scheme must be connect or http" if {
+} else := "the scheme must be connect, http or https" if {
 	not known_scheme
-} else := "a plain-HTTP request must name its method" if {
-	input.scheme == "http"
+} else := request_refusal if {
+	visible_request
+	request_refusal
+}
+
+# What a request (plain HTTP, or HTTPS inside an inspected CONNECT) must carry besides.
+request_refusal := "a request must name its method" if {
 	not valid_method
-} else := "a plain-HTTP request must name a path starting with /" if {
-	input.scheme == "http"
+} else := "a request must name a path starting with /" if {
 	not rooted_path
 } else := "the path holds a dot segment or an encoded dot, which could escape a path prefix" if {
-	input.scheme == "http"
 	escaping_path
+} else := "a request must give body_bytes, request_bytes and sent_today (byte counts)" if {
+	not valid_sizes
 }
 
 # Negations go through helper rules: `not input.x in s` is undefined, not true, when
@@ -221,7 +274,25 @@ named(value) if {
 	value != ""
 }
 
-known_scheme if input.scheme in {"connect", "http"}
+known_scheme if input.scheme in {"connect", "http", "https"}
+
+# A request the proxy sees: plain HTTP, or HTTPS inside a CONNECT it inspects.
+visible_request if input.scheme in {"http", "https"}
+
+valid_sizes if {
+	byte_count(input.body_bytes)
+	byte_count(input.request_bytes)
+	is_object(input.sent_today)
+	every sent in input.sent_today {
+		byte_count(sent)
+	}
+}
+
+byte_count(value) if {
+	is_number(value)
+	value == floor(value)
+	value >= 0
+}
 
 valid_port if {
 	is_number(input.port)
@@ -345,23 +416,90 @@ live contains rule_id if {
 	expiry > time.now_ns()
 }
 
-# Rules whose method and path restrictions this request meets. Inside a CONNECT tunnel neither
-# is visible, so only a rule without restrictions can be met.
+# A rule's mode: rules pushed before modes existed are tunnels.
+mode_of(rule) := object.get(rule, "mode", "tunnel")
+
+# A rule's cap: its number, null when it has none; a cap that is not a number is checked where it
+# is used (body_fits, budget_left), never read as no cap.
+cap_of(rule, name) := rule[name] if {
+	is_number(rule[name])
+} else := null
+
+# Rules this request may go through, before its sizes. A CONNECT opens through a tunnel rule that
+# restricts nothing (nothing inside is visible) or through an inspect rule (whose restrictions
+# then bind each request inside). A request binds methods and path prefixes; inside an inspected
+# CONNECT only inspect rules count.
 permitted contains rule_id if {
 	input.scheme == "connect"
 	some rule_id in reaching
-	unrestricted(project_rules[rule_id], "methods")
-	unrestricted(project_rules[rule_id], "path_prefixes")
+	opens(project_rules[rule_id])
 }
 
 permitted contains rule_id if {
-	input.scheme == "http"
+	visible_request
 	some rule_id in reaching
+	carries(project_rules[rule_id])
 	method_allowed(project_rules[rule_id], input.method)
 	path_allowed(project_rules[rule_id], input.path)
 }
 
-allowed := live & permitted
+opens(rule) if {
+	mode_of(rule) == "tunnel"
+	unrestricted(rule, "methods")
+	unrestricted(rule, "path_prefixes")
+}
+
+opens(rule) if mode_of(rule) == "inspect"
+
+carries(_) if input.scheme == "http"
+
+carries(rule) if {
+	input.scheme == "https"
+	mode_of(rule) == "inspect"
+}
+
+# Live rules this request may go through.
+open_rules := live & permitted
+
+# Open rules whose caps the request fits: its body under the rule's cap, and what it sends within
+# what the rule's budget has left today for the bubble's user. A CONNECT sends nothing yet.
+allowed contains rule_id if {
+	input.scheme == "connect"
+	some rule_id in open_rules
+}
+
+allowed contains rule_id if {
+	visible_request
+	some rule_id in body_fitting
+	budget_left(project_rules[rule_id], rule_id)
+}
+
+body_fitting contains rule_id if {
+	some rule_id in open_rules
+	body_fits(project_rules[rule_id])
+}
+
+body_fits(rule) if not "max_request_bytes" in object.keys(rule)
+
+body_fits(rule) if {
+	is_number(rule.max_request_bytes)
+	input.body_bytes <= rule.max_request_bytes
+}
+
+budget_left(rule, _) if not "daily_upload_bytes" in object.keys(rule)
+
+budget_left(rule, rule_id) if {
+	is_number(rule.daily_upload_bytes)
+	object.get(input.sent_today, rule_id, 0) + input.request_bytes <= rule.daily_upload_bytes
+}
+
+# The allowing rule: the smallest id, a tunnel rule first for a CONNECT (a tunnel opens the host
+# whole: inspecting beside it would decide nothing the bubble could not do through the tunnel).
+chosen := min(tunnels) if {
+	input.scheme == "connect"
+	tunnels := {rule_id | some rule_id in allowed; mode_of(project_rules[rule_id]) == "tunnel"}
+	count(tunnels) > 0
+} else := min(allowed) if count(allowed) > 0
 
 # An absent list or an empty one places no restriction.
 unrestricted(rule, field) if not rule[field]
@@ -384,24 +522,65 @@ path_allowed(rule, path) if {
 	startswith(path, prefix)
 }
 
-# Why no rule allows the request, when none does; the first that holds is the reason given.
-denial := message if {
+# The path without its query, for reasons: the query may carry data, and reasons are recorded.
+bare_path := split(input.path, "?")[0]
+
+# Why no rule allows the request, when none does; the first that holds is the reason given. A
+# request a live rule permits is refused for its size first.
+denial := size_denial if {
+	visible_request
+	size_denial
+} else := message if {
 	rule_id := min(permitted - live)
 	lapse := expiry_text(project_rules[rule_id].expires_at_ns)
 	message := sprintf("rule %s of project %s would allow %s:%v but %s", [rule_id, project_id, host, input.port, lapse])
 } else := message if {
 	input.scheme == "connect"
-	rule_id := min(reaching - permitted)
+	rule_id := min({rule_id | some rule_id in (reaching - permitted); mode_of(project_rules[rule_id]) == "tunnel"})
 	message := sprintf(
 		"rule %s restricts methods/paths, which cannot be enforced through a TLS tunnel (CONNECT)",
 		[rule_id],
 	)
 } else := message if {
-	input.scheme == "http"
+	visible_request
 	count(reaching) > 0
-	request := sprintf("%s %s", [upper(input.method), input.path])
+	request := sprintf("%s %s", [upper(input.method), bare_path])
 	message := sprintf("no approved rule of project %s allows %s on %s:%v", [project_id, request, host, input.port])
 } else := sprintf("no approved rule of project %s allows %s:%v", [project_id, host, input.port])
+
+# A request that open rules permit but whose size none of them takes: its body is over every
+# cap, or what it sends is over what every budget the body fits has left.
+size_denial := message if {
+	count(body_fitting) == 0
+	rule_id := min(open_rules)
+	message := sprintf(
+		"the request's body of %v bytes is over rule %s's cap of %v bytes per request",
+		[input.body_bytes, rule_id, project_rules[rule_id].max_request_bytes],
+	)
+} else := message if {
+	rule_id := min(body_fitting)
+	budget := project_rules[rule_id].daily_upload_bytes
+	sent := object.get(input.sent_today, rule_id, 0)
+	message := sprintf(
+		"rule %s's budget of %v bytes a day to %s for this bubble is spent: %v sent today, this request needs %v",
+		[rule_id, budget, host, sent, input.request_bytes],
+	)
+}
+
+# The status of a refusal by the policy: 413 when the body is over every open rule's cap, 429 when
+# the budget of every rule the body fits is spent, 403 otherwise.
+default denial_status := 403
+
+denial_status := 413 if {
+	visible_request
+	count(open_rules) > 0
+	count(body_fitting) == 0
+}
+
+denial_status := 429 if {
+	visible_request
+	count(body_fitting) > 0
+}
 
 # time.format only takes integers that fit in 64 bits.
 expiry_text(ns) := sprintf("expired at %s", [time.format(ns)]) if {

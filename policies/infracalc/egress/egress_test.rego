@@ -23,6 +23,9 @@ approved(host, ports) := {
 
 wildcard(domain, ports) := object.union(approved(domain, ports), {"wildcard": true})
 
+# An inspect rule on port 443, with more fields.
+inspected(host, more) := object.union(object.union(approved(host, [443]), {"mode": "inspect"}), more)
+
 rules := {
 	"weather": {
 		"r-api": approved("api.example.org", [443]),
@@ -44,6 +47,20 @@ rules := {
 		"r-yes": object.union(approved("yes.example.com", [443]), {"wildcard": "yes"}),
 		"r-noports": object.remove(approved("noports.example.com", []), ["ports"]),
 		"r-strmethods": object.union(approved("str.example.com", [80]), {"methods": "GET"}),
+		"r-inspect": inspected("api.inspect.test", {
+			"methods": ["GET", "HEAD"], "path_prefixes": ["/v1/"],
+			"max_request_bytes": 1000, "daily_upload_bytes": 5000, "max_response_bytes": 1000000,
+		}),
+		"r-post": inspected("api.inspect.test", {
+			"methods": ["POST"], "path_prefixes": ["/v1/upload"],
+			"max_request_bytes": 4000, "daily_upload_bytes": 5000,
+		}),
+		"r-both-t": object.union(approved("both.inspect.test", [443]), {"mode": "tunnel"}),
+		"r-both-i": inspected("both.inspect.test", {}),
+		"r-badcap": inspected("badcap.inspect.test", {"max_request_bytes": "lots", "daily_upload_bytes": 10}),
+		"r-badbudget": inspected("budget.inspect.test", {"daily_upload_bytes": "lots"}),
+		"r-tunnel-only": object.union(approved("opaque.inspect.test", [443]), {"mode": "tunnel"}),
+		"r-strange": inspected("strange.inspect.test", {"mode": "sideways"}),
 	},
 	"other": {"o-secret": approved("secret.example.com", [443])},
 	"cohort": {"c-api": approved("api.example.org", [443])},
@@ -65,7 +82,7 @@ tunnel(host, port) := {"bubble": bubble, "host": host, "port": port, "scheme": "
 
 plain(host, port, method, path) := {
 	"bubble": bubble, "host": host, "port": port, "scheme": "http",
-	"method": method, "path": path,
+	"method": method, "path": path, "body_bytes": 0, "request_bytes": 100, "sent_today": {},
 }
 
 # object.union merges nested objects: the bubble is replaced, not merged.
@@ -79,7 +96,10 @@ allowed_by(decision, rule_id) if {
 }
 
 refused(decision, reason) if {
-	decision == {"allow": false, "reason": reason, "rule_id": null}
+	decision == {
+		"allow": false, "reason": reason, "rule_id": null,
+		"mode": null, "status": 403, "max_response_bytes": null, "daily_upload_bytes": null,
+	}
 }
 
 traversal := "the path holds a dot segment or an encoded dot, which could escape a path prefix"
@@ -96,6 +116,10 @@ test_exact_host_and_port_allow_a_tunnel if {
 		"allow": true,
 		"reason": "rule r-api of project weather allows api.example.org:443",
 		"rule_id": "r-api",
+		"mode": "tunnel",
+		"status": null,
+		"max_response_bytes": null,
+		"daily_upload_bytes": null,
 	}
 }
 
@@ -882,18 +906,18 @@ test_port_bounds_are_accepted if {
 }
 
 test_unknown_or_missing_scheme_is_refused if {
-	decision := egress.decision with input as object.union(tunnel("api.example.org", 443), {"scheme": "https"})
+	decision := egress.decision with input as object.union(tunnel("api.example.org", 443), {"scheme": "ftp"})
 		with data.store.infracalc.projects as projects
 		with data.store.infracalc.rules as rules
 		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
-	refused(decision, "the scheme must be connect or http")
+	refused(decision, "the scheme must be connect, http or https")
 	second := egress.decision with input as object.remove(tunnel("api.example.org", 443), ["scheme"])
 		with data.store.infracalc.projects as projects
 		with data.store.infracalc.rules as rules
 		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
-	refused(second, "the scheme must be connect or http")
+	refused(second, "the scheme must be connect, http or https")
 }
 
 test_plain_http_without_a_valid_method_is_refused if {
@@ -903,14 +927,14 @@ test_plain_http_without_a_valid_method_is_refused if {
 			with data.store.infracalc.rules as rules
 			with data.store.infracalc.rule_hosts as hosts_of(rules)
 			with time.now_ns as now
-		refused(decision, "a plain-HTTP request must name its method")
+		refused(decision, "a request must name its method")
 	}
 	decision := egress.decision with input as object.remove(plain("data.example.net", 80, "GET", "/v1/x"), ["method"])
 		with data.store.infracalc.projects as projects
 		with data.store.infracalc.rules as rules
 		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
-	refused(decision, "a plain-HTTP request must name its method")
+	refused(decision, "a request must name its method")
 }
 
 test_plain_http_method_with_a_hyphen_is_well_formed if {
@@ -929,14 +953,14 @@ test_plain_http_without_a_rooted_path_is_refused if {
 			with data.store.infracalc.rules as rules
 			with data.store.infracalc.rule_hosts as hosts_of(rules)
 			with time.now_ns as now
-		refused(decision, "a plain-HTTP request must name a path starting with /")
+		refused(decision, "a request must name a path starting with /")
 	}
 	decision := egress.decision with input as object.remove(plain("data.example.net", 80, "GET", "/v1/x"), ["path"])
 		with data.store.infracalc.projects as projects
 		with data.store.infracalc.rules as rules
 		with data.store.infracalc.rule_hosts as hosts_of(rules)
 		with time.now_ns as now
-	refused(decision, "a plain-HTTP request must name a path starting with /")
+	refused(decision, "a request must name a path starting with /")
 }
 
 test_tunnel_ignores_method_and_path_fields if {
@@ -1029,7 +1053,12 @@ test_connection_authenticates_the_bubble_and_gives_the_rule_expiry if {
 		"authenticated": true,
 		"reason": "rule r-api of project weather allows api.example.org:443",
 		"rule_id": "r-api",
+		"mode": "tunnel",
+		"status": null,
+		"max_response_bytes": null,
+		"daily_upload_bytes": null,
 		"project": "weather",
+		"username": "alice",
 		"expires_at_ns": now + day,
 	}
 }
@@ -1049,7 +1078,12 @@ test_connection_reads_the_project_from_the_data_never_from_the_input if {
 		"authenticated": true,
 		"reason": "project cohort is under CASD governance: no external API",
 		"rule_id": null,
+		"mode": null,
+		"status": 403,
+		"max_response_bytes": null,
+		"daily_upload_bytes": null,
 		"project": "cohort",
+		"username": "alice",
 		"expires_at_ns": null,
 	}
 }
@@ -1261,4 +1295,261 @@ test_membership_is_said_before_the_address if {
 		with time.now_ns as now
 	answer.reason == "bruno is no longer a member of project weather: the bubble's credentials are revoked"
 	answer.label == "not_member"
+}
+
+# Inspection: a CONNECT through an inspect rule, then each request inside
+
+inside(host, method, path, body, sent) := {
+	"bubble": bubble, "host": host, "port": 443, "scheme": "https",
+	"method": method, "path": path, "body_bytes": body, "request_bytes": body + 100, "sent_today": sent,
+}
+
+refused_with_status(decision, reason, status) if {
+	decision.allow == false
+	decision.reason == reason
+	decision.rule_id == null
+	decision.mode == null
+	decision.status == status
+}
+
+test_a_connect_through_an_inspect_rule_opens_inspected if {
+	decision := egress.decision with input as tunnel("api.inspect.test", 443)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
+		with time.now_ns as now
+	decision == {
+		"allow": true,
+		"reason": "rule r-inspect of project weather inspects api.inspect.test:443",
+		"rule_id": "r-inspect",
+		"mode": "inspect",
+		"status": null,
+		"max_response_bytes": 1000000,
+		"daily_upload_bytes": 5000,
+	}
+}
+
+test_a_tunnel_rule_beside_an_inspect_rule_opens_the_tunnel if {
+	decision := egress.decision with input as tunnel("both.inspect.test", 443)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
+		with time.now_ns as now
+	allowed_by(decision, "r-both-t")
+	decision.mode == "tunnel"
+}
+
+test_a_rule_without_a_mode_is_a_tunnel if {
+	decision := egress.decision with input as tunnel("api.example.org", 443)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
+		with time.now_ns as now
+	decision.mode == "tunnel"
+}
+
+test_a_rule_of_an_unknown_mode_opens_nothing if {
+	connect := egress.decision with input as tunnel("strange.inspect.test", 443)
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
+		with time.now_ns as now
+	refused(connect, "no approved rule of project weather allows strange.inspect.test:443")
+	request := inside("strange.inspect.test", "GET", "/", 0, {})
+	inside_it := egress.decision with input as request
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
+		with time.now_ns as now
+	refused(inside_it, "no approved rule of project weather allows GET / on strange.inspect.test:443")
+}
+
+test_a_get_under_the_prefix_is_allowed_with_the_answer_cap if {
+	decision := egress.decision with input as inside("api.inspect.test", "GET", "/v1/items?id=7", 0, {})
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
+		with time.now_ns as now
+	decision == {
+		"allow": true,
+		"reason": "rule r-inspect of project weather allows api.inspect.test:443",
+		"rule_id": "r-inspect",
+		"mode": "inspect",
+		"status": null,
+		"max_response_bytes": 1000000,
+		"daily_upload_bytes": 5000,
+	}
+}
+
+test_a_method_no_rule_lists_is_refused_403_without_the_query if {
+	decision := egress.decision with input as inside("api.inspect.test", "DELETE", "/v1/items?secret=42", 0, {})
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
+		with time.now_ns as now
+	reason := "no approved rule of project weather allows DELETE /v1/items on api.inspect.test:443"
+	refused_with_status(decision, reason, 403)
+}
+
+test_a_path_outside_every_prefix_is_refused_403 if {
+	decision := egress.decision with input as inside("api.inspect.test", "GET", "/admin", 0, {})
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
+		with time.now_ns as now
+	refused_with_status(decision, "no approved rule of project weather allows GET /admin on api.inspect.test:443", 403)
+}
+
+test_a_post_allowed_by_a_second_rule_is_charged_to_it if {
+	decision := egress.decision with input as inside("api.inspect.test", "POST", "/v1/upload", 3000, {"r-inspect": 5000})
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
+		with time.now_ns as now
+	allowed_by(decision, "r-post")
+	decision.max_response_bytes == null
+}
+
+test_a_body_over_the_cap_is_refused_413 if {
+	decision := egress.decision with input as inside("api.inspect.test", "GET", "/v1/items", 1001, {})
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
+		with time.now_ns as now
+	reason := "the request's body of 1001 bytes is over rule r-inspect's cap of 1000 bytes per request"
+	refused_with_status(decision, reason, 413)
+	at_cap := egress.decision with input as inside("api.inspect.test", "GET", "/v1/items", 1000, {})
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
+		with time.now_ns as now
+	allowed_by(at_cap, "r-inspect")
+}
+
+test_a_spent_budget_is_refused_429_and_counts_per_rule if {
+	decision := egress.decision with input as inside("api.inspect.test", "GET", "/v1/items", 0, {"r-inspect": 4901})
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
+		with time.now_ns as now
+	reason := concat("", [
+		"rule r-inspect's budget of 5000 bytes a day to api.inspect.test for this bubble is spent: ",
+		"4901 sent today, this request needs 100",
+	])
+	refused_with_status(decision, reason, 429)
+	exactly := egress.decision with input as inside("api.inspect.test", "GET", "/v1/items", 0, {"r-inspect": 4900})
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
+		with time.now_ns as now
+	allowed_by(exactly, "r-inspect")
+	other_rule := egress.decision with input as inside("api.inspect.test", "GET", "/v1/items", 0, {"r-post": 5000})
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
+		with time.now_ns as now
+	allowed_by(other_rule, "r-inspect")
+}
+
+test_a_cap_that_is_not_a_number_never_fits if {
+	body := egress.decision with input as inside("badcap.inspect.test", "GET", "/", 0, {})
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
+		with time.now_ns as now
+	unreadable := "the request's body of 0 bytes is over rule r-badcap's cap of lots bytes per request"
+	refused_with_status(body, unreadable, 413)
+	budget := egress.decision with input as inside("budget.inspect.test", "GET", "/", 0, {})
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
+		with time.now_ns as now
+	reason := concat("", [
+		"rule r-badbudget's budget of lots bytes a day to budget.inspect.test for this bubble is spent: ",
+		"0 sent today, this request needs 100",
+	])
+	refused_with_status(budget, reason, 429)
+}
+
+test_inside_a_connect_only_inspect_rules_count if {
+	decision := egress.decision with input as inside("opaque.inspect.test", "GET", "/", 0, {})
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
+		with time.now_ns as now
+	refused(decision, "no approved rule of project weather allows GET / on opaque.inspect.test:443")
+	wild := egress.decision with input as inside("www.example.org", "GET", "/", 0, {})
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
+		with time.now_ns as now
+	refused(wild, "no approved rule of project weather allows GET / on www.example.org:443")
+}
+
+test_plain_http_goes_through_any_mode_with_its_caps if {
+	plain_get := object.union(inside("api.inspect.test", "GET", "/v1/x", 2000, {}), {"scheme": "http"})
+	decision := egress.decision with input as plain_get
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
+		with time.now_ns as now
+	capped := "the request's body of 2000 bytes is over rule r-inspect's cap of 1000 bytes per request"
+	refused_with_status(decision, capped, 413)
+	plain_put := object.union(inside("opaque.inspect.test", "PUT", "/", 10, {}), {"scheme": "http"})
+	tunnel_rule := egress.decision with input as plain_put
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
+		with time.now_ns as now
+	allowed_by(tunnel_rule, "r-tunnel-only")
+}
+
+test_a_request_must_give_its_sizes if {
+	message := "a request must give body_bytes, request_bytes and sent_today (byte counts)"
+	every broken in [
+		object.remove(inside("api.inspect.test", "GET", "/v1/x", 0, {}), ["sent_today"]),
+		inside("api.inspect.test", "GET", "/v1/x", -1, {}),
+		inside("api.inspect.test", "GET", "/v1/x", 0.5, {}),
+		inside("api.inspect.test", "GET", "/v1/x", 0, {"r-inspect": "many"}),
+		inside("api.inspect.test", "GET", "/v1/x", 0, []),
+		object.union(inside("api.inspect.test", "GET", "/v1/x", 0, {}), {"request_bytes": null}),
+	] {
+		decision := egress.decision with input as broken
+			with data.store.infracalc.projects as projects
+			with data.store.infracalc.rules as rules
+			with data.store.infracalc.rule_hosts as hosts_of(rules)
+			with time.now_ns as now
+		refused(decision, message)
+	}
+}
+
+test_an_expired_rule_is_named_before_a_spent_budget_of_nothing if {
+	expired := object.union(rules, {"weather": object.union(rules.weather, {
+		"r-inspect": object.union(rules.weather["r-inspect"], {"expires_at_ns": now - day}),
+		"r-post": object.union(rules.weather["r-post"], {"expires_at_ns": now - day}),
+	})})
+	decision := egress.decision with input as inside("api.inspect.test", "GET", "/v1/x", 0, {})
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as expired
+		with data.store.infracalc.rule_hosts as hosts_of(expired)
+		with time.now_ns as now
+	lapsed := "rule r-inspect of project weather would allow api.inspect.test:443 but expired at 2025-12-31T00:00:00Z"
+	refused_with_status(decision, lapsed, 403)
+}
+
+test_connection_passes_the_mode_and_the_user_inside_an_inspected_connect if {
+	who := {"bubble": {"id": "b-42", "token_sha256": "aa11"}, "source_ip": here}
+	request := object.union(inside("api.inspect.test", "GET", "/v1/x", 0, {}), who)
+	answer := egress.connection with input as request
+		with data.store.infracalc.bubbles as bubbles
+		with data.store.infracalc.members as members
+		with data.store.infracalc.projects as projects
+		with data.store.infracalc.rules as rules
+		with data.store.infracalc.rule_hosts as hosts_of(rules)
+		with time.now_ns as now
+	answer.allow == true
+	answer.mode == "inspect"
+	answer.username == "alice"
+	answer.max_response_bytes == 1000000
+	answer.expires_at_ns == now + day
 }

@@ -55,6 +55,7 @@ def test_an_approved_host_is_reached_through_a_tls_tunnel(
         "reason": f"rule {rule} of project {egress_data.project} allows api.allowed.test:443",
         "rule_id": rule,
         "address": "10.231.200.2",
+        "mode": "tunnel",
     }
     closed = egress_proxy.sink.wait_for(lambda event: event["kind"] == "tunnel_closed")
     assert closed[0]["bytes_up"] > 0
@@ -63,8 +64,8 @@ def test_an_approved_host_is_reached_through_a_tls_tunnel(
     logged = _log_lines(egress_proxy.proxy.log_path, " infracalc.egress allow ")
     assert len(logged) == 1
     assert logged[0].endswith(
-        f"allow bubble={login.bubble_id} project={egress_data.project} CONNECT api.allowed.test:443 rule={rule} "
-        f"address=10.231.200.2: {decisions[0]['reason']}"
+        f"allow bubble={login.bubble_id} project={egress_data.project} CONNECT api.allowed.test:443 (tunnel) "
+        f"rule={rule} address=10.231.200.2: {decisions[0]['reason']}"
     )
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from typing import Any
 
 import pytest
 import requests
 
+from infracalc.service.context import ServiceContext
 from tests.fixtures.service import People, ServiceUnderTest
 
 pytestmark = pytest.mark.integration
@@ -70,16 +72,22 @@ async def test_lead_requests_staff_approve_and_the_policy_allows_it(service: Ser
         "requested",
     )
     assert requested["requested_by"] == people.username("lead")
-    assert requested["plain_http_only"] is False  # any method and path, over HTTP and HTTPS
     assert service.opa_data("rules") == {"cohort": {}}  # a request is not a rule
     assert service.opa_data("rule_hosts") == {"cohort": {}}
     rules = await service.client.get("/api/v1/projects/cohort/egress-rules", headers=people.headers("researcher"))
     assert rules.json() == []
+    assert (requested["mode"], requested["opaque"], requested["methods"]) == ("inspect", False, ["GET", "HEAD"])
+    assert (requested["max_request_bytes"], requested["daily_upload_bytes"], requested["max_response_bytes"]) == (
+        1024 * 1024,
+        16 * 1024 * 1024,
+        256 * 1024 * 1024,
+    )
     denied = await check(service, people, "https://api.example.org/v1/items")
     assert denied == {
         "allow": False,
         "reason": "no approved rule of project cohort allows api.example.org:443",
         "rule_id": None,
+        "mode": None,
     }
 
     rule_id = requested["id"]
@@ -96,16 +104,22 @@ async def test_lead_requests_staff_approve_and_the_policy_allows_it(service: Ser
         "host": "api.example.org",
         "wildcard": False,
         "ports": [443],
-        "methods": [],
+        "mode": "inspect",
+        "methods": ["GET", "HEAD"],
         "path_prefixes": [],
+        "max_request_bytes": 1024 * 1024,
+        "daily_upload_bytes": 16 * 1024 * 1024,
+        "max_response_bytes": 256 * 1024 * 1024,
     }
     assert isinstance(document["expires_at_ns"], int)
     assert service.opa_data("rule_hosts") == {"cohort": {"api.example.org": {rule_id: True}}}
 
+    # An https URL is asked about twice through an inspect rule: the CONNECT, then the GET inside.
     assert await check(service, people, "https://api.example.org/v1/items") == {
         "allow": True,
         "reason": f"rule {rule_id} of project cohort allows api.example.org:443",
         "rule_id": rule_id,
+        "mode": "inspect",
     }
     allowed = await check(service, people, "https://api.example.org/v1/items", who="staff")
     assert (allowed["allow"], allowed["rule_id"]) == (True, rule_id)
@@ -114,6 +128,7 @@ async def test_lead_requests_staff_approve_and_the_policy_allows_it(service: Ser
         "allow": False,
         "reason": "no approved rule of project cohort allows other.example.org:443",
         "rule_id": None,
+        "mode": None,
     }
     wrong_port = await check(service, people, "https://api.example.org:8443/")
     assert wrong_port["allow"] is False
@@ -133,10 +148,13 @@ async def test_lead_requests_staff_approve_and_the_policy_allows_it(service: Ser
         "allow": False,
         "reason": "project cohort is under CASD governance: no external API",
         "rule_id": None,
+        "mode": None,
     }
 
 
-async def test_plain_http_rules_restrict_method_and_path(service: ServiceUnderTest, people: People) -> None:
+async def test_inspect_rules_restrict_method_and_path_over_plain_http_and_https(
+    service: ServiceUnderTest, people: People
+) -> None:
     await setup_project(service, people)
     rule = await request_rule(
         service,
@@ -145,10 +163,8 @@ async def test_plain_http_rules_restrict_method_and_path(service: ServiceUnderTe
         ports=[80],
         methods=["GET"],
         path_prefixes=["/v1/"],
-        plain_http_only=True,
     )
     assert (rule["host"], rule["wildcard"], rule["pattern"]) == ("data.example.org", True, "*.data.example.org")
-    assert rule["plain_http_only"] is True
     await approve(service, people, rule["id"])
     # A wildcard rule is indexed under its base domain, where the policy looks for a parent domain.
     assert service.opa_data("rule_hosts") == {"cohort": {"data.example.org": {rule["id"]: True}}}
@@ -165,9 +181,98 @@ async def test_plain_http_rules_restrict_method_and_path(service: ServiceUnderTe
     assert (await check(service, people, "http://a.data.example.org/v1/x"))["allow"] is True
     assert (await check(service, people, "http://a.data.example.org/v2/x"))["allow"] is False
     assert (await check(service, people, "http://data.example.org/v1/x"))["allow"] is False
-    tunnel = await check(service, people, "https://a.data.example.org:80/v1/x")
-    assert tunnel["allow"] is False
-    assert "cannot be enforced through a TLS tunnel" in tunnel["reason"]
+    # Over HTTPS the restrictions bind too: the proxy inspects the request inside the CONNECT.
+    inspected = await check(service, people, "https://a.data.example.org:80/v1/x?key=secret")
+    assert (inspected["allow"], inspected["mode"]) == (True, "inspect")
+    outside = await check(service, people, "https://a.data.example.org:80/v2/x?key=secret")
+    assert outside == {
+        "allow": False,
+        "reason": "no approved rule of project cohort allows GET /v2/x on a.data.example.org:80",
+        "rule_id": None,
+        "mode": "inspect",
+    }
+
+
+async def test_a_tunnel_rule_is_opaque_and_restricts_nothing(service: ServiceUnderTest, people: People) -> None:
+    await setup_project(service, people)
+    rule = await request_rule(service, people, mode="tunnel")
+    assert (rule["mode"], rule["opaque"], rule["methods"], rule["path_prefixes"]) == ("tunnel", True, [], [])
+    await approve(service, people, rule["id"])
+    assert service.opa_data("rules")["cohort"][rule["id"]]["mode"] == "tunnel"
+    assert await check(service, people, "https://api.example.org/anything?at=all") == {
+        "allow": True,
+        "reason": f"rule {rule['id']} of project cohort allows api.example.org:443",
+        "rule_id": rule["id"],
+        "mode": "tunnel",
+    }
+    staff = people.headers("staff")
+    events = (await service.client.get("/api/v1/audit?action=egress.request", headers=staff)).json()["events"]
+    assert events[0]["details"]["mode"] == "tunnel"
+
+    before = await service.snapshot()
+    for field, listed in (("methods", ["GET"]), ("path_prefixes", ["/v1/"])):
+        answer = await service.client.post(
+            "/api/v1/projects/cohort/egress-requests",
+            json={"host": "api.example.org", "justification": JUSTIFICATION, "mode": "tunnel", field: listed},
+            headers=people.headers("lead"),
+        )
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["field"] == field
+        assert "a tunnel rule carries TLS unopened" in answer.json()["message"]
+    assert await service.snapshot() == before
+
+
+async def test_a_platform_that_forbids_tunnels_refuses_to_record_or_approve_one(
+    service: ServiceUnderTest, people: People
+) -> None:
+    await setup_project(service, people)
+    waiting = await request_rule(service, people, mode="tunnel")  # asked for before the setting changed
+    context: ServiceContext = service.app.state.context
+    forbidding = dataclasses.replace(context.settings, egress_tunnels_allowed=False)
+    service.app.state.context = dataclasses.replace(context, settings=forbidding)
+    before = await service.snapshot()
+    asked = await service.client.post(
+        "/api/v1/projects/cohort/egress-requests",
+        json={"host": "api.example.org", "justification": JUSTIFICATION, "mode": "tunnel"},
+        headers=people.headers("lead"),
+    )
+    assert asked.status_code == 422, asked.text
+    assert asked.json()["field"] == "mode"
+    assert "INFRACALC_EGRESS_TUNNEL_RULES=forbid" in asked.json()["message"]
+    approved = await service.client.post(
+        f"/api/v1/egress-requests/{waiting['id']}/approve", json={"comment": "ok"}, headers=people.headers("staff")
+    )
+    assert approved.status_code == 409, approved.text
+    assert "forbids" in approved.json()["message"]
+    assert await service.snapshot() == before
+    inspected = await request_rule(service, people)
+    assert inspected["mode"] == "inspect"
+
+
+async def test_caps_are_recorded_and_pushed(service: ServiceUnderTest, people: People) -> None:
+    await setup_project(service, people)
+    rule = await request_rule(
+        service,
+        people,
+        methods=["GET", "POST"],
+        path_prefixes=["/v1/"],
+        max_request_bytes=0,
+        daily_upload_bytes=5000,
+        max_response_bytes=10**9,
+    )
+    assert (rule["methods"], rule["max_request_bytes"], rule["daily_upload_bytes"], rule["max_response_bytes"]) == (
+        ["GET", "POST"],
+        0,
+        5000,
+        10**9,
+    )
+    await approve(service, people, rule["id"])
+    document = service.opa_data("rules")["cohort"][rule["id"]]
+    assert (document["max_request_bytes"], document["daily_upload_bytes"], document["max_response_bytes"]) == (
+        0,
+        5000,
+        10**9,
+    )
 
 
 async def test_revoking_a_rule_removes_it_from_opa(service: ServiceUnderTest, people: People) -> None:
@@ -285,16 +390,17 @@ async def test_refused_changes_leave_everything_unchanged(service: ServiceUnderT
         ({"ports": [0]}, "ports", None),
         ({"ports": [70000]}, "ports", None),
         ({"ports": []}, "ports", None),
-        ({"methods": ["get"], "plain_http_only": True}, "methods", None),
-        ({"path_prefixes": ["v1/"], "plain_http_only": True}, "path_prefixes", None),
-        # Restrictions bind plain HTTP only: a request giving them says so, and only such a request does.
-        ({"methods": ["GET"]}, "methods", "would refuse every HTTPS call to the host"),
-        ({"path_prefixes": ["/v1/"]}, "path_prefixes", "would refuse every HTTPS call to the host"),
-        ({"methods": ["GET"], "path_prefixes": ["/v1/"]}, "methods", "restrict plain-HTTP calls only"),
-        ({"plain_http_only": True}, "plain_http_only", "the rule then allows HTTP and HTTPS"),
+        ({"methods": ["get"]}, "methods", None),
+        ({"path_prefixes": ["v1/"]}, "path_prefixes", None),
+        # plain_http_only is gone: an inspect rule's methods and paths bind HTTPS too.
+        ({"methods": ["GET"], "plain_http_only": True}, None, None),
         ({"justification": "because"}, "justification", None),
         ({"expires_in_days": 400}, "expires_in_days", None),
         ({"expires_in_days": 0}, "expires_in_days", None),
+        ({"mode": "sideways"}, "mode", None),
+        ({"max_request_bytes": -1}, "max_request_bytes", None),
+        ({"daily_upload_bytes": 2**41}, "daily_upload_bytes", None),
+        ({"max_response_bytes": "lots"}, "max_response_bytes", None),
         ({"colour": "red"}, None, None),
     ],
 )

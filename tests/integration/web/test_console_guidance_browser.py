@@ -121,9 +121,10 @@ def test_a_lead_and_staff_are_guided_through_a_request_in_chromium(  # noqa: PLR
     assert lead.locator("#justification").input_value() == "trop court"
     assert "Give a duration from 1 to 365 days." in lead.locator("#expires_in_days-error").inner_text()
 
-    # Methods and paths without saying plain HTTP only: refused at the field, with why.
+    # Methods and paths through an opaque tunnel: refused at the field, with why; an inspect rule takes them.
     lead.fill("#host", "data.example.org")
     lead.fill("#ports", "80")
+    lead.select_option("#mode", "tunnel")
     lead.fill("#expires_in_days", "30")
     lead.fill("#justification", "Open data of the cohort's region")
     lead.fill("#methods", "get")
@@ -131,14 +132,14 @@ def test_a_lead_and_staff_are_guided_through_a_request_in_chromium(  # noqa: PLR
     lead.click("#request")
     lead.wait_for_selector("#methods-error")
     assert field_errors(lead) == ["methods-error"]
-    assert "would refuse every HTTPS call to the host" in lead.locator("#methods-error").inner_text()
-    assert "Leave empty for an HTTPS API" in lead.locator("#plain-http-help").inner_text()
-    shot(lead, "guide-request-plain-http-refused-en")
-    lead.check("#plain_http_only")
+    assert "so it cannot restrict methods" in lead.locator("#methods-error").inner_text()
+    assert "Tunnel: the proxy sees only host and port" in lead.locator("#mode-help").inner_text()
+    shot(lead, "guide-request-tunnel-restricted-refused-en")
+    lead.select_option("#mode", "inspect")
     lead.click("#request")
     lead.wait_for_selector("#done")
     assert lead.locator("#done").inner_text() == "Your request for data.example.org is sent: CASD staff will review it."
-    assert "Plain HTTP only" in lead.locator("#requests").inner_text()
+    assert "inspected (each request decided)" in lead.locator("#requests").inner_text()
 
     # Staff, French, 390 px: the menu folds, the page fits, the approver sees what the rule allows.
     staff = signed_in(browser, contexts, service, people, "staff", viewport=NARROW)
@@ -147,9 +148,9 @@ def test_a_lead_and_staff_are_guided_through_a_request_in_chromium(  # noqa: PLR
     assert not staff.locator("#menu").evaluate("menu => menu.open")
     assert staff.locator("h1").bounding_box()["y"] < 200  # the first screen is the page, not the navigation
     pending = staff.locator("section.pending", has_text="data.example.org")
-    assert "tout appel HTTPS à cet hôte sera refusé" in pending.locator(".warning").inner_text()
-    assert "Méthodes : GET" in pending.inner_text()
-    assert "Chemins : /v1/" in pending.inner_text()
+    assert "inspecté (chaque requête décidée)" in pending.locator("ul.terms").inner_text()
+    assert "Méthodes HTTP : GET" in pending.inner_text()
+    assert "Préfixes de chemin : /v1/" in pending.inner_text()
     assert pending.locator("dt", has_text="Justification").count() == 1
     assert pending.locator("dd.justification").inner_text() == "Open data of the cohort's region"
     shot(staff, "guide-staff-queue-fr-390")
@@ -161,12 +162,13 @@ def test_a_lead_and_staff_are_guided_through_a_request_in_chromium(  # noqa: PLR
     )
     fits(staff, NARROW["width"])
 
-    # The rules in force say so, and the URL check names the rule by its host, never by its id.
-    lead.goto(f"{service.url}/projects/{PROJECT}?url=https://data.example.org:80/v1/x")
+    # The rules in force show the rule's terms, and the URL check names the rule by its host, never by its id.
+    lead.goto(f"{service.url}/projects/{PROJECT}?url=http://data.example.org/v2/x")
     rules = lead.locator("#rules").inner_text()
-    assert "Plain HTTP only: every HTTPS call is refused" in rules
+    assert "HTTP methods : GET" in rules
+    assert "Path prefixes : /v1/" in rules
     result = lead.locator("#check-result").inner_text()
-    assert result.startswith("Denied — the rule for data.example.org restricts methods/paths")
+    assert result.startswith(f"Denied — no approved rule of project {PROJECT} allows GET /v2/x on data.example.org:80")
     assert not re.search(r"\b[0-9a-f]{16}\b", result)
     lead.goto(f"{service.url}/projects/{PROJECT}?url=http://data.example.org/v1/items")
     assert (

@@ -445,7 +445,7 @@ async def test_casd_staff_create_a_project_from_the_page(service: ServiceUnderTe
     assert await service.snapshot() == before
 
 
-async def test_a_request_restricting_methods_or_paths_says_it_is_plain_http_and_every_page_shows_so(
+async def test_an_inspect_rule_restricts_methods_and_paths_over_https_and_every_page_shows_its_terms(
     service: ServiceUnderTest, people: People
 ) -> None:
     await setup_project(service, people)
@@ -454,46 +454,51 @@ async def test_a_request_restricting_methods_or_paths_says_it_is_plain_http_and_
     form = {
         "_csrf_token": token,
         "host": "data.example.org",
-        "ports": "80",
+        "ports": "443",
+        "mode": "tunnel",
         "methods": "get",
         "path_prefixes": "/v1/",
         "expires_in_days": "30",
         "justification": "Open data of the survey's region",
     }
     before = await service.snapshot()
-    # Restrictions without saying plain HTTP only: refused at the field, with the sentence why.
+    # A tunnel is opaque: restricting its methods is refused at the field, with the sentence why.
     refused = await service.client.post(f"/projects/{PROJECT}/egress-requests?lang=en", data=form)
     assert refused.status_code == 422
     assert 'id="methods-error"' in refused.text
-    assert "so this rule would refuse every HTTPS call to the host" in html.unescape(refused.text)
+    assert "the proxy never sees a method or a path, so it cannot restrict methods" in html.unescape(refused.text)
     assert await service.snapshot() == before
-    # Said so: accepted, and shown as plain HTTP only to the lead, to staff and in the rules in force.
+    # An inspect rule takes them: they bind HTTPS too, and every page shows the rule's terms.
     accepted = await service.client.post(
-        f"/projects/{PROJECT}/egress-requests?lang=en", data={**form, "plain_http_only": "yes"}
+        f"/projects/{PROJECT}/egress-requests?lang=en", data={**form, "mode": "inspect"}
     )
     assert accepted.status_code == 200, accepted.text
     assert "Your request for data.example.org is sent" in accepted.text
-    assert "Plain HTTP only: every HTTPS call is refused" in accepted.text
     [rule] = (
         await service.client.get(f"/api/v1/projects/{PROJECT}/egress-requests", headers=people.headers("lead"))
     ).json()
-    assert (rule["methods"], rule["path_prefixes"], rule["plain_http_only"]) == (["GET"], ["/v1/"], True)
+    assert (rule["mode"], rule["opaque"], rule["methods"], rule["path_prefixes"]) == (
+        "inspect",
+        False,
+        ["GET"],
+        ["/v1/"],
+    )
+    assert f'id="terms-{rule["id"]}"' in accepted.text
     await sign_in(service, people, "staff")
     queue = await service.client.get("/staff/egress-requests?lang=en")
-    assert f'id="plain-http-{rule["id"]}"' in queue.text
-    assert "every HTTPS call to this host will be refused" in queue.text
-    assert "Methods: GET" in queue.text
-    assert "Paths: /v1/" in queue.text
+    terms = html.unescape(queue.text.split(f'id="terms-{rule["id"]}"', 1)[1].split("</ul>", 1)[0])
+    assert "inspected (each request decided)" in terms
+    assert "HTTP methods : GET" in terms
+    assert "Path prefixes : /v1/" in terms
     await approve(service, people, rule["id"])
     await sign_in(service, people, "lead")
-    page = await service.client.get(f"/projects/{PROJECT}?lang=en&url=https://data.example.org:80/v1/x")
+    page = await service.client.get(f"/projects/{PROJECT}?lang=en&url=https://data.example.org/v1/x")
     assert f'id="rule-{rule["id"]}"' in page.text
-    assert "Plain HTTP only" in page.text
-    # The policy's reason names the rule by id; the page names it by host.
-    assert "the rule for data.example.org restricts methods/paths" in html.unescape(page.text)
-    assert rule["id"] not in page.text.split('id="check-result"', 1)[1].split("</p>", 1)[0]
-    french = await service.client.get(f"/projects/{PROJECT}?lang=fr&url=https://data.example.org:80/v1/x")
-    assert "l'accès à data.example.org n'autorise que les appels HTTP en clair" in html.unescape(french.text)
+    result = html.unescape(page.text.split('id="check-result"', 1)[1].split("</p>", 1)[0])
+    assert "allow" in result.lower(), result
+    outside = await service.client.get(f"/projects/{PROJECT}?lang=en&url=https://data.example.org/v2/x")
+    result = html.unescape(outside.text.split('id="check-result"', 1)[1].split("</p>", 1)[0])
+    assert "allows GET /v2/x on data.example.org:443" in result, result
 
 
 async def test_every_refused_field_of_a_request_comes_back_at_once(service: ServiceUnderTest, people: People) -> None:
@@ -507,7 +512,7 @@ async def test_every_refused_field_of_a_request_comes_back_at_once(service: Serv
             "_csrf_token": token,
             "host": "*",
             "ports": "0, 443",
-            "plain_http_only": "yes",
+            "mode": "opaque",
             "expires_in_days": "400",
             "justification": "too short",
         },
@@ -517,7 +522,7 @@ async def test_every_refused_field_of_a_request_comes_back_at_once(service: Serv
     assert answer.headers["location"].endswith("#error-summary")
     page = await service.client.get(answer.headers["location"])
     assert page.status_code == 422
-    for field in ("host", "ports", "plain_http_only", "expires_in_days", "justification"):
+    for field in ("host", "ports", "mode", "expires_in_days", "justification"):
         assert f'id="{field}-error"' in page.text, field
     assert "To correct (5):" in page.text
     assert "Give 1 to 32 port numbers, from 1 to 65535" in page.text

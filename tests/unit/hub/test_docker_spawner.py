@@ -194,12 +194,14 @@ async def test_the_container_is_pinned_isolated_limited_and_removed_at_stop(engi
     assert "User" not in body  # the image's own unprivileged user
     assert host["AutoRemove"] is True
 
-    # The project's shared volume and the user's own volume for this project, and nothing else.
+    # The project's shared volume, the user's own volume for this project, the egress CA's public files
+    # (read-only), and nothing else.
     assert sorted(host["Binds"]) == [
         f"infracalc-alice--census-2021:{WORK_DIR}:rw",
+        "infracalc-egress-ca:/etc/infracalc/egress-ca:ro",
         f"infracalc-project-census-2021:{PROJECT_DIR}:rw",
     ]
-    assert body["Volumes"] == {PROJECT_DIR: {}, WORK_DIR: {}}
+    assert body["Volumes"] == {PROJECT_DIR: {}, WORK_DIR: {}, "/etc/infracalc/egress-ca": {}}
     assert "Mounts" not in host or host["Mounts"] == []
 
     container_id = spawner.object_id

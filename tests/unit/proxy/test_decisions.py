@@ -23,7 +23,21 @@ ALLOW: dict[str, object] = {
 
 def test_an_allowing_answer_is_read_whole() -> None:
     decision = EgressDecision.from_result(ALLOW)
-    assert decision == EgressDecision(True, True, "rule r1 allows", "r1", "weather", EXPIRY, "allowed")
+    # An answer without a mode is a tunnel's (what the policy meant before inspection).
+    assert decision == EgressDecision(True, True, "rule r1 allows", "r1", "weather", EXPIRY, "allowed", "tunnel")
+    inspected = {**ALLOW, "mode": "inspect", "max_response_bytes": 1000, "username": "alice", "status": None}
+    inspected["daily_upload_bytes"] = 5000
+    assert EgressDecision.from_result(inspected) == EgressDecision(
+        True, True, "rule r1 allows", "r1", "weather", EXPIRY, "allowed", "inspect", None, 1000, "alice", 5000
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "kept"), [(413, 413), (429, 429), (403, 403), (200, 403), ("413", 403), (None, 403)]
+)
+def test_a_refusal_keeps_the_status_the_policy_asks_for_among_403_413_429(status: object, kept: int) -> None:
+    decision = EgressDecision.from_result({**ALLOW, "allow": False, "reason": "too big", "status": status})
+    assert (decision.allow, decision.status, decision.label) == (False, kept, "policy_denied")
 
 
 @pytest.mark.parametrize(
@@ -38,6 +52,11 @@ def test_an_allowing_answer_is_read_whole() -> None:
         ({**ALLOW, "rule_id": None}, "policy_malformed", True),
         ({**ALLOW, "expires_at_ns": 1.5}, "policy_malformed", True),
         ({**ALLOW, "expires_at_ns": True}, "policy_malformed", True),
+        ({**ALLOW, "mode": "sideways"}, "policy_malformed", True),
+        ({**ALLOW, "mode": None}, "policy_malformed", True),
+        ({**ALLOW, "max_response_bytes": "lots"}, "policy_malformed", True),
+        ({**ALLOW, "max_response_bytes": True}, "policy_malformed", True),
+        ({**ALLOW, "daily_upload_bytes": 1.5}, "policy_malformed", True),
         ({**ALLOW, "allow": False, "reason": "no rule"}, "policy_denied", True),
         ({**ALLOW, "allow": False, "authenticated": False, "project": None}, "unauthenticated", False),
         ({**ALLOW, "allow": False, "authenticated": False, "label": "wrong_source"}, "wrong_source", False),
@@ -135,3 +154,30 @@ async def test_opa_unavailable_is_a_refusal_that_is_not_cached() -> None:
     refused = await source.decide(PAYLOAD)
     assert (refused.allow, refused.label) == (False, "policy_unavailable")
     assert (await source.decide(PAYLOAD)).allow
+
+
+REQUEST = {**PAYLOAD, "scheme": "https", "method": "GET", "path": "/v1/x", "body_bytes": 0, "request_bytes": 100}
+
+
+async def test_a_requests_decision_is_reused_while_its_rule_budget_still_fits_the_count_of_the_moment() -> None:
+    now = [100.0]
+    budgeted = {**ALLOW, "mode": "inspect", "daily_upload_bytes": 1000}
+    spent = {**ALLOW, "allow": False, "reason": "rule r1's budget is spent", "status": 429}
+    policy = Policy(budgeted, spent, budgeted)
+    source = DecisionSource(policy, cache_seconds=1.0, clock=lambda: now[0])  # type: ignore[arg-type]
+    assert (await source.decide({**REQUEST, "sent_today": {}})).allow
+    # The count grew, but the request still fits: the decision holds, OPA is not asked.
+    assert (await source.decide({**REQUEST, "sent_today": {"r1": 900, "r2": 5000}})).allow
+    assert policy.asked == 1
+    # One byte more would be over the budget: OPA is asked, and refuses; the refusal is kept.
+    refused = await source.decide({**REQUEST, "sent_today": {"r1": 901}})
+    assert (refused.allow, refused.status, policy.asked) == (False, 429, 2)
+    assert not (await source.decide({**REQUEST, "sent_today": {"r1": 950}})).allow
+    assert policy.asked == 2
+    # A rule without a budget, a tunnel: reused whatever the count, for the cache time only.
+    now[0] += 1.0
+    unbudgeted = DecisionSource(Policy(ALLOW), cache_seconds=1.0, clock=lambda: now[0])  # type: ignore[arg-type]
+    assert (await unbudgeted.decide({**REQUEST, "sent_today": {}})).allow
+    assert (await unbudgeted.decide({**REQUEST, "sent_today": {"r1": 10**12}})).allow
+    assert (await source.decide({**REQUEST, "sent_today": {"r1": 0}})).allow  # expired: asked again
+    assert policy.asked == 3

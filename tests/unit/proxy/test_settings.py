@@ -54,3 +54,17 @@ def test_test_only_settings_need_the_consent_phrase(tmp_path: Path) -> None:
     settings = ProxySettings.from_env({**SECRET, **CONSENT, **test_settings})
     assert settings.test_hosts == hosts
     assert [str(network) for network in settings.addresses.allow_ranges] == ["10.231.200.0/24"]
+
+
+def test_the_upstream_test_ca_needs_the_consent_phrase_and_the_ca_settings_go_together(tmp_path: Path) -> None:
+    extra = {"INFRACALC_EGRESS_TEST_UPSTREAM_CA": str(tmp_path / "lab-ca.pem")}
+    with pytest.raises(SettingError, match="INFRACALC_EGRESS_TEST_UPSTREAM_CA"):
+        ProxySettings.from_env({**SECRET, **extra})
+    assert ProxySettings.from_env({**SECRET, **CONSENT, **extra}).test_upstream_ca == tmp_path / "lab-ca.pem"
+    with pytest.raises(SettingError, match="INFRACALC_EGRESS_CA_DIR"):
+        ProxySettings.from_env({**SECRET, "INFRACALC_EGRESS_CA_PUBLIC_DIR": str(tmp_path)})
+    defaults = ProxySettings.from_env(SECRET)
+    assert (defaults.ca_dir, defaults.tunnels_allowed, defaults.test_upstream_ca) == (None, True, None)
+    assert not ProxySettings.from_env({**SECRET, "INFRACALC_EGRESS_TUNNEL_RULES": "forbid"}).tunnels_allowed
+    with pytest.raises(SettingError, match="INFRACALC_EGRESS_TUNNEL_RULES must be allow or forbid"):
+        ProxySettings.from_env({**SECRET, "INFRACALC_EGRESS_TUNNEL_RULES": "maybe"})

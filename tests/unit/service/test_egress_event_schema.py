@@ -92,6 +92,38 @@ PROXY_EVENTS = [
         bytes_down=56789,
         seconds=1.5,
     ),
+    # A CONNECT opened through an inspect rule, then one request inside it, recorded once over.
+    ProxyEvent(
+        kind="decision",
+        at=now_text(),
+        bubble="0123456789abcdef",
+        project="cohort",
+        scheme="connect",
+        host="api.example.org",
+        port=443,
+        allow=True,
+        reason="rule r2 of project cohort inspects api.example.org:443",
+        rule_id="r2",
+        address="93.184.216.34",
+        mode="inspect",
+    ),
+    ProxyEvent(
+        kind="decision",
+        at=now_text(),
+        bubble="0123456789abcdef",
+        project="cohort",
+        scheme="https",
+        host="api.example.org",
+        port=443,
+        method="GET",
+        path="/v1/items?sha256=" + "0" * 64,
+        allow=True,
+        reason="rule r2 of project cohort allows api.example.org:443",
+        rule_id="r2",
+        status=200,
+        bytes_up=120,
+        bytes_down=5000,
+    ),
 ]
 
 
@@ -102,7 +134,18 @@ def test_the_two_structs_have_the_same_fields() -> None:
 
 
 @pytest.mark.parametrize(
-    "event", PROXY_EVENTS, ids=["allowed", "refused-http", "unknown-bubble", "refusal", "refusals", "tunnel-closed"]
+    "event",
+    PROXY_EVENTS,
+    ids=[
+        "allowed",
+        "refused-http",
+        "unknown-bubble",
+        "refusal",
+        "refusals",
+        "tunnel-closed",
+        "inspected-connect",
+        "inspected-request",
+    ],
 )
 def test_a_proxy_event_decodes_into_the_service_schema(event: ProxyEvent) -> None:
     body = msgspec.json.encode(EventBatch(events=[event]))
@@ -116,8 +159,8 @@ def test_a_proxy_event_decodes_into_the_service_schema(event: ProxyEvent) -> Non
 
 
 def test_a_full_proxy_batch_decodes() -> None:
-    batch = EventBatch(events=PROXY_EVENTS * 100)  # more than the proxy's batch: 600 events
-    assert len(msgspec.json.decode(msgspec.json.encode(batch), type=EgressEventBatch).events) == 600
+    batch = EventBatch(events=PROXY_EVENTS * 100)  # more than the proxy's batch: 800 events
+    assert len(msgspec.json.decode(msgspec.json.encode(batch), type=EgressEventBatch).events) == 800
 
 
 def good() -> dict[str, Any]:
@@ -129,7 +172,8 @@ def good() -> dict[str, Any]:
     [
         ({"surprise": 1}, "$.events[0]"),
         ({"kind": "opened"}, "$.events[0].kind"),
-        ({"scheme": "https"}, "$.events[0].scheme"),
+        ({"scheme": "ftp"}, "$.events[0].scheme"),
+        ({"mode": "opaque"}, "$.events[0].mode"),
         ({"port": 0}, "$.events[0].port"),
         ({"port": "443"}, "$.events[0].port"),
         ({"at": "2026-01-05T09:00:00"}, "$.events[0].at"),  # no time zone

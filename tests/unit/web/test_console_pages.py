@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from infracalc.db import EgressRuleStatus, Governance, MemberRole
+from infracalc.db import EgressMode, EgressRuleStatus, Governance, MemberRole
 from infracalc.service.egress_rules.schemas import EgressCheckOut, EgressRuleOut
 from infracalc.service.principals import Person
 from infracalc.service.projects.schemas import MemberOut, ProjectOut
@@ -32,9 +32,13 @@ RULE = EgressRuleOut(
     wildcard=False,
     pattern="api.<evil>.org",
     ports=[443],
-    methods=[],
-    path_prefixes=[],
-    plain_http_only=False,
+    mode=EgressMode.INSPECT,
+    opaque=False,
+    methods=["GET", "HEAD"],
+    path_prefixes=["/<v1>/"],
+    max_request_bytes=1024,
+    daily_upload_bytes=16 * 1024 * 1024,
+    max_response_bytes=256 * 1024 * 1024,
     justification="<script>",
     expires_at=WHEN,
     status=EgressRuleStatus.REQUESTED,
@@ -46,8 +50,8 @@ RULE = EgressRuleOut(
     revoked_by=None,
     revoked_at=None,
 )
-PLAIN_HTTP_RULE = msgspec.structs.replace(
-    RULE, id="r2", methods=["GET"], path_prefixes=["/<v1>/"], plain_http_only=True
+TUNNEL = msgspec.structs.replace(
+    RULE, id="r2", mode=EgressMode.TUNNEL, opaque=True, methods=[], path_prefixes=[], max_request_bytes=1500
 )
 PROJECT = ProjectOut(
     id="cohort",
@@ -100,17 +104,18 @@ PAGES: list[tuple[str, dict[str, Any]]] = [
         "console/project.html",
         {
             "project": PROJECT,
-            "rules": [RULE, PLAIN_HTTP_RULE],
+            "rules": [RULE, TUNNEL],
             "lead": True,
-            "requests": [RULE, PLAIN_HTTP_RULE],
+            "requests": [RULE, TUNNEL],
             "checked": EgressCheckOut(allow=False, reason="<no rule>", rule_id=None),
             "check_reason": "<no rule>",
             "url": "https://<x>/",
             "url_error": None,
             "errors": ERRORS,
-            "typed": {"host": "<typed>", "ports": "443", "plain_http_only": "yes"},
+            "typed": {"host": "<typed>", "ports": "443", "mode": "tunnel"},
             "member_typed": {"member_username": "<typed>"},
             "member_errors": ERRORS,
+            "tunnels_allowed": True,
             "notice": "<notice>",
             "request_refusal": None,
         },
@@ -130,6 +135,7 @@ PAGES: list[tuple[str, dict[str, Any]]] = [
             "typed": {},
             "member_typed": {},
             "member_errors": {},
+            "tunnels_allowed": False,
             "notice": None,
             "request_refusal": "<refused>",
         },
@@ -138,7 +144,7 @@ PAGES: list[tuple[str, dict[str, Any]]] = [
     (
         "console/staff_egress.html",
         {
-            "waiting": [RULE, PLAIN_HTTP_RULE],
+            "waiting": [RULE, TUNNEL],
             "notice": "<n>",
             "errors": {"r1": {"comment": "<c>"}},
             "typed": {"r1": {"comment": "<typed>"}},
@@ -216,6 +222,28 @@ def test_the_bubble_column_shows_only_when_there_is_a_hub_to_open_it_in(hub: boo
     assert ("Bubble" in html, "Open my bubble" in html) == (hub, hub)
 
 
+@pytest.mark.parametrize("template", ["console/project.html", "console/staff_egress.html"])
+def test_the_lead_and_the_approver_see_each_rules_mode_methods_paths_and_caps(template: str) -> None:
+    values: dict[str, Any] = {"waiting": [RULE, TUNNEL], "notice": None, "errors": {}, "typed": {}}
+    if template == "console/project.html":
+        values = {**PAGES[2][1], "rules": [RULE, TUNNEL], "requests": [TUNNEL]}
+    html = render_page(template, "en", person=PERSON, staff=True, **values)
+    inspected = html.split('id="terms-r1"', 1)[1].split("</ul>", 1)[0]
+    assert "inspected (each request decided)" in inspected
+    assert "HTTP methods : GET, HEAD" in inspected
+    assert "Path prefixes : /&lt;v1&gt;/" in inspected
+    assert "body ≤ 1 KiB per request · 16 MiB sent a day per bubble · answer ≤ 256 MiB" in inspected
+    opaque = html.split('id="terms-r2"', 1)[1].split("</ul>", 1)[0]
+    assert "tunnel (opaque)" in opaque
+    assert "opaque: the proxy sees host and port only" in opaque
+    assert "HTTP methods : any" in opaque
+    assert "body ≤ 1500 bytes per request" in opaque
+    assert "(plain HTTP only: a tunnel is opaque)" in opaque
+    french = render_page(template, "fr", person=PERSON, staff=True, **values)
+    assert "tunnel (opaque)" in french
+    assert "inspecté (chaque requête décidée)" in french
+
+
 @pytest.mark.parametrize(
     ("candidate", "expected"),
     [
@@ -261,3 +289,15 @@ def test_a_login_in_progress_is_believed_only_with_this_services_signature() -> 
     assert _read_pending_login(context, None) is None
     other: Any = type("C", (), {"settings": type("S", (), {"web_secret": "other"})()})()
     assert _read_pending_login(other, cookie) is None
+
+
+def test_where_tunnels_are_forbidden_the_form_offers_inspect_rules_only() -> None:
+    values = {**PAGES[2][1], "tunnels_allowed": False}
+    html = render_page("console/project.html", "en", person=PERSON, staff=True, **values)
+    form = html.split('id="mode"', 1)[1].split("</select>", 1)[0]
+    assert 'value="inspect"' in form
+    assert 'value="tunnel"' not in form
+    assert "This platform forbids tunnel rules" in html
+    allowed = render_page("console/project.html", "en", person=PERSON, staff=True, **PAGES[2][1])
+    assert 'value="tunnel"' in allowed
+    assert "forbids tunnel rules" not in allowed

@@ -65,7 +65,7 @@ def typed(**values: str) -> dict[str, str]:
     base = {
         "host": "api.example.org",
         "ports": REQUEST_DEFAULTS["ports"],
-        "plain_http_only": "",
+        "mode": REQUEST_DEFAULTS["mode"],
         "methods": "",
         "path_prefixes": "",
         "expires_in_days": REQUEST_DEFAULTS["expires_in_days"],
@@ -74,35 +74,41 @@ def typed(**values: str) -> dict[str, str]:
     return {**base, **values}
 
 
-def refused(**values: str) -> dict[str, str]:
+def refused(*, tunnels: bool = True, **values: str) -> dict[str, str]:
     body, unreadable = request_body(typed(**values))
-    return {name: message.text("en") for name, message in request_errors(body, unreadable).items()}
+    return {name: message.text("en") for name, message in request_errors(body, unreadable, tunnels=tunnels).items()}
 
 
 @pytest.mark.parametrize(
     ("values", "expected"),
     [
         ({}, {}),
-        ({"methods": "get, post", "path_prefixes": "/v1/\n/v2/", "plain_http_only": "yes"}, {}),
-        ({"methods": "GET"}, {"methods": "would refuse every HTTPS call to the host"}),
-        ({"path_prefixes": "/v1/"}, {"path_prefixes": "would refuse every HTTPS call to the host"}),
-        ({"plain_http_only": "yes"}, {"plain_http_only": "the rule then allows HTTP and HTTPS"}),
+        ({"methods": "get, post", "path_prefixes": "/v1/\n/v2/"}, {}),
+        ({"mode": "tunnel"}, {}),
+        ({"mode": "tunnel", "methods": "GET"}, {"methods": "cannot restrict methods"}),
+        ({"mode": "tunnel", "path_prefixes": "/v1/"}, {"path_prefixes": "cannot restrict path prefixes"}),
+        ({"mode": "opaque"}, {"mode": "Choose an inspected rule or a tunnel."}),
         ({"ports": "443, https"}, {"ports": "“https” is not a port number."}),
-        ({"methods": "GE(T", "plain_http_only": "yes"}, {"methods": "Give at most 16 HTTP methods"}),
+        ({"methods": "GE(T"}, {"methods": "Give at most 16 HTTP methods"}),
     ],
 )
-def test_the_request_form_follows_the_one_rule_of_methods_and_paths(
-    values: dict[str, str], expected: dict[str, str]
-) -> None:
+def test_the_request_form_follows_what_the_rules_mode_allows(values: dict[str, str], expected: dict[str, str]) -> None:
     errors = refused(**values)
     assert list(errors) == list(expected)
     for name, part in expected.items():
         assert part in errors[name]
 
 
+def test_the_request_form_refuses_a_tunnel_where_the_platform_forbids_them() -> None:
+    errors = refused(tunnels=False, mode="tunnel")
+    assert list(errors) == ["mode"]
+    assert "forbids tunnel rules" in errors["mode"]
+    assert refused(tunnels=False) == {}
+
+
 def test_every_refused_field_of_a_request_comes_at_once_in_the_forms_order() -> None:
-    errors = refused(host="*", ports="0", plain_http_only="yes", expires_in_days="400", justification="short")
-    assert list(errors) == ["host", "ports", "plain_http_only", "expires_in_days", "justification"]
+    errors = refused(host="*", ports="0", mode="opaque", expires_in_days="400", justification="short")
+    assert list(errors) == ["host", "ports", "mode", "expires_in_days", "justification"]
     assert errors["justification"] == "Explain why the project needs it, in 20 to 4000 characters."
 
 

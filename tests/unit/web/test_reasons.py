@@ -142,7 +142,7 @@ def test_every_sprintf_of_the_policy_has_a_french_sentence_with_its_values(templ
 
 
 def test_the_egress_policy_is_parsed() -> None:
-    assert {"unknown project", "has no valid expiry", "the scheme must be connect or http"} <= _egress_reasons()
+    assert {"unknown project", "has no valid expiry", "the scheme must be connect, http or https"} <= _egress_reasons()
     assert len(_egress_reasons()) >= 12
     assert len(_templates(EGRESS_POLICY)) >= 7
 
@@ -287,6 +287,18 @@ def test_the_url_check_messages_are_translated(url: str) -> None:
             "une invitation pour a@b.org est en cours (e1) : renvoyez-la ou révoquez-la d'abord",
         ),
         ("egress rule r1 is revoked: only an approved rule can be revoked", None),
+        (
+            "a tunnel rule carries TLS unopened: the proxy never sees a method or a path, so it cannot restrict "
+            "path prefixes; ask for an inspect rule, or leave them empty",
+            "un accès en tunnel transporte le TLS sans l'ouvrir : le proxy ne voit ni méthode ni chemin et ne peut "
+            "donc pas restreindre ces valeurs (path prefixes) ; demandez un accès inspecté, ou laissez-les vides",
+        ),
+        ("this platform forbids tunnel rules (INFRACALC_EGRESS_TUNNEL_RULES=forbid): ask for an inspect rule", None),
+        (
+            "egress request r1 asks for a tunnel rule, which this platform forbids "
+            "(INFRACALC_EGRESS_TUNNEL_RULES=forbid): deny it, and the lead may ask for an inspect rule",
+            None,
+        ),
         ("export x1 is in_review: it can be downloaded once released", None),
         ("ana voted reject on version 2 of export x1 already: one vote per reviewer and version", None),
         (
