@@ -52,7 +52,8 @@ def approved_rule(live_service: LiveService, people: People, slug: str, host: st
         "POST",
         f"{live_service.api}/projects/{slug}/egress-requests",
         people.headers("lead"),
-        json={"host": host, "justification": JUSTIFICATION},
+        # A tunnel: what these tests follow is the cut of open tunnels (inspection has its own lab tests).
+        json={"host": host, "mode": "tunnel", "justification": JUSTIFICATION},
     )
     call(
         "POST",
