@@ -302,7 +302,7 @@ def test_revoking_an_inspect_rule_cuts_an_open_inspected_connection_within_a_sec
     lab: Lab, egress_proxy: ProxyUnderTest, egress_data: EgressData
 ) -> None:
     rule = inspected(egress_data)
-    login = egress_data.add_bubble()
+    login = egress_data.add_bubble(at=lab.bubbles[1])
     bubble = lab.bubbles[1]
     with bubble.namespace.open_tunnel(
         via(egress_proxy, login, lab, 1),
